@@ -1,0 +1,168 @@
+"""The canonical data model: how objects travel between datasets, models and detectors.
+
+Every dataset yields :class:`pyarrow.RecordBatch` objects whose columns use the names below.
+Array-valued fields are stored flat as ``fixed_size_list`` columns; their shape and meaning
+live in the Arrow *field metadata* (all values are UTF-8 strings):
+
+``image``  float32, flat ``[bands * H * W]``; metadata ``shape="4,64,64"``,
+           ``bands="VIS,Y,J,H"``, ``pixel_scale="0.1"`` (arcsec/px), ``unit="nanomaggies"``.
+``rgb``    uint8, flat ``[3 * H * W]``; metadata ``shape="3,64,64"``.
+``flux``, ``ivar``  float32 ``[L]``; ``mask`` bool ``[L]`` (True = bad pixel).
+           The wavelength grid (Angstrom, vacuum, observed frame) is either a ``wavelength``
+           column of the same length, or, for a grid shared by every row, the field metadata
+           of ``flux``: ``wavelength_start``, ``wavelength_step``, ``unit``.
+Truth (optional): ``is_anomaly`` bool, ``anomaly_class`` string (``"normal"`` for normal
+objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+OBJECT_ID = "object_id"
+IMAGE = "image"
+RGB = "rgb"
+FLUX = "flux"
+IVAR = "ivar"
+MASK = "mask"
+WAVELENGTH = "wavelength"
+IS_ANOMALY = "is_anomaly"
+ANOMALY_CLASS = "anomaly_class"
+NORMAL_CLASS = "normal"
+PHYSICAL = ("redshift", "log_mstar", "log_sfr")
+LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL)
+
+#: The DESI coadd grid: 3600 + 0.8 i Angstrom, i < 7781.
+DESI_WAVE_START = 3600.0
+DESI_WAVE_STEP = 0.8
+DESI_NPIX = 7781
+
+#: Modalities a model can be asked for, and the canonical columns each one needs.
+MODALITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "image": (IMAGE,),
+    "spectrum": (FLUX, IVAR, MASK),
+}
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file, row and field where known."""
+
+
+def _meta(**kw: object) -> dict[bytes, bytes]:
+    return {k.encode(): str(v).encode() for k, v in kw.items()}
+
+
+def image_field(bands: list[str], height: int, width: int, pixel_scale: float,
+                unit: str = "nanomaggies") -> pa.Field:
+    """The ``image`` field for ``bands`` x ``height`` x ``width`` stamps."""
+    n = len(bands) * height * width
+    return pa.field(IMAGE, pa.list_(pa.float32(), n), metadata=_meta(
+        shape=f"{len(bands)},{height},{width}", bands=",".join(bands),
+        pixel_scale=pixel_scale, unit=unit))
+
+
+def rgb_field(height: int, width: int) -> pa.Field:
+    """The optional ``rgb`` composite field (uint8, 3 x height x width)."""
+    return pa.field(RGB, pa.list_(pa.uint8(), 3 * height * width),
+                    metadata=_meta(shape=f"3,{height},{width}"))
+
+
+def spectrum_fields(npix: int = DESI_NPIX, start: float | None = DESI_WAVE_START,
+                    step: float | None = DESI_WAVE_STEP,
+                    unit: str = "1e-17 erg/s/cm2/Angstrom") -> list[pa.Field]:
+    """``flux``, ``ivar`` and ``mask`` fields; a shared linear grid goes in ``flux``'s metadata.
+
+    Pass ``start=None`` when the dataset carries a per-row ``wavelength`` column instead.
+    """
+    meta = {"unit": unit}
+    if start is not None and step is not None:
+        meta.update(wavelength_start=start, wavelength_step=step)
+    return [pa.field(FLUX, pa.list_(pa.float32(), npix), metadata=_meta(**meta)),
+            pa.field(IVAR, pa.list_(pa.float32(), npix)),
+            pa.field(MASK, pa.list_(pa.bool_(), npix))]
+
+
+def label_fields() -> list[pa.Field]:
+    """Optional truth fields."""
+    return [pa.field(IS_ANOMALY, pa.bool_()), pa.field(ANOMALY_CLASS, pa.string()),
+            *(pa.field(p, pa.float32()) for p in PHYSICAL)]
+
+
+def field_shape(fld: pa.Field) -> tuple[int, ...]:
+    """The array shape recorded in a field's metadata (``shape`` key), else its flat length."""
+    md = fld.metadata or {}
+    if b"shape" in md:
+        return tuple(int(s) for s in md[b"shape"].decode().split(","))
+    if pa.types.is_fixed_size_list(fld.type):
+        return (fld.type.list_size,)
+    raise DataError(f"field {fld.name!r} has no fixed shape")
+
+
+def field_meta(fld: pa.Field, key: str, default: str | None = None) -> str | None:
+    """One metadata value of a field, decoded."""
+    md = fld.metadata or {}
+    v = md.get(key.encode())
+    return v.decode() if v is not None else default
+
+
+def column_array(batch: pa.RecordBatch | pa.Table, name: str, dtype: type = np.float32) -> np.ndarray:
+    """A fixed-size-list column as a numpy array ``[N, *shape]`` (zero-copy where possible)."""
+    schema = batch.schema
+    idx = schema.get_field_index(name)
+    if idx < 0:
+        raise DataError(f"missing column {name!r}")
+    fld = schema.field(idx)
+    col = batch.column(idx)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    shape = field_shape(fld)
+    if col.null_count:
+        row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"row {row}: field {name!r} is null")
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    return values.astype(dtype, copy=False).reshape((len(col), *shape))
+
+
+def image_bands(schema: pa.Schema) -> list[str]:
+    """Band names of the ``image`` field."""
+    return (field_meta(schema.field(IMAGE), "bands", "") or "").split(",")
+
+
+def wavelength(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
+    """The wavelength grid: ``[L]`` for a shared grid, ``[N, L]`` for a per-row column."""
+    schema = batch.schema
+    if WAVELENGTH in schema.names:
+        return column_array(batch, WAVELENGTH, np.float64)
+    fld = schema.field(FLUX)
+    start, step = field_meta(fld, "wavelength_start"), field_meta(fld, "wavelength_step")
+    if start is None or step is None:
+        raise DataError("spectrum has neither a 'wavelength' column nor a grid in the 'flux' metadata")
+    return float(start) + float(step) * np.arange(field_shape(fld)[0])
+
+
+def modalities_of(schema: pa.Schema) -> list[str]:
+    """Which modalities a schema carries."""
+    return [m for m, cols in MODALITY_COLUMNS.items() if all(c in schema.names for c in cols)]
+
+
+def has_labels(schema: pa.Schema) -> bool:
+    """True when the schema holds anomaly labels."""
+    return IS_ANOMALY in schema.names
+
+
+@dataclass
+class Repairs:
+    """Documented repairs applied to input data, counted per kind (reported in results.json)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.counts[kind] = self.counts.get(kind, 0) + int(n)
+
+    def merge(self, other: Repairs) -> None:
+        for k, v in other.counts.items():
+            self.add(k, v)
