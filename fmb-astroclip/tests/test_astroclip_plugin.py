@@ -1,0 +1,19 @@
+"""fmb-astroclip registers its model through the entry point and fails honestly when run."""
+
+import pytest
+
+from fmb.errors import ModelError
+from fmb.plugins import registry
+
+
+def test_registered_through_entry_point():
+    spec = registry().model("astroclip")
+    assert spec.source.startswith("fmb-astroclip")
+    assert spec.license == "MIT"
+    assert set(spec.outputs) == {"image", "spectrum", "joint"}
+
+
+def test_running_says_not_implemented():
+    spec = registry().model("astroclip")
+    with pytest.raises(ModelError, match="not implemented yet"):
+        spec.load()(spec)

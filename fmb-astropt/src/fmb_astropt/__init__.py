@@ -1,0 +1,1 @@
+"""FMB plugin for astropt."""

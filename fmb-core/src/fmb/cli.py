@@ -1,0 +1,237 @@
+"""The ``fmb`` command line. Heavy modules are imported inside commands, never at start-up."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fmb import __version__
+
+EXIT_USAGE = 2
+
+
+class FMBGroup(click.Group):
+    """Turns known errors into one line and exit status 2; ``--debug`` shows tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from fmb.data.canonical import DataError
+        from fmb.errors import FMBError
+        from fmb.plugins import PluginError, UnknownNameError
+        from fmb.specs import SpecError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except (FMBError, DataError, UnknownNameError, SpecError, PluginError) as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}".splitlines()[0], err=True)
+            ctx.exit(EXIT_USAGE)
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {type(exc).__name__}: {exc}".splitlines()[0]
+                       + " (run `fmb --debug ...` for the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=FMBGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fmb")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """FMB, the Foundation Models Benchmark: embed -> detect -> score -> compare -> report."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+# ---------------------------------------------------------------- listing
+
+
+def _emit(rows: list[dict], as_json: bool, columns: list[str], title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else
+                        ", ".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else str(v)
+                        for v in (r.get(c, "") for c in columns)))
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """Installed plugins: distribution, version, hooks and what each registers."""
+    from fmb.plugins import plugin_info, registry
+
+    reg = registry()
+    rows = []
+    for info in plugin_info():
+        registers = {kind: sorted(n for n, s in specs.items() if s.source.endswith(f"({info.name})"))
+                     for kind, specs in reg.specs.items()}
+        rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
+                     "module": info.module, "hooks": info.hooks,
+                     "registers": {k: v for k, v in registers.items() if v}})
+    _emit(rows, as_json, ["name", "distribution", "version", "hooks", "registers"], "FMB plugins")
+
+
+def _list_kind(kind: str, as_json: bool, columns: list[str]) -> None:
+    from fmb.plugins import registry
+
+    rows = [spec.to_dict() for _, spec in sorted(registry().specs[kind].items())]
+    _emit(rows, as_json, columns, f"FMB {kind}s")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def models(as_json: bool) -> None:
+    """Registered models with their modalities and embedding sizes."""
+    _list_kind("model", as_json, ["name", "modalities", "outputs", "version", "license", "source"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def datasets(as_json: bool) -> None:
+    """Registered datasets: modalities and whether labels exist."""
+    _list_kind("dataset", as_json, ["name", "modalities", "has_labels", "description", "source"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def detectors(as_json: bool) -> None:
+    """Registered anomaly detectors and their default parameters."""
+    _list_kind("detector", as_json, ["name", "params", "description", "source"])
+
+
+# ---------------------------------------------------------------- protocol
+
+_MODALITY = click.Choice(["image", "spectrum", "joint", "all"])
+
+
+def _common(f):
+    opts = [
+        click.option("--dataset", "datasets", multiple=True, help="Dataset name[:key=value,...] (default synthetic)."),
+        click.option("--modality", type=_MODALITY, default=None, help="Embedding to score (default all)."),
+        click.option("--weights", default=None, help="auto | random | PATH | hf:REPO[@REV]."),
+        click.option("--seed", "seeds", multiple=True, type=int, help="Random seed (repeat for several)."),
+        click.option("--device", default=None, help="auto | cpu | cuda."),
+        click.option("--batch-size", type=int, default=None, help="Objects per model batch (default 64)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="TOML benchmark file; flags override it."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _configs(config_file: str | None, **overrides: Any) -> list:
+    from fmb.config import expand, load_toml, resolve
+
+    data = load_toml(config_file) if config_file else None
+    return expand(resolve(data, overrides))
+
+
+def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
+    root = output or (cfgs[0].output if cfgs and cfgs[0].output else "")
+    if len(cfgs) == 1 and root:
+        return [Path(root)]
+    base = Path(root or "fmb-results")
+    return [base / c.label for c in cfgs]
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, help="Model name[:key=value,...]; repeat for a matrix.")
+@click.option("--detector", "detectors", multiple=True, help="Detector name[:key=value,...]; repeat for a matrix.")
+@_common
+@click.option("--output", default=None, type=click.Path(file_okay=False),
+              help="Results folder (default fmb-results/<system>).")
+def run(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
+        output) -> None:
+    """Run the benchmark: embed, detect, score and write results for each system."""
+    from fmb.plugins import registry
+    from fmb.protocol.run import run_system
+    from fmb.reporting import Reporter, per_class_table, summary_table
+
+    cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
+                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output)
+    reg = registry()
+    for c in cfgs:  # fail on unknown names before any work
+        reg.model(c.model), reg.detector(c.detector), reg.dataset(c.dataset)
+    reporter = Reporter(quiet=quiet)
+    done = []
+    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
+        result = run_system(reg, cfg, out_dir, reporter)
+        done.append((str(out_dir), result))
+        click.echo(f"wrote {out_dir / 'results.json'}")
+    reporter.console.print(summary_table(done))
+    if len(done) == 1 and (t := per_class_table(done[0][1])):
+        reporter.console.print(t)
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, required=True, help="Model name[:key=value,...].")
+@_common
+def embed(models, datasets, modality, weights, seeds, device, batch_size, config_file, quiet) -> None:
+    """Embed a dataset with a model into the embedding cache (stage 2 on its own)."""
+    from fmb.plugins import registry
+    from fmb.protocol.embed import embed_dataset
+    from fmb.protocol.environment import resolve_device
+    from fmb.protocol.run import load_model, open_dataset
+    from fmb.reporting import Reporter
+
+    cfgs = _configs(config_file, models=models, detectors=["none"], datasets=datasets, modality=modality,
+                    weights=weights, seeds=seeds, device=device, batch_size=batch_size)
+    reg, reporter = registry(), Reporter(quiet=quiet)
+    for cfg in cfgs:
+        dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
+        model = load_model(reg, cfg, resolve_device(cfg.device))
+        with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
+            res = embed_dataset(model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn)
+        state = "reused" if res.reused else f"built {res.built_shards} shard(s)"
+        click.echo(f"{cfg.model} x {dataset.name}: {state}: {res.path}")
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, required=True)
+@click.option("--detector", "detectors", multiple=True, required=True)
+@_common
+@click.option("--output", default=None, type=click.Path(file_okay=False))
+def detect(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
+           output) -> None:
+    """Detect and score from cached embeddings only (stage 3; run `fmb embed` first)."""
+    from fmb.plugins import registry
+    from fmb.protocol.run import run_system
+    from fmb.reporting import Reporter, summary_table
+
+    cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
+                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output)
+    reg, reporter = registry(), Reporter(quiet=quiet)
+    done = []
+    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
+        done.append((str(out_dir), run_system(reg, cfg, out_dir, reporter, cached_only=True)))
+        click.echo(f"wrote {out_dir / 'results.json'}")
+    reporter.console.print(summary_table(done))
+
+
+def main() -> None:
+    """Console-script entry point: add plugin commands, then run."""
+    from fmb.plugins import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(cli=cli)
+    cli(prog_name="fmb")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The detector interface: fit on embeddings, score every object (higher = more anomalous)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from fmb.errors import DetectorError
+
+
+class Detector(ABC):
+    """A fitted-and-scored anomaly detector over an ``[N, D]`` embedding matrix."""
+
+    name: str = ""
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    @abstractmethod
+    def fit_score(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Fit on ``X`` and return one score per row; higher means more anomalous."""
+
+    def check_input(self, X: np.ndarray) -> np.ndarray:
+        """Reject what no detector can use, with a one-line message naming the detector."""
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise DetectorError(f"detector {self.name!r}: expected a 2-D matrix, got shape {X.shape}")
+        if X.shape[0] < 2:
+            raise DetectorError(f"detector {self.name!r}: needs at least 2 objects, got {X.shape[0]}")
+        bad = ~np.isfinite(X).all(axis=1)
+        if bad.any():
+            raise DetectorError(f"detector {self.name!r}: row {int(np.flatnonzero(bad)[0])} of the "
+                                f"embeddings is not finite ({int(bad.sum())} rows in all)")
+        return X.astype(np.float64, copy=False)
+
+
+def standardise(X: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance per column; constant columns become zero."""
+    mu = X.mean(axis=0)
+    sd = X.std(axis=0)
+    return (X - mu) / np.where(sd > 0, sd, 1.0)

@@ -1,0 +1,19 @@
+"""Errors users see as one line (exit status 2): bad usage or bad input."""
+
+from __future__ import annotations
+
+
+class FMBError(Exception):
+    """Base class of errors reported as a single line without a traceback."""
+
+
+class UsageError(FMBError):
+    """A bad option, parameter, name or configuration file."""
+
+
+class DetectorError(FMBError):
+    """A detector that cannot run on the given input or parameters."""
+
+
+class ModelError(FMBError):
+    """A model that cannot load or embed."""

@@ -1,0 +1,185 @@
+"""The benchmark protocol for one system: embed -> detect -> score -> write results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from fmb import __version__
+from fmb.data import canonical as C
+from fmb.datasets.base import Dataset
+from fmb.detectors.base import Detector
+from fmb.errors import DetectorError, ModelError, UsageError
+from fmb.io import write_json, write_parquet
+from fmb.models.base import Model
+from fmb.params import format_spec
+from fmb.plugins import Registry, plugin_info
+from fmb.protocol.embed import EmbedResult, embed_dataset
+from fmb.protocol.environment import environment, resolve_device
+from fmb.protocol.metrics import compute_metrics, ranks
+from fmb.reporting import Reporter
+
+SCHEMA_VERSION = 1
+MODALITY_CHOICES = ("image", "spectrum", "joint", "all")
+
+
+@dataclass
+class RunConfig:
+    """One system of the benchmark matrix, fully resolved."""
+
+    model: str
+    detector: str
+    dataset: str = "synthetic"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    detector_params: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    modality: str = "all"
+    weights: str = "auto"
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 64
+    output: str = ""
+
+    @property
+    def label(self) -> str:
+        """A readable, file-system-safe name for this system."""
+        parts = [format_spec(self.model, self.model_options), format_spec(self.detector, self.detector_params),
+                 format_spec(self.dataset, self.dataset_options), f"seed{self.seed}"]
+        safe = "__".join(parts)
+        return "".join(ch if ch.isalnum() or ch in "._-=" else "-" for ch in safe)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def open_dataset(reg: Registry, name: str, options: dict[str, Any]) -> Dataset:
+    spec = reg.dataset(name)
+    ds = spec.load()(**options)
+    ds.name = ds.name or name
+    return ds
+
+
+def load_model(reg: Registry, cfg: RunConfig, device: str) -> Model:
+    spec = reg.model(cfg.model)
+    return spec.load()(spec, weights=cfg.weights, device=device, options=dict(cfg.model_options), seed=cfg.seed)
+
+
+def make_detector(reg: Registry, name: str, params: dict[str, Any]) -> Detector:
+    return reg.detector(name).load()(**params)
+
+
+def select_outputs(model: Model, dataset: Dataset, modality: str) -> list[str]:
+    """Model outputs to score: those whose inputs the dataset has, or the one asked for."""
+    if modality not in MODALITY_CHOICES:
+        raise UsageError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITY_CHOICES)})")
+    have = set(dataset.modalities)
+    usable = [o for o in model.outputs
+              if (o == "joint" and set(model.spec.modalities) <= have) or o in have]
+    if modality == "all":
+        if not usable:
+            raise UsageError(f"model {model.spec.name!r} needs {'/'.join(model.spec.modalities)} but dataset "
+                             f"{dataset.name!r} has only {'/'.join(sorted(have)) or 'nothing'}")
+        return usable
+    if modality not in usable:
+        raise UsageError(f"model {model.spec.name!r} on dataset {dataset.name!r} has no {modality!r} output "
+                         f"(available: {', '.join(usable) or 'none'})")
+    return [modality]
+
+
+def check_output_dir(path: Path) -> None:
+    """Create the output folder and make sure it is writable, before any work is done."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".fmb-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"output directory {str(path)!r} is not writable: {exc.strerror or exc}") from exc
+
+
+def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tuple[np.ndarray, dict]:
+    """Scores for every object (NaN where the modality is missing) and bookkeeping."""
+    X = emb.matrix(output)
+    valid = np.isfinite(X).all(axis=1)
+    if valid.sum() < 2:
+        raise DetectorError(f"output {output!r}: fewer than 2 objects have this modality")
+    t0 = time.perf_counter()
+    scores = np.full(len(X), np.nan)
+    scores[valid] = detector.fit_score(X[valid], seed=seed)
+    if not np.isfinite(scores[valid]).all():
+        raise DetectorError(f"detector {detector.name!r} returned non-finite scores on {output!r}")
+    return scores, {"n_scored": int(valid.sum()), "n_missing": int((~valid).sum()),
+                    "detect_seconds": round(time.perf_counter() - t0, 4)}
+
+
+def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
+               cached_only: bool = False) -> dict[str, Any]:
+    """Run one model x detector x dataset x seed and write results.json and scores.parquet.
+
+    ``cached_only`` refuses to embed: every embedding shard must already be in the cache.
+    """
+    check_output_dir(out_dir)
+    device = resolve_device(cfg.device)
+    detector = make_detector(reg, cfg.detector, cfg.detector_params)
+    dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
+    model = load_model(reg, cfg, device)
+    outputs = select_outputs(model, dataset, cfg.modality)
+    if model.weights.kind == "random":
+        reporter.warn(f"model {cfg.model!r} runs with RANDOM weights: its results say nothing about the "
+                      "trained model (weights: random is recorded)")
+
+    with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
+        emb = embed_dataset(model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn,
+                            cached_only=cached_only)
+    if emb.reused:
+        reporter.info(f"reused cached embeddings {emb.key} ({emb.path})")
+
+    table = emb.table
+    labels = C.IS_ANOMALY in table.column_names
+    per_modality: dict[str, Any] = {}
+    score_tables = []
+    with reporter.progress(f"detect with {cfg.detector}", total=len(outputs)) as advance:
+        for out in outputs:
+            scores, info = detect(detector, emb, out, cfg.seed)
+            valid = np.isfinite(scores)
+            r = np.zeros(len(scores), dtype=np.int64)
+            r[valid] = ranks(scores[valid])
+            entry: dict[str, Any] = {**info, "metrics": None}
+            if labels:
+                y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False)[valid]
+                cls = (table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False)[valid]
+                       if C.ANOMALY_CLASS in table.column_names else None)
+                entry["metrics"] = compute_metrics(scores[valid], y, cls)
+            per_modality[out] = entry
+            cols = {"object_id": table.column(C.OBJECT_ID), "modality": pa.array([out] * len(scores)),
+                    "score": pa.array(scores), "rank": pa.array(np.where(valid, r, None), pa.int64())}
+            for c in C.LABEL_COLUMNS:
+                if c in table.column_names:
+                    cols[c] = table.column(c)
+            score_tables.append(pa.table(cols))
+            advance(1)
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "fmb_version": __version__,
+        "plugins": {i.distribution: i.version for i in plugin_info()},
+        "config": cfg.to_dict(),
+        "environment": environment(device, cfg.seed),
+        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
+                    "options": dataset.options(), "has_labels": labels, "repairs": dataset.repairs.counts},
+        "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
+                  "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings()},
+        "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
+        "embedding": {"cache_key": emb.key, "reused": emb.reused, "shards_built": emb.built_shards,
+                      "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,
+                      "seconds": round(emb.seconds, 3)},
+        "modalities": per_modality,
+    }
+    write_parquet(pa.concat_tables(score_tables), out_dir / "scores.parquet")
+    write_json(result, out_dir / "results.json")
+    return result

@@ -1,0 +1,74 @@
+"""Terminal output: progress bars, notices and the end-of-run summary table (rich, on stderr)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+class Reporter:
+    """Where the protocol reports to. ``quiet`` hides progress bars and notices."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[dim]{message}[/dim]", highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+
+    @contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if self.quiet:
+            yield lambda n: None
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def summary_table(results: list[tuple[str, dict]]) -> Table:
+    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, timings."""
+    t = Table(title="FMB summary", header_style="bold")
+    for col in ("system", "modality", "AUROC", "AP", "P@100", "R@1%", "weights", "embed s", "detect s"):
+        t.add_column(col, justify="left" if col in ("system", "modality", "weights") else "right")
+    for folder, res in results:
+        for mod, entry in res["modalities"].items():
+            m = entry.get("metrics") or {}
+            t.add_row(folder, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
+                      _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), res["model"]["weights"]["kind"],
+                      _fmt(res["embedding"]["seconds"]), _fmt(entry["detect_seconds"]))
+    return t
+
+
+def per_class_table(result: dict) -> Table | None:
+    """Recall within the top 5% per anomaly class and modality (when labels exist)."""
+    mods = {k: v["metrics"]["per_class"] for k, v in result["modalities"].items()
+            if v.get("metrics") and v["metrics"].get("per_class")}
+    if not mods:
+        return None
+    classes = sorted({c for pc in mods.values() for c in pc})
+    t = Table(title="recall@5% (AUROC vs normal) per anomaly class", header_style="bold")
+    t.add_column("class")
+    t.add_column("n", justify="right")
+    for mod in mods:
+        t.add_column(mod, justify="right")
+    for c in classes:
+        n = next(pc[c]["n"] for pc in mods.values() if c in pc)
+        cells = [f"{pc[c]['recall@5%']:.2f} ({_fmt(pc[c]['auroc_vs_normal'])})" if c in pc else "-"
+                 for pc in mods.values()]
+        t.add_row(c, str(n), *cells)
+    return t

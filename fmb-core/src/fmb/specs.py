@@ -1,0 +1,132 @@
+"""Spec objects: the strict metadata a plugin registers for each model, dataset and detector.
+
+Registering a spec imports nothing heavy: the implementation is named by a lazy ``loader``
+string, ``"package.module:attr"``, imported only when the thing is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
+LOADER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+MODALITIES = ("image", "spectrum")
+OUTPUTS = ("image", "spectrum", "joint")
+
+
+class SpecError(ValueError):
+    """A spec that does not validate."""
+
+
+def _require_str(kind: str, name: str, attr: str, value: object, allow_empty: bool = False) -> None:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise SpecError(f"{kind} {name!r}: field {attr!r} must be a non-empty string, got {value!r}")
+
+
+@dataclass(frozen=True)
+class _BaseSpec:
+    name: str
+    description: str
+    loader: str
+    version: str = "0.0.0"
+    license: str = "unknown"
+    citation: str = ""
+    homepage: str = ""
+    #: set by the plugin manager: the distribution (or plugin name) that registered it
+    source: str = field(default="", compare=False)
+
+    kind = "spec"
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` naming the spec and field when something is wrong."""
+        _require_str(self.kind, str(self.name), "name", self.name)
+        if not NAME_RE.match(self.name):
+            raise SpecError(f"{self.kind} {self.name!r}: name must match {NAME_RE.pattern}")
+        for attr in ("description", "version", "license"):
+            _require_str(self.kind, self.name, attr, getattr(self, attr))
+        _require_str(self.kind, self.name, "citation", self.citation, allow_empty=True)
+        _require_str(self.kind, self.name, "loader", self.loader)
+        if not LOADER_RE.match(self.loader):
+            raise SpecError(f"{self.kind} {self.name!r}: loader {self.loader!r} is not 'module:attr'")
+
+    def load(self) -> Any:
+        """Import and return the implementation named by ``loader``."""
+        module, _, attr = self.loader.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["kind"] = self.kind
+        return d
+
+
+@dataclass(frozen=True)
+class ModelSpec(_BaseSpec):
+    """A model: which modalities it reads and which embeddings (outputs) it produces.
+
+    ``outputs`` maps an output name (``image``, ``spectrum``, ``joint``) to its dimension.
+    The loader is a callable
+    ``load_model(spec, weights="auto", device="cpu", options=None, seed=0) -> fmb.models.base.Model``.
+    ``weights`` lists the named weight sources it knows (e.g. ``hf:polymathic-ai/astroclip``).
+    """
+
+    modalities: tuple[str, ...] = ()
+    outputs: dict[str, int] = field(default_factory=dict)
+    weights: tuple[str, ...] = ()
+    default_options: dict[str, Any] = field(default_factory=dict)
+
+    kind = "model"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.modalities or any(m not in MODALITIES for m in self.modalities):
+            raise SpecError(f"model {self.name!r}: modalities {self.modalities!r} must be a non-empty "
+                            f"subset of {MODALITIES}")
+        if not self.outputs:
+            raise SpecError(f"model {self.name!r}: outputs must declare at least one embedding")
+        for out, dim in self.outputs.items():
+            if out not in OUTPUTS:
+                raise SpecError(f"model {self.name!r}: unknown output {out!r} (expected one of {OUTPUTS})")
+            if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
+                raise SpecError(f"model {self.name!r}: output {out!r} dimension must be a positive int")
+            if out in MODALITIES and out not in self.modalities:
+                raise SpecError(f"model {self.name!r}: output {out!r} needs modality {out!r}")
+        if "joint" in self.outputs and len(self.modalities) < 2:
+            raise SpecError(f"model {self.name!r}: a 'joint' output needs two modalities")
+
+
+@dataclass(frozen=True)
+class DatasetSpec(_BaseSpec):
+    """A dataset. The loader is ``open_dataset(**options) -> fmb.datasets.base.Dataset``."""
+
+    modalities: tuple[str, ...] = ()
+    has_labels: bool = False
+
+    kind = "dataset"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.modalities or any(m not in MODALITIES for m in self.modalities):
+            raise SpecError(f"dataset {self.name!r}: modalities {self.modalities!r} must be a non-empty "
+                            f"subset of {MODALITIES}")
+
+
+@dataclass(frozen=True)
+class DetectorSpec(_BaseSpec):
+    """A detector. The loader is ``make_detector(**params) -> fmb.detectors.Detector``.
+
+    ``params`` documents accepted parameters and their defaults.
+    """
+
+    params: dict[str, Any] = field(default_factory=dict)
+
+    kind = "detector"
+
+
+SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "detector": DetectorSpec}
