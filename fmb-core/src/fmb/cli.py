@@ -18,7 +18,6 @@ class FMBGroup(click.Group):
     """Turns known errors into one line and exit status 2; ``--debug`` shows tracebacks."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from fmb.data.canonical import DataError
         from fmb.errors import FMBError
         from fmb.plugins import PluginError, UnknownNameError
         from fmb.specs import SpecError
@@ -27,7 +26,7 @@ class FMBGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except (FMBError, DataError, UnknownNameError, SpecError, PluginError) as exc:
+        except (FMBError, UnknownNameError, SpecError, PluginError) as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"Error: {exc}".splitlines()[0], err=True)

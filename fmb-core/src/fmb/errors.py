@@ -17,3 +17,7 @@ class DetectorError(FMBError):
 
 class ModelError(FMBError):
     """A model that cannot load or embed."""
+
+
+class DataError(FMBError, ValueError):
+    """Bad input data. The message names the file, row and field where known."""

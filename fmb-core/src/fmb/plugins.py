@@ -141,7 +141,7 @@ class Registry:
         self.pm = pm or get_plugin_manager()
         self.specs: dict[str, dict[str, _BaseSpec]] = {k: {} for k in HOOKS}
         for kind, hook in HOOKS.items():
-            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():  # registration order
                 self._collect(kind, impl)
 
     def _source(self, plugin_name: str) -> str:
@@ -153,20 +153,24 @@ class Registry:
         expected = SPEC_TYPES[kind]
 
         def register(spec: _BaseSpec) -> None:
-            if not isinstance(spec, expected):
-                raise SpecError(f"{HOOKS[kind]} must register {expected.__name__} objects, "
-                                f"got {type(spec).__name__}")
-            spec.validate()
+            try:
+                if not isinstance(spec, expected):
+                    raise SpecError(f"{HOOKS[kind]} must register {expected.__name__} objects, "
+                                    f"got {type(spec).__name__}")
+                spec.validate()
+            except SpecError as exc:
+                _fail(f"plugin {source}: {exc}", exc)
+                return
             prior = self.specs[kind].get(spec.name)
             if prior is not None:
-                raise PluginError(f"duplicate {kind} name {spec.name!r}: registered by {prior.source} "
-                                  f"and by {source}")
+                _fail(f"duplicate {kind} name {spec.name!r}: registered by {prior.source} and by {source}")
+                return
             self.specs[kind][spec.name] = replace(spec, source=source)
 
         try:
             impl.function(register=register)
-        except PluginError as exc:
-            _fail(str(exc), exc)
+        except PluginError:
+            raise
         except Exception as exc:
             _fail(f"plugin {source}: {HOOKS[kind]} failed: {type(exc).__name__}: {exc}", exc)
 
@@ -179,7 +183,7 @@ class Registry:
             return self.specs[kind][name]
         except KeyError:
             names = self.names(kind)
-            close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.7)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UnknownNameError(f"unknown {kind} {name!r}{hint} (registered: {', '.join(names) or 'none'})"
                                    ) from None

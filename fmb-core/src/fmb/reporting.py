@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -48,7 +49,7 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
     for folder, res in results:
         for mod, entry in res["modalities"].items():
             m = entry.get("metrics") or {}
-            t.add_row(folder, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
+            t.add_row(Path(folder).name, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
                       _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), res["model"]["weights"]["kind"],
                       _fmt(res["embedding"]["seconds"]), _fmt(entry["detect_seconds"]))
     return t

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from fmb.errors import DataError as DataError  # re-exported for dataset authors
+
 OBJECT_ID = "object_id"
 IMAGE = "image"
 RGB = "rgb"
@@ -45,10 +47,6 @@ MODALITY_COLUMNS: dict[str, tuple[str, ...]] = {
     "image": (IMAGE,),
     "spectrum": (FLUX, IVAR, MASK),
 }
-
-
-class DataError(ValueError):
-    """Bad input data. The message names the file, row and field where known."""
 
 
 def _meta(**kw: object) -> dict[bytes, bytes]:

@@ -22,6 +22,7 @@ from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, embed_dataset
 from fmb.protocol.environment import environment, resolve_device
 from fmb.protocol.metrics import compute_metrics, ranks
+from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
 
 SCHEMA_VERSION = 1
@@ -125,6 +126,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     """
     check_output_dir(out_dir)
     device = resolve_device(cfg.device)
+    parse_weights(cfg.weights)  # a bad path fails before any work
     detector = make_detector(reg, cfg.detector, cfg.detector_params)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     model = load_model(reg, cfg, device)
