@@ -1,22 +1,3 @@
 """Shared fixtures: an isolated FMB_HOME per test, and the tiny ``toy`` dataset plugin."""
 
-from __future__ import annotations
-
-import pytest
-
-from fmb.testing import registered_plugin, toy_dataset_plugin
-
-
-@pytest.fixture(autouse=True)
-def fmb_home(tmp_path_factory, monkeypatch):
-    """Every test gets its own empty FMB home (no test touches the user's cache)."""
-    home = tmp_path_factory.mktemp("fmb_home")
-    monkeypatch.setenv("FMB_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def toy():
-    """Register the ``toy`` dataset for one test, then remove it."""
-    with registered_plugin(toy_dataset_plugin(), "toy-dataset") as plugin:
-        yield plugin
+from fmb.testing.fixtures import fmb_home, toy  # noqa: F401

@@ -12,7 +12,8 @@ from fmb.specs import ModelSpec
 def register_models(register):
     register(ModelSpec(
         name="aion",
-        description="AION-1 (Polymathic AI 2025): multimodal tokenised foundation model (polymathic-aion codecs + encoder)",
+        description=("AION-1 (Polymathic AI 2025): multimodal tokenised foundation model"
+                     " (polymathic-aion codecs + encoder)"),
         loader="fmb_aion.model:load_model",
         version=version("fmb-aion"),
         license="MIT",

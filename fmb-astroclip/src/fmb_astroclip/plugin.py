@@ -12,7 +12,8 @@ from fmb.specs import ModelSpec
 def register_models(register):
     register(ModelSpec(
         name="astroclip",
-        description="AstroCLIP (Parker et al. 2024): contrastive image (DINOv2 ViT) and spectrum (SpecFormer) encoders in a shared space",
+        description=("AstroCLIP (Parker et al. 2024): contrastive image (DINOv2 ViT) and"
+                     " spectrum (SpecFormer) encoders in a shared space"),
         loader="fmb_astroclip.model:load_model",
         version=version("fmb-astroclip"),
         license="MIT",

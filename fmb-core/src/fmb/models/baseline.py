@@ -39,7 +39,7 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
 
     Rows with no usable pixel are NaN (missing modality).
     """
-    n, length = flux.shape
+    length = flux.shape[1]
     w = np.where(mask | ~np.isfinite(ivar) | (ivar < 0), 0.0, ivar).astype(np.float64)
     f = np.where(w > 0, flux, 0.0).astype(np.float64)
     edges = np.linspace(0, length, nbins + 1).astype(int)
