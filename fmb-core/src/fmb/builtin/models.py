@@ -5,7 +5,6 @@ from __future__ import annotations
 from fmb import __version__, hookimpl
 from fmb.specs import ModelSpec
 
-
 #: baseline embedding sizes: 4 bands x 16 x 16 blocks; 128 spectrum bins
 IMAGE_DIM = 4 * 16 * 16
 SPECTRUM_DIM = 128

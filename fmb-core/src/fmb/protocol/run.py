@@ -14,7 +14,7 @@ from fmb import __version__
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.detectors.base import Detector
-from fmb.errors import DetectorError, ModelError, UsageError
+from fmb.errors import DetectorError, UsageError
 from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.params import format_spec
