@@ -1,0 +1,174 @@
+"""The eight labelled anomaly classes: rates, exact-count placement and the injections themselves.
+
+Every class has a ``strength`` (default 1.0) that scales its visibility so difficulty can be swept:
+
+==========  =============================================================  ===========
+class       injection (strength s)                                         modality
+==========  =============================================================  ===========
+lens        SIS lens (theta_E 0.6-1.5") of a compact blue source with       image (+spec)
+            s x 15-60 % of the host's VIS flux (unlensed); red host; the
+            source's [OII] at z_s > z_l in the fibre spectrum
+merger      companion Sersic with s x 30-80 % of the flux at 0.8-2" plus   image
+            a curved tidal tail of s x 12 %
+agn         central point source, f_lambda ~ lambda^-1.5 + broad lines     image+spectrum
+            (FWHM 2500-8000 km/s); amplitude s x frac/(1-frac), frac 0.3-0.9
+eelg        [OIII]5007 rest EW s x 300-1500 A with Hb, Ha, [OII] scaled     spectrum (+colours)
+sat_trail   straight streak across VIS only, s x 3-15 sigma per pixel       image
+cosmic_ray  2-5 short unconvolved VIS tracks of s x 20-80 sigma             image
+mismatch    spectrum of another galaxy (|dz|/(1+z) >= s x 0.05 preferred)   joint only
+dead_arm    a DESI camera arm (b, r or z): first min(s, 1) of its pixels    spectrum
+            get flux 0, ivar 0, mask True
+==========  =============================================================  ===========
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fmb.data.canonical import NORMAL_CLASS
+from fmb.datasets.synthetic import images, survey
+
+ANOMALY_CLASSES: tuple[str, ...] = ("lens", "merger", "agn", "eelg", "sat_trail", "cosmic_ray", "mismatch",
+                                    "dead_arm")
+#: class code 0 is "normal"; code k >= 1 is ANOMALY_CLASSES[k - 1]
+CLASS_NAMES: tuple[str, ...] = (NORMAL_CLASS, *ANOMALY_CLASSES)
+MODALITY: dict[str, str] = {"lens": "image (+ spectrum)", "merger": "image", "agn": "image + spectrum",
+                            "eelg": "spectrum (+ colours)", "sat_trail": "image", "cosmic_ray": "image",
+                            "mismatch": "joint only", "dead_arm": "spectrum"}
+DEFAULT_TOTAL_RATE = 0.05
+#: candidate donor spectra generated per mismatched object
+MISMATCH_CANDIDATES = 3
+
+
+def class_counts(size: int, rates: dict[str, float]) -> dict[str, int]:
+    """Exact number of objects per class: ``floor(rate * size + 0.5)`` (round half up)."""
+    return {c: int(np.floor(rates.get(c, 0.0) * size + 0.5)) for c in ANOMALY_CLASSES}
+
+
+def plan_classes(size: int, counts: dict[str, int], seed: int) -> np.ndarray:
+    """Class codes [size] (int8, 0 = normal): the anomalies sit at seeded random positions."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
+    codes = np.zeros(size, np.int8)
+    labels = np.repeat(np.arange(1, len(CLASS_NAMES), dtype=np.int8), [counts[c] for c in ANOMALY_CLASSES])
+    codes[rng.permutation(size)[:labels.size]] = labels
+    return codes
+
+
+# ----------------------------------------------------------------- spectrum-side injections
+def eelg_lines(line_flux: np.ndarray, z: np.ndarray, cont: np.ndarray, rng: np.random.Generator,
+               strength: float, line_names: tuple[str, ...]) -> np.ndarray:
+    """Extreme [OIII] line fluxes for rows of ``line_flux`` [n, K], given their DESI-grid continua [n, L]."""
+    n = z.size
+    out = line_flux.copy()
+    ew = strength * rng.uniform(300.0, 1500.0, n)
+    lo = 5008.24 * (1.0 + z)
+    ci = np.clip(np.searchsorted(survey.SPEC_WAVE, lo), 0, survey.SPEC_WAVE.size - 1)
+    c_at = np.where(lo < survey.SPEC_WAVE[-1], cont[np.arange(n), ci], np.median(cont, axis=1))
+    f5007 = ew * (1.0 + z) * np.maximum(c_at, 0.02)
+    k = {name: i for i, name in enumerate(line_names)}
+    out[:, k["OIII_5007"]] = f5007
+    out[:, k["OIII_4959"]] = f5007 / 2.98
+    out[:, k["Hb"]] = f5007 / 6.0
+    out[:, k["Ha"]] = f5007 / 6.0 * 2.86
+    out[:, k["OII_3726"]] = f5007 / 12.0
+    out[:, k["OII_3729"]] = f5007 / 10.0
+    return out
+
+
+def agn_params(n: int, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """AGN amplitude factor (x the host's 6000-9000 A median flux) and broad-line FWHM (km/s)."""
+    frac = rng.uniform(0.3, 0.9, n)
+    fwhm = rng.uniform(2500.0, 8000.0, n)
+    return strength * frac / (1.0 - frac), fwhm
+
+
+def dead_arm(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+             strength: float) -> tuple[int, int]:
+    """Kill one camera arm of a single spectrum in place; returns the dead pixel range [lo, hi)."""
+    lo_w, hi_w = survey.ARMS[int(rng.integers(0, len(survey.ARMS)))]
+    idx = np.flatnonzero((survey.SPEC_WAVE >= lo_w) & (survey.SPEC_WAVE < hi_w))
+    lo = int(idx[0])
+    hi = lo + max(1, int(round(min(strength, 1.0) * idx.size)))
+    flux[lo:hi] = 0.0
+    ivar[lo:hi] = 0.0
+    mask[lo:hi] = True
+    return lo, hi
+
+
+def choose_donor(z: float, donor_z: np.ndarray, strength: float) -> int:
+    """Index of the first candidate donor with |dz|/(1+z) >= 0.05 s, else the most distant one."""
+    dz = np.abs(donor_z - z) / (1.0 + z)
+    ok = np.flatnonzero(dz >= 0.05 * strength)
+    return int(ok[0]) if ok.size else int(np.argmax(dz))
+
+
+# ----------------------------------------------------------------- image-side injections
+def lens_source(x: np.ndarray, y: np.ndarray, host_vis: float, rng: np.random.Generator,
+                strength: float) -> tuple[np.ndarray, float]:
+    """Pre-PSF map [4, n, n] of a compact blue source behind an SIS lens at the origin, and its lensed
+    VIS flux (nanomaggies)."""
+    theta_e = rng.uniform(0.6, 1.5)
+    bx, by = rng.uniform(-0.35, 0.35, 2) * theta_e
+    r = np.sqrt(x ** 2 + y ** 2) + 1e-6
+    sx, sy = x - theta_e * x / r - bx, y - theta_e * y / r - by
+    width = 0.08
+    src = np.exp(-1.68 * np.sqrt((sx ** 2 + sy ** 2) / (2 * width ** 2)))
+    unlensed = np.exp(-1.68 * np.sqrt(((x - bx) ** 2 + (y - by) ** 2) / (2 * width ** 2))).sum()
+    colour = np.array([1.0, 0.8, 0.7, 0.6]) * strength * rng.uniform(0.15, 0.6) * host_vis
+    amap = colour[:, None, None] * (src / unlensed)[None]
+    return amap, float(amap[0].sum())
+
+
+def lens_source_lines(vis_flux_nmgy: np.ndarray, z_lens: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Source redshift and fibre [OII]3726,3729 fluxes [n, 2] (1e-17 erg/s/cm2) of lensed sources:
+    rest EW 20-60 A on a flat-f_nu continuum, 30 % of the arcs' light in the fibre."""
+    n = z_lens.size
+    z_s = np.minimum(z_lens + rng.uniform(0.3, 0.9, n), 1.55)
+    lam = 3728.5 * (1.0 + z_s)
+    f_lambda = vis_flux_nmgy * 3.631e-29 * 2.99792458e18 / lam ** 2 * 1e17
+    total = rng.uniform(20.0, 60.0, n) * (1.0 + z_s) * f_lambda * 0.3
+    return z_s, np.stack([0.45 * total, 0.55 * total], axis=1)
+
+
+def merger_map(x: np.ndarray, y: np.ndarray, re_disk: float, flux: np.ndarray, rng: np.random.Generator,
+               strength: float) -> np.ndarray:
+    """Pre-PSF map [4, n, n] of a companion (s x 30-80 % of ``flux`` per band) and a tidal tail (s x 12 %)."""
+    ang = rng.uniform(0.0, 2.0 * np.pi)
+    d = rng.uniform(0.8, 2.0)
+    comp = images.sersic(x, y, np.array([0.7 * re_disk]), np.array([1.5]), np.array([0.7]), np.array([ang]),
+                         np.array([d * np.cos(ang)]), np.array([d * np.sin(ang)]))[0]
+    t = np.linspace(0.0, 1.0, 40)
+    rr, ph = 0.5 + 2.0 * t, ang + np.pi + 2.2 * t
+    tail = np.zeros_like(x)
+    for xx, yy in zip(rr * np.cos(ph), rr * np.sin(ph)):
+        tail += np.exp(-((x - xx) ** 2 + (y - yy) ** 2) / (2 * 0.15 ** 2))
+    tail /= tail.sum()
+    f_comp = strength * rng.uniform(0.3, 0.8)
+    return (flux * f_comp)[:, None, None] * comp[None] + (flux * 0.12 * strength)[:, None, None] * tail[None]
+
+
+def satellite_trail(vis: np.ndarray, rng: np.random.Generator, strength: float) -> dict[str, float]:
+    """Add a straight streak (Gaussian profile, sigma 0.8 px) to a VIS image in place."""
+    h, w = vis.shape
+    yy, xx = np.mgrid[:h, :w]
+    theta = rng.uniform(0.0, np.pi)
+    offset = rng.uniform(-0.31, 0.31) * min(h, w)
+    amp = strength * rng.uniform(3.0, 15.0) * survey.PIX_SIGMA_NMGY[0]
+    d = (xx - w / 2) * np.sin(theta) - (yy - h / 2) * np.cos(theta) - offset
+    vis += (amp * np.exp(-0.5 * (d / 0.8) ** 2)).astype(vis.dtype)
+    return {"theta": float(theta), "offset": float(offset), "amplitude": float(amp)}
+
+
+def cosmic_rays(vis: np.ndarray, rng: np.random.Generator, strength: float) -> int:
+    """Add 2-5 short unconvolved tracks (1-4 px) to a VIS image in place; returns the number of tracks."""
+    h, w = vis.shape
+    ntrack = int(rng.integers(2, 6))
+    for _ in range(ntrack):
+        x, y = rng.integers(2, w - 2), rng.integers(2, h - 2)
+        length = int(rng.integers(1, 5))
+        dx, dy = rng.integers(-1, 2, 2)
+        for step in range(length):
+            yi, xi = int(np.clip(y + step * dy, 0, h - 1)), int(np.clip(x + step * dx, 0, w - 1))
+            vis[yi, xi] += strength * rng.uniform(20.0, 80.0) * survey.PIX_SIGMA_NMGY[0]
+    return ntrack
