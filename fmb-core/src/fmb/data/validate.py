@@ -88,7 +88,8 @@ def _ids(batch: pa.RecordBatch, source: str, row_offset: int) -> np.ndarray:
     if col.null_count:
         i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
         raise DataError(f"{source}: row {row_offset + i}: field 'object_id' is null")
-    if not (pa.types.is_integer(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+    t = col.type
+    if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
         raise DataError(f"{source}: field 'object_id' must be int64 or string, got {col.type}")
     return col.to_numpy(zero_copy_only=False)
 

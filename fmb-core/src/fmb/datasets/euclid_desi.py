@@ -29,6 +29,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from fmb.data.canonical import DataError
 from fmb.datasets.files import (
     DEFAULT_BATCH_ROWS,
@@ -100,14 +102,17 @@ def _plan(first: SourceFile, units: str, rgb: bool, wavelength: str) -> Plan:
     names = first.schema.names
     ids = [c for c in ("object_id", "targetid") if c in names] or ["object_id"]
     spectrum = first.schema.field("spectrum").type if "spectrum" in names else None
-    has = (lambda k: spectrum is not None and hasattr(spectrum, "get_field_index")
-           and spectrum.get_field_index(k) >= 0)
+
+    def has(key: str) -> bool:
+        return spectrum is not None and pa.types.is_struct(spectrum) and spectrum.get_field_index(key) >= 0
+
     labels = {k: s for k, s in (("is_anomaly", "is_anomaly"), ("anomaly_class", "anomaly_type"),
                                 ("redshift", "redshift")) if s in names}
+    use_ivar = has("ivar") and not has("error")
     scale = [ZERO_POINTS_NJY[b] / NANOMAGGY_NJY for b in BANDS] if units == "nanomaggies" else None
-    return Plan(object_id=ids, image=list(BAND_COLUMNS), rgb="RGB_image" if rgb and "RGB_image" in names else None,
-                flux="spectrum.flux", error="spectrum.error",
-                ivar="spectrum.ivar" if has("ivar") and not has("error") else None,
+    return Plan(object_id=ids, image=list(BAND_COLUMNS),
+                rgb="RGB_image" if rgb and "RGB_image" in names else None, flux="spectrum.flux",
+                error=None if use_ivar else "spectrum.error", ivar="spectrum.ivar" if use_ivar else None,
                 wavelength="spectrum.wavelength" if has("wavelength") else None, labels=labels,
                 image_bands=list(BANDS), band_scale=scale, pixel_scale=PIXEL_SCALE,
                 image_unit="nanomaggies" if units == "nanomaggies" else "adu", flux_unit=FLUX_UNIT,
@@ -208,7 +213,8 @@ def hub_patterns(split: str) -> list[str]:
             f"{split}/*.parquet", f"*/{split}/*.parquet"]
 
 
-def hub_files(repo_id: str, split: str, revision: str | None = None, cache_dir: str | None = None) -> list[Path]:
+def hub_files(repo_id: str, split: str, revision: str | None = None,
+              cache_dir: str | None = None) -> list[Path]:
     """Download (or find in the HF cache) the Parquet files of one split."""
     hint = (f"give a local copy instead: --dataset euclid-desi:path=<save_to_disk folder or parquet files>,"
             f"split={split}")
@@ -221,10 +227,10 @@ def hub_files(repo_id: str, split: str, revision: str | None = None, cache_dir: 
         root = snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision,
                                  allow_patterns=hub_patterns(split), cache_dir=_hf_cache(cache_dir),
                                  local_files_only=offline)
-    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line
+    except Exception as exc:
         if offline:
-            raise DataError(f"{repo_id} (split {split!r}) is not in the Hugging Face cache and HF_HUB_OFFLINE=1; "
-                            f"{hint}") from None
+            raise DataError(f"{repo_id} (split {split!r}) is not in the Hugging Face cache and "
+                            f"HF_HUB_OFFLINE=1; {hint}") from None
         raise DataError(f"{repo_id} (split {split!r}): hub download failed "
                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); {hint}") from None
     root_path = Path(root)

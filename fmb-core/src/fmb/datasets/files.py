@@ -101,7 +101,8 @@ def parse_columns(columns: Any) -> dict[str, list[str]]:
     out = {}
     for key, val in dict(columns).items():
         if key not in CANONICAL_KEYS:
-            raise ValueError(f"unknown canonical field {key!r} in columns; known: {', '.join(CANONICAL_KEYS)}")
+            raise ValueError(f"unknown canonical field {key!r} in columns; "
+                             f"known: {', '.join(CANONICAL_KEYS)}")
         out[key] = as_list(val) or []
     return out
 
@@ -164,8 +165,10 @@ class SourceFile:
             raise DataError(f"{self.path}: unreadable {self.kind} data near row {lo} "
                             f"({_one_line(exc)})") from None
 
-    def _read_range(self, lo: int, hi: int, columns: list[str] | None, chunk: int) -> Iterator[pa.RecordBatch]:
-        groups = [i for i in range(len(self._starts) - 1) if self._starts[i] < hi and self._starts[i + 1] > lo]
+    def _read_range(self, lo: int, hi: int, columns: list[str] | None,
+                    chunk: int) -> Iterator[pa.RecordBatch]:
+        st = self._starts
+        groups = [i for i in range(len(st) - 1) if st[i] < hi and st[i + 1] > lo]
         if not groups:
             return
         pos = int(self._starts[groups[0]])
@@ -306,8 +309,9 @@ def decode_image_bytes(data: bytes, source: str, where: str, name: str) -> np.nd
                 im = im.convert("RGB")
             a = np.asarray(im)
         return np.ascontiguousarray(a.transpose(2, 0, 1)) if a.ndim == 3 else a
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
-        raise DataError(f"{source}: {where}: field {name!r}: cannot decode image bytes ({_one_line(exc)})") from None
+    except Exception as exc:
+        raise DataError(f"{source}: {where}: field {name!r}: cannot decode image bytes "
+                        f"({_one_line(exc)})") from None
 
 
 def _encoded_rows(arr: pa.Array, source: str, name: str, row_offset: int, ids: Any,
@@ -341,8 +345,8 @@ def image_rows(arr: pa.Array, source: str, name: str, row_offset: int, ids: Any,
             return np.zeros((0,), dtype)
         for i, r in enumerate(rows):
             if r.shape != rows[0].shape:
-                raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r}: shape {r.shape}, "
-                                f"{row_label(ids, 0, row_offset)} has {rows[0].shape}")
+                raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r}: shape "
+                                f"{r.shape}, {row_label(ids, 0, row_offset)} has {rows[0].shape}")
         return np.stack(rows).astype(dtype, copy=False)
     raise DataError(f"{source}: field {name!r}: unsupported image column type {arr.type}")
 
@@ -433,7 +437,8 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
         a = image_rows(get_column(batch, plan.image[0], source), source, C.IMAGE, row_offset, ids, base_dir)
         if a.ndim == 2:  # flat rows
             if plan.image_shape is None:
-                raise DataError(f"{source}: field 'image' ({plan.image[0]!r}) is flat; give image_shape=B,H,W")
+                raise DataError(f"{source}: field 'image' ({plan.image[0]!r}) is flat; "
+                                "give image_shape=B,H,W")
             if a.shape[1] != int(np.prod(plan.image_shape)):
                 raise DataError(f"{source}: field 'image' ({plan.image[0]!r}): {a.shape[1]} values per row, "
                                 f"image_shape {plan.image_shape} needs {int(np.prod(plan.image_shape))}")
@@ -449,7 +454,8 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
         if a.ndim == 4 and a.shape[1] == 1:
             a = a[:, 0]
         if a.ndim != 3:
-            raise DataError(f"{source}: field {col!r}: expected one 2-D band per row, got shape {a.shape[1:]}")
+            raise DataError(f"{source}: field {col!r}: expected one 2-D band per row, "
+                            f"got shape {a.shape[1:]}")
         if bands and a.shape != bands[0].shape:
             raise DataError(f"{source}: field {col!r}: band shape {a.shape[1:]} differs from "
                             f"{plan.image[0]!r} {bands[0].shape[1:]}")
@@ -512,7 +518,8 @@ def _spectrum(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, i
         a = get_column(batch, path, source).filter(keep)
         m = nested_to_numpy(a, source, name, row_offset, sub_ids, dtype)
         if m.ndim != 2 or m.shape[1] != npix:
-            raise DataError(f"{source}: field {name!r}: length {m.shape[1:]} differs from the flux length {npix}")
+            raise DataError(f"{source}: field {name!r}: length {m.shape[1:]} differs from the flux "
+                            f"length {npix}")
         return m
 
     flux = mat(plan.flux, C.FLUX)
@@ -539,8 +546,8 @@ def _check_grid(wave: np.ndarray, plan: Plan, source: str, row_offset: int, ids:
     off = np.abs(wave - grid).max(axis=1) > 0.01 * plan.wavelength_step
     if off.any():
         i = int(np.flatnonzero(off)[0])
-        raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field 'wavelength' is not the shared grid "
-                        f"{plan.wavelength_start}+{plan.wavelength_step}*i; open with wavelength=column")
+        raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field 'wavelength' is not the shared "
+                        f"grid {plan.wavelength_start}+{plan.wavelength_step}*i; open with wavelength=column")
 
 
 def canonical_schema(plan: Plan, has_image: bool) -> pa.Schema:
@@ -572,14 +579,16 @@ def convert_batch(batch: pa.RecordBatch, plan: Plan, schema: pa.Schema, source: 
     if C.IMAGE in schema.names:
         img = _image_array(batch, plan, source, row_offset, ids, base_dir)
         if img.shape[1:] != tuple(plan.image_shape):
-            raise DataError(f"{source}: field 'image': shape {img.shape[1:]}, expected {tuple(plan.image_shape)}")
+            raise DataError(f"{source}: {row_label(ids, 0, row_offset)}: field 'image': shape "
+                            f"{img.shape[1:]}, expected {tuple(plan.image_shape)}")
         if plan.band_scale:
             img = img * np.asarray(plan.band_scale, np.float32)[None, :, None, None]
         cols[C.IMAGE] = _fixed(img.astype(np.float32, copy=False), pa.float32())
     if C.RGB in schema.names:
         rgb = _rgb_array(batch, plan, source, row_offset, ids, base_dir)
         if rgb.shape[1:] != tuple(plan.rgb_shape):
-            raise DataError(f"{source}: field 'rgb': shape {rgb.shape[1:]}, expected {tuple(plan.rgb_shape)}")
+            raise DataError(f"{source}: {row_label(ids, 0, row_offset)}: field 'rgb': shape {rgb.shape[1:]}, "
+                            f"expected {tuple(plan.rgb_shape)}")
         cols[C.RGB] = _fixed(np.ascontiguousarray(rgb), pa.uint8())
     if plan.flux:
         spec = _spectrum(batch, plan, source, row_offset, ids, repairs)
@@ -639,7 +648,8 @@ class FileDataset(Dataset):
         for f in files:
             missing = [s for s in plan.sources() if not _has_path(f.schema, s)]
             if missing:
-                raise DataError(f"{f.path}: missing column {missing[0]!r} (columns: {', '.join(f.schema.names)})")
+                raise DataError(f"{f.path}: missing column {missing[0]!r} "
+                                f"(columns: {', '.join(f.schema.names)})")
         if len(self) == 0:
             raise DataError(f"{files[0].path}: empty (no rows)")
         self._schema = self._probe()
@@ -649,10 +659,11 @@ class FileDataset(Dataset):
         plan = self._plan
         f = next(f for f in self._files if f.num_rows)
         raw = next(iter(rechunk(f.read_range(0, min(f.num_rows, 16), plan.top_columns()), 16)))
-        src, ids = f.name, None
+        src = f.name
         first = plan.object_id[0].partition(".")[0]
         t = storage(raw.column(first)).type if first in raw.schema.names else pa.int64()
         plan.id_type = pa.int64() if pa.types.is_integer(t) else pa.string()
+        ids = _object_ids(raw, plan, src).to_numpy(zero_copy_only=False)
         if plan.image:
             img = _image_array(raw, plan, src, 0, ids, f.path.parent)
             plan.image_shape = tuple(int(s) for s in img.shape[1:])
@@ -663,7 +674,8 @@ class FileDataset(Dataset):
         if plan.rgb:
             rgb = _rgb_array(raw, plan, src, 0, ids, f.path.parent)
             if rgb.ndim != 4 or rgb.shape[1] != 3:
-                raise DataError(f"{src}: field 'rgb' ({plan.rgb!r}): expected 3-channel images, got {rgb.shape[1:]}")
+                raise DataError(f"{src}: field 'rgb' ({plan.rgb!r}): expected 3-channel images, "
+                                f"got {rgb.shape[1:]}")
             plan.rgb_shape = tuple(int(s) for s in rgb.shape[1:])
         if plan.flux:
             self._probe_spectrum(raw, src)
@@ -675,9 +687,12 @@ class FileDataset(Dataset):
             raise DataError(f"{src}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or 'error' column")
         flux = get_column(raw, plan.flux, src)
         first = flux.filter(pa.array(~flux.is_null().to_numpy(zero_copy_only=False)))
-        plan.npix = nested_to_numpy(first, src, C.FLUX, 0, None).shape[1] if len(first) else 0
+        ids = _object_ids(raw, plan, src).filter(pa.array(~flux.is_null().to_numpy(zero_copy_only=False)))
+        ids = ids.to_numpy(zero_copy_only=False)
+        plan.npix = nested_to_numpy(first, src, C.FLUX, 0, ids).shape[1] if len(first) else 0
         if plan.wavelength_start is not None and plan.wavelength_step is not None:
-            plan.wavelength_mode = "grid" if not plan.wavelength or plan.wavelength_mode != "column" else "column"
+            per_row = plan.wavelength and plan.wavelength_mode == "column"
+            plan.wavelength_mode = "column" if per_row else "grid"
             return
         if plan.wavelength and plan.wavelength_mode != "column":
             w = get_column(raw, plan.wavelength, src)
@@ -781,7 +796,8 @@ def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, ima
     files = [SourceFile(p) for p in resolve_files(path)]
     mapping = parse_columns(columns) or default_columns(files[0].schema)
     if C.OBJECT_ID not in mapping:
-        raise DataError(f"{files[0].path}: no 'object_id' mapping (columns: {', '.join(files[0].schema.names)}); "
+        names = ", ".join(files[0].schema.names)
+        raise DataError(f"{files[0].path}: no 'object_id' mapping (columns: {names}); "
                         "pass columns=\"object_id=<column>;...\"")
     if wavelength not in ("auto", "column"):
         raise ValueError(f"option 'wavelength' must be 'auto' or 'column', got {wavelength!r}")
