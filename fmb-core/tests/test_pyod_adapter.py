@@ -59,3 +59,13 @@ def test_bad_value_type_is_a_detector_error():
     X, _ = planted()
     with pytest.raises(DetectorError, match="iforest"):
         make_detector("iforest", n_estimators="many").fit_score(X)
+
+
+def test_standardise_keeps_dtype_and_zeroes_constant_columns():
+    from fmb.detectors.base import standardise
+
+    X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]], dtype=np.float32)
+    Z = standardise(X)
+    assert Z.dtype == np.float32
+    np.testing.assert_allclose(Z[:, 0], [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    np.testing.assert_array_equal(Z[:, 1], 0.0)

@@ -29,15 +29,21 @@ class Detector(ABC):
             raise DetectorError(f"detector {self.name!r}: expected a 2-D matrix, got shape {X.shape}")
         if X.shape[0] < 2:
             raise DetectorError(f"detector {self.name!r}: needs at least 2 objects, got {X.shape[0]}")
-        bad = ~np.isfinite(X).all(axis=1)
-        if bad.any():
-            raise DetectorError(f"detector {self.name!r}: row {int(np.flatnonzero(bad)[0])} of the "
-                                f"embeddings is not finite ({int(bad.sum())} rows in all)")
-        return X.astype(np.float64, copy=False)
+        if not np.issubdtype(X.dtype, np.floating):
+            X = X.astype(np.float64)
+        if not np.isfinite(X.sum()):  # fast path; find the row only when something is wrong
+            bad = ~np.isfinite(X).all(axis=1)
+            if bad.any():
+                raise DetectorError(f"detector {self.name!r}: row {int(np.flatnonzero(bad)[0])} of the "
+                                    f"embeddings is not finite ({int(bad.sum())} rows in all)")
+        return X
 
 
 def standardise(X: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance per column; constant columns become zero."""
-    mu = X.mean(axis=0)
-    sd = X.std(axis=0)
-    return (X - mu) / np.where(sd > 0, sd, 1.0)
+    """Zero mean, unit variance per column (statistics in float64, result in X's dtype);
+    constant columns become zero."""
+    mu = X.mean(axis=0, dtype=np.float64)
+    sd = X.std(axis=0, dtype=np.float64)
+    out = X - mu.astype(X.dtype)
+    out /= np.where(sd > 0, sd, 1.0).astype(X.dtype)
+    return out
