@@ -116,6 +116,10 @@ def test_fingerprint_is_stable_and_content_sensitive(tmp_path):
     assert fa == E.open_dataset(a).fingerprint and len(fa) == 64
     assert fa != E.open_dataset(b).fingerprint
     assert fa != E.open_dataset(a, wavelength="column").fingerprint
+    moved = tmp_path / "elsewhere" / "test.parquet"
+    moved.parent.mkdir()
+    moved.write_bytes(a.read_bytes())
+    assert E.open_dataset(moved, batch_rows=7).fingerprint == fa
 
 
 def test_object_id_falls_back_to_targetid(tmp_path):

@@ -714,10 +714,15 @@ class FileDataset(Dataset):
                         "wavelength_start and wavelength_step")
 
     # -- Dataset interface
+    #: options that do not change the data: left out of the fingerprint (so a moved copy matches)
+    NOT_FINGERPRINTED = ("path", "files", "batch_rows", "cache_dir")
+
     @property
     def fingerprint(self) -> str:
+        """sha256 of the source kind, the shaping options and each file's name, size and footer."""
+        opts = {k: v for k, v in self.options().items() if k not in self.NOT_FINGERPRINTED}
         h = hashlib.sha256()
-        h.update(json.dumps({"kind": self._kind, "name": self.name, "options": self.options()},
+        h.update(json.dumps({"kind": self._kind, "name": self.name, "options": opts},
                             sort_keys=True, default=str).encode())
         for f in self._files:
             h.update(f.fingerprint_bytes())
