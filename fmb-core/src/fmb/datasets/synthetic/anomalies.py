@@ -37,7 +37,7 @@ MODALITY: dict[str, str] = {"lens": "image (+ spectrum)", "merger": "image", "ag
                             "mismatch": "joint only", "dead_arm": "spectrum"}
 DEFAULT_TOTAL_RATE = 0.05
 #: candidate donor spectra generated per mismatched object
-MISMATCH_CANDIDATES = 3
+MISMATCH_CANDIDATES = 6
 
 
 def class_counts(size: int, rates: dict[str, float]) -> dict[str, int]:
