@@ -42,16 +42,20 @@ def _fmt(v: Any) -> str:
 
 
 def summary_table(results: list[tuple[str, dict]]) -> Table:
-    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, timings."""
-    t = Table(title="FMB summary", header_style="bold")
-    for col in ("system", "modality", "AUROC", "AP", "P@100", "R@1%", "weights", "embed s", "detect s"):
-        t.add_column(col, justify="left" if col in ("system", "modality", "weights") else "right")
-    for folder, res in results:
+    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, time."""
+    t = Table(title="FMB summary", header_style="bold", caption="results in " + ", ".join(
+        dict.fromkeys(str(Path(f)) for f, _ in results)))
+    t.add_column("model/detector/data/seed", ratio=1, overflow="fold")
+    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "weights", "time s"):
+        t.add_column(col, justify="left" if col in ("modality", "weights") else "right", no_wrap=True)
+    for _, res in results:
+        cfg = res["config"]
+        system = f"{cfg['model']}/{cfg['detector']}/{cfg['dataset']}/{cfg['seed']}"
         for mod, entry in res["modalities"].items():
             m = entry.get("metrics") or {}
-            t.add_row(Path(folder).name, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
+            t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
                       _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), res["model"]["weights"]["kind"],
-                      _fmt(res["embedding"]["seconds"]), _fmt(entry["detect_seconds"]))
+                      f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
     return t
 
 
