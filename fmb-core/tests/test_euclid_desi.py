@@ -292,3 +292,13 @@ def test_offline_without_cache_fails_fast_with_one_line(tmp_path, monkeypatch):
     assert time.perf_counter() - t0 < 5
     msg = str(e.value)
     assert "\n" not in msg and "HF_HUB_OFFLINE=1" in msg and "path=" in msg and F.REPO in msg
+
+
+def test_options_as_parsed_from_the_command_line(parquet_root):
+    from fmb.params import parse_spec
+
+    _, params = parse_spec(f"euclid-desi:path={parquet_root},split='train,test',rgb=false,units=raw,"
+                           "batch_rows=3")
+    ds = E.open_dataset(**params)
+    assert len(ds) == 17 and C.RGB not in ds.schema.names
+    assert ds.options()["split"] == "train,test" and ds.options()["rgb"] is False

@@ -215,6 +215,7 @@ def test_bad_column_strings():
     with pytest.raises(ValueError, match="expected canonical=source"):
         FD.parse_columns("object_id")
     assert FD.parse_columns("object_id=id; image = a, b ;") == {"object_id": ["id"], "image": ["a", "b"]}
+    assert FD.as_list("[g, 'r',z]") == ["g", "r", "z"] and FD.as_list([4, 64]) == ["4", "64"]
 
 
 def test_empty_unreadable_and_missing_files(tmp_path):
@@ -263,3 +264,16 @@ def test_fingerprint_tracks_mapping_and_content(tmp_path):
     t2, _ = user_table(seed=5)
     pq.write_table(t2, tmp_path / "a.parquet")
     assert f1 != FD.open_dataset(Path(tmp_path / "a.parquet"), **opts).fingerprint
+
+
+def test_options_as_parsed_from_the_command_line(tmp_path):
+    from fmb.params import parse_spec
+
+    t, _ = user_table()
+    pq.write_table(t, tmp_path / "mine.parquet")
+    name, params = parse_spec(f"parquet:path={tmp_path / 'mine.parquet'},columns='object_id=id;image=cutout;"
+                              "flux=spec_flux;error=spec_err',image_bands=[g,r],wavelength_start=1,"
+                              "wavelength_step=0.5,batch_rows=2,pixel_scale=0.2")
+    ds = FD.open_dataset(**params)
+    assert name == "parquet" and len(ds) == 5 and C.image_bands(ds.schema) == ["g", "r"]
+    np.testing.assert_allclose(C.wavelength(_all(ds)), 1 + 0.5 * np.arange(L))

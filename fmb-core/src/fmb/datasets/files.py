@@ -76,11 +76,14 @@ def as_float(value: Any, name: str) -> float | None:
 
 
 def as_list(value: Any) -> list[str] | None:
-    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]``; None stays None."""
+    """``"a,b"``, ``"[a,b]"`` or ``["a", "b"]`` -> ``["a", "b"]``; None stays None."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        return [v.strip().strip("'\"") for v in text.split(",") if v.strip().strip("'\"")]
     return [str(v).strip() for v in value]
 
 
