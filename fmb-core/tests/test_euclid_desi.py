@@ -302,3 +302,14 @@ def test_options_as_parsed_from_the_command_line(parquet_root):
     ds = E.open_dataset(**params)
     assert len(ds) == 17 and C.RGB not in ds.schema.names
     assert ds.options()["split"] == "train,test" and ds.options()["rgb"] is False
+
+
+def test_load_dataset_cache_folder(tmp_path, parquet_root, monkeypatch):
+    """Upstream's fallback layout: the Arrow cache written by datasets.load_dataset."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    cache = tmp_path / "hf_datasets"
+    datasets.load_dataset("parquet", data_files={"test": str(parquet_root / "data" / "test-*.parquet")},
+                          split="test", cache_dir=str(cache))
+    ds = E.open_dataset(cache, split="test")
+    assert ds.options()["source"] == "arrow" and len(ds) == 10
+    assert _all(ds).equals(_all(E.open_dataset(parquet_root, split="test")))

@@ -71,6 +71,7 @@ def open_dataset(path: str | os.PathLike | None = None, split: str = "test", sou
     grid when the data have one) or ``column`` (always a per-row ``wavelength`` column).
     """
     splits = _splits(split)
+    source, units, wavelength = str(source).lower(), str(units).lower(), str(wavelength).lower()
     if source not in SOURCES:
         raise ValueError(f"option 'source' must be one of {', '.join(SOURCES)}, got {source!r}")
     if units not in ("nanomaggies", "raw"):
@@ -137,7 +138,8 @@ def _resolve(path: Any, splits: list[str], source: str, revision: str | None, re
             missing = splits[dirs.index(None)]
             raise DataError(f"{root}: no save_to_disk folder for split {missing!r} (looked for "
                             f"{_disk_name(repo_id, missing)}/, {missing}/ and {root.name}/ with state.json)")
-    return "parquet", [f for s in splits for f in split_files(root, s)]
+    paths = [f for s in splits for f in split_files(root, s)]
+    return ("parquet" if all(p.suffix.lower() in PARQUET_EXT for p in paths) else "arrow"), paths
 
 
 def _disk_name(repo_id: str, split: str) -> str:
@@ -167,15 +169,24 @@ def _matches_split(rel: Path, split: str) -> bool:
             or split in rel.parts[:-1] or any(p.endswith(f"__{split}") for p in rel.parts[:-1]))
 
 
+def _arrow_cache_split(name: str, split: str) -> bool:
+    """``datasets`` cache shards: ``<builder>-<split>.arrow``, ``<builder>-<split>-00000-of-00002.arrow``."""
+    return name.endswith(f"-{split}.arrow") or (f"-{split}-" in name and name.endswith(".arrow"))
+
+
 def split_files(root: Path, split: str) -> list[Path]:
-    """Parquet files of ``split`` under a folder (``data/test-00000-of-00001.parquet``, ``test/*.parquet``
-    ...), or the given file/glob as is."""
+    """Files of ``split`` under a folder: Parquet (``data/test-00000-of-00001.parquet``, ``test/*.parquet``
+    ...), else the Arrow shards of a ``load_dataset`` cache; a file or glob is taken as is."""
     if not root.is_dir():
         return resolve_files(root)
-    files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_EXT)
+    every = sorted(f for f in root.rglob("*") if f.is_file())
+    files = [f for f in every if f.suffix.lower() in PARQUET_EXT]
     chosen = [f for f in files if _matches_split(f.relative_to(root), split)]
     if chosen:
         return chosen
+    cached = [f for f in every if _arrow_cache_split(f.name, split)]
+    if cached and not files:
+        return cached
     if files and not any(_matches_split(f.relative_to(root), s) for f in files for s in SPLITS):
         return files
     found = ", ".join(str(f.relative_to(root)) for f in files[:5]) or "none"
