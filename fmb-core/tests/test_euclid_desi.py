@@ -313,3 +313,16 @@ def test_load_dataset_cache_folder(tmp_path, parquet_root, monkeypatch):
     ds = E.open_dataset(cache, split="test")
     assert ds.options()["source"] == "arrow" and len(ds) == 10
     assert _all(ds).equals(_all(E.open_dataset(parquet_root, split="test")))
+
+
+def test_read_columns_reads_only_ids_and_labels(parquet_root, monkeypatch):
+    ds = E.open_dataset(parquet_root, split="test")
+    full = _all(ds).select([C.OBJECT_ID, C.IS_ANOMALY, C.ANOMALY_CLASS])
+    from fmb.datasets import files as FD
+
+    def no_images(*a, **k):
+        raise AssertionError("images decoded")
+
+    monkeypatch.setattr(FD, "_image_array", no_images)
+    cols = ds.read_columns([C.OBJECT_ID, C.IS_ANOMALY, C.ANOMALY_CLASS])
+    assert cols.equals(full)

@@ -17,6 +17,7 @@ shared with the ``euclid-desi`` dataset.
 
 from __future__ import annotations
 
+import dataclasses
 import glob as globmod
 import hashlib
 import io
@@ -752,6 +753,26 @@ class FileDataset(Dataset):
         if start >= stop:
             return
         yield from rechunk(self._pieces(start, stop), max(int(batch_size), 1))
+
+    def read_columns(self, columns: list[str]) -> pa.Table:
+        """Ids and labels for every object, reading only their source columns (no images/spectra)."""
+        light = {C.OBJECT_ID, *C.LABEL_COLUMNS}
+        if not set(columns) <= light:
+            return super().read_columns(columns)
+        plan = dataclasses.replace(self._plan, image=[], rgb=None, flux=None, ivar=None, error=None,
+                                   mask=None, wavelength=None, rgb_shape=None,
+                                   labels={k: v for k, v in self._plan.labels.items() if k in columns})
+        schema = canonical_schema(plan, has_image=False)
+        seen: dict = {}
+        out = []
+        for f in self._files:
+            pos = 0
+            for raw in f.read_range(0, f.num_rows, plan.top_columns(), 65536):
+                canon = convert_batch(raw, plan, schema, f.name, pos, Repairs(), f.path.parent)
+                out.append(validate_batch(canon, f.name, pos, Repairs(), seen))
+                pos += raw.num_rows
+        table = pa.Table.from_batches(out, schema=schema)
+        return table.select([c for c in columns if c in schema.names])
 
     def _pieces(self, start: int, stop: int) -> Iterator[pa.RecordBatch]:
         """Validated canonical pieces for ``[start, stop)``, read in blocks aligned to batch_rows.
