@@ -1,8 +1,9 @@
-"""Built-in detectors: pyod's tabular detectors through one adapter."""
+"""Built-in detectors: pyod's tabular detectors through one adapter; nf, mismatch and fusion."""
 
 from __future__ import annotations
 
 from fmb import __version__, hookimpl
+from fmb.detectors.flow import DEFAULTS as FLOW_DEFAULTS
 from fmb.detectors.pyod_catalog import PYOD_DETECTORS
 from fmb.specs import DetectorSpec
 
@@ -16,3 +17,20 @@ def register_detectors(register):
             license="BSD-2-Clause (pyod)",
             citation="Zhao, Nasrullah & Li (2019), PyOD: A Python Toolbox for Scalable Outlier Detection, JMLR",
             params=params))
+    register(DetectorSpec(
+        name="nf", description="Normalising-flow density (zuko MAF/NSF) on PCA-whitened embeddings, "
+                               "out-of-fold: score = -log p (needs the [flows] extra: torch, zuko)",
+        loader="fmb.detectors.flow:make_detector", version=__version__, license="MIT (zuko)",
+        citation="Rozet et al., zuko: normalizing flows in PyTorch (2022); Papamakarios et al. (2017), MAF",
+        params=dict(FLOW_DEFAULTS)))
+    register(DetectorSpec(
+        name="mismatch", description="Cross-modal mismatch: 1 - cos(image, spectrum) embeddings of the same "
+                                     "object (one shared space, or align=cca fitted out-of-fold)",
+        loader="fmb.detectors.mismatch:make_detector", version=__version__, license="MIT",
+        params={"align": "none", "folds": 5, "pca": 32, "components": 8}))
+    register(DetectorSpec(
+        name="fusion", description="Percentile-rank fusion (geo | min | avg) of a base detector's image and "
+                                   "spectrum scores and the mismatch score",
+        loader="fmb.detectors.fusion:make_detector", version=__version__, license="MIT",
+        params={"base": "iforest", "base_params": {}, "mode": "geo", "mismatch": "auto", "align": "none",
+                "t_image": 0.0, "t_spectrum": 0.0, "t_mismatch": 0.0}))

@@ -118,6 +118,60 @@ def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tupl
                     "detect_seconds": round(time.perf_counter() - t0, 4)}
 
 
+def multi_inputs(detector: Detector) -> tuple[str, ...]:
+    """The embeddings a detector scores together (empty for one-matrix detectors)."""
+    return tuple(getattr(detector, "inputs", ()) or ())
+
+
+def select_multi(detector: Detector, model: Model, dataset: Dataset, modality: str) -> list[str]:
+    """The single reported output of a multi-input detector, after checking the model has its inputs."""
+    inputs = multi_inputs(detector)
+    name = "+".join(inputs)
+    if modality not in ("all", name):
+        raise UsageError(f"detector {detector.name!r} scores {'+'.join(inputs)} together: drop --modality")
+    missing = [i for i in inputs if i not in model.outputs or i not in dataset.modalities]
+    if missing:
+        raise UsageError(f"detector {detector.name!r} needs the {', '.join(inputs)} embeddings; model "
+                         f"{model.spec.name!r} on dataset {dataset.name!r} lacks {', '.join(missing)}")
+    return [name]
+
+
+def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.ndarray, dict, dict, dict]:
+    """Scores of a multi-input detector on the objects that have every input (NaN elsewhere),
+    bookkeeping, component scores and extra per-object columns (both full length, NaN-padded)."""
+    mats = {i: emb.matrix(i) for i in multi_inputs(detector)}
+    valid = np.logical_and.reduce([np.isfinite(X).all(axis=1) for X in mats.values()])
+    if valid.sum() < 2:
+        raise DetectorError(f"detector {detector.name!r}: fewer than 2 objects have all of "
+                            f"{', '.join(mats)}")
+    t0 = time.perf_counter()
+    scores = np.full(len(valid), np.nan)
+    scores[valid] = detector.fit_score_inputs({k: X[valid] for k, X in mats.items()}, seed=seed)
+    if not np.isfinite(scores[valid]).all():
+        raise DetectorError(f"detector {detector.name!r} returned non-finite scores")
+
+    def pad(v: np.ndarray) -> np.ndarray:
+        full = np.full(len(valid), np.nan) if v.dtype.kind == "f" else np.full(len(valid), None, dtype=object)
+        full[valid] = v
+        return full
+
+    info = {"n_scored": int(valid.sum()), "n_missing": int((~valid).sum()),
+            "detect_seconds": round(time.perf_counter() - t0, 4), "inputs": list(mats),
+            "details": getattr(detector, "details_", {})}
+    comps = {k: pad(np.asarray(v, np.float64)) for k, v in getattr(detector, "components_", {}).items()}
+    extras = {k: pad(np.asarray(v)) for k, v in getattr(detector, "extras_", {}).items()}
+    return scores, info, comps, extras
+
+
+def _metrics(table: pa.Table, scores: np.ndarray) -> dict:
+    """Label metrics of the objects with a finite score."""
+    valid = np.isfinite(scores)
+    y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False)[valid]
+    cls = (table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False)[valid]
+           if C.ANOMALY_CLASS in table.column_names else None)
+    return compute_metrics(scores[valid], y, cls)
+
+
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                cached_only: bool = False) -> dict[str, Any]:
     """Run one model x detector x dataset x seed and write results.json and scores.parquet.
@@ -130,7 +184,9 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     detector = make_detector(reg, cfg.detector, cfg.detector_params)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     model = load_model(reg, cfg, device)
-    outputs = select_outputs(model, dataset, cfg.modality)
+    multi = bool(multi_inputs(detector))
+    outputs = (select_multi(detector, model, dataset, cfg.modality) if multi
+               else select_outputs(model, dataset, cfg.modality))
     if model.weights.kind == "random":
         reporter.warn(f"model {cfg.model!r} runs with RANDOM weights: its results say nothing about the "
                       "trained model (weights: random is recorded)")
@@ -147,22 +203,25 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     score_tables = []
     with reporter.progress(f"detect with {cfg.detector}", total=len(outputs)) as advance:
         for out in outputs:
-            scores, info = detect(detector, emb, out, cfg.seed)
+            comps: dict[str, np.ndarray] = {}
+            extras: dict[str, np.ndarray] = {}
+            if multi:
+                scores, info, comps, extras = detect_multi(detector, emb, cfg.seed)
+            else:
+                scores, info = detect(detector, emb, out, cfg.seed)
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": None}
-            if labels:
-                y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False)[valid]
-                cls = (table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False)[valid]
-                       if C.ANOMALY_CLASS in table.column_names else None)
-                entry["metrics"] = compute_metrics(scores[valid], y, cls)
+            entry: dict[str, Any] = {**info, "metrics": _metrics(table, scores) if labels else None}
+            if comps:
+                entry["components"] = {k: {"metrics": _metrics(table, v) if labels else None} for k, v in comps.items()}
             per_modality[out] = entry
             cols = {"object_id": table.column(C.OBJECT_ID), "modality": pa.array([out] * len(scores)),
                     "score": pa.array(scores), "rank": pa.array(np.where(valid, r, None), pa.int64())}
             for c in C.LABEL_COLUMNS:
                 if c in table.column_names:
                     cols[c] = table.column(c)
+            cols.update({k: pa.array(v, from_pandas=True) for k, v in extras.items()})
             score_tables.append(pa.table(cols))
             advance(1)
 

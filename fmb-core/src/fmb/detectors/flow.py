@@ -1,0 +1,216 @@
+"""``nf``: an out-of-fold normalising-flow density detector (zuko MAF or NSF); score = -log p.
+
+Per fold (k folds, default 5, shuffled with the run's seed) and fitted on that fold's training
+rows only: PCA to ``n_components`` (only when the embedding is wider), z-score, clip at
+``clip`` sigma, then a flow trained on 90% of the training rows with early stopping on the
+other 10%. The held-out fold is scored by that flow, so no object is scored by a flow (or a
+PCA) that saw it. torch is imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmb.detectors.base import Detector
+from fmb.errors import DetectorError, UsageError
+
+DEFAULTS: dict[str, Any] = {
+    "flow": "maf", "n_components": 100, "folds": 5, "transforms": 3, "hidden": 128, "layers": 2,
+    "epochs": 200, "patience": 15, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-5,
+    "val_fraction": 0.1, "clip": 8.0, "device": "cpu", "threads": 1, "save_dir": None,
+}
+FLOWS = ("maf", "nsf")
+
+
+@dataclass
+class Preprocessor:
+    """PCA (optional) -> z-score -> clip, with statistics from the training rows only."""
+
+    mean: np.ndarray
+    components: np.ndarray | None
+    mu: np.ndarray
+    sd: np.ndarray
+    clip: float
+
+    @classmethod
+    def fit(cls, X: np.ndarray, n_components: int, clip: float) -> Preprocessor:
+        X = np.asarray(X, dtype=np.float64)
+        mean = X.mean(axis=0)
+        components = None
+        k = min(n_components, X.shape[0] - 1)
+        if X.shape[1] > k:
+            _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
+            components = vt[:k]
+        Z = cls._project(X, mean, components)
+        mu, sd = Z.mean(axis=0), Z.std(axis=0)
+        return cls(mean, components, mu, np.where(sd > 1e-12, sd, 1.0), float(clip))
+
+    @staticmethod
+    def _project(X: np.ndarray, mean: np.ndarray, components: np.ndarray | None) -> np.ndarray:
+        return (X - mean) @ components.T if components is not None else X - mean
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        Z = (self._project(np.asarray(X, dtype=np.float64), self.mean, self.components) - self.mu) / self.sd
+        return np.clip(Z, -self.clip, self.clip).astype(np.float32)
+
+
+class FoldModel:
+    """One fold's preprocessing and trained flow."""
+
+    def __init__(self, prep: Preprocessor, flow: Any, device: str, history: dict[str, Any]) -> None:
+        self.prep, self.flow, self.device, self.history = prep, flow, device, history
+
+    def score(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """-log p of each row of raw embeddings ``X``."""
+        import torch
+
+        Z = torch.from_numpy(self.prep.transform(X))
+        out = []
+        with torch.no_grad():
+            dist = self.flow()
+            for lo in range(0, len(Z), batch_size):
+                out.append(-dist.log_prob(Z[lo:lo + batch_size].to(self.device)).double().cpu().numpy())
+        s = np.concatenate(out)
+        finite = np.isfinite(s)
+        top = s[finite].max() if finite.any() else 0.0
+        return np.where(finite, s, top + 1.0)  # an infinitely unlikely row ranks first
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        p = self.prep
+        torch.save({"state_dict": self.flow.state_dict(), "history": self.history,
+                    "prep": {"mean": p.mean, "components": p.components, "mu": p.mu, "sd": p.sd, "clip": p.clip}},
+                   path)
+
+
+def build_flow(kind: str, features: int, transforms: int, hidden: int, layers: int) -> Any:
+    import zuko
+
+    cls = {"maf": zuko.flows.MAF, "nsf": zuko.flows.NSF}[kind]
+    return cls(features=features, transforms=transforms, hidden_features=[hidden] * layers)
+
+
+def train_flow(Ztr: np.ndarray, Zval: np.ndarray, cfg: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
+    """Adam on -mean log p, early stopping on the validation rows; returns the best flow."""
+    import torch
+
+    torch.manual_seed(seed)
+    flow = build_flow(cfg["flow"], Ztr.shape[1], cfg["transforms"], cfg["hidden"], cfg["layers"]).to(cfg["device"])
+    opt = torch.optim.Adam(flow.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    xtr = torch.from_numpy(Ztr).to(cfg["device"])
+    xval = torch.from_numpy(Zval).to(cfg["device"])
+    gen = torch.Generator().manual_seed(seed)
+    best, best_state, best_epoch, stale, epoch = float("inf"), copy.deepcopy(flow.state_dict()), 0, 0, 0
+    for epoch in range(1, int(cfg["epochs"]) + 1):
+        flow.train()
+        for idx in torch.randperm(len(xtr), generator=gen).split(int(cfg["batch_size"])):
+            loss = -flow().log_prob(xtr[idx]).mean()
+            if not torch.isfinite(loss):
+                continue
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(flow.parameters(), 5.0)
+            opt.step()
+        flow.eval()
+        with torch.no_grad():
+            val = float(-flow().log_prob(xval).mean())
+        if np.isfinite(val) and val < best - 1e-4:
+            best, best_state, best_epoch, stale = val, copy.deepcopy(flow.state_dict()), epoch, 0
+        else:
+            stale += 1
+            if stale >= int(cfg["patience"]):
+                break
+    flow.load_state_dict(best_state)
+    flow.eval()
+    return flow, {"best_epoch": best_epoch, "epochs_run": epoch, "best_val_nll": best}
+
+
+def fit_fold(Xtr: np.ndarray, cfg: dict[str, Any], seed: int) -> FoldModel:
+    """Fit preprocessing and a flow on raw training rows ``Xtr`` only."""
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(Xtr) * float(cfg["val_fraction"]))))
+    perm = rng.permutation(len(Xtr))
+    val, fit = perm[:n_val], perm[n_val:]
+    prep = Preprocessor.fit(Xtr[fit], int(cfg["n_components"]), float(cfg["clip"]))
+    flow, history = train_flow(prep.transform(Xtr[fit]), prep.transform(Xtr[val]), cfg, seed)
+    return FoldModel(prep, flow, cfg["device"], history)
+
+
+def fold_assignment(n: int, folds: int, seed: int) -> np.ndarray:
+    """A balanced, shuffled fold index (0..folds-1) for each of ``n`` rows."""
+    return np.random.default_rng(seed).permutation(np.arange(n) % folds)
+
+
+class FlowDetector(Detector):
+    """See the module docstring. Parameters and defaults: :data:`DEFAULTS`."""
+
+    name = "nf"
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(DEFAULTS))
+        if unknown:
+            raise UsageError(f"detector 'nf': unknown parameter(s) {', '.join(unknown)} "
+                             f"(valid: {', '.join(sorted(DEFAULTS))})")
+        cfg = {**DEFAULTS, **params}
+        if str(cfg["flow"]).lower() not in FLOWS:
+            raise UsageError(f"detector 'nf': flow must be one of {', '.join(FLOWS)}, got {cfg['flow']!r}")
+        cfg["flow"] = str(cfg["flow"]).lower()
+        if int(cfg["folds"]) < 2:
+            raise UsageError(f"detector 'nf': folds must be at least 2, got {cfg['folds']}")
+        super().__init__(**cfg)
+        self.folds_: np.ndarray | None = None
+        self.history_: list[dict[str, Any]] = []
+
+    def fit_score(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
+        import torch
+
+        X = self.check_input(X)
+        cfg = dict(self.params)
+        k = int(cfg["folds"])
+        if X.shape[0] < 4 * k:
+            raise DetectorError(f"detector 'nf': {X.shape[0]} objects are too few for {k} folds "
+                                f"(need at least {4 * k})")
+        if not (X.std(axis=0) > 0).any():
+            raise DetectorError("detector 'nf': the embeddings are constant (every column has zero variance)")
+        if cfg["device"] == "auto":
+            cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        threads = torch.get_num_threads()
+        if cfg["threads"]:
+            torch.set_num_threads(int(cfg["threads"]))
+        try:
+            return self._oof(X, cfg, seed)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _oof(self, X: np.ndarray, cfg: dict[str, Any], seed: int) -> np.ndarray:
+        np.random.seed(seed)
+        folds = fold_assignment(len(X), int(cfg["folds"]), seed)
+        scores = np.empty(len(X))
+        save = Path(cfg["save_dir"]) if cfg["save_dir"] else None
+        if save:
+            save.mkdir(parents=True, exist_ok=True)
+        self.folds_, self.history_ = folds, []
+        for f in range(int(cfg["folds"])):
+            test = folds == f
+            model = fit_fold(X[~test], cfg, seed + f)
+            scores[test] = model.score(X[test])
+            self.history_.append({"fold": f, "n_train": int((~test).sum()), **model.history})
+            if save:
+                model.save(save / f"fold-{f}.pt")
+        if save:
+            (save / "folds.json").write_text(json.dumps({"params": {k: v for k, v in cfg.items()},
+                                                         "seed": seed, "fold_of_row": folds.tolist(),
+                                                         "history": self.history_}, default=str))
+        return scores
+
+
+def make_detector(**params: Any) -> FlowDetector:
+    """Loader of the ``nf`` detector spec."""
+    return FlowDetector(**params)

@@ -1,0 +1,129 @@
+"""``fusion``: percentile-rank fusion of a base detector's image and spectrum scores (and mismatch).
+
+On the N objects that have both embeddings, each component score s becomes a percentile
+``p = rank_ascending(s) / N`` in (0, 1] (1 = most anomalous; ties share their average rank),
+i.e. upstream's ``(N - rank + 1) / N``. With m = p_mismatch when the mismatch term is used and
+m = 1 otherwise:
+
+* ``geo`` = m * sqrt(p_image * p_spectrum)
+* ``min`` = m * min(p_image, p_spectrum)
+* ``avg`` = m * (p_image + p_spectrum) / 2
+
+``uplift`` = fused - max(p_image, p_spectrum), in [-1, 0]: 0 when the fusion keeps the object as
+high as its best single modality does (all components agree), strongly negative when only one
+component finds it. ``passes`` is True when p_image >= t_image, p_spectrum >= t_spectrum and
+p_mismatch >= t_mismatch (defaults 0: everything passes). Neither changes the score; both are
+written to scores.parquet and summarised in results.json. See docs/detection.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+from fmb.detectors.base import Detector
+from fmb.detectors.mismatch import MismatchDetector, MultiInputDetector
+from fmb.errors import DetectorError, UsageError
+
+MODES = ("geo", "min", "avg")
+
+
+def percentiles(scores: np.ndarray) -> np.ndarray:
+    """``rank_ascending / N`` in (0, 1]; the highest score gets 1, ties share the average rank."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        raise DetectorError("fusion: no scores to rank")
+    return rankdata(s, method="average") / len(s)
+
+
+def fuse(p_image: np.ndarray, p_spectrum: np.ndarray, p_mismatch: np.ndarray | None = None,
+         mode: str = "geo") -> np.ndarray:
+    """The fused score of percentiles (see the module docstring)."""
+    if mode == "geo":
+        f = np.sqrt(p_image * p_spectrum)
+    elif mode == "min":
+        f = np.minimum(p_image, p_spectrum)
+    elif mode == "avg":
+        f = (p_image + p_spectrum) / 2.0
+    else:
+        raise UsageError(f"fusion: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return f if p_mismatch is None else p_mismatch * f
+
+
+def uplift(fused: np.ndarray, p_image: np.ndarray, p_spectrum: np.ndarray) -> np.ndarray:
+    """fused - max(p_image, p_spectrum)."""
+    return fused - np.maximum(p_image, p_spectrum)
+
+
+def passes(p: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.ndarray:
+    """True where every component's percentile reaches its threshold."""
+    ok = np.ones(len(next(iter(p.values()))), dtype=bool)
+    for name, t in thresholds.items():
+        if name in p:
+            ok &= p[name] >= t
+    return ok
+
+
+def _base_detector(base: str, params: dict[str, Any]) -> Detector:
+    from fmb.plugins import registry
+
+    det = registry().detector(base).load()(**params)
+    if isinstance(det, MultiInputDetector):
+        raise UsageError(f"fusion: base detector {base!r} must score one embedding at a time")
+    return det
+
+
+class FusionDetector(MultiInputDetector):
+    """See the module docstring."""
+
+    name = "fusion"
+
+    def __init__(self, base: str = "iforest", base_params: dict[str, Any] | None = None, mode: str = "geo",
+                 mismatch: bool | str = "auto", align: str = "none", t_image: float = 0.0,
+                 t_spectrum: float = 0.0, t_mismatch: float = 0.0) -> None:
+        mode = str(mode).lower()
+        if mode not in MODES:
+            raise UsageError(f"detector 'fusion': mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mismatch not in (True, False, "auto"):
+            raise UsageError(f"detector 'fusion': mismatch must be true, false or auto, got {mismatch!r}")
+        if base_params is not None and not isinstance(base_params, dict):
+            raise UsageError("detector 'fusion': base_params must be a dict, e.g. base_params={'n_neighbors':10}")
+        for t in (t_image, t_spectrum, t_mismatch):
+            if not 0.0 <= float(t) <= 1.0:
+                raise UsageError(f"detector 'fusion': thresholds are percentiles in [0, 1], got {t}")
+        super().__init__(base=str(base), base_params=dict(base_params or {}), mode=mode, mismatch=mismatch,
+                         align=align, t_image=float(t_image), t_spectrum=float(t_spectrum),
+                         t_mismatch=float(t_mismatch))
+        self.base = _base_detector(self.params["base"], self.params["base_params"])
+        self.mismatch = MismatchDetector(align=align)
+
+    def _use_mismatch(self, A: np.ndarray, B: np.ndarray) -> bool:
+        m = self.params["mismatch"]
+        if m == "auto":
+            return self.params["align"] != "none" or A.shape[1] == B.shape[1]
+        return bool(m)
+
+    def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
+        Xs = self.check_inputs(Xs)
+        comp = {"image": self.base.fit_score(Xs["image"], seed=seed),
+                "spectrum": self.base.fit_score(Xs["spectrum"], seed=seed)}
+        use_mis = self._use_mismatch(Xs["image"], Xs["spectrum"])
+        if use_mis:
+            comp["mismatch"] = self.mismatch.fit_score_inputs(Xs, seed=seed)
+        p = {k: percentiles(v) for k, v in comp.items()}
+        fused = fuse(p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"])
+        up = uplift(fused, p["image"], p["spectrum"])
+        ok = passes(p, {"image": self.params["t_image"], "spectrum": self.params["t_spectrum"],
+                        "mismatch": self.params["t_mismatch"]})
+        self.components_ = comp
+        self.extras_ = {**{f"p_{k}": v for k, v in p.items()}, "uplift": up, "passes": ok}
+        self.details_ = {"base": self.params["base"], "mode": self.params["mode"], "mismatch_used": use_mis,
+                         "n_passing": int(ok.sum()), "median_uplift": float(np.median(up))}
+        return fused
+
+
+def make_detector(**params: Any) -> FusionDetector:
+    """Loader of the ``fusion`` detector spec."""
+    return FusionDetector(**params)
