@@ -244,6 +244,17 @@ def show(dataset, object_id, index, out) -> None:
     click.echo(f"wrote {path}")
 
 
+def _add_analysis_commands() -> None:
+    from fmb.commands.compare import compare_cmd
+    from fmb.commands.neighbors import neighbors_cmd
+    from fmb.commands.probe import probe_cmd
+
+    for c in (compare_cmd, probe_cmd, neighbors_cmd):
+        cli.add_command(c)
+
+
+_add_analysis_commands()
+
 def main() -> None:
     """Console-script entry point: add plugin commands, then run."""
     from fmb.plugins import get_plugin_manager

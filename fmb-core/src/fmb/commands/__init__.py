@@ -1,0 +1,1 @@
+"""Implementations of the analysis commands: compare, probe, neighbors."""

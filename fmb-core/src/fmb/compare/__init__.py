@@ -1,0 +1,1 @@
+"""Cross-system comparison of run folders: rank agreement, top-set overlap, retention."""

@@ -1,0 +1,94 @@
+"""Read run folders (results.json + scores.parquet) into systems = model x modality x detector."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from fmb.errors import UsageError
+from fmb.params import format_spec
+
+
+@dataclass
+class System:
+    """One ranking: a model's modality scored by a detector, from one run folder."""
+
+    name: str
+    run: str
+    model: str
+    modality: str
+    detector: str
+    seed: int
+    object_id: np.ndarray
+    score: np.ndarray
+
+
+def read_run(path: str | Path) -> tuple[dict, list[System]]:
+    """results.json and one System per modality of a run folder (objects with a finite score only)."""
+    path = Path(path)
+    try:
+        result = json.loads((path / "results.json").read_text())
+        table = pq.read_table(path / "scores.parquet", columns=["object_id", "modality", "score"])
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{str(path)!r} is not an fmb run folder (results.json + scores.parquet): {exc}") from exc
+    cfg = result.get("config", {})
+    model = result.get("model", {}).get("name") or cfg.get("model", "?")
+    det = format_spec(cfg.get("detector", "?"), cfg.get("detector_params") or {})
+    ids = table.column("object_id").to_numpy(zero_copy_only=False)
+    mods = table.column("modality").to_numpy(zero_copy_only=False).astype(str)
+    scores = table.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
+    systems = []
+    for m in dict.fromkeys(mods.tolist()):
+        sel = (mods == m) & np.isfinite(scores)
+        systems.append(System(f"{model}/{m}/{det}", str(path), model, m, det, int(cfg.get("seed", 0)),
+                              ids[sel], scores[sel]))
+    return result, systems
+
+
+def load_systems(paths: list[str | Path], modality: str | None = None) -> list[System]:
+    """Every system of every run folder (optionally one modality); duplicate names get the seed and
+    then the folder name appended."""
+    systems = [s for p in paths for s in read_run(p)[1] if modality in (None, s.modality)]
+    for attr in ("seed", "run"):
+        names = [s.name for s in systems]
+        for s in systems:
+            if names.count(s.name) > 1:
+                s.name += f"/seed{s.seed}" if attr == "seed" else f" ({Path(s.run).name})"
+    return systems
+
+
+@dataclass
+class Aligned:
+    """Scores of every system on the objects common to all of them."""
+
+    names: list[str]
+    object_id: np.ndarray
+    scores: np.ndarray  # [N common objects, M systems]
+    dropped: dict[str, int]  # per system: objects not common to all
+
+
+def align(systems: list[System]) -> Aligned:
+    """Intersect the object sets; the statistics are computed on this aligned set only."""
+    if len(systems) < 2:
+        raise UsageError(f"compare: need at least 2 systems, got {len(systems)} "
+                         "(give several run folders, or one run with several modalities)")
+    for s in systems:
+        if len(np.unique(s.object_id)) != len(s.object_id):
+            raise UsageError(f"compare: system {s.name!r} has duplicate object ids")
+    common = systems[0].object_id
+    for s in systems[1:]:
+        common = np.intersect1d(common, s.object_id)
+    if len(common) < 2:
+        raise UsageError(f"compare: only {len(common)} object(s) are common to all {len(systems)} systems; "
+                         "need at least 2 (are these runs on the same data set?)")
+    cols = []
+    for s in systems:
+        order = np.argsort(s.object_id, kind="stable")
+        pos = order[np.searchsorted(s.object_id[order], common)]
+        cols.append(s.score[pos])
+    return Aligned([s.name for s in systems], common, np.column_stack(cols),
+                   {s.name: int(len(s.object_id) - len(common)) for s in systems})

@@ -1,0 +1,1 @@
+"""Physical-parameter probes and embedding look-ups (neighbours) on cached embeddings."""

@@ -1,0 +1,67 @@
+"""Embeddings of a run (from the cache, by results.json's embedding.cache_key) or of a model x dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fmb.errors import UsageError
+from fmb.home import fmb_home
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "results.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{str(run_dir)!r} is not an fmb run folder: cannot read results.json ({exc})") from exc
+
+
+def read_cache(model: str, key: str) -> pa.Table | None:
+    """The cached embedding table, or None when the entry is missing or incomplete."""
+    path = fmb_home() / "embeddings" / model / key
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not manifest.get("complete"):
+        return None
+    n = len(manifest["shards"])
+    try:
+        return pa.concat_tables([pq.read_table(path / f"shard-{i:05d}.parquet") for i in range(n)])
+    except OSError:
+        return None
+
+
+def embed_table(model: str, dataset: str, model_options: dict | None = None, dataset_options: dict | None = None,
+                weights: str = "auto", device: str = "auto", batch_size: int = 64, seed: int = 0) -> pa.Table:
+    """Embed (or reuse the cache of) ``model`` on ``dataset``."""
+    from fmb.plugins import registry
+    from fmb.protocol.embed import embed_dataset
+    from fmb.protocol.environment import resolve_device
+    from fmb.protocol.run import RunConfig, load_model, open_dataset
+
+    reg = registry()
+    cfg = RunConfig(model=model, detector="none", dataset=dataset, model_options=dict(model_options or {}),
+                    dataset_options=dict(dataset_options or {}), weights=weights, device=device,
+                    batch_size=batch_size, seed=seed)
+    ds = open_dataset(reg, dataset, cfg.dataset_options)
+    m = load_model(reg, cfg, resolve_device(device))
+    return embed_dataset(m, ds, batch_size=batch_size).table
+
+
+def run_embeddings(run_dir: str | Path) -> tuple[dict[str, Any], pa.Table]:
+    """results.json and the embedding table of a run (re-embedding only when the cache is gone)."""
+    res = read_results(run_dir)
+    model = res["model"]["name"]
+    table = read_cache(model, res["embedding"]["cache_key"])
+    if table is None:
+        c = res["config"]
+        table = embed_table(model, c["dataset"], c.get("model_options"), c.get("dataset_options"),
+                            c.get("weights", "auto"), c.get("device", "auto"), c.get("batch_size", 64),
+                            c.get("seed", 0))
+    return res, table

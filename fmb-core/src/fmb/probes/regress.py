@@ -1,0 +1,131 @@
+"""Probes: predict redshift, log_mstar and log_sfr from embeddings, k-fold out-of-fold.
+
+Redshift scores (dz = z_pred - z_true, z = z_true):
+
+* NMAD = 1.4826 * median_i( |dz_i - median(dz)| / (1 + z_i) )
+* catastrophic-outlier fraction = fraction of objects with |dz| / (1 + z) > 0.15
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from fmb.data import canonical as C
+from fmb.errors import UsageError
+
+TARGETS = C.PHYSICAL
+REGRESSORS = ("ridge", "hgb")
+OUTLIER_DZ = 0.15
+
+
+def nmad(z_true: np.ndarray, z_pred: np.ndarray) -> float:
+    """1.4826 * median(|dz - median(dz)| / (1 + z_true)), dz = z_pred - z_true."""
+    z, dz = np.asarray(z_true, np.float64), np.asarray(z_pred, np.float64) - np.asarray(z_true, np.float64)
+    return float(1.4826 * np.median(np.abs(dz - np.median(dz)) / (1.0 + z)))
+
+
+def outlier_fraction(z_true: np.ndarray, z_pred: np.ndarray, threshold: float = OUTLIER_DZ) -> float:
+    """Fraction with |z_pred - z_true| / (1 + z_true) > threshold."""
+    z = np.asarray(z_true, np.float64)
+    return float(np.mean(np.abs(np.asarray(z_pred, np.float64) - z) / (1.0 + z) > threshold))
+
+
+def make_regressor(name: str, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "ridge":
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
+    if name == "hgb":
+        return HistGradientBoostingRegressor(random_state=seed)
+    raise UsageError(f"probe: unknown regressor {name!r} (expected one of {', '.join(REGRESSORS)})")
+
+
+def oof_predict(X: np.ndarray, y: np.ndarray, regressor: str, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold predictions of ``y`` from ``X`` (shuffled k-fold, seeded)."""
+    from sklearn.model_selection import KFold
+
+    if len(y) < 2 * folds:
+        raise UsageError(f"probe: {len(y)} objects are too few for {folds}-fold cross-validation")
+    pred = np.empty(len(y))
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+        pred[test] = make_regressor(regressor, seed).fit(X[train], y[train]).predict(X[test])
+    return pred
+
+
+def scores(target: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
+    """R^2, RMSE and, for redshift, NMAD and the outlier fraction."""
+    resid = pred - y
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    out: dict[str, float | None] = {"r2": 1.0 - float((resid ** 2).sum()) / ss_tot if ss_tot > 0 else None,
+                                    "rmse": float(np.sqrt(np.mean(resid ** 2))), "nmad": None,
+                                    "outlier_fraction": None}
+    if target == "redshift":
+        out["nmad"], out["outlier_fraction"] = nmad(y, pred), outlier_fraction(y, pred)
+    return out
+
+
+def probe_features(name: str, X: np.ndarray, labels: dict[str, np.ndarray], regressors: tuple[str, ...],
+                   folds: int, seed: int) -> list[dict[str, Any]]:
+    """One row per target x regressor for one feature matrix (rows with NaNs are skipped)."""
+    rows = []
+    finite = np.isfinite(X).all(axis=1)
+    for target, y in labels.items():
+        ok = finite & np.isfinite(y)
+        if ok.sum() < 2 * folds:
+            continue
+        for reg in regressors:
+            pred = oof_predict(X[ok], y[ok], reg, folds, seed)
+            rows.append({"features": name, "dim": int(X.shape[1]), "target": target, "regressor": reg,
+                         "n": int(ok.sum()), **scores(target, y[ok], pred)})
+    return rows
+
+
+def labels_of(table: pa.Table) -> dict[str, np.ndarray]:
+    """The physical targets present in an embedding table, as float arrays."""
+    out = {t: table.column(t).to_numpy(zero_copy_only=False).astype(np.float64)
+           for t in TARGETS if t in table.column_names}
+    if not out:
+        raise UsageError(f"probe: the data set has none of the targets {', '.join(TARGETS)}")
+    return out
+
+
+def outputs_of(table: pa.Table) -> list[str]:
+    return [o for o in ("image", "spectrum", "joint") if o in table.column_names]
+
+
+def run_probes(model: str, table: pa.Table, regressors: tuple[str, ...] = REGRESSORS, folds: int = 5,
+               seed: int = 0, modality: str | None = None, baseline: pa.Table | None = None,
+               random_rows: bool = True) -> list[dict[str, Any]]:
+    """Rows for each output of ``model``, then random Gaussian features (same dimension as the model's
+    widest probed output, seeded) and the baseline model, all on the model's objects."""
+    outs = [o for o in outputs_of(table) if modality in (None, o)]
+    if not outs:
+        raise UsageError(f"probe: model {model!r} has no {modality or 'embedding'} output in this run")
+    labels = labels_of(table)
+    rows = []
+    for o in outs:
+        rows += [{"model": model, "output": o, **r} for r in
+                 probe_features(f"{model}/{o}", C.column_array(table, o), labels, regressors, folds, seed)]
+    if random_rows:
+        dim = max(C.column_array(table, o).shape[1] for o in outs)
+        R = np.random.default_rng(seed).standard_normal((table.num_rows, dim)).astype(np.float32)
+        rows += [{"model": "random", "output": f"gaussian{dim}", **r} for r in
+                 probe_features("random", R, labels, regressors, folds, seed)]
+    if baseline is not None:
+        ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
+        bids = baseline.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
+        pos = {v: i for i, v in enumerate(bids.tolist())}
+        keep = [pos[v] for v in ids.tolist() if v in pos]
+        b = baseline.take(pa.array(keep, pa.int64()))
+        mask = np.isin(ids, bids)
+        sub = {t: y[mask] for t, y in labels.items()}
+        for o in [o for o in outputs_of(b) if modality in (None, o)]:
+            rows += [{"model": "baseline", "output": o, **r} for r in
+                     probe_features(f"baseline/{o}", C.column_array(b, o), sub, regressors, folds, seed)]
+    return rows
