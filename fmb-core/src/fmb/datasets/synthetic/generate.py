@@ -117,8 +117,8 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
                             morph.x0[sl], morph.y0[sl])
         fgal = mg_gal[sl]
         bt = np.clip(mg_old[sl] / np.maximum(fgal, 1e-9), 0.02, 0.98)
-        pre = ((fgal * bt)[:, :, None, None] * bul[:, None]
-               + (fgal * (1 - bt))[:, :, None, None] * dsk[:, None])
+        pre = ((fgal * bt).astype(np.float32)[:, :, None, None] * bul[:, None]
+               + (fgal * (1 - bt)).astype(np.float32)[:, :, None, None] * dsk[:, None])
         del bul, dsk
         for j, i in enumerate(sl):
             if kind[i] == "agn":

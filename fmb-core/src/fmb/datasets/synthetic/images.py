@@ -19,7 +19,7 @@ RGB_MAX = 2.0
 def model_grid(stamp: int, oversample: int = survey.OVERSAMPLE) -> tuple[np.ndarray, np.ndarray]:
     """Oversampled pixel-centre coordinates (arcsec) ``X, Y`` [stamp*os, stamp*os], origin at the centre."""
     n = stamp * oversample
-    c = (np.arange(n) - n / 2 + 0.5) * survey.PIXEL_SCALE / oversample
+    c = ((np.arange(n) - n / 2 + 0.5) * survey.PIXEL_SCALE / oversample).astype(np.float32)
     x, y = np.meshgrid(c, c)
     x.setflags(write=False)
     y.setflags(write=False)
@@ -28,36 +28,41 @@ def model_grid(stamp: int, oversample: int = survey.OVERSAMPLE) -> tuple[np.ndar
 
 @functools.lru_cache(maxsize=4)
 def psf_otf(stamp: int, oversample: int = survey.OVERSAMPLE) -> np.ndarray:
-    """rfft2 of the normalised Moffat PSF of each band on the oversampled grid [4, n, n//2+1]."""
-    x, y = model_grid(stamp, oversample)
+    """rfft2 of the normalised Moffat PSF of each band on the oversampled grid [4, n, n//2+1] (complex64)."""
+    x, y = (a.astype(np.float64) for a in model_grid(stamp, oversample))
     out = []
     for fwhm, beta in zip(survey.PSF_FWHM, survey.PSF_BETA):
         alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
         k = (1.0 + (x ** 2 + y ** 2) / alpha ** 2) ** (-beta)
         out.append(sfft.rfft2(np.fft.ifftshift(k / k.sum())))
-    otf = np.stack(out)
+    otf = np.stack(out).astype(np.complex64)
     otf.setflags(write=False)
     return otf
 
 
 def sersic(x: np.ndarray, y: np.ndarray, re: np.ndarray, n: np.ndarray, q: np.ndarray, pa: np.ndarray,
            x0: np.ndarray, y0: np.ndarray) -> np.ndarray:
-    """Unit-flux elliptical Sersic profiles [B, ny, nx] (one per parameter row)."""
-    ca, sa = np.cos(pa)[:, None, None], np.sin(pa)[:, None, None]
-    dx, dy = x[None] - x0[:, None, None], y[None] - y0[:, None, None]
-    xp, yp = dx * ca + dy * sa, -dx * sa + dy * ca
-    r = np.sqrt(xp ** 2 * q[:, None, None] + yp ** 2 / q[:, None, None]) + 1e-4
-    b = gammaincinv(2.0 * n, 0.5)[:, None, None]
-    img = np.exp(-b * ((r / re[:, None, None]) ** (1.0 / n[:, None, None]) - 1.0))
-    return img / img.sum((1, 2), keepdims=True)
+    """Unit-flux elliptical Sersic profiles [B, ny, nx] (float32, one per parameter row)."""
+    f32 = np.float32
+    re, n, q, pa, x0, y0 = (np.asarray(a, np.float64) for a in (re, n, q, pa, x0, y0))
+    ca, sa = np.cos(pa).astype(f32)[:, None, None], np.sin(pa).astype(f32)[:, None, None]
+    dx, dy = x[None] - x0.astype(f32)[:, None, None], y[None] - y0.astype(f32)[:, None, None]
+    xp, yp = dx * ca + dy * sa, dy * ca - dx * sa
+    qq = q.astype(f32)[:, None, None]
+    r = np.sqrt(xp ** 2 * qq + yp ** 2 / qq) + f32(1e-4)
+    b = gammaincinv(2.0 * n, 0.5).astype(f32)[:, None, None]
+    inv_n = (1.0 / n).astype(f32)[:, None, None]
+    img = np.exp(-b * ((r / re.astype(f32)[:, None, None]) ** inv_n - f32(1.0)))
+    return img / img.sum((1, 2), keepdims=True, dtype=np.float64).astype(f32)
 
 
 def render(pre: np.ndarray, stamp: int, oversample: int = survey.OVERSAMPLE) -> np.ndarray:
     """Convolve pre-PSF flux maps [B, 4, n, n] (flux per oversampled pixel) with the band PSFs and
     bin to [B, 4, stamp, stamp] (flux per pixel)."""
     n = stamp * oversample
+    pre = np.asarray(pre, np.float32)
     im = sfft.irfft2(sfft.rfft2(pre, workers=-1) * psf_otf(stamp, oversample)[None], s=(n, n), workers=-1)
-    return im.reshape(pre.shape[0], 4, stamp, oversample, stamp, oversample).sum((3, 5))
+    return im.reshape(pre.shape[0], 4, stamp, oversample, stamp, oversample).sum((3, 5), dtype=np.float64)
 
 
 def rgb_composite(images: np.ndarray) -> np.ndarray:
