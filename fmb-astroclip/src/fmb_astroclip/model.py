@@ -1,15 +1,91 @@
-"""The astroclip model loader (not implemented yet: see issue #4)."""
+"""The FMB model: canonical batches -> AstroCLIP ``image``, ``spectrum`` and ``joint`` embeddings.
+
+``image`` and ``spectrum`` are the heads' outputs as upstream returns them (unnormalised).
+``joint`` is the unit vector along ``image/|image| + spectrum/|spectrum|`` (the normalised mean of
+the two unit vectors); it is NaN when either modality is missing. Inputs: see :mod:`preprocess`.
+Options: ``size`` (official | small), ``path`` (a local checkpoint for ``--weights auto``),
+``repo`` and ``file`` (the hub source for ``auto``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import torch
+import torch.nn.functional as F
+
+from fmb.data import canonical as C
 from fmb.errors import ModelError
+from fmb.models.base import Model, WeightsInfo
 from fmb.specs import ModelSpec
+from fmb_astroclip import hub
+from fmb_astroclip.loading import resolve
+from fmb_astroclip.network import AstroClip
+from fmb_astroclip.preprocess import image_inputs, spectrum_inputs
+
+PREPROCESS_VERSION = 1
+JOINT = "normalised mean of the unit image and spectrum vectors"
+OPTIONS = ("size", "path", "repo", "file")
+
+
+class AstroClipModel(Model):
+    """See the module docstring."""
+
+    def __init__(self, spec: ModelSpec, weights: WeightsInfo, options: dict[str, Any], net: AstroClip,
+                 device: str = "cpu", parts: str = "full") -> None:
+        super().__init__(spec, weights, options)
+        self.net = net.to(device).eval()
+        self.device = torch.device(device)
+        self.parts = parts
+
+    @property
+    def outputs(self) -> dict[str, int]:
+        d = self.net.cfg.embed_dim
+        return {k: d for k in self.spec.outputs}
+
+    def settings(self) -> dict[str, Any]:
+        return {"size": self.net.cfg.size, "architecture": self.net.cfg.to_dict(), "weights_loaded": self.parts,
+                "preprocess": PREPROCESS_VERSION, "joint": JOINT}
+
+    @torch.inference_mode()
+    def _encode(self, encoder: torch.nn.Module, x: torch.Tensor, ok: np.ndarray) -> np.ndarray:
+        out = np.full((len(ok), self.net.cfg.embed_dim), np.nan, np.float32)
+        if ok.any():
+            idx = torch.from_numpy(np.flatnonzero(ok))
+            out[ok] = encoder(x[idx].to(self.device)).float().cpu().numpy()
+        return out
+
+    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        names = batch.schema.names
+        out: dict[str, np.ndarray] = {}
+        if C.IMAGE in names:
+            x, ok = image_inputs(batch, self.net.cfg.image_size)
+            out["image"] = self._encode(self.net.image_encoder, x, ok)
+        if all(c in names for c in C.MODALITY_COLUMNS["spectrum"]):
+            x, ok = spectrum_inputs(batch)
+            out["spectrum"] = self._encode(self.net.spectrum_encoder, x, ok)
+        if "image" in out and "spectrum" in out:
+            out["joint"] = joint_embedding(out["image"], out["spectrum"])
+        return out
+
+
+def joint_embedding(image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+    """Unit vector along the sum of the two unit vectors (NaN rows stay NaN)."""
+    a = F.normalize(torch.from_numpy(image), dim=-1)
+    b = F.normalize(torch.from_numpy(spectrum), dim=-1)
+    return F.normalize(a + b, dim=-1).numpy().astype(np.float32)
 
 
 def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> Any:
-    """Stops with an honest one-line error until the model lands."""
-    raise ModelError(f"model {spec.name!r} is not implemented yet (fmb-astroclip {spec.version} only "
-                     f"registers its name; it arrives with issue #4); use --model baseline meanwhile")
+               options: dict[str, Any] | None = None, seed: int = 0) -> AstroClipModel:
+    """Loader named by the spec (``astroclip`` and ``astroclip-small``)."""
+    opts = {**spec.default_options, **(options or {})}
+    unknown = sorted(set(opts) - set(OPTIONS))
+    if unknown:
+        raise ModelError(f"model {spec.name!r}: unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
+    size = str(opts["size"]) if "size" in opts else None
+    loaded = resolve(weights, size, seed, path=opts.get("path"), repo=str(opts.get("repo", hub.OFFICIAL_REPO)),
+                     filename=str(opts.get("file", hub.OFFICIAL_FILE)))
+    return AstroClipModel(spec, loaded.weights, opts, loaded.net, device, loaded.parts)

@@ -1,0 +1,196 @@
+"""Reading weights without running code from the file, and mapping official keys onto :class:`AstroClip`.
+
+Formats
+- ``*.safetensors`` (FMB's retrained checkpoints; ``config.json`` beside it fixes the architecture).
+- ``*.ckpt`` / ``*.pt`` / ``*.pth``: torch pickles. First ``torch.load(weights_only=True)``; when that
+  refuses (the official ``astroclip.ckpt`` pickles upstream head objects in ``hyper_parameters``),
+  a restricted unpickler: tensors, storages, dtypes and plain containers are rebuilt, every other
+  class or function becomes an inert :class:`Placeholder`; only ``state_dict`` is kept.
+
+Key mapping (official file -> this package)
+- ``astroclip.ckpt`` (Lightning): ``state_dict`` keys are used as they are (``image_encoder.*``,
+  ``spectrum_encoder.*``; the ViT keeps DINOv2's ``blocks.<chunk>.<global index>.`` layout).
+- ``astrodino.ckpt``: ``teacher.backbone.<k>`` -> ``image_encoder.backbone.<k>``; ``dino_head``/``ibot_head``
+  are dropped.
+- ``specformer.ckpt`` (Lightning): ``state_dict.<k>`` -> ``spectrum_encoder.backbone.<k>``.
+- Flat DINOv2 block keys ``blocks.<i>.`` are re-chunked to ``blocks.<i // per_chunk>.<i>.``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+import types
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmb.errors import ModelError
+
+#: Globals the restricted unpickler rebuilds for real: tensor reconstruction and plain containers.
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset({
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch", "Size"),
+    ("torch", "device"),
+    ("torch.storage", "UntypedStorage"),
+    ("torch.storage", "TypedStorage"),
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
+})
+_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
+
+
+class Placeholder:
+    """Stands in for any class or function the checkpoint names but we do not trust: does nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Placeholder:
+        return Placeholder()
+
+    def __setitem__(self, key: Any, value: Any) -> None:  # for SETITEM(S) on placeholders
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+
+def _placeholder_class(module: str, name: str) -> type:
+    return type(f"Placeholder[{module}.{name}]", (Placeholder,), {"__module__": __name__})
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Allows :data:`ALLOWED_GLOBALS`, storages and dtypes; anything else becomes a placeholder."""
+
+    replaced: set[str]
+
+    def find_class(self, module: str, name: str) -> Any:
+        if not hasattr(self, "replaced"):
+            self.replaced = set()
+        if (module, name) in ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        if module == "torch" and (name in _DTYPES or name.endswith("Storage")):
+            return getattr(torch, name)
+        self.replaced.add(f"{module}.{name}")
+        return _placeholder_class(module, name)
+
+
+restricted_pickle = types.ModuleType("fmb_astroclip_restricted_pickle")
+restricted_pickle.Unpickler = RestrictedUnpickler  # type: ignore[attr-defined]
+restricted_pickle.load = pickle.load  # type: ignore[attr-defined]
+restricted_pickle.__dict__["__name__"] = "pickle"
+
+
+def restricted_load(path: str | Path) -> Any:
+    """``torch.load`` through :class:`RestrictedUnpickler` (no code from the file runs)."""
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted_pickle)
+
+
+def read_torch_file(path: str | Path) -> Any:
+    """A torch pickle: safe ``weights_only`` first, then the restricted unpickler."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        return restricted_load(path)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tensors(d: Any, where: str) -> dict[str, torch.Tensor]:
+    if not isinstance(d, dict):
+        raise ModelError(f"astroclip: {where} is not a mapping of tensors")
+    out = {k: v for k, v in d.items() if isinstance(v, torch.Tensor)}
+    if not out:
+        raise ModelError(f"astroclip: {where} holds no tensors")
+    return out
+
+
+def _rechunk(state: dict[str, torch.Tensor], prefix: str, depth: int, chunks: int) -> dict[str, torch.Tensor]:
+    """``<prefix>blocks.<i>.`` -> ``<prefix>blocks.<chunk>.<i>.`` when the file has flat DINOv2 blocks."""
+    per = depth // chunks if chunks > 0 else depth
+    pat = re.compile(re.escape(prefix) + r"blocks\.(\d+)\.(?!\d+\.)")
+    out = {}
+    for k, v in state.items():
+        m = pat.match(k)
+        if m and chunks > 1:
+            i = int(m.group(1))
+            k = f"{prefix}blocks.{i // per}.{i}.{k[m.end():]}"
+        out[k] = v
+    return out
+
+
+def map_official(obj: Any, depth: int, chunks: int) -> tuple[str, dict[str, torch.Tensor]]:
+    """Recognise an official or FMB checkpoint object; return (kind, state dict in this package's names).
+
+    kind is ``full`` (both encoders and heads), ``image_backbone`` or ``spectrum_backbone``.
+    """
+    if isinstance(obj, dict) and "teacher" in obj:  # astrodino.ckpt
+        teacher = _tensors(obj["teacher"], "astrodino 'teacher'")
+        state = {f"image_encoder.backbone.{k[len('backbone.'):]}": v for k, v in teacher.items()
+                 if k.startswith("backbone.")}
+        return "image_backbone", _rechunk(state, "image_encoder.backbone.", depth, chunks)
+    state = _tensors(obj["state_dict"], "checkpoint 'state_dict'") if isinstance(obj, dict) and "state_dict" in obj \
+        else _tensors(obj, "checkpoint")
+    if any(k.startswith(("image_encoder.", "spectrum_encoder.")) for k in state):
+        return "full", _rechunk(state, "image_encoder.backbone.", depth, chunks)
+    if any(k.startswith("data_embed.") for k in state):  # specformer.ckpt
+        return "spectrum_backbone", {f"spectrum_encoder.backbone.{k}": v for k, v in state.items()}
+    raise ModelError("astroclip: checkpoint is neither astroclip, astrodino nor specformer "
+                     f"(first keys: {', '.join(list(state)[:3])})")
+
+
+def read_checkpoint(path: str | Path, depth: int, chunks: int) -> tuple[str, dict[str, torch.Tensor]]:
+    """Read ``path`` (safetensors or torch pickle) -> (kind, mapped state dict)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return map_official(load_file(str(path)), depth, chunks)
+    try:
+        obj = read_torch_file(path)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelError(f"astroclip: cannot read checkpoint {str(path)!r}: {exc}".splitlines()[0]) from exc
+    return map_official(obj, depth, chunks)
+
+
+def load_into(model: torch.nn.Module, kind: str, state: dict[str, torch.Tensor]) -> None:
+    """Strict load: the whole model for ``full``, else the named backbone only."""
+    if kind == "full":
+        target, prefix = model, ""
+    elif kind == "image_backbone":
+        target, prefix = model.image_encoder.backbone, "image_encoder.backbone."
+    else:
+        target, prefix = model.spectrum_encoder.backbone, "spectrum_encoder.backbone."
+    sub = {k[len(prefix):]: v for k, v in state.items()}
+    mine = target.state_dict()
+    bad = [k for k, v in sub.items() if k in mine and tuple(mine[k].shape) != tuple(v.shape)]
+    if bad:
+        k = bad[0]
+        raise ModelError(f"astroclip: checkpoint tensor {prefix + k} has shape {tuple(sub[k].shape)}, the model "
+                         f"expects {tuple(mine[k].shape)} (wrong size? try --model astroclip:size=...)")
+    result = target.load_state_dict(sub, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ModelError(f"astroclip: checkpoint does not match the model: missing {result.missing_keys[:3]}, "
+                         f"unexpected {result.unexpected_keys[:3]}")
