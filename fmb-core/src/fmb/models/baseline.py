@@ -4,7 +4,7 @@ Image: ``asinh(flux / 0.02 nmgy)`` per band, averaged in blocks to 16 x 16 (4 x 
 values), so the shape and colours survive but pixel noise averages down.
 Spectrum: 128 inverse-variance-weighted bins of the flux (masked pixels get no weight),
 divided by the median absolute binned flux so that brightness drops out and shape stays.
-Joint: the two concatenated. No weights; ``--weights`` other than auto/none is an error.
+Joint: the two concatenated (NaN rows where either is missing). No weights; ``--weights`` other than auto/none is an error.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class BaselineModel(Model):
                                                 C.column_array(batch, C.MASK, bool))
         if "image" in out and "spectrum" in out:
             out["joint"] = np.hstack([out["image"], out["spectrum"]])
+            out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
         for key, dim in self.spec.outputs.items():
             if key in out and out[key].shape[1] != dim:
                 raise ModelError(f"baseline: {key} embedding has {out[key].shape[1]} dims, "

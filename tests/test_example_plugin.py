@@ -1,0 +1,28 @@
+"""The example third-party plugin runs end to end through the ``fmb`` command, found by its entry point."""
+
+import json
+import os
+import subprocess
+from importlib.metadata import distribution
+
+import pytest
+
+
+def test_example_declares_only_its_entry_point():
+    eps = [ep for ep in distribution("fmb-example").entry_points if ep.group == "fmb"]
+    assert [(ep.name, ep.value) for ep in eps] == [("example", "fmb_example.plugin")]
+
+
+@pytest.mark.slow
+def test_fmb_run_with_the_example_plugin(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(["fmb", "run", "--model", "example", "--detector", "mahalanobis",
+                           "--dataset", "synthetic:size=64", "--output", str(out), "-q"],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, FMB_LOAD_PLUGINS="example"))  # this entry point only
+    assert proc.returncode == 0, proc.stderr
+    results = list(out.rglob("results.json"))
+    assert len(results) == 1 and (results[0].parent / "scores.parquet").exists()
+    res = json.loads(results[0].read_text())
+    text = json.dumps(res)
+    assert '"example"' in text and '"mahalanobis"' in text
