@@ -1,0 +1,117 @@
+"""The ``nf`` detector: planted outliers rank on top, scoring is out-of-fold, bad input is one line."""
+
+import numpy as np
+import pytest
+
+from fmb.detectors import flow
+from fmb.detectors.flow import FlowDetector, Preprocessor, fold_assignment
+from fmb.errors import DetectorError, UsageError
+
+TINY = {"folds": 3, "epochs": 15, "hidden": 16, "transforms": 2, "patience": 5, "batch_size": 64}
+
+
+def gaussian_with_outliers(n=150, d=6, n_out=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X[:n_out] += 6.0
+    return X
+
+
+def test_nf_ranks_planted_outliers_on_top():
+    s = FlowDetector(**TINY).fit_score(gaussian_with_outliers(), seed=0)
+    assert set(np.argsort(-s)[:5]) == set(range(5))
+
+
+def test_nf_is_seeded():
+    X = gaussian_with_outliers(n=90)
+    a, b = (FlowDetector(**TINY).fit_score(X, seed=1) for _ in range(2))
+    assert np.array_equal(a, b)
+
+
+def test_no_object_is_scored_by_a_flow_trained_on_it(monkeypatch):
+    """A spy on fit_fold records each fold's raw training rows; FoldModel.score checks the rows it
+    scores are none of them."""
+    X = gaussian_with_outliers(n=60, d=4)
+    fitted = []
+    real_fit, real_score = flow.fit_fold, flow.FoldModel.score
+
+    def spy_fit(Xtr, cfg, seed):
+        model = real_fit(Xtr, cfg, seed)
+        model.spy_train = {r.tobytes() for r in Xtr}
+        fitted.append(model)
+        return model
+
+    scored = []
+
+    def spy_score(self, Xte, batch_size=4096):
+        rows = {r.tobytes() for r in Xte}
+        assert not rows & self.spy_train
+        scored.append(rows)
+        return real_score(self, Xte, batch_size)
+
+    monkeypatch.setattr(flow, "fit_fold", spy_fit)
+    monkeypatch.setattr(flow.FoldModel, "score", spy_score)
+    det = FlowDetector(**{**TINY, "epochs": 2})
+    det.fit_score(X, seed=0)
+    assert len(fitted) == 3 and set().union(*scored) == {r.tobytes() for r in X}
+    folds = det.folds_
+    assert sorted(np.bincount(folds).tolist()) == [20, 20, 20]
+
+
+def test_fold_assignment_is_balanced_and_seeded():
+    a = fold_assignment(11, 5, seed=3)
+    assert np.array_equal(a, fold_assignment(11, 5, seed=3)) and sorted(np.bincount(a)) == [2, 2, 2, 2, 3]
+
+
+def test_preprocessor_pca_only_when_wider_and_clips():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 8))
+    p = Preprocessor.fit(X, n_components=4, clip=2.0)
+    Z = p.transform(np.vstack([X, 100 * np.ones((1, 8))]))
+    assert Z.shape == (51, 4) and np.abs(Z).max() <= 2.0
+    assert Preprocessor.fit(X, n_components=100, clip=8.0).components is None
+    np.testing.assert_allclose(Preprocessor.fit(X, 100, 8.0).transform(X).std(axis=0), 1, atol=1e-5)
+
+
+def test_nf_saves_flows(tmp_path):
+    FlowDetector(**{**TINY, "epochs": 1, "save_dir": str(tmp_path / "flows")}).fit_score(
+        gaussian_with_outliers(n=40, d=3), seed=0)
+    names = sorted(p.name for p in (tmp_path / "flows").iterdir())
+    assert names == ["fold-0.pt", "fold-1.pt", "fold-2.pt", "folds.json"]
+
+
+@pytest.mark.parametrize("X, msg", [
+    (np.ones((40, 3)), "constant"),
+    (np.zeros((5, 3)), "too few"),
+    (np.ones((1, 3)), "at least 2"),
+])
+def test_nf_bad_input(X, msg):
+    with pytest.raises(DetectorError, match=msg):
+        FlowDetector(**TINY).fit_score(X)
+
+
+@pytest.mark.parametrize("params, msg", [({"flow": "glow"}, "flow must be"), ({"folds": 1}, "folds"),
+                                         ({"bogus": 1}, "unknown parameter")])
+def test_nf_bad_params(params, msg):
+    with pytest.raises(UsageError, match=msg):
+        FlowDetector(**params)
+
+
+def test_nsf_runs():
+    s = FlowDetector(**{**TINY, "flow": "nsf", "epochs": 2}).fit_score(gaussian_with_outliers(n=45, d=3))
+    assert s.shape == (45,) and np.isfinite(s).all()
+
+
+def test_fmb_run_with_nf(toy, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from fmb.cli import cli
+
+    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector",
+                                 "nf:folds=3,epochs=3,hidden=8,transforms=1,n_components=8",
+                                 "--dataset", "toy:size=120", "--modality", "image", "--output", str(tmp_path), "-q"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "results.json").read_text())["modalities"]["image"]["metrics"]
+    assert m["auroc"] > 0.6

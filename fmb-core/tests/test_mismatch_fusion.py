@@ -1,0 +1,113 @@
+"""Cross-modal mismatch, percentile fusion, and multi-input detectors in ``fmb run``."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from fmb.cli import cli
+from fmb.detectors.fusion import FusionDetector, fuse, passes, percentiles, uplift
+from fmb.detectors.mismatch import MismatchDetector, cosine_rows
+from fmb.errors import DetectorError, UsageError
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cosine_rows():
+    A = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    B = np.array([[2.0, 0.0], [-1.0, -1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(cosine_rows(A, B), [1.0, -1.0, 0.0])
+
+
+def test_mismatch_scores_the_swapped_pairs_highest():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(60, 8))
+    B = A + 0.1 * rng.normal(size=A.shape)
+    B[:3] = rng.normal(size=(3, 8))  # three objects whose spectrum belongs to someone else
+    s = MismatchDetector().fit_score_inputs({"image": A, "spectrum": B})
+    assert set(np.argsort(-s)[:3]) == {0, 1, 2}
+
+
+def test_mismatch_cca_aligns_different_spaces_out_of_fold():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(200, 3))
+    A = z @ rng.normal(size=(3, 10)) + 0.05 * rng.normal(size=(200, 10))
+    B = z @ rng.normal(size=(3, 5)) + 0.05 * rng.normal(size=(200, 5))
+    B[:4] = B[100:104]  # mismatched pairs
+    det = MismatchDetector(align="cca", components=3)
+    s = det.fit_score_inputs({"image": A, "spectrum": B}, seed=0)
+    assert set(np.argsort(-s)[:8]) >= {0, 1, 2, 3}
+    assert det.folds_.shape == (200,)
+
+
+def test_mismatch_different_dims_is_one_clear_line():
+    with pytest.raises(DetectorError, match=r"image \(4-d\) and spectrum \(3-d\).*align=cca"):
+        MismatchDetector().fit_score_inputs({"image": np.ones((10, 4)), "spectrum": np.ones((10, 3))})
+    with pytest.raises(DetectorError, match="constant"):
+        MismatchDetector(align="cca", folds=2).fit_score_inputs(
+            {"image": np.ones((10, 4)), "spectrum": np.random.default_rng(0).normal(size=(10, 3))})
+
+
+def test_percentiles_and_known_fusion():
+    np.testing.assert_allclose(percentiles([10.0, 30.0, 20.0, 20.0]), [0.25, 1.0, 0.625, 0.625])
+    pi, ps, pm = np.array([1.0, 0.25]), np.array([0.25, 0.25]), np.array([0.5, 1.0])
+    np.testing.assert_allclose(fuse(pi, ps, None, "geo"), [0.5, 0.25])
+    np.testing.assert_allclose(fuse(pi, ps, pm, "geo"), [0.25, 0.25])
+    np.testing.assert_allclose(fuse(pi, ps, pm, "min"), [0.125, 0.25])
+    np.testing.assert_allclose(fuse(pi, ps, pm, "avg"), [0.3125, 0.25])
+    np.testing.assert_allclose(uplift(fuse(pi, ps, None, "geo"), pi, ps), [-0.5, 0.0])
+    assert passes({"image": pi, "spectrum": ps}, {"image": 0.5, "spectrum": 0.2, "mismatch": 0.9}).tolist() == \
+        [True, False]
+    with pytest.raises(UsageError, match="mode"):
+        fuse(pi, ps, None, "max")
+
+
+@pytest.mark.parametrize("mode", ["geo", "min", "avg"])
+def test_fusion_detector_all_modes(mode):
+    rng = np.random.default_rng(2)
+    A, B = rng.normal(size=(80, 5)), rng.normal(size=(80, 5))
+    A[0] += 8
+    B[0] += 8  # anomalous in both modalities
+    det = FusionDetector(base="ecod", mode=mode, mismatch=False, t_image=0.9)
+    s = det.fit_score_inputs({"image": A, "spectrum": B})
+    assert np.argmax(s) == 0 and s.max() == pytest.approx(1.0)
+    assert set(det.extras_) == {"p_image", "p_spectrum", "uplift", "passes"}
+    assert det.details_["n_passing"] == int((det.extras_["p_image"] >= 0.9).sum())
+    assert (det.extras_["uplift"] <= 1e-12).all()
+
+
+def test_fusion_uses_mismatch_when_dims_match_and_rejects_bad_params():
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(40, 4))
+    det = FusionDetector(base="knn", base_params={"n_neighbors": 3})
+    det.fit_score_inputs({"image": A, "spectrum": A + 0.01 * rng.normal(size=A.shape)})
+    assert det.details_["mismatch_used"] and "mismatch" in det.components_
+    for bad in ({"mode": "max"}, {"t_image": 2.0}, {"mismatch": "maybe"}, {"base": "fusion"}):
+        with pytest.raises(UsageError):
+            FusionDetector(**bad)
+
+
+def test_run_mismatch_on_baseline_explains_dims(toy, tmp_path):
+    r = invoke("run", "--model", "baseline", "--detector", "mismatch", "--dataset", "toy:size=60",
+               "--output", str(tmp_path), "-q")
+    assert r.exit_code == 2 and "not in one space" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_run_fusion_reports_cross_modality_with_components(toy, tmp_path):
+    r = invoke("run", "--model", "baseline", "--detector", "fusion:base=iforest,mode=geo,align=cca",
+               "--dataset", "toy:size=120", "--output", str(tmp_path), "-q")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "results.json").read_text())
+    entry = res["modalities"]["image+spectrum"]
+    assert set(entry["components"]) == {"image", "spectrum", "mismatch"}
+    assert entry["details"]["mismatch_used"] and 0 <= entry["metrics"]["auroc"] <= 1
+    t = pq.read_table(tmp_path / "scores.parquet")
+    assert t.num_rows == 120 and set(t.column("modality").to_pylist()) == {"image+spectrum"}
+    assert {"p_image", "p_spectrum", "p_mismatch", "uplift", "passes"} <= set(t.column_names)
+    r = invoke("run", "--model", "baseline", "--detector", "mismatch:align=cca", "--modality", "image",
+               "--dataset", "toy:size=60", "--output", str(tmp_path / "x"), "-q")
+    assert r.exit_code == 2 and "drop --modality" in r.output
