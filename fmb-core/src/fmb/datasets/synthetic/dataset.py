@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fmb import home, io
+from fmb.data import canonical as C
 from fmb.data.canonical import DataError
 from fmb.datasets.base import Dataset
 from fmb.datasets.synthetic.anomalies import plan_classes
@@ -154,7 +155,7 @@ class SyntheticDataset(Dataset):
         res = generate_chunk(self.opts.seed, k, self._codes[lo:hi], lo, self.opts.stamp, self.opts.strengths)
         table = pa.Table.from_batches([to_record_batch(res, self._schema)])
         del res
-        io.write_parquet(table, self.shard_path(k))
+        io.write_parquet(table, self.shard_path(k), compression="zstd", use_dictionary=[C.ANOMALY_CLASS])
         self.generated_shards += 1
         self._verified.add(k)
 

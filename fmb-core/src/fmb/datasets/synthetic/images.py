@@ -53,7 +53,7 @@ def sersic(x: np.ndarray, y: np.ndarray, re: np.ndarray, n: np.ndarray, q: np.nd
     b = gammaincinv(2.0 * n, 0.5).astype(f32)[:, None, None]
     inv_n = (1.0 / n).astype(f32)[:, None, None]
     img = np.exp(-b * ((r / re.astype(f32)[:, None, None]) ** inv_n - f32(1.0)))
-    return img / img.sum((1, 2), keepdims=True, dtype=np.float64).astype(f32)
+    return img / img.sum((1, 2), keepdims=True)
 
 
 def render(pre: np.ndarray, stamp: int, oversample: int = survey.OVERSAMPLE) -> np.ndarray:
@@ -62,7 +62,7 @@ def render(pre: np.ndarray, stamp: int, oversample: int = survey.OVERSAMPLE) -> 
     n = stamp * oversample
     pre = np.asarray(pre, np.float32)
     im = sfft.irfft2(sfft.rfft2(pre, workers=-1) * psf_otf(stamp, oversample)[None], s=(n, n), workers=-1)
-    return im.reshape(pre.shape[0], 4, stamp, oversample, stamp, oversample).sum((3, 5), dtype=np.float64)
+    return im.reshape(pre.shape[0], 4, stamp, oversample, stamp, oversample).sum((3, 5))
 
 
 def rgb_composite(images: np.ndarray) -> np.ndarray:
