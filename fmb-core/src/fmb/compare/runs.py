@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from fmb.compare.rankings import align as rank_align
 from fmb.errors import UsageError
 from fmb.params import format_spec
 
@@ -76,19 +77,12 @@ def align(systems: list[System]) -> Aligned:
     if len(systems) < 2:
         raise UsageError(f"compare: need at least 2 systems, got {len(systems)} "
                          "(give several run folders, or one run with several modalities)")
-    for s in systems:
-        if len(np.unique(s.object_id)) != len(s.object_id):
-            raise UsageError(f"compare: system {s.name!r} has duplicate object ids")
-    common = systems[0].object_id
-    for s in systems[1:]:
-        common = np.intersect1d(common, s.object_id)
+    try:
+        common, scores = rank_align([s.object_id for s in systems], [s.score for s in systems])
+    except ValueError as exc:
+        raise UsageError(f"compare: {exc}") from exc
     if len(common) < 2:
         raise UsageError(f"compare: only {len(common)} object(s) are common to all {len(systems)} systems; "
                          "need at least 2 (are these runs on the same data set?)")
-    cols = []
-    for s in systems:
-        order = np.argsort(s.object_id, kind="stable")
-        pos = order[np.searchsorted(s.object_id[order], common)]
-        cols.append(s.score[pos])
-    return Aligned([s.name for s in systems], common, np.column_stack(cols),
+    return Aligned([s.name for s in systems], common, scores,
                    {s.name: int(len(s.object_id) - len(common)) for s in systems})

@@ -1,4 +1,5 @@
-"""Rank-agreement formulas between two or more systems scored on the same objects.
+"""Pairwise statistics of ``fmb compare`` (built on :mod:`fmb.compare.rankings`), bootstrap intervals
+and disagreement sets.
 
 Scores are "higher = more anomalous"; rank 1 is the most anomalous object (ties keep input
 order, as in :func:`fmb.protocol.metrics.ranks`); the top-k set is the k objects of rank <= k.
@@ -10,40 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
+from fmb.compare.rankings import jaccard_top, retention, spearman, top_mask
 from fmb.errors import UsageError
 from fmb.protocol.metrics import ranks, resolve_k
-
-
-def top_set(scores: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of the k highest-scoring objects."""
-    return ranks(scores) <= k
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """|A & B| / |A | B| of two boolean masks (1.0 when both are empty)."""
-    union = int((a | b).sum())
-    return int((a & b).sum()) / union if union else 1.0
-
-
-def jaccard_top(s1: np.ndarray, s2: np.ndarray, k: int) -> float:
-    """Jaccard of the two systems' top-k sets."""
-    return jaccard(top_set(s1, k), top_set(s2, k))
-
-
-def retention(source: np.ndarray, target: np.ndarray, k_source: int, k_target: int) -> float:
-    """Fraction of the source's top-k_source objects that are in the target's top-k_target."""
-    src = top_set(source, k_source)
-    return float((src & top_set(target, k_target)).sum() / max(int(src.sum()), 1))
-
-
-def spearman(s1: np.ndarray, s2: np.ndarray) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN when either ranking is constant."""
-    r1, r2 = rankdata(s1), rankdata(s2)
-    if r1.std() == 0 or r2.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(r1, r2)[0, 1])
 
 
 def pair_stats(s1: np.ndarray, s2: np.ndarray, top_k: int) -> dict[str, float]:
@@ -74,7 +45,7 @@ def bootstrap_ci(stat: Callable[[np.ndarray], dict[str, float]], n: int, n_boot:
 def disagreement(s1: np.ndarray, s2: np.ndarray, k: int) -> np.ndarray:
     """Indices of objects in s1's top-k but not in s2's top-k, most anomalous (in s1) first."""
     r1 = ranks(s1)
-    idx = np.flatnonzero((r1 <= k) & ~top_set(s2, k))
+    idx = np.flatnonzero((r1 <= k) & ~top_mask(s2, k))
     return idx[np.argsort(r1[idx])]
 
 
