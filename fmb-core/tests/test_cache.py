@@ -59,9 +59,10 @@ def test_interrupted_run_resumes_with_missing_shards(toy, calls):
     model, ds = setup(toy)
     first = embed_dataset(model, ds, batch_size=16, shard_size=40)
     manifest = json.loads((first.path / "manifest.json").read_text())
-    del manifest["shards"]["2"]  # as if killed after shard 1
+    del manifest["shards"]["2"]  # as if killed after shard 1: no done-marker for shard 2
     manifest["complete"] = False
     (first.path / "manifest.json").write_text(json.dumps(manifest))
+    (first.path / "shard-00002.json").unlink()
     calls.clear()
     again = embed_dataset(model, ds, batch_size=16, shard_size=40)
     assert again.built_shards == 1 and again.reused_shards == 2 and sum(calls) == 20

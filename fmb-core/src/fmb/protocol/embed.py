@@ -1,10 +1,15 @@
 """Stage 2, embed: stream a dataset through a model into a content-addressed Parquet cache.
 
-Layout under ``$FMB_HOME/embeddings/<model>/<key>/``: ``shard-00000.parquet``, ... and
-``manifest.json``. The key is a hash of model name and version, weights, model settings,
-dataset fingerprint and the cache format. Each shard is written atomically and recorded in
-the manifest (also written atomically) with its SHA-256, so an interrupted run resumes
-with the missing shards, and a corrupt or truncated shard is detected and rebuilt.
+Layout under ``$FMB_HOME/embeddings/<model>/<key>/``: ``shard-00000.parquet`` with its done-marker
+``shard-00000.json`` (rows, bytes, SHA-256), ... and ``manifest.json``. The key is a hash of model
+name and version, weights, model settings, dataset fingerprint and the cache format.
+
+Each shard is written atomically, then its marker (also atomically), so a shard counts as done only
+once both exist and agree: nothing half-written is ever read as complete, an interrupted run resumes
+with the missing shards, and a corrupt or truncated shard is rebuilt. Markers are per shard, so
+concurrent writers (Slurm array tasks, each embedding ``--shard i/N``) never race on one file; the
+manifest is assembled from the markers by whoever writes or reads the cache, and records the shard
+layout (``shard_size``) that readers adopt.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +34,11 @@ from fmb.errors import ModelError, UsageError
 from fmb.home import cache_dir
 from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
+from fmb.protocol.prefetch import prefetch_batches
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 DEFAULT_SHARD_SIZE = 1024
+DEFAULT_WORKERS = 1
 CARRIED_COLUMNS = (C.OBJECT_ID, *C.LABEL_COLUMNS)
 
 
@@ -58,68 +66,139 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def shard_size_for(n_objects: int, n_shards: int) -> int:
+    """The cache shard size that splits ``n_objects`` into at most ``n_shards`` shards."""
+    if n_shards < 1:
+        raise UsageError(f"the number of shards must be positive, got {n_shards}")
+    return max(1, -(-n_objects // n_shards))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"3/8"`` -> ``(3, 8)``: shard 3 (0-based) of 8."""
+    i, sep, n = text.partition("/")
+    try:
+        index, count = int(i), int(n)
+    except ValueError:
+        index, count = -1, 0
+    if not sep or count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N (e.g. 0/4)")
+    return index, count
+
+
 @dataclass
 class EmbedResult:
-    """The embeddings of every object, and how they were obtained."""
+    """The embeddings of every object (read from the cache on first use), and how they were obtained."""
 
-    table: pa.Table
     key: str
     path: Path
     reused_shards: int
     built_shards: int
     rebuilt_shards: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    loader: Callable[[], pa.Table] | None = field(default=None, repr=False)
+    _table: pa.Table | None = field(default=None, repr=False)
 
     @property
     def reused(self) -> bool:
         return self.built_shards == 0
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            if self.loader is None:
+                raise ValueError("this result holds no table (a single shard was embedded)")
+            self._table = self.loader()
+        return self._table
 
     def matrix(self, output: str) -> np.ndarray:
         return C.column_array(self.table, output, np.float32)
 
 
 class EmbeddingCache:
-    """One cache entry (a folder of shards plus a manifest)."""
+    """One cache entry: a folder of shards, one done-marker per shard, and a manifest.
 
-    def __init__(self, model: Model, dataset: Dataset, shard_size: int = DEFAULT_SHARD_SIZE) -> None:
+    ``shard_size=None`` adopts the layout recorded in the manifest (else the default).
+    """
+
+    def __init__(self, model: Model, dataset: Dataset, shard_size: int | None = None) -> None:
         self.key, self.ident = cache_key(model, dataset)
         self.path = cache_dir("embeddings", model.spec.name, self.key)
         self.manifest_path = self.path / "manifest.json"
         self.n = len(dataset)
-        self.shard_size = int(shard_size)
-        self.manifest = self._load_manifest()
+        header, self.trusted = self._read_manifest()
+        recorded = header.get("shard_size") if header else None
+        self.shard_size = int(shard_size or recorded or DEFAULT_SHARD_SIZE)
+        self._mine: set[int] = set()  # shards written by this instance (trusted even if the manifest is not)
+        self.manifest = self._assemble()
 
-    def _load_manifest(self) -> dict[str, Any]:
-        fresh = {**self.ident, "key": self.key, "n_objects": self.n, "shard_size": self.shard_size,
-                 "shards": {}, "complete": False}
+    def _read_manifest(self) -> tuple[dict[str, Any] | None, bool]:
+        """(header, trusted): an unreadable or foreign manifest means the markers are not trusted."""
         try:
             old = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            return None, True
         except (OSError, ValueError):
-            return fresh
-        if old.get("key") != self.key or old.get("shard_size") != self.shard_size or old.get("n_objects") != self.n:
-            return fresh
-        return old
+            return None, False
+        if not isinstance(old, dict) or old.get("key") != self.key or old.get("n_objects") != self.n:
+            return None, False
+        return old, True
 
     @property
     def n_shards(self) -> int:
         return max(1, -(-self.n // self.shard_size))
 
+    def rows(self, i: int) -> tuple[int, int]:
+        return i * self.shard_size, min(self.n, (i + 1) * self.shard_size)
+
     def shard_file(self, i: int) -> Path:
         return self.path / f"shard-{i:05d}.parquet"
 
-    def shard_ok(self, i: int) -> bool:
-        """True when shard ``i`` is recorded and its bytes match the manifest."""
-        entry = self.manifest["shards"].get(str(i))
-        f = self.shard_file(i)
-        return bool(entry) and f.exists() and f.stat().st_size == entry["bytes"] and sha256_file(f) == entry["sha256"]
+    def marker_file(self, i: int) -> Path:
+        return self.path / f"shard-{i:05d}.json"
 
-    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str]) -> None:
+    def marker(self, i: int) -> dict[str, Any] | None:
+        """Shard ``i``'s done-marker if it belongs to this key and layout (bytes not yet checked)."""
+        if not self.trusted and i not in self._mine:
+            return None
+        try:
+            entry = json.loads(self.marker_file(i).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != self.key or entry.get("rows") != list(self.rows(i)):
+            return None
+        return entry
+
+    def shard_ok(self, i: int) -> bool:
+        """True when shard ``i`` has a marker and its bytes match it."""
+        entry = self.marker(i)
+        f = self.shard_file(i)
+        return (entry is not None and f.exists() and f.stat().st_size == entry["bytes"]
+                and sha256_file(f) == entry["sha256"])
+
+    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str]) -> dict[str, Any]:
+        """Write shard ``i`` atomically, then its marker; refresh the manifest. Returns the marker."""
         f = self.shard_file(i)
         write_parquet(table, f)
-        self.manifest["shards"][str(i)] = {"rows": [i * self.shard_size, i * self.shard_size + table.num_rows],
-                                           "bytes": f.stat().st_size, "sha256": sha256_file(f)}
-        self.manifest["complete"] = len(self.manifest["shards"]) == self.n_shards
-        self.manifest["versions"] = versions
+        entry = {"key": self.key, "index": i, "rows": list(self.rows(i)), "bytes": f.stat().st_size,
+                 "sha256": sha256_file(f), "versions": versions}
+        write_json(entry, self.marker_file(i))
+        self._mine.add(i)
+        self.write_manifest()
+        return entry
+
+    def _assemble(self) -> dict[str, Any]:
+        shards = {}
+        for i in range(self.n_shards):
+            entry, f = self.marker(i), self.shard_file(i)
+            if entry is not None and f.exists() and f.stat().st_size == entry["bytes"]:
+                shards[str(i)] = {k: entry[k] for k in ("rows", "bytes", "sha256")}
+        return {**self.ident, "key": self.key, "n_objects": self.n, "shard_size": self.shard_size,
+                "n_shards": self.n_shards, "shards": shards, "complete": len(shards) == self.n_shards,
+                "versions": versions()}
+
+    def write_manifest(self) -> None:
+        """Assemble the manifest from the markers (harmless if concurrent writers do the same)."""
+        self.manifest = self._assemble()
         write_json(self.manifest, self.manifest_path)
 
     def read(self) -> pa.Table:
@@ -127,9 +206,9 @@ class EmbeddingCache:
 
 
 def _embed_rows(model: Model, dataset: Dataset, start: int, stop: int, batch_size: int,
-                advance: Callable[[int], None]) -> pa.Table:
+                advance: Callable[[int], None], workers: int = 0) -> pa.Table:
     parts: list[pa.Table] = []
-    for batch in dataset.iter_batches(batch_size, start=start, stop=stop):
+    for batch in prefetch_batches(dataset, batch_size, start, stop, workers):
         emb = model.embed(batch)
         cols: dict[str, Any] = {c: batch.column(c) for c in CARRIED_COLUMNS if c in batch.schema.names}
         for out, dim in model.outputs.items():
@@ -152,22 +231,15 @@ def versions() -> dict[str, str]:
             "pyarrow": pa.__version__}
 
 
-def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
-                  shard_size: int = DEFAULT_SHARD_SIZE,
-                  progress: Callable[[int], None] | None = None,
-                  notice: Callable[[str], None] | None = None, cached_only: bool = False) -> EmbedResult:
-    """Embed every object (reusing valid cached shards) and return the full table.
-
-    With ``cached_only`` a missing or invalid shard is an error instead of being embedded.
-    """
-    import time
-
-    t0 = time.perf_counter()
-    cache = EmbeddingCache(model, dataset, shard_size)
-    advance = progress or (lambda n: None)
+def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: Dataset, batch_size: int,
+          advance: Callable[[int], None], notice: Callable[[str], None] | None, cached_only: bool,
+          workers: int) -> tuple[int, int, list[int]]:
+    """Make shards ``indices`` valid (reuse or embed); returns (reused, built, rebuilt)."""
     reused, built, rebuilt = 0, 0, []
-    for i in range(cache.n_shards):
-        start, stop = i * cache.shard_size, min(cache.n, (i + 1) * cache.shard_size)
+    if not cache.trusted and notice and not cached_only:
+        notice(f"embedding cache manifest {cache.manifest_path} is unreadable: rebuilding its shards")
+    for i in indices:
+        start, stop = cache.rows(i)
         if cache.shard_ok(i):
             reused += 1
             advance(stop - start)
@@ -175,11 +247,66 @@ def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
         if cached_only:
             raise UsageError(f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r} "
                              f"(shard {i} of {cache.n_shards} missing): run `fmb embed` first")
-        if str(i) in cache.manifest["shards"]:
+        if cache.trusted and cache.marker_file(i).exists():
             rebuilt.append(i)
             if notice:
                 notice(f"embedding cache shard {cache.shard_file(i).name} is corrupt or missing: rebuilding it")
-        table = _embed_rows(model, dataset, start, stop, batch_size, advance)
+        table = _embed_rows(model, dataset, start, stop, batch_size, advance, workers)
         cache.write_shard(i, table, versions())
         built += 1
-    return EmbedResult(cache.read(), cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0)
+    return reused, built, rebuilt
+
+
+def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
+                  shard_size: int | None = None,
+                  progress: Callable[[int], None] | None = None,
+                  notice: Callable[[str], None] | None = None, cached_only: bool = False,
+                  workers: int = DEFAULT_WORKERS) -> EmbedResult:
+    """Embed every object (reusing valid cached shards); the table is read from the cache on first use.
+
+    ``shard_size=None`` keeps the cache's recorded layout (else 1024 objects per shard). With
+    ``cached_only`` a missing or invalid shard is an error instead of being embedded. ``workers``
+    background threads prepare dataset batches while the model runs (0: inline).
+    """
+    t0 = time.perf_counter()
+    cache = EmbeddingCache(model, dataset, shard_size)
+    reused, built, rebuilt = _fill(cache, range(cache.n_shards), model, dataset, batch_size,
+                                   progress or (lambda n: None), notice, cached_only, workers)
+    if not cache.manifest["complete"] or built:
+        cache.write_manifest()
+    return EmbedResult(cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0, loader=cache.read)
+
+
+@dataclass
+class ShardResult:
+    """What ``embed_shard`` did: the cache entry, the shard's index and rows, and its marker."""
+
+    key: str
+    path: Path
+    index: int
+    count: int
+    rows: tuple[int, int]
+    built: bool
+    marker: dict[str, Any] | None
+    seconds: float = 0.0
+
+
+def embed_shard(model: Model, dataset: Dataset, index: int, count: int, batch_size: int = 64,
+                shard_size: int | None = None, progress: Callable[[int], None] | None = None,
+                notice: Callable[[str], None] | None = None, workers: int = DEFAULT_WORKERS) -> ShardResult:
+    """Embed shard ``index`` of ``count`` (its row range only, its own files only).
+
+    The cache layout is ``shard_size`` objects per shard, by default ``ceil(n / count)``; a shard
+    index past the end of a data set smaller than ``count`` shards has nothing to do.
+    """
+    t0 = time.perf_counter()
+    size = shard_size or shard_size_for(len(dataset), count)
+    cache = EmbeddingCache(model, dataset, size)
+    if shard_size is not None and cache.n_shards != count:
+        raise UsageError(f"--shard {index}/{count}: a shard size of {size} makes {cache.n_shards} shards")
+    if index >= cache.n_shards:
+        return ShardResult(cache.key, cache.path, index, count, (len(dataset), len(dataset)), False, None)
+    _, built, _ = _fill(cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice,
+                        False, workers)
+    return ShardResult(cache.key, cache.path, index, count, cache.rows(index), bool(built),
+                       cache.marker(index), time.perf_counter() - t0)
