@@ -149,7 +149,7 @@ def test_string_options_and_exact_counts(home):
 def test_default_rates_plan():
     ds = open_dataset(size=2000)            # planning only: nothing is generated
     codes = np.bincount(ds._codes, minlength=9)
-    assert codes[0] == 2000 - 8 * 13 and (codes[1:] == 13).all()
+    assert codes[0] == 1900 and codes[1:].tolist() == [13, 13, 13, 13, 12, 12, 12, 12]
     lens_only = open_dataset(size=32, rates={"lens": 0.25})
     assert np.bincount(lens_only._codes, minlength=9).tolist() == [24, 8] + [0] * 7
 
@@ -162,7 +162,7 @@ def test_default_rates_plan():
     (dict(rates="lens=abc"), "must be a number"),
     (dict(rates="lens"), "expected class=value"),
     (dict(anomaly_rate=1.5), "anomaly_rate=1.5 must be between"),
-    (dict(size=10, rates={"lens": 0.6, "agn": 0.6}), "more than size=10"),
+    (dict(size=10, rates={"lens": 0.6, "agn": 0.6}), "add up to 1.2, more than 1"),
     (dict(stamp=8), "stamp=8 must be"),
     (dict(colour="red"), "unknown option(s) colour"),
     (dict(strengths={"lens": -1}), "strengths[lens]=-1.0"),
@@ -271,7 +271,11 @@ def test_mismatch_shows_another_galaxy(injected):
 
 def test_class_counts_rule():
     assert A.class_counts(32, {"lens": 0.25}) == {c: (8 if c == "lens" else 0) for c in ANOMALY_CLASSES}
-    assert sum(A.class_counts(2000, {c: 0.05 / 8 for c in ANOMALY_CLASSES}).values()) == 104
+    assert sum(A.class_counts(2000, {c: 0.05 / 8 for c in ANOMALY_CLASSES}).values()) == 100
+    eighth = A.class_counts(20, {c: 1 / 8 for c in ANOMALY_CLASSES})
+    assert eighth == dict(zip(ANOMALY_CLASSES, [3] * 4 + [2] * 4))
+    assert A.class_counts(40, {"lens": 0.1, "agn": 0.05}) == {c: {"lens": 4, "agn": 2}.get(c, 0)
+                                                              for c in ANOMALY_CLASSES}
 
 
 # ------------------------------------------------------------------ honesty of the labels

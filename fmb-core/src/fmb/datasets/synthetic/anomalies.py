@@ -41,8 +41,19 @@ MISMATCH_CANDIDATES = 6
 
 
 def class_counts(size: int, rates: dict[str, float]) -> dict[str, int]:
-    """Exact number of objects per class: ``floor(rate * size + 0.5)`` (round half up)."""
-    return {c: int(np.floor(rates.get(c, 0.0) * size + 0.5)) for c in ANOMALY_CLASSES}
+    """Exact number of objects per class (largest-remainder rounding).
+
+    The total is ``floor(sum(rates) * size + 0.5)``; each class gets ``floor(rate * size)`` and the
+    remaining objects go to the classes with the largest fractional parts (ties in class order).
+    """
+    quota = np.array([rates.get(c, 0.0) * size for c in ANOMALY_CLASSES])
+    counts = np.floor(quota + 1e-9).astype(np.int64)
+    total = int(np.floor(quota.sum() + 0.5 + 1e-9))
+    extra = total - int(counts.sum())
+    if extra > 0:
+        order = sorted(range(quota.size), key=lambda i: (-(quota[i] - counts[i]), i))
+        counts[order[:extra]] += 1
+    return dict(zip(ANOMALY_CLASSES, counts.tolist()))
 
 
 def plan_classes(size: int, counts: dict[str, int], seed: int) -> np.ndarray:

@@ -121,8 +121,8 @@ def resolve_options(size: object = 2000, seed: object = 0, chunk_size: object = 
     strength = {c: 1.0 for c in ANOMALY_CLASSES}
     for c, v in parse_class_map("strengths", strengths).items():
         strength[c] = _as_float(f"strengths[{c}]", v, 0.0, MAX_STRENGTH)
-    n_anom = sum(class_counts(size_i, resolved).values())
-    if n_anom > size_i:
-        raise DataError(f"synthetic: anomaly rates add up to {n_anom} objects, more than size={size_i}")
+    total_rate = sum(resolved.values())
+    if total_rate > 1.0 + 1e-9:
+        raise DataError(f"synthetic: anomaly rates add up to {total_rate:g}, more than 1")
     return SyntheticOptions(size=size_i, seed=seed_i, chunk_size=min(chunk_i, size_i), stamp=stamp_i,
                             rates=resolved, strengths=strength)
