@@ -26,12 +26,15 @@ def download(repo: str = OFFICIAL_REPO, filename: str = OFFICIAL_FILE, revision:
              cache_only: bool = False) -> Path:
     """The local path of ``repo/filename`` (from the cache, or downloaded unless offline / ``cache_only``).
 
+    ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read at call time (not when huggingface_hub was imported).
+
     Raises ModelError with one line when it is neither cached nor downloadable.
     """
     from huggingface_hub import hf_hub_download
 
     try:
         return Path(hf_hub_download(repo, filename, revision=revision or None,
+                                    cache_dir=os.environ.get("HF_HUB_CACHE") or None,
                                     local_files_only=cache_only or _offline()))
     except Exception as exc:  # network, auth, missing file: all end the same way
         where = "in the local cache" if cache_only or _offline() else "on the hub or in the cache"

@@ -2,7 +2,8 @@
 
 ``auto``: the ``path=`` model option if given; else (official size) the hub file, from the local
 Hugging Face cache or downloaded when the hub is reachable; else random initialisation with a
-loud warning. The small size has no published weights, so ``auto`` means random for it.
+loud warning. The small size has no published weights, so ``auto`` means random for it unless a
+``repo=`` option names one.
 A PATH is a file (``astroclip.ckpt``, ``astrodino.ckpt``, ``specformer.ckpt``, ``*.safetensors``)
 or a folder holding ``model.safetensors`` (an FMB retrain) or ``astroclip.ckpt``.
 """
@@ -87,8 +88,12 @@ def random_weights(size: str | None, seed: int) -> Loaded:
 
 
 def resolve(weights: str, size: str | None = None, seed: int = 0, path: str | None = None,
-            repo: str = hub.OFFICIAL_REPO, filename: str = hub.OFFICIAL_FILE) -> Loaded:
-    """Build the network that ``--weights`` asks for (see the module docstring)."""
+            repo: str | None = None, filename: str = hub.OFFICIAL_FILE) -> Loaded:
+    """Build the network that ``--weights`` asks for (see the module docstring).
+
+    ``repo`` (default the official one) is where ``auto`` looks; for a non-official size only an
+    explicit ``repo`` is looked up.
+    """
     req = parse_weights(weights)
     if req.kind == "none":
         raise ModelError("astroclip has learned weights: use --weights auto, random, a path or hf:REPO")
@@ -101,10 +106,11 @@ def resolve(weights: str, size: str | None = None, seed: int = 0, path: str | No
         return from_file(file, size, seed, "hf", req.location, hub.revision_of(file) or req.revision)
     if path:  # auto with an explicit local file
         return resolve(str(path), size, seed)
-    if (size or "official") != "official":
+    if (size or "official") != "official" and not repo:
         warn(f"astroclip size {size!r} has no published weights: using RANDOM initialisation (seed {seed})")
         return random_weights(size, seed)
     try:
+        repo = repo or hub.OFFICIAL_REPO
         file = hub.download(repo, filename)
     except ModelError as exc:
         warn(f"{exc}: astroclip runs with RANDOM weights (seed {seed}); its embeddings say nothing about "

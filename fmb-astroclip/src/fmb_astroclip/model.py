@@ -86,6 +86,7 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
     if unknown:
         raise ModelError(f"model {spec.name!r}: unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
     size = str(opts["size"]) if "size" in opts else None
-    loaded = resolve(weights, size, seed, path=opts.get("path"), repo=str(opts.get("repo", hub.OFFICIAL_REPO)),
+    repo = str(opts["repo"]) if "repo" in opts else None
+    loaded = resolve(weights, size, seed, path=opts.get("path"), repo=repo,
                      filename=str(opts.get("file", hub.OFFICIAL_FILE)))
     return AstroClipModel(spec, loaded.weights, opts, loaded.net, device, loaded.parts)
