@@ -1,0 +1,72 @@
+"""Probes: formulas on known samples, a planted linear relation, and ``fmb probe`` end to end."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from fmb.cli import cli
+from fmb.errors import UsageError
+from fmb.probes.regress import nmad, oof_predict, outlier_fraction, run_probes, scores
+
+
+def test_nmad_and_outliers_of_a_known_sample():
+    z = np.zeros(5)
+    pred = np.array([0.0, 0.1, -0.1, 0.2, 1.0])  # dz - median(dz) = dz - 0.1: |.| = 0.1 0 0.2 0.1 0.9
+    assert nmad(z, pred) == pytest.approx(1.4826 * 0.1)
+    assert outlier_fraction(z, pred) == pytest.approx(0.4)  # 0.2 and 1.0 exceed 0.15
+    assert nmad(np.ones(3), np.array([1.0, 1.2, 1.4])) == pytest.approx(1.4826 * 0.2 / 2)
+
+
+def test_scores_r2_and_rmse():
+    y = np.array([1.0, 2.0, 3.0])
+    s = scores("log_mstar", y, y + np.array([0.0, 0.0, 0.3]))
+    assert s["rmse"] == pytest.approx(np.sqrt(0.03)) and s["r2"] == pytest.approx(1 - 0.09 / 2)
+    assert s["nmad"] is None and scores("redshift", y, y)["nmad"] == 0.0
+
+
+@pytest.mark.parametrize("reg, floor", [("ridge", 0.95), ("hgb", 0.6)])
+def test_probe_recovers_a_planted_linear_relation(reg, floor):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = X @ np.array([1.0, -2.0, 0.5, 0, 0, 0]) + 0.05 * rng.normal(size=300)
+    pred = oof_predict(X, y, reg, folds=3, seed=0)
+    assert scores("log_sfr", y, pred)["r2"] > floor
+
+
+def test_run_probes_adds_random_rows_that_do_worse():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    z = 0.6 + 0.15 * X[:, 0]
+    t = pa.table({"object_id": np.arange(120), "redshift": z,
+                  "image": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 4)})
+    rows = run_probes("m", t, ("ridge",), folds=3, seed=0)
+    by = {r["model"]: r for r in rows}
+    assert set(by) == {"m", "random"} and by["random"]["dim"] == 4
+    assert by["random"]["r2"] < by["m"]["r2"]
+    assert by["m"]["nmad"] is not None
+    with pytest.raises(UsageError, match="none of the targets"):
+        run_probes("m", t.drop(["redshift"]), ("ridge",))
+
+
+def test_too_few_objects_is_a_clear_error():
+    with pytest.raises(UsageError, match="too few"):
+        oof_predict(np.ones((3, 2)), np.ones(3), "ridge", folds=5)
+
+
+def test_cli_probe_run_dir_and_model(toy, tmp_path):
+    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "ecod", "--modality", "spectrum",
+                                 "--dataset", "toy:size=60", "--output", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["probe", str(tmp_path / "run"), "--regressor", "ridge", "--folds", "3",
+                                 "--modality", "spectrum"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "run" / "probe.json").read_text())["rows"]
+    assert {(r["model"], r["target"]) for r in rows} >= {("baseline", "redshift"), ("random", "log_sfr")}
+    r = CliRunner().invoke(cli, ["probe", "--model", "baseline", "--dataset", "toy:size=60", "--regressor", "ridge",
+                                 "--folds", "3", "--no-random", "--modality", "image", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output and (tmp_path / "p" / "probe.csv").exists()
+    r = CliRunner().invoke(cli, ["probe"])
+    assert r.exit_code == 2 and "either RUN_DIR or --model" in r.output
