@@ -20,7 +20,7 @@ from fmb.datasets.synthetic.population import draw_morphology, draw_selected, fi
 #: bump whenever the generated data change for the same options (it enters the cache fingerprint)
 GENERATOR_VERSION = "fmb-synthetic-1"
 #: objects rendered per FFT batch
-RENDER_BATCH = 64
+RENDER_BATCH = 16
 _STAGES = ("population", "lines", "morphology", "anomalies", "image_noise", "spectrum_noise")
 
 
