@@ -1,15 +1,173 @@
-"""The aion model loader (not implemented yet: see issue #6)."""
+"""The ``aion`` model: codecs tokenise, ``AION`` encodes, a masked mean over tokens embeds.
+
+Outputs: ``image`` (the 576 image tokens alone), ``spectrum`` (the 273 DESI spectrum tokens
+alone) and ``joint`` (both in one encoder pass). Each is the mean of the encoder output
+(``AION.encode``'s context: ``decoder_proj_context(encoder(x)) + encoder_emb``) over the valid
+encoder tokens (tokens the encoder masks are zeroed by AION, so they are left out of the mean).
+Rows with a missing modality get NaN rows in every output that needs it.
+
+Options (``--model aion:key=value,...``): ``size=base|tiny`` (architecture for random
+initialisation; see :mod:`fmb_aion.sizes`), ``bands=hsc|legacy|adapter`` (see
+:mod:`fmb_aion.bands`), ``adapter=PATH`` (a checkpoint from ``fmb retrain aion``; implies
+``bands=adapter``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fmb.errors import ModelError
+import numpy as np
+import pyarrow as pa
+
+from fmb.data import canonical as C
+from fmb.errors import ModelError, UsageError
+from fmb.models.base import Model
 from fmb.specs import ModelSpec
+from fmb_aion.bands import DEFAULT_MAPPING, EUCLID_BANDS, HSC_BANDS, BandMapping, get_mapping
+from fmb_aion.preprocess import IMAGE_RESAMPLE, IMAGE_SIZE, images_from_batch, spectra_from_batch
+from fmb_aion.tokens import image_tokens, spectrum_tokens
+from fmb_aion.weights import Components, resolve
+
+OPTIONS = ("size", "bands", "adapter")
+MICRO_BATCH = 16  # rows per codec / encoder call (bounds memory at the base size)
+SPECTRUM_KEY = "tok_spectrum_desi"
+POOLING = "masked mean of AION.encode output over valid encoder tokens"
+
+
+class AionModel(Model):
+    """See the module docstring."""
+
+    def __init__(self, spec: ModelSpec, comps: Components, options: dict[str, Any], mapping: BandMapping,
+                 adapter: Any = None, adapter_sha256: str = "", device: str = "cpu") -> None:
+        super().__init__(spec, comps.info, options)
+        self.device = device
+        self.comps = comps
+        self.aion = comps.model.to(device)
+        self.image_codec = comps.image_codec.to(device)
+        self.spectrum_codec = comps.spectrum_codec.to(device)
+        self.mapping = mapping
+        self.adapter = adapter.to(device) if adapter is not None else None
+        self.adapter_sha256 = adapter_sha256
+        self.dim = int(self.aion.dim)
+        for key in (mapping.token_key, SPECTRUM_KEY):
+            if key not in self.aion.encoder_embeddings:
+                raise ModelError(f"aion: these weights have no encoder embedding for {key!r}")
+
+    @property
+    def outputs(self) -> dict[str, int]:
+        return {k: self.dim for k in self.spec.outputs}
+
+    def settings(self) -> dict[str, Any]:
+        return {"size": self.comps.size, "dim": self.dim, "encoder_depth": len(self.aion.encoder),
+                "bands": self.mapping.to_dict(), "adapter_sha256": self.adapter_sha256,
+                "image_size": IMAGE_SIZE, "image_resample": IMAGE_RESAMPLE, "pooling": POOLING,
+                "image_tokens": self.mapping.token_key, "spectrum_tokens": SPECTRUM_KEY}
+
+    # -- tokens
+    def _codec_images(self, flux: np.ndarray, bands: list[str]) -> tuple[Any, list[str]]:
+        """Images in the codec's units and band names (fixed mapping or adapter)."""
+        import torch
+
+        x = torch.from_numpy(flux).to(self.device)
+        if self.adapter is None:
+            return x * self.mapping.flux_scale, self.mapping.codec_bands(bands)
+        if sorted(bands) != sorted(EUCLID_BANDS):
+            raise UsageError(f"aion: the adapter reads Euclid {'/'.join(EUCLID_BANDS)} images, got {bands}")
+        order = [bands.index(b) for b in EUCLID_BANDS]
+        return self.adapter.euclid_to_hsc(x[:, order]), list(HSC_BANDS)
+
+    def _image_tokens(self, flux: np.ndarray, bands: list[str]) -> Any:
+        import torch
+
+        parts = []
+        for lo in range(0, len(flux), MICRO_BATCH):
+            x, codec_bands = self._codec_images(flux[lo:lo + MICRO_BATCH], bands)
+            parts.append(image_tokens(self.image_codec, x, codec_bands, self.mapping.modality))
+        return torch.cat(parts)
+
+    def _spectrum_tokens(self, sp: Any, rows: np.ndarray) -> Any:
+        import torch
+
+        parts = []
+        for lo in range(0, len(rows), MICRO_BATCH):
+            r = rows[lo:lo + MICRO_BATCH]
+            parts.append(spectrum_tokens(self.spectrum_codec, sp.flux[r], sp.ivar[r], sp.mask[r], sp.wavelength[r]))
+        return torch.cat(parts).to(self.device)
+
+    # -- encoder
+    def pool(self, tokens: dict[str, Any]) -> np.ndarray:
+        """Masked-mean encoder embeddings ``[n, dim]`` of token tensors with ``n`` rows each."""
+
+        n = next(iter(tokens.values())).shape[0]
+        out = np.empty((n, self.dim), np.float32)
+        for lo in range(0, n, MICRO_BATCH):
+            inp = {k: v[lo:lo + MICRO_BATCH] for k, v in tokens.items()}
+            n_tok = sum(v.shape[1] for v in inp.values())
+            enc_tokens, enc_emb, enc_mask, _ = self.aion.embed_inputs(inp, num_encoder_tokens=n_tok)
+            context = self.aion._encode(enc_tokens, enc_emb, enc_mask)
+            keep = (~enc_mask.reshape(enc_mask.shape[0], -1)).to(context.dtype).unsqueeze(-1)
+            pooled = (context * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+            out[lo:lo + len(pooled)] = pooled.float().cpu().numpy()
+        return out
+
+    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        import torch
+
+        n, names = batch.num_rows, batch.schema.names
+        has_image = C.IMAGE in names
+        has_spectrum = all(c in names for c in C.MODALITY_COLUMNS["spectrum"])
+        out: dict[str, np.ndarray] = {}
+        with torch.inference_mode():
+            if has_image:
+                img = images_from_batch(batch)
+                img_rows = np.flatnonzero(img.valid)
+                img_tok = self._image_tokens(img.flux[img_rows], img.bands)
+                out["image"] = self._scatter(n, img_rows, {self.mapping.token_key: img_tok})
+            if has_spectrum:
+                sp = spectra_from_batch(batch)
+                sp_rows = np.flatnonzero(sp.valid)
+                sp_tok = self._spectrum_tokens(sp, sp_rows)
+                out["spectrum"] = self._scatter(n, sp_rows, {SPECTRUM_KEY: sp_tok})
+            if has_image and has_spectrum and "joint" in self.spec.outputs:
+                both = np.intersect1d(img_rows, sp_rows)
+                tok = {self.mapping.token_key: img_tok[np.searchsorted(img_rows, both)],
+                       SPECTRUM_KEY: sp_tok[np.searchsorted(sp_rows, both)]}
+                out["joint"] = self._scatter(n, both, tok)
+        return {k: v for k, v in out.items() if k in self.spec.outputs}
+
+    def _scatter(self, n: int, rows: np.ndarray, tokens: dict[str, Any]) -> np.ndarray:
+        res = np.full((n, self.dim), np.nan, np.float32)
+        if len(rows):
+            res[rows] = self.pool(tokens)
+        return res
+
+
+def parse_options(options: dict[str, Any] | None) -> tuple[str, bool, BandMapping, str]:
+    """``size``, whether it was given, the band mapping and the adapter path."""
+    opts = dict(options or {})
+    unknown = sorted(set(opts) - set(OPTIONS))
+    if unknown:
+        raise UsageError(f"aion: unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
+    from fmb_aion.sizes import check_size
+
+    size = check_size(str(opts.get("size", "base")))
+    adapter = str(opts.get("adapter", "") or "")
+    bands = str(opts.get("bands", "adapter" if adapter else DEFAULT_MAPPING))
+    if bands == "adapter" and not adapter:
+        raise UsageError("aion: bands=adapter needs adapter=PATH (a checkpoint from `fmb retrain aion`)")
+    if adapter and bands != "adapter":
+        raise UsageError(f"aion: adapter=PATH replaces the band mapping; drop bands={bands}")
+    return size, "size" in opts, get_mapping(bands), adapter
 
 
 def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> Any:
-    """Stops with an honest one-line error until the model lands."""
-    raise ModelError(f"model {spec.name!r} is not implemented yet (fmb-aion {spec.version} only "
-                     f"registers its name; it arrives with issue #6); use --model baseline meanwhile")
+               options: dict[str, Any] | None = None, seed: int = 0) -> AionModel:
+    """Loader named by the spec: resolve weights (:mod:`fmb_aion.weights`) and build the model."""
+    size, size_given, mapping, adapter_path = parse_options(options)
+    adapter, sha = None, ""
+    if adapter_path:
+        from fmb_aion.adapter import load_adapter
+
+        adapter, _, sha = load_adapter(adapter_path)
+    comps = resolve(weights, size, seed, size_given)
+    return AionModel(spec, comps, dict(options or {}), mapping, adapter, sha, device)

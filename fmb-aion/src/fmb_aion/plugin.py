@@ -1,4 +1,4 @@
-"""Registers the aion model with FMB. Imports nothing heavy."""
+"""Registers the aion model and the ``fmb retrain aion`` command with FMB. Imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def register_models(register):
     register(ModelSpec(
         name="aion",
         description=("AION-1 (Polymathic AI 2025): multimodal tokenised foundation model"
-                     " (polymathic-aion codecs + encoder)"),
+                     " (polymathic-aion codecs + encoder); options size=base|tiny, bands=hsc|legacy, adapter=PATH"),
         loader="fmb_aion.model:load_model",
         version=version("fmb-aion"),
         license="MIT",
@@ -23,3 +23,10 @@ def register_models(register):
         outputs={"image": 768, "spectrum": 768, "joint": 768},
         weights=("hf:polymathic-ai/aion-base",),
     ))
+
+
+@hookimpl
+def register_commands(cli):
+    from fmb_aion.commands import add_to
+
+    add_to(cli)

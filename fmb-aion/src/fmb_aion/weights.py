@@ -1,0 +1,228 @@
+"""Stage 1 for AION: turn ``--weights auto|random|PATH|hf:REPO[@REV]`` into a model, two codecs
+and a :class:`fmb.models.base.WeightsInfo`.
+
+* ``hf:polymathic-ai/aion-base`` (gated: request access on the hub, then set ``HF_TOKEN`` or run
+  ``hf auth login``): the snapshot's ``config.json``, ``model.safetensors`` and
+  ``codecs/{image,spectrum}/`` are fetched with ``huggingface_hub.snapshot_download`` (the local
+  cache only when ``HF_HUB_OFFLINE=1``) and loaded like a local folder.
+* ``PATH``: a folder with that same layout (e.g. a ``snapshot_download`` of the repository).
+  The model loads with ``AION.from_pretrained(folder)``, each codec with its own
+  ``Codec.from_pretrained(folder, modality=..., **codecs/<name>/config.json)``; the explicit
+  config is needed because the 0.0.2 hub mixin does not find a codec's nested config.json in a
+  plain folder.
+* ``random``: ``size=base`` or ``size=tiny`` (see :mod:`fmb_aion.sizes`), seeded.
+* ``auto``: the official weights from the cache, else from the hub, else random init with a loud
+  warning (``size=tiny`` goes straight to random: no tiny weights are published).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fmb.errors import ModelError, UsageError
+from fmb.models.base import WeightsInfo
+from fmb.protocol.weights import WeightsRequest, parse_weights
+from fmb_aion.sizes import aion_config, image_codec_config, spectrum_codec_config
+
+HF_REPO = "polymathic-ai/aion-base"
+CODEC_FOLDERS = {"image": "codecs/image", "spectrum": "codecs/spectrum"}
+SNAPSHOT_FILES = ["config.json", "model.safetensors", "codecs/image/*", "codecs/spectrum/*"]
+TOKEN_HINT = (f"{HF_REPO} is gated: request access at https://huggingface.co/{HF_REPO}, then set HF_TOKEN "
+              "(or run `hf auth login`)")
+
+
+class RandomWeightsWarning(UserWarning):
+    """``--weights auto`` found no AION weights and fell back to random initialisation."""
+
+
+@dataclass
+class Components:
+    """A loaded AION encoder, its image and spectrum codecs, and where the weights came from."""
+
+    model: Any
+    image_codec: Any
+    spectrum_codec: Any
+    info: WeightsInfo
+    size: str  # base | tiny for random init; "weights" when the architecture came from config.json
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    return env in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
+
+
+def _cache_dir() -> str | None:
+    """The hub cache, read at call time (huggingface_hub reads its environment at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    return None
+
+
+def download(repo: str, revision: str = "", local_only: bool | None = None) -> Path:
+    """The snapshot folder of ``repo`` holding the files AION needs; one-line errors."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    local_only = _offline() if local_only is None else local_only
+    where = f"{repo}@{revision}" if revision else repo
+    try:
+        return Path(snapshot_download(repo, revision=revision or None, allow_patterns=SNAPSHOT_FILES,
+                                      cache_dir=_cache_dir(), local_files_only=local_only))
+    except GatedRepoError as exc:
+        raise ModelError(f"aion: {TOKEN_HINT}") from exc
+    except RevisionNotFoundError as exc:
+        raise ModelError(f"aion: revision {revision!r} not found in {repo}") from exc
+    except RepositoryNotFoundError as exc:
+        hint = f" ({TOKEN_HINT})" if repo == HF_REPO else " (a private or gated repository needs HF_TOKEN)"
+        raise ModelError(f"aion: hub repository {repo!r} not found or not accessible{hint}") from exc
+    except LocalEntryNotFoundError as exc:
+        how = "HF_HUB_OFFLINE=1 and it is" if local_only else "the hub is unreachable and it is"
+        raise ModelError(f"aion: {where} is not available: {how} not in the local Hugging Face cache") from exc
+    except HfHubHTTPError as exc:
+        raise ModelError(f"aion: downloading {where} failed: {str(exc).splitlines()[0]}") from exc
+
+
+def _codec_kwargs(folder: Path, name: str) -> dict[str, Any]:
+    cfg_file = folder / CODEC_FOLDERS[name] / "config.json"
+    if not cfg_file.is_file():
+        raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/config.json (expected the aion-base layout: "
+                         "config.json, model.safetensors, codecs/image/, codecs/spectrum/)")
+    return json.loads(cfg_file.read_text())
+
+
+@contextlib.contextmanager
+def _quiet_mixin() -> Iterator[None]:
+    """Silence the hub mixin's print and its expected 'codecs/.../config.json not found' warning."""
+    log = logging.getLogger("huggingface_hub.hub_mixin")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        log.setLevel(level)
+
+
+def load_folder(folder: Path) -> tuple[Any, Any, Any]:
+    """``AION`` plus image and spectrum codecs from a snapshot folder (see the module docstring)."""
+    from aion import AION
+    from aion.codecs import ImageCodec, SpectrumCodec
+    from aion.modalities import DESISpectrum, HSCImage
+
+    for rel in ("config.json", "model.safetensors"):
+        if not (folder / rel).is_file():
+            raise ModelError(f"aion: {folder} has no {rel} (expected the aion-base layout: config.json, "
+                             "model.safetensors, codecs/image/, codecs/spectrum/)")
+    try:
+        with _quiet_mixin():
+            model = AION.from_pretrained(str(folder), map_location="cpu")
+            image_codec = ImageCodec.from_pretrained(str(folder), modality=HSCImage, map_location="cpu",
+                                                     **_codec_kwargs(folder, "image"))
+            spectrum_codec = SpectrumCodec.from_pretrained(str(folder), modality=DESISpectrum, map_location="cpu",
+                                                           **_codec_kwargs(folder, "spectrum"))
+    except ModelError:
+        raise
+    except Exception as exc:  # corrupt files, mismatched shapes, ...
+        raise ModelError(f"aion: could not load weights from {folder}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    return model.eval(), image_codec.eval(), spectrum_codec.eval()
+
+
+def build_random(size: str, seed: int) -> tuple[Any, Any, Any]:
+    """A seeded random AION and codecs of ``size``."""
+    import torch
+    from aion import AION
+    from aion.codecs import ImageCodec, SpectrumCodec
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AION(aion_config(size))
+        image_codec = ImageCodec(**image_codec_config(size))
+        spectrum_codec = SpectrumCodec(**spectrum_codec_config(size))
+    return model.eval(), image_codec.eval(), spectrum_codec.eval()
+
+
+def folder_sha256(folder: Path) -> str:
+    """One SHA-256 over the files that are loaded (names and bytes)."""
+    h = hashlib.sha256()
+    for rel in ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
+                                                      for f in ("config.json", "model.safetensors"))):
+        p = folder / rel
+        if p.is_file():
+            h.update(rel.encode())
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def _random(size: str, seed: int) -> Components:
+    return Components(*build_random(size, seed), WeightsInfo(kind="random", seed=seed), size)
+
+
+def _from_hub(repo: str, revision: str, local_only: bool | None = None) -> Components:
+    folder = download(repo, revision, local_only)
+    model, ic, sc = load_folder(folder)
+    return Components(model, ic, sc, WeightsInfo(kind="hf", location=repo, revision=folder.name), "weights")
+
+
+def loud_random_warning(reason: str, size: str, seed: int) -> None:
+    warnings.warn(f"\n{'!' * 78}\n!! AION: NO WEIGHTS FOUND ({reason}).\n!! Falling back to RANDOM "
+                  f"initialisation (size={size}, seed={seed}): embeddings say nothing about AION-1.\n!! Use "
+                  f"--weights hf:{HF_REPO} (gated; needs HF_TOKEN) or a local snapshot folder.\n{'!' * 78}",
+                  RandomWeightsWarning, stacklevel=3)
+
+
+def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0,
+            size_given: bool = False) -> Components:
+    """Load what ``--weights`` asks for (see the module docstring)."""
+    req = weights if isinstance(weights, WeightsRequest) else parse_weights(weights)
+    if req.kind == "none":
+        raise UsageError("aion: --weights none is not possible (AION has learned weights); use random")
+    if req.kind == "random":
+        return _random(size, seed)
+    if req.kind == "path":
+        folder = Path(req.location)
+        if not folder.is_dir():
+            raise UsageError(f"aion: --weights {req.location!r} must be a snapshot folder (config.json, "
+                             "model.safetensors, codecs/image/, codecs/spectrum/)")
+        model, ic, sc = load_folder(folder)
+        return Components(model, ic, sc, WeightsInfo(kind="path", location=str(folder),
+                                                      sha256=folder_sha256(folder)), "weights")
+    if req.kind == "hf":
+        return _from_hub(req.location, req.revision)
+    # auto
+    if size_given and size != "base":
+        loud_random_warning(f"no published weights for size={size}", size, seed)
+        return _random(size, seed)
+    try:
+        return _from_hub(HF_REPO, "", local_only=True)
+    except ModelError as cached_exc:
+        reason = str(cached_exc)
+    if not _offline():
+        try:
+            return _from_hub(HF_REPO, "", local_only=False)
+        except ModelError as exc:
+            reason = str(exc)
+    loud_random_warning(reason.removeprefix("aion: "), size, seed)
+    return _random(size, seed)
