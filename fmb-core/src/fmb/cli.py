@@ -156,8 +156,9 @@ def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
 @_common
 @click.option("--output", default=None, type=click.Path(file_okay=False),
               help="Results folder (default fmb-results/<system>).")
+@click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
 def run(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-        output) -> None:
+        output, no_report) -> None:
     """Run the benchmark: embed, detect, score and write results for each system."""
     from fmb.plugins import registry
     from fmb.protocol.run import run_system
@@ -177,6 +178,10 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
     reporter.console.print(summary_table(done))
     if len(done) == 1 and (t := per_class_table(done[0][1])):
         reporter.console.print(t)
+    if not no_report:
+        from fmb.report.command import report_after_run
+
+        report_after_run([d for d, _ in done], reporter)
 
 
 @cli.command()
@@ -254,6 +259,16 @@ def _add_analysis_commands() -> None:
 
 
 _add_analysis_commands()
+
+
+def _add_report_command() -> None:
+    from fmb.report.command import report_cmd
+
+    cli.add_command(report_cmd)
+
+
+_add_report_command()
+
 
 def main() -> None:
     """Console-script entry point: add plugin commands, then run."""

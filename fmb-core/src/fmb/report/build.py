@@ -1,0 +1,210 @@
+"""Assemble the report page of one or more run folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fmb import __version__
+from fmb.io import atomic_path
+from fmb.report import figures as F
+from fmb.report.collect import Run, load_runs, systems
+from fmb.report.embedmap import UnavailableError
+from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
+
+METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
+                  "precision@1%", "recall@100", "recall@1%")
+
+
+def default_out(paths: list[Path]) -> Path:
+    """RUN/report.html for one run; report.html in the runs' common folder for several."""
+    if len(paths) == 1:
+        return paths[0] / "report.html"
+    return Path(os.path.commonpath([p.resolve() for p in paths])) / "report.html"
+
+
+def _no_labels(run: Run) -> str:
+    return f"{run.name}: not available: data set {run.result.get('dataset', {}).get('name', '?')!r} has no labels"
+
+
+def metadata_section(runs: list[Run]) -> Section:
+    parts = []
+    for run in runs:
+        r = run.result
+        ds, model, det, env = r.get("dataset", {}), r.get("model", {}), r.get("detector", {}), r.get("environment", {})
+        w = model.get("weights", {})
+        weights = w.get("kind", "?") + "".join(f", {k} {w[k]}" for k in ("location", "revision", "sha256", "seed")
+                                                if w.get(k) not in (None, ""))
+        emb = r.get("embedding", {})
+        rows = [
+            ["run folder", Raw(f"<code>{esc(run.path)}</code>")],
+            ["model", f"{model.get('name')} {model.get('version', '')} ({model.get('source', '')}, "
+                      f"licence {model.get('license', '?')})"],
+            ["weights used", weights],
+            ["detector", f"{det.get('name')} {det.get('params', {})}"],
+            ["data set", f"{ds.get('name')} {ds.get('options', {})}"],
+            ["data set fingerprint", Raw(f"<code>{esc(ds.get('fingerprint', '?'))}</code>")],
+            ["objects", f"{ds.get('size')} (labels: {'yes' if ds.get('has_labels') else 'no'})"],
+            ["repairs", ", ".join(f"{k}: {v}" for k, v in (ds.get("repairs") or {}).items()) or "none"],
+            ["embedding cache", f"key {emb.get('cache_key')} ({'reused' if emb.get('reused') else 'built'}, "
+                                f"{emb.get('seconds', '?')} s)"],
+            ["seed / device", f"{r.get('config', {}).get('seed')} / {env.get('device')}"],
+            ["versions", f"fmb {r.get('fmb_version')}; plugins "
+                         + ", ".join(f"{k} {v}" for k, v in (r.get("plugins") or {}).items())],
+            ["environment", f"Python {env.get('python')} on {env.get('platform')}; "
+                            + ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items())],
+        ]
+        parts.append(f"<h3>{esc(run.title)}</h3>" + table(["", ""], rows, cls="meta"))
+    return Section("runs", "Runs", "".join(parts))
+
+
+def metrics_section(runs: list[Run]) -> Section:
+    header = ["system", "objects scored", "missing", *METRIC_COLUMNS, "detect [s]"]
+    rows = []
+    for label, rk in systems(runs):
+        run = next(r for r in runs if rk in r.rankings)
+        e = run.result.get("modalities", {}).get(rk.modality, {})
+        m = e.get("metrics") or {}
+        rows.append([label, e.get("n_scored", len(rk.score)), e.get("n_missing", 0),
+                     *(m.get(c) for c in METRIC_COLUMNS), e.get("detect_seconds")])
+    best: dict[int, set[int]] = {}
+    if len(rows) > 1:
+        for j in range(3, 3 + len(METRIC_COLUMNS)):
+            vals = [r[j] for r in rows if r[j] is not None]
+            if vals:
+                best[j] = {i for i, r in enumerate(rows) if r[j] == max(vals)}
+    body = table(header, rows, numeric=set(range(1, len(header))), best=best)
+    body += ('<p class="muted">AUROC and average precision over all scored objects; precision@k and recall@k '
+             "among the k top-ranked objects (1% = 1% of the objects); best value per column in bold.</p>")
+    unlabelled = [r for r in runs if not r.has_labels]
+    if unlabelled:
+        body += "".join(note(_no_labels(r) + " (label metrics are blank)") for r in unlabelled)
+    return Section("metrics", "Metrics", body)
+
+
+def per_run_figure(runs: list[Run], anchor: str, title: str, draw, needs_labels: bool, caption: str = "") -> Section:
+    parts = []
+    for run in runs:
+        if needs_labels and not run.has_labels:
+            parts.append(note(_no_labels(run)))
+            continue
+        path = draw(run)
+        parts.append(img(path, f"{title}: {run.name}") if path else note(f"{run.name}: not available: no per-class "
+                                                                          "metrics in results.json"))
+    return Section(anchor, title, "".join(parts) + (f'<p class="muted">{esc(caption)}</p>' if caption else ""))
+
+
+def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
+    from fmb.report import embedmap as E
+
+    parts = []
+    for run in runs:
+        try:
+            tab = E.read_embeddings(run)
+        except UnavailableError as exc:
+            parts.append(note(f"{run.name}: embedding map unavailable: {exc}"))
+            continue
+        outs = E.outputs_of(run, tab)
+        if not outs:
+            parts.append(note(f"{run.name}: embedding map unavailable: the cache has none of the run's outputs"))
+            continue
+        m = E.resolve_method(method, tab.num_rows)
+        from fmb.data.canonical import column_array
+
+        maps = {o: E.project(column_array(tab, o, np.float32), m, seed) for o in outs}
+        colours = E.map_colours(run, tab)
+        path = F.embedding_maps(maps, colours, m.upper(), f"{run.name}: embeddings in 2-D",
+                                run.path / "figures" / "embedding_map.png", seed)
+        parts.append(img(path, f"embedding map of {run.name}")
+                     + f'<p class="muted">{esc(E.method_label(m, seed))}; {tab.num_rows} objects'
+                       f"{'' if run.has_labels else '; no labels: coloured by what the data set has'}.</p>")
+    return Section("embeddings", "Embedding map", "".join(parts))
+
+
+def gallery_section(runs: list[Run], k: int) -> Section:
+    from fmb.report.gallery import build_gallery
+
+    parts = []
+    for run in runs:
+        try:
+            cards = build_gallery(run, k, run.path / "figures")
+        except UnavailableError as exc:
+            parts.append(note(f"{run.name}: gallery unavailable: {exc}"))
+            continue
+        for modality, cs in cards.items():
+            items = []
+            for c in cs:
+                pics = "".join(img(p, f"{what} of object {c.object_id}", cls)
+                               for p, what, cls in ((c.image, "cut-out", "cut"), (c.spectrum, "spectrum", "spec")) if p)
+                klass = ("unknown (no labels)" if c.true_class is None else
+                         f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
+                items.append(f'<div class="card">{pics or "<em>no image or spectrum</em>"}<div class="cap">'
+                             f"<b>#{c.rank}</b> object <code>{esc(c.object_id)}</code><br>score {c.score:.4g}"
+                             f"<br>true class: {klass}</div></div>")
+            parts.append(f"<h3>{esc(run.name)}: top {len(cs)} by {esc(modality)} score</h3>"
+                         f'<div class="gallery">{"".join(items)}</div>')
+    body = ('<p class="muted">Cut-outs: RGB composite (or the first band, asinh stretch), north up as stored. '
+            "Spectra: observed-frame wavelength, masked pixels dropped.</p>") + "".join(parts)
+    return Section("gallery", f"Top-{k} gallery", body)
+
+
+def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
+    from fmb.compare import rankings as R
+
+    sys = systems(runs)
+    if len(sys) < 2:
+        return None
+    ids, S = R.align([rk.object_id for _, rk in sys], [rk.score for _, rk in sys])
+    names = [label for label, _ in sys]
+    if len(ids) < 2:
+        return Section("agreement", "Agreement between systems",
+                       note(f"not available: only {len(ids)} object(s) are common to every system"))
+    mats = {"Spearman ρ": R.pairwise(S, R.spearman),
+            "Jaccard, top 1%": R.pairwise(S, lambda a, b: R.jaccard_top(a, b, "1%")),
+            "retention: top 1% → top 1%": R.pairwise(S, lambda a, b: R.retention(a, b, "1%", "1%")),
+            "retention: top 1% → top 10%": R.pairwise(S, lambda a, b: R.retention(a, b, "1%", "10%"))}
+    path = F.heatmaps(names, mats, out_dir / "figures" / "agreement.png",
+                      note=f"{len(ids)} common objects; top 1% = {R.resolve_k('1%', len(ids))}")
+    body = img(path, "agreement heatmaps") + (
+        '<p class="muted">On the objects scored by every system. Spearman: rank correlation of the scores. '
+        "Jaccard: overlap of the two top-1% sets (|A∩B| / |A∪B|). Retention (row → column): the fraction of the "
+        "row system's top 1% that the column system also puts in its top 1% (or top 10%).</p>")
+    return Section("agreement", "Agreement between systems", body)
+
+
+def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
+                 embedding_map: str = "auto", seed: int = 0) -> Path:
+    """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path."""
+    runs = load_runs([Path(p) for p in paths])
+    out = Path(out) if out else default_out([r.path for r in runs])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sections = [metadata_section(runs), metrics_section(runs),
+                per_run_figure(runs, "curves", "ROC and precision-recall",
+                               lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"), True,
+                               "The anomalies are the positives; dashed lines: a random ranking."),
+                per_run_figure(runs, "scores", "Score distributions",
+                               lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
+                               "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
+                               "each object of each anomaly class (one dot per object)."),
+                per_run_figure(runs, "recall", "Recall per class",
+                               lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
+                               "Fraction of each anomaly class found within the top 5% of the ranking."),
+                embedding_section(runs, embedding_map, seed),
+                gallery_section(runs, top_k)]
+    agreement = agreement_section(runs, out.parent)
+    if agreement:
+        sections.append(agreement)
+    title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
+    subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
+        label for label, _ in systems(runs))
+    if not any(r.has_labels for r in runs):
+        sections[0].body = note("These runs have no labels: metrics, ROC/PR curves and recall per class are "
+                                "not available; the rest of the report is.") + sections[0].body
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(page(title, subtitle, sections), encoding="utf-8")
+    return out
+
+
+__all__ = ["build_report", "default_out", "fmt"]

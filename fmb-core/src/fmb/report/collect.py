@@ -1,0 +1,93 @@
+"""Load run folders (results.json + scores.parquet) into per-modality score arrays."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from fmb.data import canonical as C
+from fmb.errors import UsageError
+
+
+@dataclass
+class Ranking:
+    """The scores of one modality of one run (objects with a finite score only)."""
+
+    modality: str
+    object_id: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def has_labels(self) -> bool:
+        return C.IS_ANOMALY in self.labels
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """Anomaly class per object ("anomaly"/"normal" when only is_anomaly is known)."""
+        if C.ANOMALY_CLASS in self.labels:
+            return self.labels[C.ANOMALY_CLASS].astype(str)
+        if self.has_labels:
+            return np.where(self.labels[C.IS_ANOMALY].astype(bool), "anomaly", C.NORMAL_CLASS)
+        return None
+
+
+@dataclass
+class Run:
+    """One run folder."""
+
+    path: Path
+    result: dict[str, Any]
+    rankings: list[Ranking]
+    name: str = ""
+
+    @property
+    def has_labels(self) -> bool:
+        return any(r.has_labels for r in self.rankings)
+
+    @property
+    def title(self) -> str:
+        cfg, ds = self.result.get("config", {}), self.result.get("dataset", {})
+        return f"{cfg.get('model', '?')} × {cfg.get('detector', '?')} on {ds.get('name', '?')}"
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder; a one-line UsageError when it is not one."""
+    path = Path(path)
+    try:
+        result = json.loads((path / "results.json").read_text())
+        table = pq.read_table(path / "scores.parquet")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{str(path)!r} is not an fmb run folder (results.json + scores.parquet): {exc}") from exc
+    cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    mods = cols["modality"].astype(str)
+    score = cols["score"].astype(np.float64)
+    rankings = []
+    for m in dict.fromkeys(mods.tolist()):
+        sel = (mods == m) & np.isfinite(score)
+        labels = {c: cols[c][sel] for c in C.LABEL_COLUMNS if c in cols}
+        rank = np.asarray(cols["rank"][sel], dtype=np.float64).astype(np.int64)
+        rankings.append(Ranking(m, cols["object_id"][sel], score[sel], rank, labels))
+    return Run(path, result, rankings, name=path.name)
+
+
+def load_runs(paths: list[str | Path]) -> list[Run]:
+    """Every run; names made unique (folder name, then the parent folder) for figure titles."""
+    runs = [load_run(p) for p in paths]
+    names = [r.name for r in runs]
+    for r in runs:
+        if names.count(r.name) > 1:
+            r.name = f"{r.path.parent.name}/{r.name}"
+    return runs
+
+
+def systems(runs: list[Run]) -> list[tuple[str, Ranking]]:
+    """(label, ranking) per system = run folder x modality."""
+    one = len(runs) == 1
+    return [(rk.modality if one else f"{run.name}: {rk.modality}", rk) for run in runs for rk in run.rankings]

@@ -1,0 +1,137 @@
+"""2-D maps of a run's embeddings (UMAP where umap-learn is installed, else PCA), from the cache."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fmb.data import canonical as C
+from fmb.report.collect import Run
+
+METHODS = ("auto", "pca", "umap")
+#: below this many objects "auto" uses PCA: UMAP's start-up costs more than it shows on a handful of points
+UMAP_MIN_OBJECTS = 500
+
+
+class UnavailableError(Exception):
+    """A report part that cannot be drawn; the message says why (shown on the page)."""
+
+
+def cache_path(run: Run) -> Path:
+    """The run's embedding cache folder: results.json's embedding.path, else FMB_HOME/embeddings/<model>/<key>."""
+    emb = run.result.get("embedding") or {}
+    if emb.get("path"):
+        return Path(emb["path"])
+    from fmb.home import fmb_home
+
+    model = (run.result.get("model") or {}).get("name") or run.result.get("config", {}).get("model", "?")
+    return fmb_home() / "embeddings" / model / str(emb.get("cache_key", "?"))
+
+
+def read_embeddings(run: Run) -> pa.Table:
+    """The cached embedding table of a run; UnavailableError when the cache is gone or incomplete."""
+    path = cache_path(run)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise UnavailableError(f"the embedding cache {path} is gone "
+                               "(re-run the same `fmb run` to rebuild it)") from None
+    if not manifest.get("complete"):
+        raise UnavailableError(f"the embedding cache {path} is incomplete")
+    try:
+        return pa.concat_tables([pq.read_table(path / f"shard-{int(i):05d}.parquet")
+                                 for i in sorted(manifest["shards"], key=int)])
+    except (OSError, ValueError) as exc:
+        raise UnavailableError(f"the embedding cache {path} cannot be read: {exc}") from None
+
+
+def outputs_of(run: Run, table: pa.Table) -> list[str]:
+    """Embedding columns to map: the run's modalities (a multi-input "a+b" maps a and b)."""
+    wanted = [p for m in run.result.get("modalities", {}) for p in m.split("+")]
+    return [o for o in dict.fromkeys(wanted) if o in table.column_names]
+
+
+def pca(X: np.ndarray, k: int = 2, seed: int = 0, n_iter: int = 6) -> np.ndarray:
+    """Projection of the centred X on its first k principal axes (seeded randomized subspace iteration,
+    fast for wide embeddings); each axis's sign makes its largest loading positive."""
+    Xc = X - X.mean(axis=0)
+    k = min(k, *Xc.shape)
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(Xc.T @ (Xc @ rng.standard_normal((Xc.shape[1], k + 10))))[0]
+    for _ in range(n_iter):
+        Q = np.linalg.qr(Xc.T @ (Xc @ Q))[0]
+    _, _, vt = np.linalg.svd(Xc @ Q, full_matrices=False)
+    axes = (Q @ vt.T)[:, :k]
+    axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(k)])
+    return Xc @ axes
+
+
+def umap_available() -> bool:
+    try:
+        metadata.version("umap-learn")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def resolve_method(method: str, n: int) -> str:
+    if method not in METHODS:
+        raise ValueError(f"embedding map must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "auto":
+        return "umap" if umap_available() and n >= UMAP_MIN_OBJECTS else "pca"
+    return method
+
+
+def project(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """[N, 2] coordinates of the finite rows of X (NaN rows stay NaN)."""
+    ok = np.isfinite(X).all(axis=1)
+    xy = np.full((len(X), 2), np.nan)
+    if ok.sum() < 3:
+        return xy
+    Xf = X[ok].astype(np.float64)
+    if method == "umap":
+        import warnings
+
+        import umap
+
+        if Xf.shape[1] > 50:  # PCA to 50 dimensions first: faster, and the usual practice
+            Xf = pca(Xf, 50, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xy[ok] = umap.UMAP(n_components=2, n_neighbors=min(15, int(ok.sum()) - 1), random_state=seed,
+                               n_jobs=1).fit_transform(Xf)
+    else:
+        p = pca(Xf, 2, seed)
+        xy[ok] = p if p.shape[1] == 2 else np.column_stack([p, np.zeros(len(p))])
+    return xy
+
+
+def method_label(method: str, seed: int) -> str:
+    if method == "umap":
+        return f"UMAP (umap-learn {metadata.version('umap-learn')}, 15 neighbours, seed {seed})"
+    return "PCA (first two principal components of the centred embeddings)"
+
+
+def map_colours(run: Run, table: pa.Table) -> dict[str, tuple[str, np.ndarray]]:
+    """Colourings of the map: anomaly class and redshift where the cache carries them."""
+    out: dict[str, tuple[str, np.ndarray]] = {}
+    names = table.column_names
+    if C.ANOMALY_CLASS in names:
+        out["anomaly class"] = ("class", table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False).astype(str))
+    elif C.IS_ANOMALY in names:
+        y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False).astype(bool)
+        out["anomaly class"] = ("class", np.where(y, "anomaly", C.NORMAL_CLASS))
+    if "redshift" in names:
+        out["redshift z"] = ("redshift", table.column("redshift").to_numpy(zero_copy_only=False).astype(np.float64))
+    if not out and run.rankings:  # no truth at all: colour by the first ranking's score
+        rk = run.rankings[0]
+        ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
+        pos = {v: i for i, v in enumerate(rk.object_id.tolist())}
+        out[f"{rk.modality} anomaly score"] = ("score", np.array([rk.score[pos[i]] if i in pos else np.nan
+                                                                 for i in ids.tolist()]))
+    return out

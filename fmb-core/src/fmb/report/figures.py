@@ -1,0 +1,216 @@
+"""The report's figures (matplotlib, Agg), saved as deterministic PNGs (no timestamps, no software tag)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmb.data import canonical as C
+from fmb.io import atomic_path
+from fmb.report.collect import Ranking, Run
+
+MAX_POINTS = 20000  # points drawn in a scatter map (a seeded subsample beyond this)
+
+
+def plt():
+    """pyplot on the Agg backend, imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    pyplot.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+                            "axes.spines.top": False, "axes.spines.right": False})
+    return pyplot
+
+
+def save(fig: Any, path: Path) -> Path:
+    """Write ``fig`` as a PNG (atomically, without metadata that changes between runs) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt().close(fig)
+    return path
+
+
+def class_colours(classes: list[str]) -> dict[str, Any]:
+    """A fixed colour per anomaly class (normal is grey), stable for a sorted class list."""
+    cmap = plt().get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    return {C.NORMAL_CLASS: "0.6", **{c: cmap(i % cmap.N) for i, c in enumerate(c for c in classes
+                                                                              if c != C.NORMAL_CLASS)}}
+
+
+def _anomaly_classes(rankings: list[Ranking]) -> list[str]:
+    found: set[str] = set()
+    for rk in rankings:
+        if rk.classes is not None:
+            found |= set(rk.classes.tolist())
+    return sorted(found - {C.NORMAL_CLASS})
+
+
+def roc_pr(run: Run, path: Path) -> Path:
+    """ROC and precision-recall curves, one line per modality."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    p = plt()
+    fig, (a1, a2) = p.subplots(1, 2, figsize=(10, 4.2))
+    prevalence = None
+    for i, rk in enumerate(r for r in run.rankings if r.has_labels):
+        y = rk.labels[C.IS_ANOMALY].astype(bool)
+        if not 0 < y.sum() < len(y):
+            continue
+        fpr, tpr, _ = roc_curve(y, rk.score)
+        prec, rec, _ = precision_recall_curve(y, rk.score)
+        a1.plot(fpr, tpr, color=f"C{i}", lw=1.5, label=f"{rk.modality} (AUROC {roc_auc_score(y, rk.score):.3f})")
+        a2.step(rec, prec, where="post", color=f"C{i}", lw=1.5,
+                label=f"{rk.modality} (AP {average_precision_score(y, rk.score):.3f})")
+        prevalence = y.mean()
+    a1.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="random")
+    if prevalence is not None:
+        a2.axhline(prevalence, ls="--", color="0.6", lw=1, label=f"random ({prevalence:.3f})")
+    a1.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title="ROC", xlim=(0, 1), ylim=(0, 1.01))
+    a2.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.01))
+    for a in (a1, a2):
+        a.legend(loc="lower right" if a is a1 else "upper right")
+        a.grid(alpha=0.3)
+    fig.suptitle(run.name)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def score_histograms(run: Run, path: Path) -> Path:
+    """Per modality: the score histogram (normal vs anomalous) and each anomaly class's scores as a strip."""
+    p = plt()
+    classes = _anomaly_classes(run.rankings)
+    colours = class_colours(classes)
+    n = len(run.rankings)
+    labelled = run.has_labels
+    rows = 2 if classes else 1
+    fig, axes = p.subplots(rows, n, figsize=(4.2 * n, 3.0 + (0.28 * len(classes) + 0.6 if classes else 0)),
+                           squeeze=False, sharex="col",
+                           gridspec_kw={"height_ratios": [3, 0.28 * len(classes) + 0.6] if classes else [1]})
+    rng = np.random.default_rng(0)
+    for j, rk in enumerate(run.rankings):
+        ax = axes[0, j]
+        bins = np.histogram_bin_edges(rk.score, bins=40)
+        if labelled:
+            y = rk.labels[C.IS_ANOMALY].astype(bool)
+            ax.hist(rk.score[~y], bins=bins, density=True, color="0.75", label=f"normal ({(~y).sum()})")
+            if y.any():
+                ax.hist(rk.score[y], bins=bins, density=True, histtype="step", lw=1.6, color="C3",
+                        label=f"anomalous ({y.sum()})")
+            ax.legend(loc="upper right")
+        else:
+            ax.hist(rk.score, bins=bins, color="0.6", label="all objects (no labels)")
+        ax.set(title=rk.modality, ylabel="density" if labelled else "objects")
+        if classes and rk.classes is not None:
+            st = axes[1, j]
+            cls = rk.classes
+            for i, c in enumerate(classes):
+                s = rk.score[cls == c]
+                st.scatter(s, i + rng.uniform(-0.25, 0.25, len(s)), s=10, color=colours[c], lw=0)
+            st.set_yticks(range(len(classes)), classes if j == 0 else [""] * len(classes))
+            st.set_ylim(-0.6, len(classes) - 0.4)
+            st.invert_yaxis()
+            st.grid(axis="x", alpha=0.3)
+        axes[-1, j].set_xlabel("anomaly score (higher = more anomalous)")
+    fig.suptitle(f"{run.name}: score distributions")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def class_recall(run: Run, path: Path) -> Path | None:
+    """Recall within the top 5% per anomaly class (from results.json), one bar per modality."""
+    mods = {m: e["metrics"]["per_class"] for m, e in run.result.get("modalities", {}).items()
+            if (e.get("metrics") or {}).get("per_class")}
+    if not mods:
+        return None
+    classes = sorted({c for pc in mods.values() for c in pc})
+    p = plt()
+    fig, ax = p.subplots(figsize=(8, 0.5 + 0.42 * len(classes) * max(1, len(mods)) ** 0.5 + 0.8))
+    h = 0.8 / len(mods)
+    for i, (m, pc) in enumerate(mods.items()):
+        vals = [pc.get(c, {}).get("recall@5%", np.nan) for c in classes]
+        ax.barh(np.arange(len(classes)) + (i - (len(mods) - 1) / 2) * h, vals, height=h, color=f"C{i}", label=m)
+    counts = {c: max(pc.get(c, {}).get("n", 0) for pc in mods.values()) for c in classes}
+    ax.set_yticks(range(len(classes)), [f"{c} (n={counts[c]})" for c in classes])
+    ax.invert_yaxis()
+    ax.axvline(0.05, ls="--", color="0.5", lw=1, label="random (0.05)")
+    ax.set(xlim=(0, 1), xlabel="recall within the top 5% of the ranking", title=f"{run.name}: recall per class")
+    ax.legend(loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def embedding_maps(maps: dict[str, np.ndarray], colours: dict[str, tuple[str, np.ndarray]], method: str,
+                   title: str, path: Path, seed: int = 0) -> Path:
+    """Rows: one 2-D map per embedding output; columns: colourings (anomaly class is categorical,
+    anything else a colour scale). ``colours`` maps a column title to (kind, per-object values)."""
+    p = plt()
+    rows, cols = len(maps), len(colours)
+    fig, axes = p.subplots(rows, cols, figsize=(4.6 * cols + 1.2, 4.2 * rows), squeeze=False)
+    rng = np.random.default_rng(seed)
+    for i, (out, xy) in enumerate(maps.items()):
+        ok = np.isfinite(xy).all(axis=1)
+        idx = np.flatnonzero(ok)
+        if len(idx) > MAX_POINTS:
+            idx = np.sort(rng.choice(idx, MAX_POINTS, replace=False))
+        for j, (name, (kind, vals)) in enumerate(colours.items()):
+            ax = axes[i, j]
+            v = vals[idx]
+            if kind == "class":
+                classes = sorted(set(v.tolist()) - {C.NORMAL_CLASS})
+                cc = class_colours(classes)
+                norm = v == C.NORMAL_CLASS
+                ax.scatter(*xy[idx[norm]].T, s=4, color=cc[C.NORMAL_CLASS], lw=0, alpha=0.5, label="normal")
+                for c in classes:
+                    sel = v == c
+                    ax.scatter(*xy[idx[sel]].T, s=18, color=cc[c], lw=0.3, edgecolor="k", label=c)
+                if i == 0:
+                    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=1.5, frameon=False)
+            else:
+                v = v.astype(np.float64)
+                fin = np.isfinite(v)
+                sc = ax.scatter(*xy[idx[fin]].T, c=v[fin], s=5, lw=0, cmap="viridis" if kind == "redshift"
+                                else "magma", vmin=np.nanpercentile(v, 1) if fin.any() else None,
+                                vmax=np.nanpercentile(v, 99) if fin.any() else None)
+                fig.colorbar(sc, ax=ax, label=name, fraction=0.046, pad=0.02)
+            ax.set_title(f"{out}: {name}")
+            ax.set_xlabel(f"{method} 1")
+            ax.set_ylabel(f"{method} 2")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def heatmaps(names: list[str], mats: dict[str, np.ndarray], path: Path, note: str = "") -> Path:
+    """Annotated [M, M] heatmaps side by side (row = source system, column = target)."""
+    p = plt()
+    m = len(names)
+    n = len(mats)
+    cell = max(0.55, min(1.0, 7.0 / m))
+    size = 1.6 + cell * m
+    fig, axes = p.subplots(1, n, figsize=(size * n + 0.4, size + 1.4 + 0.06 * max(len(s) for s in names)),
+                           squeeze=False)
+    for ax, (title, M) in zip(axes[0], mats.items()):
+        lo = -1 if "Spearman" in title else 0
+        im = ax.imshow(M, vmin=lo, vmax=1, cmap="RdBu_r" if lo < 0 else "viridis")
+        ax.set_xticks(range(m), names, rotation=45, ha="right")
+        ax.set_yticks(range(m), names if ax is axes[0, 0] else [""] * m)
+        ax.set_title(title)
+        if m <= 14:
+            for i in range(m):
+                for j in range(m):
+                    val = M[i, j]
+                    dark = (val - lo) / (1 - lo) < 0.5 if lo == 0 else abs(val) > 0.6
+                    ax.text(j, i, "–" if not np.isfinite(val) else f"{val:.2f}", ha="center", va="center",
+                            fontsize=8, color="white" if dark else "black")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    fig.suptitle("agreement between systems" + (f" ({note})" if note else ""))
+    fig.tight_layout()
+    return save(fig, path)
