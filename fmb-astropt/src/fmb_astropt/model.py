@@ -1,15 +1,211 @@
-"""The astropt model loader (not implemented yet: see issue #5)."""
+"""The ``astropt`` model: PyPI astropt's GPT, official weights, FMB embeddings.
+
+Passes: the image tokens and the spectrum tokens each go through the network on their own, so
+``spectrum`` depends on the spectrum only. ``joint`` is one pass over the image tokens followed
+by the spectrum tokens (astropt's multimodal sequence), pooled over all of them; with causal
+attention the image tokens of that pass are exactly an image-only pass, so ``image`` is read
+from it instead of running the images twice. Rows without a usable spectrum get NaN
+``spectrum`` and ``joint`` rows.
+"""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from fmb.data import canonical as C
 from fmb.errors import ModelError
+from fmb.models.base import Model, WeightsInfo
+from fmb.protocol.weights import parse_weights
 from fmb.specs import ModelSpec
+from fmb_astropt.config import (
+    DEFAULT_SIZE,
+    IMAGE_SIZE_IMAGE_ONLY,
+    IMAGE_SIZE_MULTIMODAL,
+    IMAGES,
+    OFFICIAL_REPO,
+    OFFICIAL_SIZES,
+    PATCH,
+    SIZES,
+    SPECTRA,
+    Options,
+    hub_file,
+    resolve_layer,
+    size_of,
+)
+
+PREPROCESS_VERSION = 1  # bump when preprocess.py changes what the network sees
+
+
+class AstroPTModel(Model):
+    """A loaded AstroPT network plus the options that turn canonical batches into embeddings."""
+
+    def __init__(self, spec: ModelSpec, weights: WeightsInfo, opts: Options, net: Any, device: str = "cpu") -> None:
+        cfg = net.config
+        self.net = net.to(device).eval()
+        self.device = device
+        self.opts = opts
+        self.size = size_of(cfg.n_layer, cfg.n_head, cfg.n_embd)
+        self.layer = resolve_layer(opts.layer, cfg.n_layer)
+        self.modalities = tuple(net.modality_registry.names())
+        img = net.modality_registry.get_config(IMAGES)
+        self.n_chan = img.input_size // (PATCH * PATCH)
+        self.image_size = opts.image_size or (IMAGE_SIZE_MULTIMODAL if SPECTRA in self.modalities
+                                              else IMAGE_SIZE_IMAGE_ONLY)
+        if (self.image_size // PATCH) ** 2 > cfg.block_size:
+            raise ModelError(f"astropt: image_size {self.image_size} gives more tokens than the block size "
+                             f"{cfg.block_size}")
+        super().__init__(spec, weights, self.settings())
+
+    @property
+    def outputs(self) -> dict[str, int]:
+        dim = int(self.net.config.n_embd)
+        return {"image": dim, "spectrum": dim, "joint": dim} if SPECTRA in self.modalities else {"image": dim}
+
+    def settings(self) -> dict[str, Any]:
+        o = self.opts
+        return {"size": self.size, "layer": self.layer, "pooling": o.pooling, "channels": o.channels,
+                "softening": o.softening, "image_size": self.image_size, "modalities": list(self.modalities),
+                "preprocess": PREPROCESS_VERSION}
+
+    def save_weights(self, path: str | Path) -> Path:
+        """Write the network as an official-format ``ckpt.pt`` (``path`` itself if it ends in .pt)."""
+        from fmb_astropt.checkpoint import model_args_for, save_checkpoint
+
+        target = Path(path)
+        target = target if target.suffix == ".pt" else target / "ckpt.pt"
+        c = self.net.config
+        args = model_args_for(c.n_layer, c.n_head, c.n_embd, list(self.net.modality_registry.modalities.values()),
+                              n_chan=self.n_chan)
+        args.update(block_size=c.block_size, bias=c.bias, attn_type=c.attn_type, tokeniser=c.tokeniser)
+        return save_checkpoint(target, self.net, args)
+
+    # ------------------------------------------------------------------ inputs
+
+    def image_inputs(self, batch: pa.RecordBatch) -> tuple[Any, Any]:
+        from fmb_astropt.preprocess import image_tokens
+
+        tok, pos = image_tokens(C.column_array(batch, C.IMAGE), C.image_bands(batch.schema), self.image_size,
+                                self.n_chan, self.opts.channels, self.opts.softening)
+        return tok.to(self.device), pos.to(self.device)
+
+    def spectrum_inputs(self, batch: pa.RecordBatch) -> tuple[Any, Any, np.ndarray]:
+        from fmb_astropt.preprocess import spectrum_tokens
+
+        tok, pos, valid = spectrum_tokens(C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR),
+                                          C.column_array(batch, C.MASK, bool), C.wavelength(batch))
+        return tok.to(self.device), pos.to(self.device), valid
+
+    # ------------------------------------------------------------------ embeddings
+
+    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        import torch
+
+        from fmb_astropt.encode import hidden_states, pool
+
+        names = batch.schema.names
+        has_img = C.IMAGE in names
+        has_spec = C.FLUX in names and SPECTRA in self.modalities
+        out: dict[str, torch.Tensor] = {}
+        p = self.opts.pooling
+        with torch.inference_mode():
+            if has_img:
+                ti, pi = self.image_inputs(batch)
+            if has_spec:
+                ts, ps, valid = self.spectrum_inputs(batch)
+                out["spectrum"] = pool(hidden_states(self.net, [(SPECTRA, ts, ps)], self.layer), p)
+            if has_img and has_spec:
+                h = hidden_states(self.net, [(IMAGES, ti, pi), (SPECTRA, ts, ps)], self.layer)
+                out["joint"] = pool(h, p)
+                if self.net.config.attn_type == "causal":
+                    out["image"] = pool(h[:, : ti.shape[1]], p)
+            if has_img and "image" not in out:
+                out["image"] = pool(hidden_states(self.net, [(IMAGES, ti, pi)], self.layer), p)
+        res = {k: v.float().cpu().numpy() for k, v in out.items()}
+        if has_spec:
+            for k in ("spectrum", "joint"):
+                if k in res:
+                    res[k][~valid] = np.nan
+        return res
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def random_network(size: str, seed: int, multimodal: bool = True) -> tuple[Any, dict[str, Any]]:
+    """A freshly initialised network of the scaling family (seeded; global RNG left untouched)."""
+    import torch
+
+    from fmb_astropt.checkpoint import build, modality_configs, model_args_for
+
+    mods = modality_configs(multimodal)
+    args = model_args_for(*SIZES[size], modalities=mods)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build(args, mods)
+    return net, args
+
+
+def network_from_file(path: Path) -> Any:
+    from fmb_astropt.checkpoint import model_from_checkpoint, read_checkpoint
+
+    return model_from_checkpoint(read_checkpoint(path))
+
+
+def _checkpoint_file(location: str) -> Path:
+    p = Path(location)
+    if p.is_dir():
+        for name in ("ckpt.pt", "ckpt_best.pt", "ckpt_final.pt"):
+            if (p / name).is_file():
+                return p / name
+        raise ModelError(f"astropt: folder {p} holds no ckpt.pt")
+    return p
+
+
+def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, WeightsInfo]:
+    """Turn ``--weights`` into a network and its provenance."""
+    from fmb_astropt.checkpoint import sha256_file
+    from fmb_astropt.hub import HubMissError, download
+
+    req = parse_weights(weights)
+    size = opts.size or DEFAULT_SIZE
+    if req.kind == "none":
+        raise ModelError("model 'astropt' needs weights: use auto, random, a checkpoint path or hf:REPO")
+    if req.kind == "random":
+        return random_network(size, seed)[0], WeightsInfo(kind="random", seed=seed)
+    if req.kind == "path":
+        f = _checkpoint_file(req.location)
+        return network_from_file(f), WeightsInfo(kind="path", location=str(f), sha256=sha256_file(f))
+    repo = req.location if req.kind == "hf" else OFFICIAL_REPO
+    filename = opts.hf_file or hub_file(size)
+    if req.kind == "auto" and size not in OFFICIAL_SIZES and not opts.hf_file:
+        why = f"there is no official {size} checkpoint (official: {', '.join(OFFICIAL_SIZES)})"
+    else:
+        try:
+            f, commit = download(repo, filename, req.revision)
+            return network_from_file(f), WeightsInfo(kind="hf", location=f"{repo}/{filename}", revision=commit,
+                                                     sha256=sha256_file(f))
+        except HubMissError as exc:
+            if req.kind == "hf":
+                raise
+            why = str(exc)
+    warnings.warn(f"WARNING: astropt --weights auto found no weights ({why}): using a RANDOMLY initialised "
+                  f"{size} model (seed {seed}); its embeddings say nothing about the trained model",
+                  RuntimeWarning, stacklevel=3)
+    return random_network(size, seed)[0], WeightsInfo(kind="random", seed=seed)
 
 
 def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> Any:
-    """Stops with an honest one-line error until the model lands."""
-    raise ModelError(f"model {spec.name!r} is not implemented yet (fmb-astropt {spec.version} only "
-                     f"registers its name; it arrives with issue #5); use --model baseline meanwhile")
+               options: dict[str, Any] | None = None, seed: int = 0) -> AstroPTModel:
+    """Loader named by the spec (see the module docstring and :class:`fmb_astropt.config.Options`)."""
+    opts = Options.parse(options)
+    net, info = resolve_network(weights, opts, seed)
+    cfg = net.config
+    if opts.size and SIZES[opts.size] != (cfg.n_layer, cfg.n_head, cfg.n_embd):
+        raise ModelError(f"astropt: size {opts.size} asked for, but the weights ({info.location}) are a "
+                         f"{size_of(cfg.n_layer, cfg.n_head, cfg.n_embd)} model")
+    return AstroPTModel(spec, info, opts, net, device)

@@ -1,4 +1,4 @@
-"""Registers the astropt model with FMB. Imports nothing heavy."""
+"""Registers the astropt model (and ``fmb retrain astropt``) with FMB. Imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -21,4 +21,12 @@ def register_models(register):
         modalities=("image", "spectrum"),
         outputs={"image": 768, "spectrum": 768, "joint": 768},
         weights=("hf:Smith42/astroPT_v2.0",),
+        default_options={"size": "095M", "layer": "middle", "pooling": "mean"},
     ))
+
+
+@hookimpl
+def register_commands(cli):
+    from fmb_astropt.cli import add_retrain_command
+
+    add_retrain_command(cli)
