@@ -270,6 +270,11 @@ def _add_report_command() -> None:
 _add_report_command()
 
 
+from fmb.scaffold import new_plugin_command  # noqa: E402 - light: click and the standard library
+
+cli.add_command(new_plugin_command)
+
+
 def main() -> None:
     """Console-script entry point: add plugin commands, then run."""
     from fmb.plugins import get_plugin_manager
