@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fmb import __version__
+from fmb.executors.commands import embed_options, embed_shards, run_executor, run_options
 
 EXIT_USAGE = 2
 
@@ -157,8 +158,9 @@ def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
 @click.option("--output", default=None, type=click.Path(file_okay=False),
               help="Results folder (default fmb-results/<system>).")
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
+@run_options
 def run(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-        output, no_report) -> None:
+        output, no_report, **xopts) -> None:
     """Run the benchmark: embed, detect, score and write results for each system."""
     from fmb.plugins import registry
     from fmb.protocol.run import run_system
@@ -169,6 +171,8 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
     reg = registry()
     for c in cfgs:  # fail on unknown names before any work
         reg.model(c.model), reg.detector(c.detector), reg.dataset(c.dataset)
+    if run_executor(reg, cfgs, output, quiet, **xopts):
+        return
     reporter = Reporter(quiet=quiet)
     done = []
     for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
@@ -187,7 +191,8 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
 @cli.command()
 @click.option("--model", "models", multiple=True, required=True, help="Model name[:key=value,...].")
 @_common
-def embed(models, datasets, modality, weights, seeds, device, batch_size, config_file, quiet) -> None:
+@embed_options
+def embed(models, datasets, modality, weights, seeds, device, batch_size, config_file, quiet, **xopts) -> None:
     """Embed a dataset with a model into the embedding cache (stage 2 on its own)."""
     from fmb.plugins import registry
     from fmb.protocol.embed import embed_dataset
@@ -198,6 +203,8 @@ def embed(models, datasets, modality, weights, seeds, device, batch_size, config
     cfgs = _configs(config_file, models=models, detectors=["none"], datasets=datasets, modality=modality,
                     weights=weights, seeds=seeds, device=device, batch_size=batch_size)
     reg, reporter = registry(), Reporter(quiet=quiet)
+    if embed_shards(reg, cfgs, reporter, **xopts):
+        return
     for cfg in cfgs:
         dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
         model = load_model(reg, cfg, resolve_device(cfg.device))
@@ -273,6 +280,15 @@ _add_report_command()
 from fmb.scaffold import new_plugin_command  # noqa: E402 - light: click and the standard library
 
 cli.add_command(new_plugin_command)
+
+
+def _add_status_command() -> None:
+    from fmb.commands.status import status
+
+    cli.add_command(status)
+
+
+_add_status_command()
 
 
 def main() -> None:

@@ -261,14 +261,16 @@ def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
                   shard_size: int | None = None,
                   progress: Callable[[int], None] | None = None,
                   notice: Callable[[str], None] | None = None, cached_only: bool = False,
-                  workers: int = DEFAULT_WORKERS) -> EmbedResult:
+                  workers: int | None = None) -> EmbedResult:
     """Embed every object (reusing valid cached shards); the table is read from the cache on first use.
 
     ``shard_size=None`` keeps the cache's recorded layout (else 1024 objects per shard). With
     ``cached_only`` a missing or invalid shard is an error instead of being embedded. ``workers``
-    background threads prepare dataset batches while the model runs (0: inline).
+    background threads prepare dataset batches while the model runs (0: inline; default
+    ``DEFAULT_WORKERS``, which ``fmb run --workers`` sets).
     """
     t0 = time.perf_counter()
+    workers = DEFAULT_WORKERS if workers is None else workers
     cache = EmbeddingCache(model, dataset, shard_size)
     reused, built, rebuilt = _fill(cache, range(cache.n_shards), model, dataset, batch_size,
                                    progress or (lambda n: None), notice, cached_only, workers)
@@ -293,13 +295,14 @@ class ShardResult:
 
 def embed_shard(model: Model, dataset: Dataset, index: int, count: int, batch_size: int = 64,
                 shard_size: int | None = None, progress: Callable[[int], None] | None = None,
-                notice: Callable[[str], None] | None = None, workers: int = DEFAULT_WORKERS) -> ShardResult:
+                notice: Callable[[str], None] | None = None, workers: int | None = None) -> ShardResult:
     """Embed shard ``index`` of ``count`` (its row range only, its own files only).
 
     The cache layout is ``shard_size`` objects per shard, by default ``ceil(n / count)``; a shard
     index past the end of a data set smaller than ``count`` shards has nothing to do.
     """
     t0 = time.perf_counter()
+    workers = DEFAULT_WORKERS if workers is None else workers
     size = shard_size or shard_size_for(len(dataset), count)
     cache = EmbeddingCache(model, dataset, size)
     if shard_size is not None and cache.n_shards != count:

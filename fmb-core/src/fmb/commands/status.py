@@ -1,0 +1,64 @@
+"""``fmb status RUN``: progress of a run from its shard progress markers and from the scheduler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def run_status(run_dir: str) -> dict[str, Any]:
+    """Shards done per embedding unit, results per system, and the jobs of the latest submission."""
+    from fmb.executors import slurm
+    from fmb.executors.plan import RunPlan
+
+    plan = RunPlan.load(run_dir)
+    units = [{"unit": u.id, "args": u.args, "n_shards": u.n_shards, "done": len(done := plan.done_shards(u)),
+              "missing": [i for i in range(u.n_shards) if i not in set(done)]} for u in plan.embed]
+    systems = [{"system": d.label, "output": d.out_dir, "done": plan.detect_done(d)} for d in plan.detect]
+    jobs: list[dict[str, str]] = []
+    ids = slurm.submitted_jobs(plan) if plan.executor == "slurm" else []
+    if ids:
+        queued = slurm.queue_states(ids)
+        seen = {r["id"] for r in queued}
+        jobs = _dedupe(queued + [r for r in slurm.finished_states(ids) if r["id"] not in seen])
+    complete = all(u["done"] == u["n_shards"] for u in units) and all(s["done"] for s in systems)
+    return {"run": str(plan.run_dir), "executor": plan.executor, "submissions": len(plan.submissions),
+            "complete": complete, "embeddings": units, "systems": systems, "jobs": jobs}
+
+
+def _dedupe(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    seen, out = set(), []
+    for r in rows:
+        if r["id"] not in seen:
+            seen.add(r["id"])
+            out.append(r)
+    return out
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(run: str, as_json: bool) -> None:
+    """Progress of RUN (a run folder): shards done, systems scored, and the Slurm jobs."""
+    info = run_status(run)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        print_status(info)
+
+
+def print_status(info: dict[str, Any]) -> None:
+    """The status as a few readable lines."""
+    state = "complete" if info["complete"] else "incomplete"
+    click.echo(f"run {info['run']} ({info['executor']}, {info['submissions']} submission(s)): {state}")
+    for u in info["embeddings"]:
+        what = " ".join(u["args"][:4])
+        missing = f"; missing {', '.join(map(str, u['missing']))}" if u["missing"] else ""
+        click.echo(f"  embed  {what}: {u['done']}/{u['n_shards']} shard(s) done{missing}")
+    for s in info["systems"]:
+        click.echo(f"  detect {s['system']}: {'results written' if s['done'] else 'no results yet'}")
+    for j in info["jobs"]:
+        reason = f" ({j['reason']})" if j.get("reason") not in (None, "", "None") else ""
+        click.echo(f"  job    {j['id']}: {j['state']}{reason}")

@@ -1,0 +1,150 @@
+"""The executor side of ``fmb run`` and ``fmb embed``: their options, and the code behind them.
+
+Only click is imported at start-up; everything else inside the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _workers_option(f: Callable) -> Callable:
+    return click.option("--workers", type=click.IntRange(min=0), default=None,
+                        help="Threads preparing dataset batches while the model embeds (0: inline; default 1).")(f)
+
+
+def run_options(f: Callable) -> Callable:
+    """``--executor``, sharding and Slurm options of ``fmb run``."""
+    opts = [
+        click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+                     help="Run here, or submit to Slurm (an embedding array job + a dependent detection job)."),
+        click.option("--shards", type=click.IntRange(min=1), default=None, help="Split each embedding into N shards."),
+        click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Or: objects per shard."),
+        _workers_option,
+        click.option("--slurm-profile", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="TOML file with a [slurm] table (see docs/slurm.md); flags override it."),
+        click.option("--partition", default=None, help="Slurm partition."),
+        click.option("--account", default=None, help="Slurm account."),
+        click.option("--gpus-per-task", default=None, help="GPUs per embedding task."),
+        click.option("--cpus-per-task", default=None, help="CPUs per task."),
+        click.option("--time", "time_limit", default=None, help="Time limit per task (e.g. 02:00:00)."),
+        click.option("--mem", default=None, help="Memory per task (e.g. 16G)."),
+        click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
+                     help="At most this many embedding tasks at once (%N)."),
+        click.option("--wait", is_flag=True, help="Slurm: block until the jobs finish, then show the status."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def embed_options(f: Callable) -> Callable:
+    """``--shard I/N``, ``--shard-size``, ``--workers`` of ``fmb embed``."""
+    opts = [
+        click.option("--shard", default=None, help="Embed only shard I of N (0-based), e.g. 0/4."),
+        click.option("--shard-size", type=click.IntRange(min=1), default=None,
+                     help="Objects per shard (default: the cache's, or N from --shard)."),
+        _workers_option,
+        click.option("--progress-dir", type=click.Path(file_okay=False), default=None, hidden=True,
+                     help="Run folder progress directory (set by the executors)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _set_workers(workers: int | None) -> None:
+    if workers is not None:
+        import fmb.protocol.embed as embed
+
+        embed.DEFAULT_WORKERS = workers
+
+
+def run_executor(reg: Any, cfgs: list, output: str | None, quiet: bool, executor: str = "local",
+                 shards: int | None = None, shard_size: int | None = None, workers: int | None = None,
+                 slurm_profile: str | None = None, array_parallelism: int | None = None, wait: bool = False,
+                 **slurm: Any) -> bool:
+    """Run ``cfgs`` through an executor. False when no executor option was given (the classic path)."""
+    _set_workers(workers)
+    if executor == "local" and shards is None and shard_size is None:
+        return False
+    from fmb.cli import _out_dirs
+    from fmb.executors.plan import PLAN_FILE, RunPlan, build_plan
+    from fmb.reporting import Reporter, summary_table
+
+    out_dirs = _out_dirs(cfgs, output)
+    run_dir = out_dirs[0] if len(cfgs) == 1 else Path(output or "fmb-results")
+    plan = build_plan(reg, cfgs, out_dirs, run_dir, executor, shards, shard_size)
+    reporter = Reporter(quiet=quiet)
+    if executor == "local":
+        from fmb.executors.local import run_local
+
+        done = run_local(reg, plan, reporter, 1 if workers is None else workers)
+        for out_dir, _ in done:
+            click.echo(f"wrote {Path(out_dir) / 'results.json'}")
+        reporter.console.print(summary_table(done))
+        return True
+    from fmb.executors import slurm as S
+
+    options = S.SlurmOptions.from_profile(slurm_profile, array_parallelism=array_parallelism,
+                                          partition=slurm.get("partition"), account=slurm.get("account"),
+                                          gpus_per_task=slurm.get("gpus_per_task"),
+                                          cpus_per_task=slurm.get("cpus_per_task"),
+                                          time=slurm.get("time_limit"), mem=slurm.get("mem"))
+    previous = RunPlan.load(run_dir) if (run_dir / PLAN_FILE).exists() else None
+    record = S.submit(plan, options, previous, workers=workers)
+    for uid, e in record["embed"].items():
+        click.echo(f"submitted embedding {uid}: job {e['job']}, array {S.array_spec(e['tasks'])}")
+    if record["detect"]:
+        click.echo(f"submitted detection: job {record['detect']} ({len(record.get('systems', []))} system(s))")
+    if record.get("analysis"):
+        click.echo(f"submitted analysis: job {record['analysis']}")
+    if not record["embed"] and not record["detect"]:
+        click.echo("nothing to submit: every shard and system is done")
+    click.echo(f"follow it with: fmb status {plan.run_dir}")
+    if wait:
+        from fmb.commands.status import print_status, run_status
+
+        S.wait(plan)
+        info = run_status(str(plan.run_dir))
+        print_status(info)
+        if not info["complete"]:
+            raise click.exceptions.Exit(1)
+    return True
+
+
+def embed_shards(reg: Any, cfgs: list, reporter: Any, shard: str | None = None, shard_size: int | None = None,
+                 workers: int | None = None, progress_dir: str | None = None) -> bool:
+    """``fmb embed --shard I/N``: embed one shard per configuration. False without ``--shard``."""
+    _set_workers(workers)
+    if shard is None:
+        if progress_dir:
+            raise click.UsageError("--progress-dir needs --shard")
+        return False
+    from fmb.executors.plan import write_progress
+    from fmb.protocol.embed import embed_shard, parse_shard
+    from fmb.protocol.environment import resolve_device
+    from fmb.protocol.run import load_model, open_dataset
+
+    index, count = parse_shard(shard)
+    for cfg in cfgs:
+        dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
+        model = load_model(reg, cfg, resolve_device(cfg.device))
+        with reporter.progress(f"embed {cfg.model} on {dataset.name} [{index}/{count}]", total=None) as advance:
+            res = embed_shard(model, dataset, index, count, batch_size=cfg.batch_size, shard_size=shard_size,
+                              progress=advance, notice=reporter.warn,
+                              workers=1 if workers is None else workers)
+        if res.marker is None:
+            click.echo(f"{cfg.model} x {dataset.name}: shard {index}/{count} is empty (only "
+                       f"{len(dataset)} objects)")
+        else:
+            state = "built" if res.built else "reused"
+            click.echo(f"{cfg.model} x {dataset.name}: shard {index}/{count} rows {res.rows[0]}-{res.rows[1]}: "
+                       f"{state}: {res.path}")
+        if progress_dir and res.marker is not None:
+            write_progress(progress_dir, index, res.path, res.marker)
+    return True
