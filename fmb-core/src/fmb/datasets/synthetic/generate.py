@@ -15,7 +15,7 @@ import pyarrow as pa
 from fmb.data import canonical as C
 from fmb.datasets.synthetic import anomalies as A
 from fmb.datasets.synthetic import images, sed, survey
-from fmb.datasets.synthetic.population import draw_morphology, draw_selected, fibre_fraction
+from fmb.datasets.synthetic.population import Morphology, draw_morphology, draw_selected, fibre_fraction
 
 #: bump whenever the generated data change for the same options (it enters the cache fingerprint)
 GENERATOR_VERSION = "fmb-synthetic-1"
@@ -78,7 +78,6 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
                                        sed.LINE_NAMES)
 
     # --- SEDs and photometry of the image objects ---
-    img_idx = np.arange(n)
     sed_p, old_p = sed.continuum(z[:n], pop.coeff[:n], pop.mform[:n], survey.PHOT_WAVE, with_old=True)
     sed.add_lines(sed_p, survey.PHOT_WAVE, z[:n], line_flux[:n], sig_v[:n], sed.LINE_CENTERS)
     agn = np.flatnonzero(kind == "agn")
@@ -105,33 +104,7 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     spec *= ffib[:, None]
 
     # --- images ---
-    x, y = images.model_grid(stamp)
-    os_ = survey.OVERSAMPLE
-    img = np.empty((n, 4, stamp, stamp), np.float32)
-    lens_vis: dict[int, float] = {}
-    for s0 in range(0, n, RENDER_BATCH):
-        sl = img_idx[s0:s0 + RENDER_BATCH]
-        bul = images.sersic(x, y, morph.re_bulge[sl], morph.n_bulge[sl], np.sqrt(morph.q[sl]), morph.pa[sl],
-                            morph.x0[sl], morph.y0[sl])
-        dsk = images.sersic(x, y, morph.re_disk[sl], np.ones(sl.size), morph.q[sl], morph.pa[sl],
-                            morph.x0[sl], morph.y0[sl])
-        fgal = mg_gal[sl]
-        bt = np.clip(mg_old[sl] / np.maximum(fgal, 1e-9), 0.02, 0.98)
-        pre = ((fgal * bt).astype(np.float32)[:, :, None, None] * bul[:, None]
-               + (fgal * (1 - bt)).astype(np.float32)[:, :, None, None] * dsk[:, None])
-        del bul, dsk
-        for j, i in enumerate(sl):
-            if kind[i] == "agn":
-                cx = stamp * os_ // 2 + int(round(morph.x0[i] / (survey.PIXEL_SCALE / os_)))
-                cy = stamp * os_ // 2 + int(round(morph.y0[i] / (survey.PIXEL_SCALE / os_)))
-                pre[j, :, cy, cx] += mg_agn[i]
-            elif kind[i] == "lens":
-                amap, lens_vis[i] = A.lens_source(x, y, fgal[j, 0], r_an, strengths["lens"])
-                pre[j] += amap
-            elif kind[i] == "merger":
-                pre[j] += A.merger_map(x, y, morph.re_disk[i], fgal[j], r_an, strengths["merger"])
-        img[s0:s0 + sl.size] = images.render(pre, stamp)
-        del pre
+    img, lens_vis = _render_images(kind[:n], morph, mg_gal, mg_old, mg_agn, stamp, r_an, strengths)
     img += (rng["image_noise"].standard_normal(img.shape, dtype=np.float32)
             * survey.PIX_SIGMA_NMGY.astype(np.float32)[None, :, None, None])
     for i in np.flatnonzero(kind[:n] == "sat_trail"):
@@ -178,6 +151,41 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
         redshift=z[:n].astype(np.float32), log_mstar=pop.logm[:n].astype(np.float32),
         log_sfr=pop.log_sfr[:n].astype(np.float32), spec_redshift=spec_z[:n], spec_model=spec[:n],
         donor=donor, details=details)
+
+
+def _render_images(kind: np.ndarray, morph: Morphology, mg_gal: np.ndarray, mg_old: np.ndarray,
+                   mg_agn: np.ndarray, stamp: int, r_an: np.random.Generator,
+                   strengths: dict[str, float]) -> tuple[np.ndarray, dict[int, float]]:
+    """Noiseless PSF-convolved images [n, 4, S, S] of bulge + disk galaxies with the pre-PSF injections
+    (AGN point source, lensed arcs, merger companion and tail), and the lensed VIS flux per lens row."""
+    n = kind.size
+    x, y = images.model_grid(stamp)
+    os_ = survey.OVERSAMPLE
+    img = np.empty((n, 4, stamp, stamp), np.float32)
+    lens_vis: dict[int, float] = {}
+    for s0 in range(0, n, RENDER_BATCH):
+        sl = np.arange(s0, min(n, s0 + RENDER_BATCH))
+        bul = images.sersic(x, y, morph.re_bulge[sl], morph.n_bulge[sl], np.sqrt(morph.q[sl]), morph.pa[sl],
+                            morph.x0[sl], morph.y0[sl])
+        dsk = images.sersic(x, y, morph.re_disk[sl], np.ones(sl.size), morph.q[sl], morph.pa[sl],
+                            morph.x0[sl], morph.y0[sl])
+        fgal = mg_gal[sl]
+        bt = np.clip(mg_old[sl] / np.maximum(fgal, 1e-9), 0.02, 0.98)
+        pre = ((fgal * bt).astype(np.float32)[:, :, None, None] * bul[:, None]
+               + (fgal * (1 - bt)).astype(np.float32)[:, :, None, None] * dsk[:, None])
+        del bul, dsk
+        for j, i in enumerate(sl):
+            if kind[i] == "agn":
+                cx = stamp * os_ // 2 + int(round(morph.x0[i] / (survey.PIXEL_SCALE / os_)))
+                cy = stamp * os_ // 2 + int(round(morph.y0[i] / (survey.PIXEL_SCALE / os_)))
+                pre[j, :, cy, cx] += mg_agn[i]
+            elif kind[i] == "lens":
+                amap, lens_vis[int(i)] = A.lens_source(x, y, fgal[j, 0], r_an, strengths["lens"])
+                pre[j] += amap
+            elif kind[i] == "merger":
+                pre[j] += A.merger_map(x, y, morph.re_disk[i], fgal[j], r_an, strengths["merger"])
+        img[sl] = images.render(pre, stamp)
+    return img, lens_vis
 
 
 def make_schema(stamp: int, options: dict | None = None) -> pa.Schema:
