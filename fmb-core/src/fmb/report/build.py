@@ -16,6 +16,7 @@ from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 
 METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
                   "precision@1%", "recall@100", "recall@1%")
+METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%")
 
 
 def default_out(paths: list[Path]) -> Path:
@@ -61,10 +62,9 @@ def metadata_section(runs: list[Run]) -> Section:
 
 
 def metrics_section(runs: list[Run]) -> Section:
-    header = ["system", "objects scored", "missing", *METRIC_COLUMNS, "detect [s]"]
+    header = ["system", "objects scored", "missing", *METRIC_NAMES, "detect [s]"]
     rows = []
-    for label, rk in systems(runs):
-        run = next(r for r in runs if rk in r.rankings)
+    for label, run, rk in systems(runs):
         e = run.result.get("modalities", {}).get(rk.modality, {})
         m = e.get("metrics") or {}
         rows.append([label, e.get("n_scored", len(rk.score)), e.get("n_missing", 0),
@@ -76,8 +76,9 @@ def metrics_section(runs: list[Run]) -> Section:
             if vals:
                 best[j] = {i for i, r in enumerate(rows) if r[j] == max(vals)}
     body = table(header, rows, numeric=set(range(1, len(header))), best=best)
-    body += ('<p class="muted">AUROC and average precision over all scored objects; precision@k and recall@k '
-             "among the k top-ranked objects (1% = 1% of the objects); best value per column in bold.</p>")
+    body += ('<p class="muted">AUROC and average precision (AP) over all scored objects; precision (P@k) and '
+             "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); best value per column in "
+             "bold.</p>")
     unlabelled = [r for r in runs if not r.has_labels]
     if unlabelled:
         body += "".join(note(_no_labels(r) + " (label metrics are blank)") for r in unlabelled)
@@ -141,8 +142,8 @@ def gallery_section(runs: list[Run], k: int) -> Section:
                 klass = ("unknown (no labels)" if c.true_class is None else
                          f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
                 items.append(f'<div class="card">{pics or "<em>no image or spectrum</em>"}<div class="cap">'
-                             f"<b>#{c.rank}</b> object <code>{esc(c.object_id)}</code><br>score {c.score:.4g}"
-                             f"<br>true class: {klass}</div></div>")
+                             f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; "
+                             f"score {c.score:.4g} &nbsp; true class: {klass}</div></div>")
             parts.append(f"<h3>{esc(run.name)}: top {len(cs)} by {esc(modality)} score</h3>"
                          f'<div class="gallery">{"".join(items)}</div>')
     body = ('<p class="muted">Cut-outs: RGB composite (or the first band, asinh stretch), north up as stored. '
@@ -156,8 +157,8 @@ def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
     sys = systems(runs)
     if len(sys) < 2:
         return None
-    ids, S = R.align([rk.object_id for _, rk in sys], [rk.score for _, rk in sys])
-    names = [label for label, _ in sys]
+    ids, S = R.align([rk.object_id for *_, rk in sys], [rk.score for *_, rk in sys])
+    names = [label for label, *_ in sys]
     if len(ids) < 2:
         return Section("agreement", "Agreement between systems",
                        note(f"not available: only {len(ids)} object(s) are common to every system"))
@@ -198,7 +199,7 @@ def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: 
         sections.append(agreement)
     title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
     subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
-        label for label, _ in systems(runs))
+        label for label, *_ in systems(runs))
     if not any(r.has_labels for r in runs):
         sections[0].body = note("These runs have no labels: metrics, ROC/PR curves and recall per class are "
                                 "not available; the rest of the report is.") + sections[0].body

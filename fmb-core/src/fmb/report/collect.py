@@ -87,7 +87,7 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
     return runs
 
 
-def systems(runs: list[Run]) -> list[tuple[str, Ranking]]:
-    """(label, ranking) per system = run folder x modality."""
+def systems(runs: list[Run]) -> list[tuple[str, Run, Ranking]]:
+    """(label, run, ranking) per system = run folder x modality."""
     one = len(runs) == 1
-    return [(rk.modality if one else f"{run.name}: {rk.modality}", rk) for run in runs for rk in run.rankings]
+    return [(rk.modality if one else f"{run.name}: {rk.modality}", run, rk) for run in runs for rk in run.rankings]

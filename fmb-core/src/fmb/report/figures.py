@@ -42,6 +42,11 @@ def class_colours(classes: list[str]) -> dict[str, Any]:
                                                                               if c != C.NORMAL_CLASS)}}
 
 
+def modality_colours(run: Run) -> dict[str, str]:
+    """The same colour for a modality in every figure of a run (scores.parquet order)."""
+    return {rk.modality: f"C{i}" for i, rk in enumerate(run.rankings)}
+
+
 def _anomaly_classes(rankings: list[Ranking]) -> list[str]:
     found: set[str] = set()
     for rk in rankings:
@@ -57,14 +62,16 @@ def roc_pr(run: Run, path: Path) -> Path:
     p = plt()
     fig, (a1, a2) = p.subplots(1, 2, figsize=(10, 4.2))
     prevalence = None
-    for i, rk in enumerate(r for r in run.rankings if r.has_labels):
+    colour = modality_colours(run)
+    for rk in (r for r in run.rankings if r.has_labels):
         y = rk.labels[C.IS_ANOMALY].astype(bool)
         if not 0 < y.sum() < len(y):
             continue
         fpr, tpr, _ = roc_curve(y, rk.score)
         prec, rec, _ = precision_recall_curve(y, rk.score)
-        a1.plot(fpr, tpr, color=f"C{i}", lw=1.5, label=f"{rk.modality} (AUROC {roc_auc_score(y, rk.score):.3f})")
-        a2.step(rec, prec, where="post", color=f"C{i}", lw=1.5,
+        a1.plot(fpr, tpr, color=colour[rk.modality], lw=1.5,
+                label=f"{rk.modality} (AUROC {roc_auc_score(y, rk.score):.3f})")
+        a2.step(rec, prec, where="post", color=colour[rk.modality], lw=1.5,
                 label=f"{rk.modality} (AP {average_precision_score(y, rk.score):.3f})")
         prevalence = y.mean()
     a1.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="random")
@@ -123,17 +130,21 @@ def score_histograms(run: Run, path: Path) -> Path:
 
 def class_recall(run: Run, path: Path) -> Path | None:
     """Recall within the top 5% per anomaly class (from results.json), one bar per modality."""
-    mods = {m: e["metrics"]["per_class"] for m, e in run.result.get("modalities", {}).items()
-            if (e.get("metrics") or {}).get("per_class")}
+    per = run.result.get("modalities", {})
+    colour = modality_colours(run)
+    order = [rk.modality for rk in run.rankings] + sorted(set(per) - set(colour))
+    mods = {m: per[m]["metrics"]["per_class"] for m in order
+            if m in per and (per[m].get("metrics") or {}).get("per_class")}
     if not mods:
         return None
     classes = sorted({c for pc in mods.values() for c in pc})
     p = plt()
-    fig, ax = p.subplots(figsize=(8, 0.5 + 0.42 * len(classes) * max(1, len(mods)) ** 0.5 + 0.8))
+    fig, ax = p.subplots(figsize=(9, 1.4 + 0.16 * len(classes) * len(mods) + 0.12 * len(classes)))
     h = 0.8 / len(mods)
     for i, (m, pc) in enumerate(mods.items()):
         vals = [pc.get(c, {}).get("recall@5%", np.nan) for c in classes]
-        ax.barh(np.arange(len(classes)) + (i - (len(mods) - 1) / 2) * h, vals, height=h, color=f"C{i}", label=m)
+        ax.barh(np.arange(len(classes)) + (i - (len(mods) - 1) / 2) * h, vals, height=h,
+                color=colour.get(m, f"C{len(colour) + i}"), label=m)
     counts = {c: max(pc.get(c, {}).get("n", 0) for pc in mods.values()) for c in classes}
     ax.set_yticks(range(len(classes)), [f"{c} (n={counts[c]})" for c in classes])
     ax.invert_yaxis()
@@ -193,15 +204,23 @@ def heatmaps(names: list[str], mats: dict[str, np.ndarray], path: Path, note: st
     p = plt()
     m = len(names)
     n = len(mats)
-    cell = max(0.55, min(1.0, 7.0 / m))
-    size = 1.6 + cell * m
-    fig, axes = p.subplots(1, n, figsize=(size * n + 0.4, size + 1.4 + 0.06 * max(len(s) for s in names)),
+    ncols = 2 if n > 2 else n
+    nrows = -(-n // ncols)
+    cell = max(0.45, min(0.9, 8.0 / m))
+    label = 0.075 * max(len(s) for s in names)  # room for the tick labels, in inches
+    size = cell * m
+    fig, axes = p.subplots(nrows, ncols, figsize=(ncols * (size + 1.2) + label, nrows * (size + 0.6 + label) + 0.5),
                            squeeze=False)
-    for ax, (title, M) in zip(axes[0], mats.items()):
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for k, (ax, (title, M)) in enumerate(zip(axes.ravel(), mats.items())):
         lo = -1 if "Spearman" in title else 0
         im = ax.imshow(M, vmin=lo, vmax=1, cmap="RdBu_r" if lo < 0 else "viridis")
         ax.set_xticks(range(m), names, rotation=45, ha="right")
-        ax.set_yticks(range(m), names if ax is axes[0, 0] else [""] * m)
+        ax.set_yticks(range(m), names if k % ncols == 0 else [""] * m)
+        ax.set_xlabel("target system")
+        if k % ncols == 0:
+            ax.set_ylabel("source system")
         ax.set_title(title)
         if m <= 14:
             for i in range(m):

@@ -109,18 +109,19 @@ def spectrum_thumb(row: pa.RecordBatch, path: Path) -> Path | None:
     if C.IVAR in row.schema.names:
         bad |= C.column_array(row, C.IVAR)[0] <= 0
     f = np.where(bad, np.nan, flux)
-    unit = C.field_meta(row.schema.field(C.FLUX), "unit", "arbitrary units")
+    unit = (C.field_meta(row.schema.field(C.FLUX), "unit", "") or "arbitrary units").replace("Angstrom", "Å")
     p = plt()
-    fig, ax = p.subplots(figsize=(3.4, 1.7))
+    fig, ax = p.subplots(figsize=(3.8, 1.75))
     ax.plot(wave, f, lw=0.4, color="C0")
     fin = f[np.isfinite(f)]
     if fin.size:
         lo, hi = np.percentile(fin, [0.5, 99.5])
         pad = 0.15 * (hi - lo + 1e-12)
         ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("wavelength [Å]", fontsize=7, labelpad=1)
-    ax.set_ylabel(f"flux [{unit}]" if len(unit) < 14 else f"flux\n[{unit}]", fontsize=6, labelpad=1)
-    ax.tick_params(labelsize=6, pad=1)
+    ax.set_xlabel("observed wavelength [Å]", fontsize=7, labelpad=1)
+    ax.set_ylabel("flux", fontsize=7, labelpad=1)
+    ax.set_title(f"flux in {unit}", fontsize=7, loc="left", pad=2)
+    ax.tick_params(labelsize=6.5, pad=1)
     fig.tight_layout(pad=0.3)
     return save(fig, path)
 

@@ -28,13 +28,13 @@ code{font-size:12px;background:#f0f2f5;padding:1px 4px;border-radius:3px;word-br
 img.fig{max-width:100%;height:auto;display:block;margin:8px 0}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;margin:8px 0;font-size:14px}
 .muted{color:#6b7280;font-size:13px}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:10px}
-.card{border:1px solid #e2e5ea;border-radius:6px;padding:8px;display:flex;gap:8px;align-items:flex-start;
-  background:#fcfcfd}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:10px}
+.card{border:1px solid #e2e5ea;border-radius:6px;padding:8px;display:flex;flex-wrap:wrap;gap:4px 8px;
+  align-items:center;background:#fcfcfd}
 .card img{display:block}
-.card .cut{width:110px;height:110px;image-rendering:pixelated;flex:none}
-.card .spec{width:230px;height:auto}
-.card .cap{font-size:12px;margin-top:4px}
+.card .cut{width:128px;height:128px;image-rendering:pixelated;flex:none}
+.card .spec{width:380px;max-width:100%;height:auto}
+.card .cap{font-size:13px;flex-basis:100%}
 .cls-anom{color:#b91c1c;font-weight:600}
 .meta td:first-child{font-weight:600;white-space:nowrap}
 """
@@ -72,6 +72,7 @@ def table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = N
     """An HTML table; ``numeric`` column indices are right-aligned; ``best`` maps a column to rows to bold."""
     numeric, best = numeric or set(), best or {}
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     body = []
     for i, r in enumerate(rows):
         cells = []
@@ -80,7 +81,7 @@ def table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = N
             cells.append(f'<td class="{klass}">{v if isinstance(v, Raw) else esc(fmt(v))}</td>' if klass
                          else f"<td>{v if isinstance(v, Raw) else esc(fmt(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<table class="{cls}">{thead}<tbody>{"".join(body)}</tbody></table>'
 
 
 class Raw(str):
