@@ -119,21 +119,31 @@ def run_executor(reg: Any, cfgs: list, output: str | None, quiet: bool, executor
 
 def embed_shards(reg: Any, cfgs: list, reporter: Any, shard: str | None = None, shard_size: int | None = None,
                  workers: int | None = None, progress_dir: str | None = None) -> bool:
-    """``fmb embed --shard I/N``: embed one shard per configuration. False without ``--shard``."""
+    """``fmb embed --shard I/N`` (one shard) or ``--shard-size S`` (every shard, that layout).
+
+    False without either: the caller embeds as before.
+    """
     _set_workers(workers)
-    if shard is None:
+    if shard is None and shard_size is None:
         if progress_dir:
             raise click.UsageError("--progress-dir needs --shard")
         return False
     from fmb.executors.plan import write_progress
-    from fmb.protocol.embed import embed_shard, parse_shard
+    from fmb.protocol.embed import embed_dataset, embed_shard, parse_shard
     from fmb.protocol.environment import resolve_device
     from fmb.protocol.run import load_model, open_dataset
 
-    index, count = parse_shard(shard)
+    index, count = parse_shard(shard) if shard is not None else (0, 0)
     for cfg in cfgs:
         dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
         model = load_model(reg, cfg, resolve_device(cfg.device))
+        if shard is None:
+            with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
+                full = embed_dataset(model, dataset, batch_size=cfg.batch_size, shard_size=shard_size,
+                                     progress=advance, notice=reporter.warn)
+            state = "reused" if full.reused else f"built {full.built_shards} shard(s)"
+            click.echo(f"{cfg.model} x {dataset.name}: {state}: {full.path}")
+            continue
         with reporter.progress(f"embed {cfg.model} on {dataset.name} [{index}/{count}]", total=None) as advance:
             res = embed_shard(model, dataset, index, count, batch_size=cfg.batch_size, shard_size=shard_size,
                               progress=advance, notice=reporter.warn,

@@ -171,7 +171,8 @@ def finished_states(job_ids: list[str]) -> list[dict[str, str]]:
         if proc.returncode == 0 and proc.stdout.strip():
             for line in proc.stdout.splitlines():
                 f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
-                rows.append({"job": job, "task": f.get("ArrayTaskId", ""), "id": f.get("JobId", ""),
+                task = f.get("ArrayTaskId", "")
+                rows.append({"job": job, "task": task, "id": f"{job}_{task}" if task else f.get("JobId", ""),
                              "state": f.get("JobState", ""), "reason": f.get("Reason", ""),
                              "exit": f.get("ExitCode", "")})
             continue
