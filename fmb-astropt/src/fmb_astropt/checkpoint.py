@@ -58,12 +58,27 @@ def model_args_for(n_layer: int, n_head: int, n_embd: int, modalities: list[Any]
                 dropout=0.0, bias=False, modalities=modalities, attn_type="causal")
 
 
-def build(model_args: dict[str, Any], modalities: list[Any]) -> torch.nn.Module:
-    """An AstroPT ``GPT`` (random initialisation from torch's global generator)."""
+def model_args_of(net: torch.nn.Module) -> dict[str, Any]:
+    """The ``model_args`` that rebuild ``net``."""
+    c = net.config
+    mods = list(net.modality_registry.modalities.values())
+    n_chan = net.modality_registry.get_config(IMAGES).input_size // (PATCH * PATCH)
+    args = model_args_for(c.n_layer, c.n_head, c.n_embd, mods, n_chan=n_chan)
+    args.update(block_size=c.block_size, bias=c.bias, attn_type=c.attn_type, tokeniser=c.tokeniser)
+    return args
+
+
+def build(model_args: dict[str, Any], modalities: list[Any], init: bool = True) -> torch.nn.Module:
+    """An AstroPT ``GPT``: randomly initialised from torch's global generator, or (``init=False``)
+    with uninitialised storage, to be filled by ``load_state_dict`` (skips the costly init)."""
     m = _astropt()
     fields = {f.name for f in dataclasses.fields(m.GPTConfig)}
     config = m.GPTConfig(**{k: v for k, v in model_args.items() if k in fields})
-    return m.GPT(config, m.ModalityRegistry(modalities), master_process=False)
+    if init:
+        return m.GPT(config, m.ModalityRegistry(modalities), master_process=False)
+    with torch.device("meta"):
+        net = m.GPT(config, m.ModalityRegistry(modalities), master_process=False)
+    return net.to_empty(device="cpu")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -91,8 +106,7 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     modalities = list(getattr(registry, "modalities", {}).values())
     if not modalities:
         raise ModelError("astropt: the checkpoint's modality registry is empty")
-    with torch.random.fork_rng(devices=[]):
-        net = build(dict(ckpt["model_args"]), modalities)
+    net = build(dict(ckpt["model_args"]), modalities, init=False)
     state = {(k[len(COMPILE_PREFIX):] if k.startswith(COMPILE_PREFIX) else k): v for k, v in ckpt["model"].items()}
     try:
         net.load_state_dict(state)

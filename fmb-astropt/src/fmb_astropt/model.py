@@ -11,6 +11,7 @@ from it instead of running the images twice. Rows without a usable spectrum get 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,11 @@ class AstroPTModel(Model):
 
     def save_weights(self, path: str | Path) -> Path:
         """Write the network as an official-format ``ckpt.pt`` (``path`` itself if it ends in .pt)."""
-        from fmb_astropt.checkpoint import model_args_for, save_checkpoint
+        from fmb_astropt.checkpoint import model_args_of, save_checkpoint
 
         target = Path(path)
         target = target if target.suffix == ".pt" else target / "ckpt.pt"
-        c = self.net.config
-        args = model_args_for(c.n_layer, c.n_head, c.n_embd, list(self.net.modality_registry.modalities.values()),
-                              n_chan=self.n_chan)
-        args.update(block_size=c.block_size, bias=c.bias, attn_type=c.attn_type, tokeniser=c.tokeniser)
-        return save_checkpoint(target, self.net, args)
+        return save_checkpoint(target, self.net, model_args_of(self.net))
 
     # ------------------------------------------------------------------ inputs
 
@@ -136,18 +133,39 @@ class AstroPTModel(Model):
 # ---------------------------------------------------------------------- loading
 
 
-def random_network(size: str, seed: int, multimodal: bool = True) -> tuple[Any, dict[str, Any]]:
-    """A freshly initialised network of the scaling family (seeded; global RNG left untouched)."""
+@lru_cache(maxsize=1)
+def _random_state(size: str, seed: int, multimodal: bool) -> dict[str, Any]:
     import torch
 
-    from fmb_astropt.checkpoint import build, modality_configs, model_args_for
+    from fmb_astropt.checkpoint import build, model_args_of
 
-    mods = modality_configs(multimodal)
-    args = model_args_for(*SIZES[size], modalities=mods)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = build(args, mods)
-    return net, args
+        net = build(random_args(size, multimodal), modality_configs_for(multimodal))
+    return {"model": net.state_dict(), "model_args": model_args_of(net)}
+
+
+def modality_configs_for(multimodal: bool) -> list[Any]:
+    from fmb_astropt.checkpoint import modality_configs
+
+    return modality_configs(multimodal)
+
+
+def random_args(size: str, multimodal: bool) -> dict[str, Any]:
+    from fmb_astropt.checkpoint import model_args_for
+
+    return model_args_for(*SIZES[size], modalities=modality_configs_for(multimodal))
+
+
+def random_network(size: str, seed: int, multimodal: bool = True) -> Any:
+    """A seeded, freshly initialised network of the scaling family (the global RNG is left untouched;
+    the last one built is kept so that loading it again skips the slow initialisation)."""
+    from fmb_astropt.checkpoint import build
+
+    cached = _random_state(size, seed, multimodal)
+    net = build(cached["model_args"], modality_configs_for(multimodal), init=False)
+    net.load_state_dict(cached["model"])
+    return net
 
 
 def network_from_file(path: Path) -> Any:
@@ -176,7 +194,7 @@ def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, Weight
     if req.kind == "none":
         raise ModelError("model 'astropt' needs weights: use auto, random, a checkpoint path or hf:REPO")
     if req.kind == "random":
-        return random_network(size, seed)[0], WeightsInfo(kind="random", seed=seed)
+        return random_network(size, seed), WeightsInfo(kind="random", seed=seed)
     if req.kind == "path":
         f = _checkpoint_file(req.location)
         return network_from_file(f), WeightsInfo(kind="path", location=str(f), sha256=sha256_file(f))
@@ -196,7 +214,7 @@ def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, Weight
     warnings.warn(f"WARNING: astropt --weights auto found no weights ({why}): using a RANDOMLY initialised "
                   f"{size} model (seed {seed}); its embeddings say nothing about the trained model",
                   RuntimeWarning, stacklevel=3)
-    return random_network(size, seed)[0], WeightsInfo(kind="random", seed=seed)
+    return random_network(size, seed), WeightsInfo(kind="random", seed=seed)
 
 
 def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",

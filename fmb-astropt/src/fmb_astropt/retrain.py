@@ -23,7 +23,7 @@ from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.errors import ModelError
 from fmb.io import write_json
-from fmb_astropt.checkpoint import model_args_for, save_checkpoint
+from fmb_astropt.checkpoint import model_args_of, save_checkpoint
 from fmb_astropt.config import IMAGES, SPECTRA
 from fmb_astropt.model import AstroPTModel
 
@@ -155,7 +155,7 @@ def retrain(model: AstroPTModel, dataset: Dataset, out_dir: str | Path, cfg: Ret
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
-        history["train_loss"].append({"step": step + 1, "loss": float(loss), "lr": lr})
+        history["train_loss"].append({"step": step + 1, "loss": loss.item(), "lr": lr})
         if progress:
             progress(1)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.max_steps:
@@ -171,12 +171,8 @@ def retrain(model: AstroPTModel, dataset: Dataset, out_dir: str | Path, cfg: Ret
                     break
     net.load_state_dict(best_state)
     net.eval()
-    c = net.config
-    args = model_args_for(c.n_layer, c.n_head, c.n_embd, list(net.modality_registry.modalities.values()),
-                          n_chan=model.n_chan)
-    args.update(block_size=c.block_size, bias=c.bias, attn_type=c.attn_type, tokeniser=c.tokeniser)
-    ckpt = save_checkpoint(out / "ckpt.pt", net, args, optimizer=opt, iter_num=best_step, best_val_loss=best,
-                           config={"fmb_retrain": asdict(cfg), "dataset": dataset.name,
+    ckpt = save_checkpoint(out / "ckpt.pt", net, model_args_of(net), optimizer=opt, iter_num=best_step,
+                           best_val_loss=best, config={"fmb_retrain": asdict(cfg), "dataset": dataset.name,
                                    "image_size": model.image_size})
     history.update(best_val_loss=best, best_step=best_step, stop_reason=stop_reason,
                    steps_run=len(history["train_loss"]), seconds=round(time.perf_counter() - t0, 2),
