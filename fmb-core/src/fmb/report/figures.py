@@ -228,7 +228,7 @@ def heatmaps(names: list[str], mats: dict[str, np.ndarray], path: Path, note: st
                     val = M[i, j]
                     dark = (val - lo) / (1 - lo) < 0.5 if lo == 0 else abs(val) > 0.6
                     ax.text(j, i, "–" if not np.isfinite(val) else f"{val:.2f}", ha="center", va="center",
-                            fontsize=8, color="white" if dark else "black")
+                            fontsize=10 if m <= 6 else 8, color="white" if dark else "black")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     fig.suptitle("agreement between systems" + (f" ({note})" if note else ""))
     fig.tight_layout()

@@ -13,7 +13,7 @@ from fmb.data import canonical as C
 from fmb.io import atomic_path
 from fmb.report.collect import Ranking, Run
 from fmb.report.embedmap import UnavailableError
-from fmb.report.figures import plt, save
+from fmb.report.figures import plt
 
 CUTOUT_PX = 160
 
@@ -96,34 +96,48 @@ def cutout(row: pa.RecordBatch, path: Path) -> Path | None:
     return path
 
 
-def spectrum_thumb(row: pa.RecordBatch, path: Path) -> Path | None:
-    """A small plot of the spectrum (masked pixels dropped) with wavelength and flux units."""
-    if C.FLUX not in row.schema.names:
-        return None
-    wave = C.wavelength(row)
-    wave = wave[0] if wave.ndim == 2 else wave
-    flux = C.column_array(row, C.FLUX)[0].astype(float)
-    bad = np.zeros(len(flux), bool)
-    if C.MASK in row.schema.names:
-        bad |= C.column_array(row, C.MASK, bool)[0]
-    if C.IVAR in row.schema.names:
-        bad |= C.column_array(row, C.IVAR)[0] <= 0
-    f = np.where(bad, np.nan, flux)
-    unit = (C.field_meta(row.schema.field(C.FLUX), "unit", "") or "arbitrary units").replace("Angstrom", "Å")
-    p = plt()
-    fig, ax = p.subplots(figsize=(3.8, 1.75))
-    ax.plot(wave, f, lw=0.4, color="C0")
-    fin = f[np.isfinite(f)]
-    if fin.size:
-        lo, hi = np.percentile(fin, [0.5, 99.5])
-        pad = 0.15 * (hi - lo + 1e-12)
-        ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("observed wavelength [Å]", fontsize=7, labelpad=1)
-    ax.set_ylabel("flux", fontsize=7, labelpad=1)
-    ax.set_title(f"flux in {unit}", fontsize=7, loc="left", pad=2)
-    ax.tick_params(labelsize=6.5, pad=1)
-    fig.tight_layout(pad=0.3)
-    return save(fig, path)
+class SpectrumThumbs:
+    """Small spectrum plots (masked pixels dropped) with wavelength and flux units; one figure reused."""
+
+    def __init__(self) -> None:
+        self.fig = None
+
+    def draw(self, row: pa.RecordBatch, path: Path) -> Path | None:
+        if C.FLUX not in row.schema.names:
+            return None
+        wave = C.wavelength(row)
+        wave = wave[0] if wave.ndim == 2 else wave
+        flux = C.column_array(row, C.FLUX)[0].astype(float)
+        bad = np.zeros(len(flux), bool)
+        if C.MASK in row.schema.names:
+            bad |= C.column_array(row, C.MASK, bool)[0]
+        if C.IVAR in row.schema.names:
+            bad |= C.column_array(row, C.IVAR)[0] <= 0
+        f = np.where(bad, np.nan, flux)
+        unit = (C.field_meta(row.schema.field(C.FLUX), "unit", "") or "arbitrary units").replace("Angstrom", "Å")
+        if self.fig is None:
+            self.fig = plt().figure(figsize=(3.8, 1.8))
+        self.fig.clf()
+        ax = self.fig.add_axes((0.12, 0.25, 0.86, 0.63))
+        ax.plot(wave, f, lw=0.4, color="C0")
+        fin = f[np.isfinite(f)]
+        if fin.size:
+            lo, hi = np.percentile(fin, [0.5, 99.5])
+            pad = 0.15 * (hi - lo + 1e-12)
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xlabel("observed wavelength [Å]", fontsize=7, labelpad=1)
+        ax.set_ylabel("flux", fontsize=7, labelpad=1)
+        ax.set_title(f"flux in {unit}", fontsize=7, loc="left", pad=2)
+        ax.tick_params(labelsize=6.5, pad=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            self.fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        return path
+
+    def close(self) -> None:
+        if self.fig is not None:
+            plt().close(self.fig)
+            self.fig = None
 
 
 def _safe(v: object) -> str:
@@ -137,6 +151,7 @@ def build_gallery(run: Run, k: int, fig_dir: Path) -> dict[str, list[Card]]:
     rows = fetch_rows(ds, [i for ids in wanted.values() for i in ids])
     drawn: dict[str, tuple[Path | None, Path | None]] = {}
     out: dict[str, list[Card]] = {}
+    thumbs = SpectrumThumbs()
     for rk in run.rankings:
         pos = {str(v): i for i, v in enumerate(rk.object_id.tolist())}
         classes = rk.classes
@@ -147,10 +162,11 @@ def build_gallery(run: Run, k: int, fig_dir: Path) -> dict[str, list[Card]]:
             if row is not None and key not in drawn:
                 stem = fig_dir / "gallery" / f"object-{_safe(oid)}"
                 drawn[key] = (cutout(row, stem.with_name(stem.name + "-image.png")),
-                              spectrum_thumb(row, stem.with_name(stem.name + "-spectrum.png")))
+                              thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")))
             img, spec = drawn.get(key, (None, None))
             i = pos[key]
             cards.append(Card(oid, int(rk.rank[i]), float(rk.score[i]),
                               None if classes is None else str(classes[i]), img, spec))
         out[rk.modality] = cards
+    thumbs.close()
     return out
