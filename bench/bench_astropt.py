@@ -1,0 +1,99 @@
+"""AstroPT embedding throughput: FMB's embed stage against a bare forward loop, and 095M on CPU.
+
+1. ``fmb embed`` path (``embed_dataset``: read batches, tokenise, forward, write the Parquet
+   cache) against a bare loop of the same forward passes (spectrum pass + joint pass, same
+   truncation and pooling) over tokens prepared beforehand. Target: throughput ratio >= 0.9.
+   Also shown: astropt's own ``generate_embeddings`` on the joint sequence (runs every block).
+2. Time per batch of the 12/12/768 (095M) network on CPU (random weights, same passes).
+
+Run: python bench/bench_astropt.py [--n 256] [--batch-size 64] [--stamp 64] [--npix 7781] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+TARGET_RATIO = 0.9
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--stamp", type=int, default=64)
+    ap.add_argument("--npix", type=int, default=7781)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--big-batch", type=int, default=16, help="batch size for the 095M timing")
+    a = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+
+    from fmb.plugins import registry
+    from fmb.protocol.embed import embed_dataset
+    from fmb.testing.plugins import registered_plugin
+    from fmb.testing.toy import ToyDataset, toy_dataset_plugin
+    from fmb_astropt.encode import hidden_states, pool
+
+    spec = registry().model("astropt")
+    ds = ToyDataset(size=a.n, stamp=a.stamp, npix=a.npix)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {a.n} objects, "
+          f"{a.stamp}px 4-band images, {a.npix}-pixel spectra, batch {a.batch_size}")
+
+    def passes(m, ti, pi, ts, ps):
+        with torch.inference_mode():
+            pool(hidden_states(m.net, [("spectra", ts, ps)], m.layer), "mean")
+            h = hidden_states(m.net, [("images", ti, pi), ("spectra", ts, ps)], m.layer)
+            pool(h, "mean"), pool(h[:, : ti.shape[1]], "mean")
+
+    with registered_plugin(toy_dataset_plugin(), "toy-dataset"):
+        m = spec.load()(spec, weights="random", options={"size": "001M"})
+        batches = list(ds.iter_batches(a.batch_size))
+        tokens = [(*m.image_inputs(b), *m.spectrum_inputs(b)[:2]) for b in batches]
+
+        def fmb_embed():
+            with tempfile.TemporaryDirectory() as home:
+                os.environ["FMB_HOME"] = home
+                embed_dataset(m, ds, batch_size=a.batch_size)
+
+        def bare():
+            for t in tokens:
+                passes(m, *t)
+
+        def upstream():
+            with torch.no_grad():
+                for ti, pi, ts, ps in tokens:
+                    m.net.generate_embeddings({"images": ti, "images_positions": pi, "spectra": ts,
+                                               "spectra_positions": ps})
+
+        bare()  # warm-up
+        t_fmb, t_bare, t_up = best_of(fmb_embed, a.repeat), best_of(bare, a.repeat), best_of(upstream, a.repeat)
+        ratio = t_bare / t_fmb
+        print(f"001M fmb embed      {t_fmb:7.3f} s  {a.n / t_fmb:8.1f} obj/s")
+        print(f"001M bare forward   {t_bare:7.3f} s  {a.n / t_bare:8.1f} obj/s")
+        print(f"001M astropt generate_embeddings (joint sequence, all blocks) {t_up:7.3f} s")
+        print(f"throughput ratio fmb/bare = {ratio:.3f} (target >= {TARGET_RATIO}): "
+              f"{'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
+
+        big = spec.load()(spec, weights="random", options={"size": "095M"})
+        b = next(ds.iter_batches(a.big_batch))
+        big.embed(b)  # warm-up
+        t_big = best_of(lambda: big.embed(b), a.repeat)
+        print(f"095M (12/12/768, image 224 px + spectrum) embed: {t_big:.2f} s per batch of {a.big_batch} "
+              f"({t_big / a.big_batch * 1000:.0f} ms/object)")
+
+
+if __name__ == "__main__":
+    main()
