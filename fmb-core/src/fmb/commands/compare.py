@@ -42,12 +42,20 @@ def compare_cmd(runs, out, modality, top_k, n_boot, seed) -> None:
         ci = f" [{p[key + '_lo']:.2f}, {p[key + '_hi']:.2f}]" if key + "_lo" in p else ""
         return f"{v:.3f}{ci}"
 
+    short = {name: f"S{i + 1}" for i, name in enumerate(aligned.names)}
+    legend = Table(title="systems", header_style="bold")
+    for c in ("id", "system", "objects dropped"):
+        legend.add_column(c)
+    for name, sid in short.items():
+        legend.add_row(sid, name, str(aligned.dropped[name]))
+    console.print(legend)
     table = Table(title=f"system agreement ({n} common objects; 95% bootstrap intervals)", header_style="bold")
-    cols = ["spearman", "jaccard_top1pct", f"jaccard_top{result.top_k}", "retention_top1_top1",
-            "retention_top1_top10"]
-    for c in ["source", "target", *cols]:
+    cols = {"spearman": "Spearman", "jaccard_top1pct": "Jaccard top 1%",
+            f"jaccard_top{result.top_k}": f"Jaccard top {result.top_k}", "retention_top1_top1": "top 1% -> 1%",
+            "retention_top1_top10": "top 1% -> 10%"}
+    for c in ["source", "target", *cols.values()]:
         table.add_column(c)
     for p in result.pairs:
-        table.add_row(p["source"], p["target"], *(fmt(p, c) for c in cols))
+        table.add_row(short[p["source"]], short[p["target"]], *(fmt(p, c) for c in cols))
     console.print(table)
     click.echo(f"wrote {out}/ (pairs, matrix_*, disagreements, systems: .parquet + .csv; summary.json)")
