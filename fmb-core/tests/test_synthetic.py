@@ -106,6 +106,18 @@ def test_deterministic_across_homes(tmp_path, monkeypatch):
     assert b1 == b2
 
 
+def test_chunks_independent_of_generation_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("FMB_HOME", str(tmp_path / "a"))
+    ds = open_dataset(**SMALL)
+    tail = arrays(pa.Table.from_batches(list(ds.iter_batches(100, start=16))))   # shard 1 first
+    assert ds.generated_shards == 1 and not (ds.cache_path / "manifest.json").exists()
+    full = arrays(read_all(ds))
+    assert ds.generated_shards == 2 and (ds.cache_path / "manifest.json").exists()
+    monkeypatch.setenv("FMB_HOME", str(tmp_path / "b"))
+    ref = arrays(read_all(open_dataset(**SMALL)))
+    assert np.array_equal(full["image"], ref["image"]) and np.array_equal(tail["flux"], ref["flux"][16:])
+
+
 def test_seeds_differ(home):
     a = arrays(read_all(open_dataset(**SMALL)))
     b = arrays(read_all(open_dataset(**SMALL, seed=1)))
