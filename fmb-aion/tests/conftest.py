@@ -20,24 +20,14 @@ def tiny_parts():
     return build_random("tiny", seed=0)
 
 
-def write_snapshot(folder: Path, parts) -> Path:
-    """Write ``parts`` in the aion-base layout: config.json, model.safetensors, codecs/{image,spectrum}/."""
-    from aion.modalities import DESISpectrum, HSCImage
-
-    model, image_codec, spectrum_codec = parts
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folder))
-    image_codec.save_pretrained(str(folder), modality=HSCImage)
-    spectrum_codec.save_pretrained(str(folder), modality=DESISpectrum)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def seeded_hub(tmp_path_factory, tiny_parts) -> Path:
     """A Hugging Face hub cache holding ``polymathic-ai/aion-base`` (tiny weights) at ``COMMIT``."""
+    from fmb_aion.weights import save_folder
+
     cache = tmp_path_factory.mktemp("hf_cache")
     repo = cache / "models--polymathic-ai--aion-base"
-    write_snapshot(repo / "snapshots" / COMMIT, tiny_parts)
+    save_folder(repo / "snapshots" / COMMIT, *tiny_parts)
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(COMMIT)
     return cache

@@ -24,7 +24,7 @@ from torch import nn
 
 from fmb.errors import ModelError
 from fmb_aion.bands import EUCLID_BANDS, HSC_BANDS, NMGY_TO_HSC
-from fmb_aion.tokens import fix_hsc_decode, modality_class
+from fmb_aion.tokens import fix_hsc_decode
 
 FORMAT = "fmb-aion-adapter/1"
 RANGE_FACTOR = 0.01  # the codec's range_compression_factor
@@ -83,12 +83,27 @@ class EuclidHSCAdapter(nn.Module):
 
     def cycle_loss(self, euclid_nmgy: torch.Tensor, codec: Any) -> torch.Tensor:
         """MSE between compressed input and its round trip through the frozen codec."""
-        hsc = self.euclid_to_hsc(euclid_nmgy)
-        image = modality_class("HSCImage")(flux=hsc.clone(), bands=list(HSC_BANDS))
-        latent = codec._encode(image)
+        latent = codec_latent(codec, self.euclid_to_hsc(euclid_nmgy))
         decoded = codec._decode(codec.quantizer.quantize(latent), bands=list(HSC_BANDS)).flux
         back = self.to_euclid(compress(decoded / NMGY_TO_HSC))
         return torch.mean((back - compress(euclid_nmgy)) ** 2)
+
+
+def codec_latent(codec: Any, hsc: torch.Tensor) -> torch.Tensor:
+    """``ImageCodec._encode`` of 96 x 96 HSC G/R/I/Z/Y images, rewritten so gradients flow.
+
+    0.0.2's ``_encode`` clamps band by band in place, which autograd rejects; this uses the
+    codec's own modules and constants with an out-of-place clamp, and is otherwise the same.
+    """
+    from aion.codecs.preprocessing.band_to_index import BAND_CENTER_MAX
+
+    bands = list(HSC_BANDS)
+    limits = torch.tensor([BAND_CENTER_MAX[b] for b in bands], dtype=hsc.dtype).view(1, -1, 1, 1)
+    x = torch.maximum(torch.minimum(hsc, limits), -limits)
+    x = codec._range_compress(codec.rescaler.forward(x.clone(), "HSC"))
+    x, channel_mask = codec.image_padder.forward(x, bands)
+    h = codec.pre_quant_proj(codec.encoder(codec.subsample_in(x, channel_mask)))
+    return h.reshape(h.shape[0], h.shape[1], -1)
 
 
 def freeze(codec: Any) -> Any:

@@ -14,6 +14,7 @@ initialisation; see :mod:`fmb_aion.sizes`), ``bands=hsc|legacy|adapter`` (see
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from fmb.specs import ModelSpec
 from fmb_aion.bands import DEFAULT_MAPPING, EUCLID_BANDS, HSC_BANDS, BandMapping, get_mapping
 from fmb_aion.preprocess import IMAGE_RESAMPLE, IMAGE_SIZE, images_from_batch, spectra_from_batch
 from fmb_aion.tokens import image_tokens, spectrum_tokens
-from fmb_aion.weights import Components, resolve
+from fmb_aion.weights import Components, resolve, save_folder
 
 OPTIONS = ("size", "bands", "adapter")
 MICRO_BATCH = 16  # rows per codec / encoder call (bounds memory at the base size)
@@ -62,6 +63,10 @@ class AionModel(Model):
                 "bands": self.mapping.to_dict(), "adapter_sha256": self.adapter_sha256,
                 "image_size": IMAGE_SIZE, "image_resample": IMAGE_RESAMPLE, "pooling": POOLING,
                 "image_tokens": self.mapping.token_key, "spectrum_tokens": SPECTRUM_KEY}
+
+    def save_weights(self, path: str | Path) -> Path:
+        """Save model and codecs as a snapshot folder that ``--weights PATH`` loads."""
+        return save_folder(path, self.aion, self.image_codec, self.spectrum_codec)
 
     # -- tokens
     def _codec_images(self, flux: np.ndarray, bands: list[str]) -> tuple[Any, list[str]]:

@@ -28,7 +28,7 @@ _AION_COMMON: dict[str, Any] = {"mlp_ratio": 4.0, "qkv_bias": False, "proj_bias"
                                 "norm_bias": False, "act_layer": "SiLU", "gated_mlp": True, "qk_norm": True}
 _AION = {
     "base": {"dim": 768, "encoder_depth": 12, "decoder_depth": 12, "num_heads": 12},
-    "tiny": {"dim": 64, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 4},
+    "tiny": {"dim": 64, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 2},
 }
 _IMAGE_CODEC = {
     "base": {"quantizer_levels": [7, 5, 5, 5, 5], "hidden_dims": 512, "n_compressions": 2, "num_consecutive": 4},

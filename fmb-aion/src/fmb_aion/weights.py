@@ -148,6 +148,18 @@ def load_folder(folder: Path) -> tuple[Any, Any, Any]:
     return model.eval(), image_codec.eval(), spectrum_codec.eval()
 
 
+def save_folder(folder: str | Path, model: Any, image_codec: Any, spectrum_codec: Any) -> Path:
+    """Write the aion-base layout (config.json, model.safetensors, codecs/{image,spectrum}/) to ``folder``."""
+    from aion.modalities import DESISpectrum, HSCImage
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder))
+    image_codec.save_pretrained(str(folder), modality=HSCImage)
+    spectrum_codec.save_pretrained(str(folder), modality=DESISpectrum)
+    return folder
+
+
 def build_random(size: str, seed: int) -> tuple[Any, Any, Any]:
     """A seeded random AION and codecs of ``size``."""
     import torch
