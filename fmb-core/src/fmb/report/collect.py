@@ -77,13 +77,24 @@ def load_run(path: str | Path) -> Run:
     return Run(path, result, rankings, name=path.name)
 
 
+def short_names(names: list[str]) -> list[str]:
+    """Folder names without the "__"-separated parts they all share ("baseline__knn__toy__seed0" -> "knn")."""
+    parts = [n.split("__") for n in names]
+    if len(names) < 2 or len({len(p) for p in parts}) != 1:
+        return names
+    keep = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    return ["__".join(p[i] for i in keep) or n for p, n in zip(parts, names)]
+
+
 def load_runs(paths: list[str | Path]) -> list[Run]:
-    """Every run; names made unique (folder name, then the parent folder) for figure titles."""
+    """Every run, named by what tells the folders apart (unique: the parent folder is added if needed)."""
     runs = [load_run(p) for p in paths]
+    for r, name in zip(runs, short_names([r.name for r in runs])):
+        r.name = name
     names = [r.name for r in runs]
     for r in runs:
         if names.count(r.name) > 1:
-            r.name = f"{r.path.parent.name}/{r.name}"
+            r.name = f"{r.path.parent.name}/{r.path.name}"
     return runs
 
 
