@@ -158,7 +158,7 @@ def test_string_options_and_exact_counts(home):
     assert len(open_dataset(size=32, rates={"lens": 0.25}).read_columns(["object_id"])) == 32
 
 
-def test_default_rates_plan():
+def test_default_rates_plan(home):
     ds = open_dataset(size=2000)            # planning only: nothing is generated
     codes = np.bincount(ds._codes, minlength=9)
     assert codes[0] == 1900 and codes[1:].tolist() == [13, 13, 13, 13, 12, 12, 12, 12]
