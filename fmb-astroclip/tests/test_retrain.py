@@ -1,0 +1,91 @@
+"""A short contrastive retrain of the small model on synthetic data, resuming, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from fmb.cli import cli
+from fmb.datasets.synthetic.dataset import open_dataset
+from fmb.errors import UsageError
+from fmb.plugins import registry
+from fmb_astroclip.commands import add_retrain_command
+from fmb_astroclip.retrain import RetrainConfig, mismatch_auroc, retrain
+
+MARGIN = 0.1
+
+
+def _auroc(model, dataset) -> float:
+    batch = next(dataset.iter_batches(len(dataset)))
+    out = model.embed(batch)
+    ok = np.isfinite(out["joint"]).all(axis=1)
+    return mismatch_auroc(torch.from_numpy(out["image"][ok]), torch.from_numpy(out["spectrum"][ok]), seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("retrain") / "run"
+    cfg = RetrainConfig(size="small", weights="random", epochs=5, batch_size=32, lr=1e-3, warmup_steps=5,
+                        patience=5)
+    summary = retrain(cfg, out, open_dataset(size=200, stamp=32, seed=0), log=lambda s: None)
+    return out, summary
+
+
+def test_retrain_lowers_validation_loss_and_writes_its_files(trained):
+    out, summary = trained
+    hist = summary["history"]
+    assert hist[0]["epoch"] == 0 and len(hist) == 6
+    assert summary["best_val_loss"] < hist[0]["val_loss"] - MARGIN
+    assert max(h["val_mismatch_auroc"] for h in hist[1:]) > hist[0]["val_mismatch_auroc"] + MARGIN
+    for name in ("model.safetensors", "config.json", "history.json", "loss.png", "last.safetensors", "state.pt"):
+        assert (out / name).exists(), name
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"]["size"] == "small" and cfg["base_weights"]["kind"] == "random"
+
+
+def test_retrained_checkpoint_works_as_weights_and_detects_mismatches_better(trained):
+    out, _ = trained
+    spec = registry().model("astroclip")
+    model = spec.load()(spec, weights=str(out))
+    assert model.settings()["size"] == "small" and model.weights.kind == "path" and model.weights.sha256
+    fresh = spec.load()(spec, weights="random", options={"size": "small"})
+    held_out = open_dataset(size=64, stamp=32, seed=5)
+    assert _auroc(model, held_out) > _auroc(fresh, held_out) + MARGIN
+
+
+def test_resume_continues_and_refuses_to_overwrite(tmp_path, toy):
+    from fmb.testing.toy import ToyDataset
+
+    ds = ToyDataset(size=40)
+    cfg = RetrainConfig(size="small", weights="random", epochs=1, batch_size=16, warmup_steps=1)
+    retrain(cfg, tmp_path / "r", ds, log=lambda s: None)
+    with pytest.raises(UsageError, match="--resume"):
+        retrain(cfg, tmp_path / "r", ds, log=lambda s: None)
+    cfg.epochs = 2
+    summary = retrain(cfg, tmp_path / "r", ds, resume=True, log=lambda s: None)
+    assert [h["epoch"] for h in summary["history"]] == [0, 1, 2]
+
+
+def test_retrain_command_and_run_end_to_end(tmp_path, toy):
+    add_retrain_command(cli)
+    add_retrain_command(cli)  # idempotent; shares an existing "retrain" group
+    assert "astroclip" in cli.commands["retrain"].commands
+    runner = CliRunner()
+    res = runner.invoke(cli, ["retrain", "astroclip", "--dataset", "toy:size=40", "--size", "small", "--weights",
+                              "random", "--epochs", "1", "--batch-size", "16", "--output", str(tmp_path / "ck")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["run", "--model", "astroclip:size=small", "--detector", "iforest", "--dataset",
+                              "toy:size=64", "--output", str(tmp_path / "res"), "-q"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert result["model"]["weights"]["kind"] == "random" and result["model"]["settings"]["size"] == "small"
+    assert set(result["modalities"]) == {"image", "spectrum", "joint"}
+    res = runner.invoke(cli, ["run", "--model", "astroclip", "--weights", str(tmp_path / "ck"), "--detector",
+                              "iforest", "--dataset", "toy:size=64", "--output", str(tmp_path / "res2"), "-q"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "res2" / "results.json").read_text())
+    assert result["model"]["weights"]["kind"] == "path" and result["model"]["settings"]["size"] == "small"
