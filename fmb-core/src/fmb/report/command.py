@@ -26,16 +26,20 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None, top_k: int, embedding
 
 
 def report_after_run(run_dirs: list[str], reporter) -> None:
-    """The report at the end of ``fmb run``: its path is printed; a failure warns (the results stay)."""
+    """The report(s) at the end of ``fmb run``, one per run folder (the results folder keeps only run
+    folders); the paths are printed, and a failure warns (the results stay)."""
     from fmb.report.build import build_report
 
-    try:
-        path = build_report(run_dirs)
-    except Exception as exc:
-        ctx = click.get_current_context(silent=True)
-        if ctx and ctx.obj and ctx.obj.get("debug"):
-            raise
-        reporter.warn(f"the HTML report could not be written ({type(exc).__name__}: {exc}); "
-                      f"try `fmb --debug report {' '.join(run_dirs)}`")
-        return
-    click.echo(f"report: {path}")
+    for d in run_dirs:
+        try:
+            path = build_report([d])
+        except Exception as exc:
+            ctx = click.get_current_context(silent=True)
+            if ctx and ctx.obj and ctx.obj.get("debug"):
+                raise
+            reporter.warn(f"the HTML report of {d} could not be written ({type(exc).__name__}: {exc}); "
+                          f"try `fmb --debug report {d}`")
+            continue
+        click.echo(f"report: {path}")
+    if len(run_dirs) > 1:
+        click.echo(f"one page comparing all {len(run_dirs)} runs: fmb report {' '.join(run_dirs)} --out FILE.html")
