@@ -203,10 +203,14 @@ def submitted_jobs(plan: RunPlan) -> list[str]:
 # ------------------------------------------------------------------ submit
 
 
+def _stuck(row: dict[str, str]) -> bool:
+    return row["state"] == "PENDING" and "DependencyNeverSatisfied" in row["reason"]
+
+
 def _clear_previous(plan: RunPlan) -> None:
     """Refuse while an earlier submission still runs; cancel its jobs that can never start."""
     active = queue_states(submitted_jobs(plan))
-    stuck = [r for r in active if r["state"] == "PENDING" and "DependencyNeverSatisfied" in r["reason"]]
+    stuck = [r for r in active if _stuck(r)]
     if len(stuck) < len(active):
         busy = ", ".join(sorted({r["id"] for r in active if r not in stuck}))
         raise UsageError(f"run {plan.run_dir} still has jobs in the queue ({busy}): wait for them "
@@ -275,10 +279,11 @@ def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str
 
 
 def wait(plan: RunPlan, poll: float = 1.0, timeout: float | None = None) -> None:
-    """Block until no job of the latest submission is queued or running."""
+    """Block until no job of the latest submission is queued or running, or every one left can never
+    start (pending on a failed dependency; a resubmission cancels those)."""
     jobs = submitted_jobs(plan)
     t0 = time.monotonic()
-    while queue_states(jobs):
+    while any(not _stuck(r) for r in queue_states(jobs)):
         if timeout is not None and time.monotonic() - t0 > timeout:
             raise UsageError(f"jobs {', '.join(jobs)} still running after {timeout:.0f} s")
         time.sleep(poll)
