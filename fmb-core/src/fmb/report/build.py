@@ -111,6 +111,10 @@ def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
         if not outs:
             parts.append(note(f"{run.name}: embedding map unavailable: the cache has none of the run's outputs"))
             continue
+        n_all = tab.num_rows
+        if n_all > F.MAX_POINTS:  # a seeded subsample: UMAP on every object of a survey takes too long
+            keep = np.sort(np.random.default_rng(seed).choice(n_all, F.MAX_POINTS, replace=False))
+            tab = tab.take(keep)
         m = E.resolve_method(method, tab.num_rows)
         from fmb.data.canonical import column_array
 
@@ -118,9 +122,10 @@ def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
         colours = E.map_colours(run, tab)
         path = F.embedding_maps(maps, colours, m.upper(), f"{run.name}: embeddings in 2-D",
                                 run.path / "figures" / "embedding_map.png", seed)
+        sub = f" (a random subsample of {n_all})" if n_all > tab.num_rows else ""
+        bare = "" if run.has_labels else "; no labels: coloured by what the data set has"
         parts.append(img(path, f"embedding map of {run.name}")
-                     + f'<p class="muted">{esc(E.method_label(m, seed))}; {tab.num_rows} objects'
-                       f"{'' if run.has_labels else '; no labels: coloured by what the data set has'}.</p>")
+                     + f'<p class="muted">{esc(E.method_label(m, seed))}; {tab.num_rows} objects{sub}{bare}.</p>')
     return Section("embeddings", "Embedding map", "".join(parts))
 
 
