@@ -72,9 +72,13 @@ def from_file(file: Path, size: str | None, seed: int, kind: str, location: str 
               revision: str = "") -> Loaded:
     file = _checkpoint_file(file)
     cfg = _config(file, size)
-    net = build(cfg, seed)
     parts, state = read_checkpoint(file, cfg.vit_depth, cfg.vit_block_chunks)
-    load_into(net, parts, state)
+    if parts == "full":  # every tensor comes from the file: skip the random initialisation
+        with torch.device("meta"):
+            net = AstroClip(cfg).eval()
+    else:
+        net = build(cfg, seed)
+    load_into(net, parts, state, assign=parts == "full")
     if parts != "full":
         warn(f"astroclip: {file.name} holds only the {parts.replace('_', ' ')}; everything else is RANDOM "
              f"(seed {seed})")
