@@ -29,16 +29,16 @@ def _auroc(model, dataset) -> float:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("retrain") / "run"
-    cfg = RetrainConfig(size="small", weights="random", epochs=5, batch_size=32, lr=1e-3, warmup_steps=5,
+    cfg = RetrainConfig(size="small", weights="random", epochs=4, batch_size=32, lr=1e-3, warmup_steps=5,
                         patience=5)
-    summary = retrain(cfg, out, open_dataset(size=200, stamp=32, seed=0), log=lambda s: None)
+    summary = retrain(cfg, out, open_dataset(size=160, stamp=32, seed=0), log=lambda s: None)
     return out, summary
 
 
 def test_retrain_lowers_validation_loss_and_writes_its_files(trained):
     out, summary = trained
     hist = summary["history"]
-    assert hist[0]["epoch"] == 0 and len(hist) == 6
+    assert hist[0]["epoch"] == 0 and len(hist) == 5
     assert summary["best_val_loss"] < hist[0]["val_loss"] - MARGIN
     assert max(h["val_mismatch_auroc"] for h in hist[1:]) > hist[0]["val_mismatch_auroc"] + MARGIN
     for name in ("model.safetensors", "config.json", "history.json", "loss.png", "last.safetensors", "state.pt"):
