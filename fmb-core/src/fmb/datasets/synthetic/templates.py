@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -55,10 +56,12 @@ class Templates:
 
 def kcorrect_path() -> str:
     """Path of skypy's kcorrect template file (raises DataError when skypy is missing)."""
-    try:
-        ref = importlib.resources.files("skypy").joinpath(*KCORRECT_FILE)
-    except ModuleNotFoundError as exc:
-        raise DataError("the synthetic dataset needs the 'skypy' package (kcorrect templates)") from exc
+    # find_spec locates the package without importing it (skypy's __init__ prints astropy
+    # deprecation warnings on every run)
+    spec = importlib.util.find_spec("skypy")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the synthetic dataset needs the 'skypy' package (kcorrect templates)")
+    ref = Path(spec.submodule_search_locations[0]).joinpath(*KCORRECT_FILE)
     if not ref.is_file():
         raise DataError(f"kcorrect templates not found in the skypy package: {ref}")
     return str(ref)
