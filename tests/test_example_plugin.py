@@ -17,7 +17,7 @@ def test_example_declares_only_its_entry_point():
 def test_fmb_run_with_the_example_plugin(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(["fmb", "run", "--model", "example", "--detector", "mahalanobis",
-                           "--dataset", "synthetic:size=64", "--output", str(out), "-q"],
+                           "--dataset", "synthetic:size=64", "--output", str(out), "-q", "--no-report"],
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, FMB_LOAD_PLUGINS="example"))  # this entry point only
     assert proc.returncode == 0, proc.stderr
