@@ -67,8 +67,10 @@ def retrain_astropt(dataset, model_text, weights, output, max_steps, batch_size,
     click.echo(f"wrote {hist['checkpoint']} (use --weights {hist['checkpoint']})")
 
 
-def add_retrain_command(cli: click.Group) -> None:
-    """Add ``retrain astropt`` to ``cli`` (idempotent)."""
+def add_retrain_command(cli: click.Group | None) -> None:
+    """Add ``retrain astropt`` to ``cli`` (idempotent; anything but a click group is left alone)."""
+    if not isinstance(cli, click.Group):
+        return
     group = _retrain_group(cli)
     if "astropt" not in group.commands:
         group.add_command(retrain_astropt)
