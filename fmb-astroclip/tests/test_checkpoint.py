@@ -213,3 +213,13 @@ def test_auto_falls_back_to_random_loudly(tmp_path, monkeypatch, capsys):
     m = spec.load()(spec, weights="auto", options={"size": "small", "repo": "polymathic-ai/astroclip"}, seed=3)
     assert m.weights.kind == "random" and m.weights.seed == 3
     assert "RANDOM" in capsys.readouterr().err
+
+
+def test_legacy_torch_format_is_restricted_too(tmp_path):
+    f = tmp_path / "legacy.ckpt"
+    torch.save({"state_dict": {"a": torch.ones(2)}, "hyper_parameters": Sneaky()}, f,
+               _use_new_zipfile_serialization=False)
+    EXECUTED.clear()
+    obj = read_torch_file(f)
+    assert not EXECUTED
+    torch.testing.assert_close(obj["state_dict"]["a"], torch.ones(2))

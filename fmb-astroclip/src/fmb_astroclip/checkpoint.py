@@ -91,10 +91,14 @@ class RestrictedUnpickler(pickle.Unpickler):
         return _placeholder_class(module, name)
 
 
+def _restricted_pickle_load(file: Any, **kwargs: Any) -> Any:
+    return RestrictedUnpickler(file, **kwargs).load()
+
+
+#: What ``torch.load(pickle_module=...)`` uses: both its entry points are restricted (legacy files use ``load``).
 restricted_pickle = types.ModuleType("fmb_astroclip_restricted_pickle")
 restricted_pickle.Unpickler = RestrictedUnpickler  # type: ignore[attr-defined]
-restricted_pickle.load = pickle.load  # type: ignore[attr-defined]
-restricted_pickle.__dict__["__name__"] = "pickle"
+restricted_pickle.load = _restricted_pickle_load  # type: ignore[attr-defined]
 
 
 def restricted_load(path: str | Path) -> Any:
