@@ -57,7 +57,9 @@ def metadata_section(runs: list[Run]) -> Section:
             ["environment", f"Python {env.get('python')} on {env.get('platform')}; "
                             + ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items())],
         ]
-        parts.append(f"<h3>{esc(run.title)}</h3>" + table(["", ""], rows, cls="meta"))
+        warn = note(f"{model.get('name')} ran with RANDOM weights: these results say nothing about the trained "
+                    "model.") if w.get("kind") == "random" else ""
+        parts.append(f"<h3>{esc(run.title)}</h3>" + warn + table(["", ""], rows, cls="meta"))
     return Section("runs", "Runs", "".join(parts))
 
 
