@@ -87,16 +87,20 @@ def metrics_section(runs: list[Run]) -> Section:
     return Section("metrics", "Metrics", body)
 
 
-def per_run_figure(runs: list[Run], anchor: str, title: str, draw, needs_labels: bool, caption: str = "") -> Section:
-    parts = []
+def per_run_figure(runs: list[Run], anchor: str, title: str, draw, needs_labels: bool, caption: str = "",
+                   caption_unlabelled: str = "") -> Section:
+    """One figure per run; the caption only when a figure was drawn (the unlabelled variant if no run has labels)."""
+    parts, drawn = [], False
     for run in runs:
         if needs_labels and not run.has_labels:
             parts.append(note(_no_labels(run)))
             continue
         path = draw(run)
+        drawn = drawn or bool(path)
         parts.append(img(path, f"{title}: {run.name}") if path else note(f"{run.name}: not available: no per-class "
                                                                           "metrics in results.json"))
-    return Section(anchor, title, "".join(parts) + (f'<p class="muted">{esc(caption)}</p>' if caption else ""))
+    text = caption if any(r.has_labels for r in runs) or not caption_unlabelled else caption_unlabelled
+    return Section(anchor, title, "".join(parts) + (f'<p class="muted">{esc(text)}</p>' if drawn and text else ""))
 
 
 def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
@@ -195,7 +199,8 @@ def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: 
                 per_run_figure(runs, "scores", "Score distributions",
                                lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
                                "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
-                               "each object of each anomaly class (one dot per object)."),
+                               "each object of each anomaly class (one dot per object).",
+                               "Histogram of the scores of all objects (no labels to split them by)."),
                 per_run_figure(runs, "recall", "Recall per class",
                                lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
                                "Fraction of each anomaly class found within the top 5% of the ranking."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -117,8 +118,9 @@ def method_label(method: str, seed: int) -> str:
     return "PCA (first two principal components of the centred embeddings)"
 
 
-def map_colours(run: Run, table: pa.Table) -> dict[str, tuple[str, np.ndarray]]:
-    """Colourings of the map: anomaly class and redshift where the cache carries them."""
+def map_colours(run: Run, table: pa.Table) -> dict[str, tuple[str, Any]]:
+    """Colourings of the map: anomaly class and redshift where the cache carries them; without either,
+    the anomaly score (a dict: output -> values, each map coloured by its own ranking)."""
     out: dict[str, tuple[str, np.ndarray]] = {}
     names = table.column_names
     if C.ANOMALY_CLASS in names:
@@ -128,10 +130,13 @@ def map_colours(run: Run, table: pa.Table) -> dict[str, tuple[str, np.ndarray]]:
         out["anomaly class"] = ("class", np.where(y, "anomaly", C.NORMAL_CLASS))
     if "redshift" in names:
         out["redshift z"] = ("redshift", table.column("redshift").to_numpy(zero_copy_only=False).astype(np.float64))
-    if not out and run.rankings:  # no truth at all: colour by the first ranking's score
-        rk = run.rankings[0]
-        ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
-        pos = {v: i for i, v in enumerate(rk.object_id.tolist())}
-        out[f"{rk.modality} anomaly score"] = ("score", np.array([rk.score[pos[i]] if i in pos else np.nan
-                                                                 for i in ids.tolist()]))
+    if not out and run.rankings:  # no truth at all: colour each output's map by that output's score
+        ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False).tolist()
+        per: dict[str, np.ndarray] = {}
+        for rk in run.rankings:
+            pos = {v: i for i, v in enumerate(rk.object_id.tolist())}
+            vals = np.array([rk.score[pos[i]] if i in pos else np.nan for i in ids])
+            for part in rk.modality.split("+"):
+                per.setdefault(part, vals)
+        out["anomaly score"] = ("score", per)
     return out

@@ -123,6 +123,7 @@ def score_histograms(run: Run, path: Path) -> Path:
             st.invert_yaxis()
             st.grid(axis="x", alpha=0.3)
         axes[-1, j].set_xlabel("anomaly score (higher = more anomalous)")
+        axes[-1, j].xaxis.set_major_locator(p.MaxNLocator(5))
     fig.suptitle(f"{run.name}: score distributions")
     fig.tight_layout()
     return save(fig, path)
@@ -156,10 +157,11 @@ def class_recall(run: Run, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def embedding_maps(maps: dict[str, np.ndarray], colours: dict[str, tuple[str, np.ndarray]], method: str,
+def embedding_maps(maps: dict[str, np.ndarray], colours: dict[str, tuple[str, Any]], method: str,
                    title: str, path: Path, seed: int = 0) -> Path:
     """Rows: one 2-D map per embedding output; columns: colourings (anomaly class is categorical,
-    anything else a colour scale). ``colours`` maps a column title to (kind, per-object values)."""
+    anything else a colour scale). ``colours`` maps a column title to (kind, per-object values, or a dict
+    output -> values)."""
     p = plt()
     rows, cols = len(maps), len(colours)
     fig, axes = p.subplots(rows, cols, figsize=(4.6 * cols + 1.2, 4.2 * rows), squeeze=False)
@@ -171,6 +173,8 @@ def embedding_maps(maps: dict[str, np.ndarray], colours: dict[str, tuple[str, np
             idx = np.sort(rng.choice(idx, MAX_POINTS, replace=False))
         for j, (name, (kind, vals)) in enumerate(colours.items()):
             ax = axes[i, j]
+            if isinstance(vals, dict):  # one colouring per output (e.g. its own anomaly score)
+                vals = vals.get(out, next(iter(vals.values())))
             v = vals[idx]
             if kind == "class":
                 classes = sorted(set(v.tolist()) - {C.NORMAL_CLASS})
