@@ -18,7 +18,7 @@ from fmb_aion.weights import Components, WeightsInfo
 
 @pytest.fixture(scope="module")
 def images():
-    return torch.from_numpy(images_from_batch(next(ToyDataset(size=4).iter_batches(4))).flux)
+    return torch.from_numpy(images_from_batch(next(ToyDataset(size=2).iter_batches(2))).flux)
 
 
 def test_training_lowers_the_cycle_loss(tiny_parts, images):
@@ -28,7 +28,7 @@ def test_training_lowers_the_cycle_loss(tiny_parts, images):
     opt = torch.optim.Adam(adapter.parameters(), lr=3e-3)
     with torch.no_grad():
         first = float(adapter.cycle_loss(images, codec))
-    for _ in range(8):
+    for _ in range(4):
         train_step(adapter, codec, images, opt)
     with torch.no_grad():
         last = float(adapter.cycle_loss(images, codec))
@@ -57,12 +57,12 @@ def test_checkpoint_round_trip_and_use(tmp_path, tiny_parts, images):
 def test_retrain_command(toy, tmp_path):
     get_plugin_manager().hook.register_commands(cli=cli)
     out = tmp_path / "adapter.pt"
-    res = CliRunner().invoke(cli, ["retrain", "aion", "--dataset", "toy:size=4", "--weights", "random",
+    res = CliRunner().invoke(cli, ["retrain", "aion", "--dataset", "toy:size=2", "--weights", "random",
                                    "--size", "tiny", "--epochs", "1", "--batch-size", "2", "--output", str(out), "-q"])
     assert res.exit_code == 0, res.output
     assert out.exists() and "aion:adapter=" in res.output
     _, meta, _ = load_adapter(out)
-    assert meta["objects"] == 4 and meta["codec_weights"]["kind"] == "random" and len(meta["epoch_losses"]) == 1
+    assert meta["objects"] == 2 and meta["codec_weights"]["kind"] == "random" and len(meta["epoch_losses"]) == 1
 
 
 def test_differentiable_latent_matches_the_codec(tiny_parts, images):
