@@ -68,7 +68,7 @@ def image_tokens(images: np.ndarray, bands: list[str], image_size: int, n_chan: 
     """``[N, B, H, W]`` images -> tokens ``[N, T, 256 * n_chan]`` and positions ``[N, T]`` (long)."""
     groups = channel_groups(bands, channels, n_chan)
     x = torch.from_numpy(np.array(images, dtype=np.float32))  # a writable copy
-    x = torch.stack([x[:, g].mean(dim=1) for g in groups], dim=1)
+    x = torch.stack([x[:, g[0]] if len(g) == 1 else x[:, g].mean(dim=1) for g in groups], dim=1)
     x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     if softening > 0:
         x = torch.asinh(x / softening)
@@ -80,11 +80,11 @@ def image_tokens(images: np.ndarray, bands: list[str], image_size: int, n_chan: 
     g = s // PATCH
     # c (h p1) (w p2) -> (h w) (p1 p2 c)
     tok = x.reshape(n, c, g, PATCH, g, PATCH).permute(0, 2, 4, 3, 5, 1).reshape(n, g * g, PATCH * PATCH * c)
-    tok = tok[:, torch.from_numpy(spiral_order(g))]
+    tok = torch.index_select(tok, 1, torch.from_numpy(spiral_order(g)))
     std, mean = torch.std_mean(tok, dim=2, keepdim=True)
-    tok = (tok - mean) / (std + EPS)
+    tok.sub_(mean).div_(std.add_(EPS))  # in place: this is the largest array of the pipeline
     pos = torch.arange(g * g, dtype=torch.long).expand(n, -1)
-    return tok.contiguous(), pos
+    return tok, pos
 
 
 def spectrum_tokens(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
