@@ -1,8 +1,8 @@
 """Prepare dataset batches in background threads while the model embeds (bounded look-ahead).
 
-``workers=0`` reads inline; ``1`` streams the rows through one producer thread; ``N >= 2`` reads
-blocks of rows in a pool of N threads. Batches always come out in row order, at most a few
-blocks ahead of the model, so memory stays bounded whatever the data set size.
+``workers=0`` reads inline; ``1`` streams the rows through one producer thread (at most ``DEPTH``
+batches ahead); ``N >= 2`` reads blocks of rows in a pool of N threads (N + 1 blocks in flight).
+Batches always come out in row order, so memory stays bounded whatever the data set size.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from fmb.datasets.base import Dataset
 
 #: batches queued ahead of the model per worker
 DEPTH = 2
-#: rows read per pool job (rounded to whole batches)
-BLOCK_ROWS = 256
+#: rows read per pool job (rounded to whole batches): large enough that re-reading a storage chunk
+#: at block edges costs little, small enough that workers + 1 blocks in flight stay modest
+BLOCK_ROWS = 512
 _DONE = object()
 
 
@@ -87,7 +88,7 @@ def _pooled(dataset: Dataset, batch_size: int, start: int, stop: int, workers: i
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fmb-prefetch")
     window: deque[Future] = deque()
     try:
-        for _ in range(workers * DEPTH):
+        for _ in range(workers + 1):
             if (nxt := next(blocks, None)) is not None:
                 window.append(pool.submit(load, *nxt))
         while window:
