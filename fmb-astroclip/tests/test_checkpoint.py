@@ -153,24 +153,24 @@ def test_backbone_checkpoints_load_into_their_backbone(tmp_path):
     spec_sd = {k: torch.randn(s, generator=g) for k, s in specformer_keys(64, 2).items()}
     torch.save({"state_dict": spec_sd, "hyper_parameters": {"input_dim": 22, "embed_dim": 64}},
                tmp_path / "specformer.ckpt")
-    spec = registry().model("astroclip-small")
-    m = spec.load()(spec, weights=str(tmp_path / "astrodino.ckpt"))
+    spec = registry().model("astroclip")
+    m = spec.load()(spec, weights=str(tmp_path / "astrodino.ckpt"), options={"size": "small"})
     torch.testing.assert_close(m.net.image_encoder.backbone.state_dict()["blocks.1.1.attn.qkv.weight"],
                                vit["backbone.blocks.1.1.attn.qkv.weight"])
     assert m.settings()["weights_loaded"] == "image_backbone"
-    m = spec.load()(spec, weights=str(tmp_path / "specformer.ckpt"))
+    m = spec.load()(spec, weights=str(tmp_path / "specformer.ckpt"), options={"size": "small"})
     torch.testing.assert_close(m.net.spectrum_encoder.backbone.head.weight, spec_sd["head.weight"])
 
 
 def test_wrong_size_checkpoint_is_a_one_line_error(tmp_path):
     f = tmp_path / "astroclip.ckpt"
     _lightning_file(f, _official_like_state())
-    spec = registry().model("astroclip-small")
+    spec = registry().model("astroclip")
     state = _official_like_state()
     state.pop("image_encoder.backbone.norm.bias")
     _lightning_file(tmp_path / "broken.ckpt", state)
     with pytest.raises(ModelError, match="missing"):
-        spec.load()(spec, weights=str(tmp_path / "broken.ckpt"))
+        spec.load()(spec, weights=str(tmp_path / "broken.ckpt"), options={"size": "small"})
 
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -16,8 +16,8 @@ from fmb_astroclip.specformer import spectrum_tokens
 
 @pytest.fixture(scope="module")
 def small():
-    spec = registry().model("astroclip-small")
-    return spec.load()(spec, weights="random", seed=0)
+    spec = registry().model("astroclip")
+    return spec.load()(spec, weights="random", options={"size": "small"}, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,10 @@ def batch():
 
 
 def test_registered_through_entry_point():
-    for name, dim in (("astroclip", 1024), ("astroclip-small", 128)):
-        spec = registry().model(name)
-        assert spec.source.startswith("fmb-astroclip")
-        assert spec.license == "MIT"
-        assert spec.outputs == {"image": dim, "spectrum": dim, "joint": dim}
+    spec = registry().model("astroclip")
+    assert spec.source.startswith("fmb-astroclip")
+    assert spec.license == "MIT"
+    assert spec.outputs == {"image": 1024, "spectrum": 1024, "joint": 1024}
 
 
 def test_shapes_dtypes_and_settings(small, batch):

@@ -36,6 +36,23 @@ class Loaded:
     parts: str  # full | image_backbone | spectrum_backbone | none
 
 
+def save_checkpoint(net: AstroClip, folder: str | Path, extra: dict | None = None,
+                    weights_file: str = RETRAIN_WEIGHTS) -> Path:
+    """``folder/model.safetensors`` + ``folder/config.json`` (the architecture): loadable as ``--weights folder``."""
+    from safetensors.torch import save_file
+
+    from fmb.io import write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (weights_file + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    tmp.replace(folder / weights_file)
+    if not (folder / RETRAIN_CONFIG).exists() or extra is not None:
+        write_json({"model": net.cfg.to_dict(), **(extra or {})}, folder / RETRAIN_CONFIG)
+    return folder
+
+
 def warn(message: str) -> None:
     """A loud warning on stderr (the protocol's own style)."""
     Reporter().warn(message)

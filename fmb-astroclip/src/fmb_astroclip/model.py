@@ -9,6 +9,7 @@ Options: ``size`` (official | small), ``path`` (a local checkpoint for ``--weigh
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from fmb.errors import ModelError
 from fmb.models.base import Model, WeightsInfo
 from fmb.specs import ModelSpec
 from fmb_astroclip import hub
-from fmb_astroclip.loading import resolve
+from fmb_astroclip.loading import resolve, save_checkpoint
 from fmb_astroclip.network import AstroClip
 from fmb_astroclip.preprocess import image_inputs, spectrum_inputs
 
@@ -48,6 +49,10 @@ class AstroClipModel(Model):
     def settings(self) -> dict[str, Any]:
         return {"size": self.net.cfg.size, "architecture": self.net.cfg.to_dict(), "weights_loaded": self.parts,
                 "preprocess": PREPROCESS_VERSION, "joint": JOINT}
+
+    def save_weights(self, path: str | Path) -> Path:
+        """Write ``path/model.safetensors`` + ``config.json``; ``--weights path`` loads them back."""
+        return save_checkpoint(self.net, path, {"saved_from": self.weights.to_dict()})
 
     @torch.inference_mode()
     def _encode(self, encoder: torch.nn.Module, x: torch.Tensor, ok: np.ndarray) -> np.ndarray:
@@ -80,7 +85,7 @@ def joint_embedding(image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
 
 def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
                options: dict[str, Any] | None = None, seed: int = 0) -> AstroClipModel:
-    """Loader named by the spec (``astroclip`` and ``astroclip-small``)."""
+    """Loader named by the spec."""
     opts = {**spec.default_options, **(options or {})}
     unknown = sorted(set(opts) - set(OPTIONS))
     if unknown:

@@ -1,4 +1,4 @@
-"""Registers the AstroCLIP models and the ``retrain astroclip`` command with FMB. Imports nothing heavy."""
+"""Registers the AstroCLIP model and the ``retrain astroclip`` command with FMB. Imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -22,18 +22,15 @@ def register_models(register):
     register(ModelSpec(
         name="astroclip",
         description=("AstroCLIP (Parker et al. 2024): contrastive image (DINOv2 ViT-L/12) and spectrum"
-                     " (SpecFormer) encoders in a shared 1024-d space; options size=official|small"),
+                     " (SpecFormer) encoders in a shared 1024-d space; option size=official|small (small: 128-d)"),
         version=v, outputs={"image": 1024, "spectrum": 1024, "joint": 1024},
         weights=("hf:polymathic-ai/astroclip",), **_COMMON))
-    register(ModelSpec(
-        name="astroclip-small",
-        description="AstroCLIP architecture at a CPU-trainable size (128-d space; no published weights)",
-        version=v, outputs={"image": 128, "spectrum": 128, "joint": 128},
-        default_options={"size": "small"}, **_COMMON))
 
 
 @hookimpl
 def register_commands(cli):
+    if cli is None or not hasattr(cli, "commands"):
+        return
     from fmb_astroclip.commands import add_retrain_command
 
     add_retrain_command(cli)

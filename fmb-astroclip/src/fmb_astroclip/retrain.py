@@ -25,7 +25,7 @@ import torch
 from fmb.data import canonical as C
 from fmb.errors import UsageError
 from fmb.io import write_json
-from fmb_astroclip.loading import RETRAIN_CONFIG, RETRAIN_WEIGHTS, resolve
+from fmb_astroclip.loading import RETRAIN_CONFIG, RETRAIN_WEIGHTS, resolve, save_checkpoint
 from fmb_astroclip.network import AstroClip, clip_loss
 from fmb_astroclip.preprocess import image_inputs, spectrum_inputs
 
@@ -186,11 +186,7 @@ def _train_mode(net: AstroClip, unfreeze_blocks: int) -> None:
 
 
 def save_weights(net: AstroClip, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+    save_checkpoint(net, path.parent, weights_file=path.name)
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
