@@ -7,6 +7,7 @@ otherwise, and fail instead when FMB_REQUIRE_SLURM=1 (CI).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -154,13 +155,18 @@ def test_killed_local_worker_resumes(slow_site, fmb_home, tmp_path):
 # ---------------------------------------------------------------- on a cluster
 
 
+@functools.lru_cache
+def _reachable(slurm_conf: str) -> bool:
+    return S.cluster_reachable()  # once per configuration: an unreachable one costs a timeout
+
+
 @pytest.fixture
 def cluster(monkeypatch):
     """A reachable Slurm cluster (the one of slurm/cluster.sh when SLURM_CONF is not set)."""
     default = Path(os.environ.get("FMB_SLURM_DIR", "/tmp/fmb-slurm")) / "etc" / "slurm.conf"
     if not os.environ.get("SLURM_CONF") and default.exists():
         monkeypatch.setenv("SLURM_CONF", str(default))
-    if not S.cluster_reachable():
+    if not _reachable(os.environ.get("SLURM_CONF", "")):
         reason = "no Slurm cluster reachable (`scontrol ping` failed; start one: slurm/cluster.sh start)"
         if os.environ.get("FMB_REQUIRE_SLURM") == "1":
             pytest.fail(reason + " and FMB_REQUIRE_SLURM=1")

@@ -186,7 +186,7 @@ def finished_states(job_ids: list[str]) -> list[dict[str, str]]:
 
 def cluster_reachable() -> bool:
     try:
-        return subprocess.run(["scontrol", "ping"], capture_output=True, timeout=20).returncode == 0
+        return subprocess.run(["scontrol", "ping"], capture_output=True, timeout=15).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
