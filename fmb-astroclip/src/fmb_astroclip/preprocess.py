@@ -41,16 +41,18 @@ def band_mapping(bands: list[str]) -> list[list[int]]:
     return [[0], [n // 2], [n - 1]]
 
 
-def to_rgb(images: np.ndarray, bands: list[str]) -> np.ndarray:
-    """``[N, B, H, W]`` nanomaggies -> ``[N, 3, H, W]`` arcsinh RGB in [0, 1] (planes blue, green, red)."""
-    x = np.nan_to_num(images.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    planes = [x[:, idx].mean(axis=1) for idx in band_mapping(bands)]
-    scaled = np.stack([p * s + RGB_M for p, s in zip(planes, RGB_SCALES)], axis=1)
-    intensity = np.maximum(scaled, 0).mean(axis=1, keepdims=True)
-    fi = np.arcsinh(RGB_Q * intensity) / np.sqrt(RGB_Q)
+def to_rgb(images: np.ndarray, bands: list[str]) -> torch.Tensor:
+    """``[N, B, H, W]`` nanomaggies -> ``[N, 3, H, W]`` arcsinh RGB in [0, 1], channels red, green, blue.
+
+    (Upstream's plane 0 is z, i.e. red.)
+    """
+    x = torch.from_numpy(np.nan_to_num(np.asarray(images, np.float32), nan=0.0, posinf=0.0, neginf=0.0))
+    planes = [x[:, idx].mean(dim=1) for idx in band_mapping(bands)]
+    scaled = torch.stack([p * s + RGB_M for p, s in zip(planes, RGB_SCALES)], dim=1)
+    intensity = scaled.clamp(min=0).mean(dim=1, keepdim=True)
+    fi = torch.arcsinh(RGB_Q * intensity) / np.sqrt(RGB_Q)
     intensity = intensity + (intensity == 0) * 1e-6
-    rgb = np.clip(scaled * fi / intensity, 0, 1)
-    return rgb[:, ::-1].astype(np.float32)  # channel order red, green, blue (upstream plane 0 = z)
+    return (scaled * fi / intensity).clamp(0, 1).flip(1)
 
 
 def image_inputs(batch: pa.RecordBatch, size: int = 144) -> tuple[torch.Tensor, np.ndarray]:
@@ -59,14 +61,14 @@ def image_inputs(batch: pa.RecordBatch, size: int = 144) -> tuple[torch.Tensor, 
     if raw.ndim != 4:
         raise DataError(f"astroclip: image field has shape {raw.shape[1:]}, expected bands x H x W")
     ok = np.isfinite(raw).reshape(len(raw), -1).any(axis=1)
-    rgb = torch.from_numpy(np.ascontiguousarray(to_rgb(raw, C.image_bands(batch.schema))))
+    rgb = to_rgb(raw, C.image_bands(batch.schema))
     if rgb.shape[-2:] != (size, size):
         rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return rgb.transpose(-1, -2).contiguous(), ok
 
 
 def _fill_row(wave: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    w, f = wave[usable], flux[usable]
+    w, f = wave[usable], flux[usable].astype(np.float64)
     order = np.argsort(w)
     w, f = w[order], f[order]
     out = np.interp(DESI_GRID, w, f)
@@ -76,13 +78,13 @@ def _fill_row(wave: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndar
 
 def spectrum_inputs(batch: pa.RecordBatch) -> tuple[torch.Tensor, np.ndarray]:
     """Spectra on the DESI grid ``[N, 7781]`` and a ``[N]`` bool array of usable rows."""
-    flux = C.column_array(batch, C.FLUX, np.float64)
-    ivar = C.column_array(batch, C.IVAR, np.float64)
+    flux = C.column_array(batch, C.FLUX)
+    ivar = C.column_array(batch, C.IVAR)
     mask = C.column_array(batch, C.MASK, bool)
     usable = ~mask & np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
     ok = usable.any(axis=1)
     wave = C.wavelength(batch)
-    out = np.zeros((len(flux), C.DESI_NPIX))
+    out = np.zeros((len(flux), C.DESI_NPIX), np.float32)
     on_grid = wave.ndim == 1 and wave.shape == DESI_GRID.shape and np.allclose(wave, DESI_GRID)
     for i in np.flatnonzero(ok):
         row_wave = wave if wave.ndim == 1 else wave[i]
@@ -90,4 +92,4 @@ def spectrum_inputs(batch: pa.RecordBatch) -> tuple[torch.Tensor, np.ndarray]:
             out[i] = flux[i]
         else:
             out[i] = _fill_row(row_wave, flux[i], usable[i])
-    return torch.from_numpy(out.astype(np.float32)), ok
+    return torch.from_numpy(out), ok
