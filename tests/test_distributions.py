@@ -16,7 +16,7 @@ def test_model_package_declares_its_entry_point_and_licence(dist):
     name, licence = PACKAGES[dist]
     d = distribution(dist)
     eps = [ep for ep in d.entry_points if ep.group == "fmb"]
-    assert [ep.name for ep in eps] == [name]
+    assert [ep.name for ep in eps] == [name]  # one entry point; it may register several model names
     assert (d.metadata.get("License-Expression") or d.metadata.get("License")) == licence
 
 
@@ -30,7 +30,7 @@ def test_fmb_plugins_json_lists_the_model_packages():
     out = subprocess.run(["fmb", "plugins", "--json"], capture_output=True, text=True, check=True, timeout=120)
     rows = {r["distribution"]: r for r in json.loads(out.stdout)}
     for dist, (name, _) in PACKAGES.items():
-        assert rows[dist]["registers"] == {"model": [name]}
+        assert name in rows[dist]["registers"]["model"]
         assert rows[dist]["version"] == distribution(dist).version
 
 

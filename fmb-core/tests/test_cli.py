@@ -88,7 +88,8 @@ def test_embed_then_detect_stages(toy, tmp_path):
     (["run", "--model", "baseline", "--detector", "knn:n_neighbors", "--dataset", "toy"], "expected key=value"),
     (["run", "--model", "baseline"], "no detector given"),
     (["run", "--config", "/nonexistent/bench.toml", "--model", "baseline", "--detector", "knn"], "cannot read"),
-    (["run", "--model", "astroclip", "--detector", "knn", "--dataset", "toy:size=20"], "not implemented yet"),
+    (["run", "--model", "baseline:depth=3", "--detector", "knn", "--dataset", "toy:size=20"], "takes no options"),
+    (["run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=-5"], "toy dataset: bad options"),
     (["run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=20", "--weights", "/no/such.ckpt"],
      "no such file"),
 ])
@@ -126,8 +127,8 @@ def test_listing_commands_json():
     plugins = json.loads(invoke("plugins", "--json").output)
     by_dist = {p["distribution"]: p for p in plugins}
     for dist, model in (("fmb-astropt", "astropt"), ("fmb-astroclip", "astroclip"), ("fmb-aion", "aion")):
-        assert by_dist[dist]["registers"]["model"] == [model]
-        assert by_dist[dist]["hooks"] == ["register_models"]
+        assert model in by_dist[dist]["registers"]["model"]
+        assert "register_models" in by_dist[dist]["hooks"]
 
 
 def run_fmb(*args, **env):

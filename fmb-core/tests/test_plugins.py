@@ -2,6 +2,7 @@
 
 from importlib.metadata import EntryPoint
 
+import click
 import pytest
 
 import fmb.plugins as P
@@ -127,5 +128,5 @@ def test_load_no_third_party_plugins(monkeypatch, fresh_pm):
 def test_trace_plugins(monkeypatch, fresh_pm, capsys):
     monkeypatch.setenv("FMB_TRACE_PLUGINS", "1")
     P.registry()  # Registry calls implementations directly; trace the hook call made by the CLI
-    P.get_plugin_manager().hook.register_commands(cli=None)
+    P.get_plugin_manager().hook.register_commands(cli=click.Group("fmb"))
     assert "fmb-trace:" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import pyarrow as pa
 from fmb import hookimpl
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
+from fmb.errors import DataError
 from fmb.specs import DatasetSpec
 
 BANDS = ["VIS", "Y", "J", "H"]
@@ -30,6 +31,8 @@ class ToyDataset(Dataset):
         super().__init__()
         self.size, self.seed, self.stamp, self.npix = int(size), int(seed), int(stamp), int(npix)
         self.anomaly_rate = float(anomaly_rate)
+        if self.size < 2 or self.stamp < 1 or self.npix < 2 or not 0 <= self.anomaly_rate <= 1:
+            raise DataError(f"toy dataset: bad options {self.options()} (size >= 2, 0 <= anomaly_rate <= 1)")
         self._table = self._generate()
 
     def options(self) -> dict:
