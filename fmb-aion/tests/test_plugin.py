@@ -19,6 +19,8 @@ def test_retrain_group_created_or_shared():
     add_to(bare)
     assert bare.commands["retrain"].commands["aion"] is retrain_aion
 
+    add_to(None)  # no CLI: nothing to do
+
     shared = click.Group("fmb")
 
     @click.group("retrain")

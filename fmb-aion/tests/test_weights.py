@@ -76,7 +76,8 @@ def test_local_folder_and_save_weights(tmp_path, tiny_parts):
     assert m.weights.kind == "path" and len(m.weights.sha256) == 64
     batch = next(ToyDataset(size=3).iter_batches(3))
     again = _load(str(m.save_weights(tmp_path / "again")))
-    assert again.weights.sha256 == m.weights.sha256
+    assert again.weights.kind == "path" and len(again.weights.sha256) == 64
+    assert _same_state(again.aion, m.aion) and _same_state(again.spectrum_codec, m.spectrum_codec)
     for k, v in m.embed(batch).items():
         np.testing.assert_allclose(again.embed(batch)[k], v, rtol=1e-5, atol=1e-6)
 

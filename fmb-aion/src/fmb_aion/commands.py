@@ -72,6 +72,8 @@ def retrain_aion(dataset, weights, size, epochs, batch_size, lr, max_objects, se
 
 def add_to(cli: click.Group) -> None:
     """Add ``retrain aion`` under the shared ``retrain`` group (created when no plugin made it yet)."""
+    if not isinstance(cli, click.Group):
+        return  # nothing to add to (e.g. a hook call made without a CLI)
     group = cli.commands.get("retrain")
     if not isinstance(group, click.Group):
         @click.group("retrain")
