@@ -139,7 +139,7 @@ def run_fmb(*args, **env):
 def test_help_and_plugins_do_not_import_heavy_modules():
     code = ("import sys; from fmb.cli import main; sys.argv=['fmb','plugins','--json']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy=[m for m in ('torch','pyod','sklearn','torchvision','pyarrow') if m in sys.modules]\n"
+            "heavy=[m for m in ('torch','pyod','sklearn','torchvision','pyarrow','numpy') if m in sys.modules]\n"
             "print('HEAVY', heavy, file=sys.stderr)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in p.stderr, p.stderr

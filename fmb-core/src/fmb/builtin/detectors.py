@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fmb import __version__, hookimpl
-from fmb.detectors.flow import DEFAULTS as FLOW_DEFAULTS
+from fmb.detectors.flow_defaults import DEFAULTS as FLOW_DEFAULTS
 from fmb.detectors.pyod_catalog import PYOD_DETECTORS
 from fmb.specs import DetectorSpec
 
