@@ -8,7 +8,8 @@ import torch
 from astropt_helpers import FAST, load, toy_batch
 
 from fmb.errors import ModelError
-from fmb_astropt.checkpoint import model_args_of, read_checkpoint, save_checkpoint, sha256_file
+from fmb.io import sha256_file
+from fmb_astropt.checkpoint import model_args_of, read_checkpoint, save_checkpoint
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

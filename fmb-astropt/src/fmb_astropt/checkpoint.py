@@ -11,7 +11,6 @@ refused, never executed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +135,3 @@ def save_checkpoint(path: str | Path, net: torch.nn.Module, model_args: dict[str
     tmp.replace(path)
     return path
 
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -186,7 +186,7 @@ def _checkpoint_file(location: str) -> Path:
 
 def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, WeightsInfo]:
     """Turn ``--weights`` into a network and its provenance."""
-    from fmb_astropt.checkpoint import sha256_file
+    from fmb.io import sha256_file
     from fmb_astropt.hub import HubMissError, download
 
     req = parse_weights(weights)

@@ -32,7 +32,7 @@ from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.errors import ModelError, UsageError
 from fmb.home import cache_dir
-from fmb.io import write_json, write_parquet
+from fmb.io import sha256_file, write_json, write_parquet
 from fmb.models.base import Model
 from fmb.protocol.prefetch import prefetch_batches
 
@@ -57,13 +57,6 @@ def cache_key(model: Model, dataset: Dataset) -> tuple[str, dict[str, Any]]:
     blob = json.dumps(ident, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24], ident
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def shard_size_for(n_objects: int, n_shards: int) -> int:
