@@ -195,7 +195,7 @@ def test_offline_hub_cache(tmp_path, monkeypatch):
     spec = registry().model("astroclip")
     m = spec.load()(spec, weights="hf:polymathic-ai/astroclip", options={"size": "small"})
     assert (m.weights.kind, m.weights.location, m.weights.revision) == ("hf", "polymathic-ai/astroclip", SHA)
-    from fmb_astroclip.checkpoint import sha256_file
+    from fmb.io import sha256_file
 
     assert m.weights.sha256 == sha256_file(file)
     auto = spec.load()(spec, weights="auto", options={"size": "small", "repo": "polymathic-ai/astroclip"})

@@ -18,7 +18,6 @@ Key mapping (official file -> this package)
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 import types
@@ -113,13 +112,6 @@ def read_torch_file(path: str | Path) -> Any:
     except pickle.UnpicklingError:
         return restricted_load(path)
 
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _tensors(d: Any, where: str) -> dict[str, torch.Tensor]:

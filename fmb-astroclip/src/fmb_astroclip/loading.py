@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 
 from fmb.errors import ModelError
+from fmb.io import sha256_file
 from fmb.models.base import WeightsInfo
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
 from fmb_astroclip import hub
-from fmb_astroclip.checkpoint import load_into, read_checkpoint, sha256_file
+from fmb_astroclip.checkpoint import load_into, read_checkpoint
 from fmb_astroclip.config import AstroClipConfig, config_for
 from fmb_astroclip.network import AstroClip
 
