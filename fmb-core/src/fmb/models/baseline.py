@@ -4,7 +4,8 @@ Image: ``asinh(flux / 0.02 nmgy)`` per band, averaged in blocks to 16 x 16 (4 x 
 values), so the shape and colours survive but pixel noise averages down.
 Spectrum: 128 inverse-variance-weighted bins of the flux (masked pixels get no weight),
 divided by the median absolute binned flux so that brightness drops out and shape stays.
-Joint: the two concatenated (NaN rows where either is missing). No weights; ``--weights`` other than auto/none is an error.
+Joint: the two concatenated (NaN rows where either is missing). No weights; ``--weights`` other
+than auto/none is an error.
 """
 
 from __future__ import annotations
