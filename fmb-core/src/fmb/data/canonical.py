@@ -89,6 +89,15 @@ def label_fields() -> list[pa.Field]:
             *(pa.field(p, pa.float32()) for p in PHYSICAL)]
 
 
+def storage(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A plain array (chunks combined, extension types unwrapped)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if isinstance(arr.type, pa.ExtensionType):
+        arr = arr.storage
+    return arr
+
+
 def field_shape(fld: pa.Field) -> tuple[int, ...]:
     """The array shape recorded in a field's metadata (``shape`` key), else its flat length."""
     md = fld.metadata or {}

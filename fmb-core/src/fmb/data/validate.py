@@ -30,14 +30,6 @@ IMAGE_FIELDS = (C.IMAGE, C.RGB)
 SPECTRUM_FIELDS = (C.FLUX, C.IVAR, C.MASK)
 
 
-def _storage(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if isinstance(arr.type, pa.ExtensionType):
-        arr = arr.storage
-    return arr
-
-
 def row_label(ids: np.ndarray | list | None, i: int, row_offset: int) -> str:
     """``row 17 (object_id=123)`` for row ``i`` of a batch."""
     if ids is None:
@@ -52,7 +44,7 @@ def fixed_list_values(arr: pa.Array, size: int | None, source: str, name: str, r
     ``size`` is the expected length (None: take the first row's). Raises a one-line DataError
     for a null row or a row of another length.
     """
-    arr = _storage(arr)
+    arr = C.storage(arr)
     n = len(arr)
     if arr.null_count:
         i = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
@@ -84,7 +76,7 @@ def _to_fixed(arr: pa.Array, fld: pa.Field, size: int, source: str, row_offset: 
 def _ids(batch: pa.RecordBatch, source: str, row_offset: int) -> np.ndarray:
     if C.OBJECT_ID not in batch.schema.names:
         raise DataError(f"{source}: missing column 'object_id' (columns: {', '.join(batch.schema.names)})")
-    col = _storage(batch.column(C.OBJECT_ID))
+    col = C.storage(batch.column(C.OBJECT_ID))
     if col.null_count:
         i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
         raise DataError(f"{source}: row {row_offset + i}: field 'object_id' is null")
@@ -120,7 +112,7 @@ def _check_image(batch: pa.RecordBatch, idx: int, source: str, row_offset: int,
     fld = batch.schema.field(idx)
     shape = C.field_shape(fld)
     size = int(np.prod(shape))
-    col = _storage(batch.column(idx))
+    col = C.storage(batch.column(idx))
     if pa.types.is_fixed_size_list(col.type) and col.type.list_size != size:
         raise DataError(f"{source}: field {fld.name!r}: {col.type.list_size} values per row do not match "
                         f"its shape {shape}")
@@ -179,7 +171,7 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
     for name, values in ((C.FLUX, f), (C.IVAR, iv), (C.MASK, m)):
         if changed or not pa.types.is_fixed_size_list(batch.schema.field(name).type):
             out[name] = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), types[name]), npix)
-    if C.WAVELENGTH in names and not pa.types.is_fixed_size_list(_storage(batch.column(C.WAVELENGTH)).type):
+    if C.WAVELENGTH in names and not pa.types.is_fixed_size_list(C.storage(batch.column(C.WAVELENGTH)).type):
         out[C.WAVELENGTH] = pa.FixedSizeListArray.from_arrays(arrays[C.WAVELENGTH], npix)
     return out
 

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fmb.data import canonical as C
-from fmb.data.canonical import DataError, Repairs
+from fmb.data.canonical import DataError, Repairs, storage
 from fmb.data.validate import row_label, validate_batch
 from fmb.datasets.base import Dataset
 
@@ -227,15 +227,6 @@ def resolve_files(path: str | os.PathLike) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- column decoding
-
-
-def storage(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A plain array (chunks combined, extension types unwrapped)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if isinstance(arr.type, pa.ExtensionType):
-        arr = arr.storage
-    return arr
 
 
 def _has_path(schema: pa.Schema, path: str) -> bool:
