@@ -224,8 +224,8 @@ def image_warnings(schema: pa.Schema, contract: ImageContract) -> list[str]:
         scale = want
     ratio = scale / want
     if ratio > SCALE_RATIO_LIMIT or ratio < 1 / SCALE_RATIO_LIMIT:
-        out.append(f"pixel scale {scale:g}\"/px vs the model's {want:g}\"/px: stamps resampled by x{ratio:.3g}, "
-                   "so resolution and noise differ from training")
+        out.append(f"pixel scale {scale:g}\"/px vs the model's {want:g}\"/px (ratio {ratio:.3g}): resolution "
+                   "and noise differ from training")
     side = contract.stamp_size * want
     for axis, n in (("height", shape[-2]), ("width", shape[-1])):
         frac = n * scale / side
