@@ -231,7 +231,7 @@ def image_warnings(schema: pa.Schema, contract: ImageContract) -> list[str]:
         frac = n * scale / side
         if frac < COVERAGE_LIMIT:
             out.append(f"stamps span {n * scale:.3g}\" ({axis}), the model's input {side:.3g}\": "
-                       f"{100 * (1 - frac):.0f}% of it is zero padding")
+                       f"they cover {100 * frac:.0f}% of its side")
             break
     try:
         bmap = map_bands(bands, band_wavelengths(bands, schema), contract)
