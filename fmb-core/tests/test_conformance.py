@@ -2,15 +2,19 @@
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from fmb import hookimpl
+from fmb.data import canonical as C
 from fmb.detectors.base import Detector
+from fmb.models.base import Model, WeightsInfo
 from fmb.models.baseline import BaselineModel
 from fmb.models.baseline import load_model as load_baseline
-from fmb.specs import DetectorSpec, ModelSpec
+from fmb.specs import DatasetSpec, DetectorSpec, ModelSpec
 from fmb.testing import registered_plugin
 from fmb.testing.conformance import (
     CHECKS,
@@ -19,8 +23,10 @@ from fmb.testing.conformance import (
     check_detector,
     check_light_registration,
     check_model,
+    first_difference,
     parametrize,
 )
+from fmb.testing.conformance import import_cost_by_package as check_cost
 from fmb.testing.toy import ToyDataset
 
 
@@ -35,7 +41,7 @@ def test_builtin_detectors(name, params):
     assert [r.check for r in results if r.status == "passed"] == list(CHECKS["detector"])
 
 
-@parametrize("dataset", "toy")
+@parametrize("dataset", "toy", size=24, seed=0)
 def test_toy_dataset(fmb_check, toy):
     fmb_check()
 
@@ -152,8 +158,9 @@ def test_detector_accepting_nan_is_caught(faulty):
         check_detector("lenient", checks=["rejects_nonfinite"])
 
 
-def test_heavy_registration_is_caught(tmp_path, monkeypatch):
-    (tmp_path / "fmb_fake_heavy.py").write_text("LOADED = True\n")
+def test_heavy_registration_is_caught_by_its_import_cost(tmp_path, monkeypatch):
+    # no deny-list: a module nobody has heard of that is slow to import is caught and named
+    (tmp_path / "fmb_fake_heavy.py").write_text("import time\ntime.sleep(1.5)\n")
     (tmp_path / "fmb_heavy_plugin.py").write_text(
         "import fmb_fake_heavy\nfrom fmb import hookimpl\nfrom fmb.specs import ModelSpec\n\n"
         "@hookimpl\ndef register_models(register):\n"
@@ -162,11 +169,20 @@ def test_heavy_registration_is_caught(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     import fmb_heavy_plugin
 
-    with registered_plugin(fmb_heavy_plugin, "heavy-plugin"):
-        check_light_registration("model", "heavy", heavy=("torch",))
-        with pytest.raises(AssertionError, match="imports fmb_fake_heavy"):
-            check_light_registration("model", "heavy", heavy=("torch", "fmb_fake_heavy"))
+    with registered_plugin(fmb_heavy_plugin, "heavy-plugin"), pytest.raises(
+            AssertionError, match=r"registering plugin module 'fmb_heavy_plugin' takes .* over the budget .*"
+                                  r"heaviest: fmb_fake_heavy \d+ ms"):
+        check_light_registration("model", "heavy")
     monkeypatch.delitem(sys.modules, "fmb_heavy_plugin")
+    monkeypatch.delitem(sys.modules, "fmb_fake_heavy")
+
+
+def test_import_cost_by_package_adds_self_times():
+    log = ("import time: self [us] | cumulative | imported package\n"
+           "import time:       100 |        100 |     sklearn.utils\n"
+           "import time:       250 |        350 |   sklearn\n"
+           "import time:        40 |         40 | json\n")
+    assert check_cost(log) == {"sklearn": 350e-6, "json": 40e-6}
 
 
 class SlicingIgnored(ToyDataset):
@@ -191,3 +207,172 @@ def test_dataset_ignoring_start_is_caught(monkeypatch):
         check_dataset("noslice", checks=["schema", "batches"])
         with pytest.raises(AssertionError, match=r"start=8, stop=24"):
             check_dataset("noslice", checks=["slicing"])
+
+
+# ---------------------------------------------------------------- planted bugs a plugin author could make
+
+class ProjModel(Model):
+    """A random projection of the image pixels; ``bug`` plants one fault."""
+
+    def __init__(self, spec, weights, matrix, bug):
+        super().__init__(spec, weights, {})
+        self.matrix, self.bug, self.centre = matrix, bug, None
+
+    def embed(self, batch):
+        x = C.column_array(batch, C.IMAGE).reshape(batch.num_rows, -1).astype(np.float64)
+        if self.bug == "first-batch-state":
+            if self.centre is None:
+                self.centre = x.mean(axis=0)  # fitted on the first batch seen, kept for the next ones
+            x = x - self.centre
+        return {"image": (x @ self.matrix).astype(np.float32)}
+
+    def save_weights(self, path):
+        path = Path(path).with_suffix(".npy")
+        np.save(path, self.matrix)
+        return path
+
+
+def _proj_loader(bug):
+    def load(spec, weights="auto", device="cpu", options=None, seed=0):
+        def matrix(s):
+            return np.random.default_rng(s).normal(size=(4 * 16 * 16, 8)) / 32
+
+        if weights == "auto":
+            return ProjModel(spec, WeightsInfo(kind="none"), matrix(0), bug)
+        if weights == "random":
+            s = {"seed-ignored": 1234, "seed-unseeded": None}.get(bug, seed) if bug.startswith("seed") else seed
+            return ProjModel(spec, WeightsInfo(kind="random", seed=seed), matrix(s), bug)
+        m = matrix(0) if bug == "path-ignored" else np.load(weights)  # the bug: default weights, recorded as path
+        return ProjModel(spec, WeightsInfo(kind="path", location=weights), m, bug)
+    return load
+
+
+PROJ_BUGS = ("none", "seed-ignored", "seed-unseeded", "path-ignored", "first-batch-state")
+
+
+@pytest.fixture
+def proj_models(monkeypatch):
+    mod = types.ModuleType("fmb_test_proj")
+    for bug in PROJ_BUGS:
+        setattr(mod, f"load_{bug.replace('-', '_')}", _proj_loader(bug))
+    monkeypatch.setitem(sys.modules, "fmb_test_proj", mod)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            for bug in PROJ_BUGS:
+                loader = f"fmb_test_proj:load_{bug.replace('-', '_')}"
+                register(ModelSpec(name=f"proj-{bug}", description="x", loader=loader, modalities=("image",),
+                                   outputs={"image": 8}))
+
+    with registered_plugin(Plugin(), "proj"):
+        yield
+
+
+def test_correct_projection_model_passes_the_new_checks(proj_models):
+    results = check_model("proj-none", checks=["seeded", "no_hidden_state", "weights_roundtrip", "batch_independent"])
+    assert [r.status for r in results] == ["passed"] * 4
+
+
+@pytest.mark.parametrize(("bug", "check", "cause"), [
+    ("seed-ignored", "seeded", "the loader ignores its seed at weight initialisation"),
+    ("seed-unseeded", "seeded", "the weight initialisation is not seeded"),
+    ("path-ignored", "weights_roundtrip", r"the loader ignores --weights PATH \(yet records kind 'path'\)"),
+    ("first-batch-state", "no_hidden_state", "keeps state fitted on the batches it has seen"),
+])
+def test_planted_model_bug_is_caught_naming_its_cause(proj_models, bug, check, cause):
+    with pytest.raises(AssertionError, match=rf"\[model conformance: {check}\] model 'proj-{bug}'.*{cause}"):
+        check_model(f"proj-{bug}", checks=[check])
+
+
+def test_model_dropping_rows_is_reported_as_dropped_rows_not_nan(faulty_drop):
+    with pytest.raises(AssertionError, match=r"masked_spectrum\] model 'drops-masked' output 'spectrum': 10 rows for "
+                                             r"a batch of 12; embed must return exactly one row per input row") as e:
+        check_model("drops-masked", checks=["masked_spectrum"])
+    assert "NaN" not in str(e.value).split("(")[0]
+
+
+@pytest.fixture
+def faulty_drop(monkeypatch):
+    def load(spec, weights="auto", device="cpu", options=None, seed=0):
+        m = load_baseline(spec)
+
+        class Drops(BaselineModel):
+            def embed(self, batch):
+                out = super().embed(batch)
+                keep = ~C.column_array(batch, C.MASK, bool).all(axis=1)
+                return {k: (v[keep] if k != "image" else v) for k, v in out.items()}
+        m.__class__ = Drops
+        return m
+
+    mod = types.ModuleType("fmb_test_drop")
+    mod.load = load
+    monkeypatch.setitem(sys.modules, "fmb_test_drop", mod)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="drops-masked", description="x", loader="fmb_test_drop:load",
+                               modalities=("image", "spectrum"),
+                               outputs={"image": 1024, "spectrum": 128, "joint": 1152}))
+
+    with registered_plugin(Plugin(), "drops"):
+        yield
+
+
+class BatchCentred(ToyDataset):
+    """Each batch's images minus that batch's mean: a row's values depend on its batch mates."""
+
+    def iter_batches(self, batch_size=256, start=0, stop=None):
+        for b in super().iter_batches(batch_size, start, stop):
+            img = C.column_array(b, C.IMAGE)
+            img = (img - img.mean(axis=0)).astype(np.float32)
+            i = b.schema.get_field_index(C.IMAGE)
+            yield b.set_column(i, b.schema.field(i), pa.FixedSizeListArray.from_arrays(pa.array(img.ravel()),
+                                                                                        img[0].size))
+
+
+class OptionBlindFingerprint(ToyDataset):
+    @property
+    def fingerprint(self):
+        return "ab" * 32  # the same whatever the options
+
+
+@pytest.fixture
+def faulty_datasets(monkeypatch):
+    mod = types.ModuleType("fmb_test_faulty_data")
+    mod.centred = lambda **o: BatchCentred(**o)
+    mod.blind = lambda **o: OptionBlindFingerprint(**o)
+    monkeypatch.setitem(sys.modules, "fmb_test_faulty_data", mod)
+
+    class Plugin:
+        @hookimpl
+        def register_datasets(self, register):
+            for name in ("centred", "blind"):
+                register(DatasetSpec(name=name, description="x", loader=f"fmb_test_faulty_data:{name}",
+                                     modalities=("image", "spectrum")))
+
+    with registered_plugin(Plugin(), "faulty-data"):
+        yield
+
+
+def test_rows_that_depend_on_batching_are_caught(faulty_datasets):
+    check_dataset("centred", size=32, checks=["schema", "batches"])  # ids alone look fine
+    with pytest.raises(AssertionError, match=r"\[dataset conformance: slicing\] dataset 'centred': rows read in "
+                                             r"batches of 1 differ .*column 'image', row 0.*how it is batched"):
+        check_dataset("centred", size=32, checks=["slicing"])
+
+
+def test_fingerprint_that_ignores_options_is_caught(faulty_datasets, toy):
+    results = check_dataset("toy", size=24, seed=0, checks=["fingerprint_options"])
+    assert results[0].status == "passed"
+    with pytest.raises(AssertionError, match=r"fingerprint_options\] dataset 'blind': options seed=0 and seed=1 give "
+                                             r"different data but the same fingerprint"):
+        check_dataset("blind", size=24, seed=0, checks=["fingerprint_options"])
+
+
+def test_first_difference_finds_the_row():
+    t = pa.table({"a": pa.array([1.0, 2.0, 3.0]), "s": ["x", "y", "z"]})
+    assert first_difference(t, t) is None
+    assert first_difference(t, t.set_column(0, "a", pa.array([1.0, 2.5, 3.0]))) == "column 'a', row 1"
+    assert first_difference(t, t.set_column(1, "s", pa.array(["x", "y", "q"]))) == "column 's', row 2"

@@ -99,18 +99,20 @@ def test_model_tutorial_code_runs_and_conforms(tmp_path, importable):
     plugin = importlib.import_module("fmb_mymodel.plugin")
     with registered_plugin(plugin, "mymodel", "fmb-mymodel"):
         results = {r.check: r.status for r in check_model("mymodel")}
-        assert results.pop("weights_roundtrip") == "skipped" and set(results.values()) == {"passed"}
+        # the tutorial model has no weights: nothing to seed, nothing to round-trip
+        assert results.pop("weights_roundtrip") == "skipped" and results.pop("seeded") == "skipped"
+        assert set(results.values()) == {"passed"}
         path = tmp_path / "tests/test_conformance.py"
         spec = importlib.util.spec_from_file_location("fmb_mymodel_tutorial_tests", path)
         test_module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(test_module)
         [mark] = test_module.test_conformance.pytestmark
-        assert len(mark.args[1]) == len(results) + 1
+        assert len(mark.args[1]) == len(results) + 2
         for param in mark.args[1]:
             try:
                 test_module.test_conformance(param.values[0])
             except pytest.skip.Exception:
-                assert param.id.endswith("weights_roundtrip")
+                assert param.id.endswith(("weights_roundtrip", "seeded"))
 
 
 def test_dataset_page_code_conforms(tmp_path, importable):

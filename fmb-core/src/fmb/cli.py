@@ -82,14 +82,19 @@ def plugins(as_json: bool) -> None:
                      for kind, specs in reg.specs.items()}
         rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
                      "module": info.module, "hooks": info.hooks,
-                     "registers": {k: v for k, v in registers.items() if v}})
-    _emit(rows, as_json, ["name", "distribution", "version", "hooks", "registers"], "FMB plugins")
+                     "registers": {k: v for k, v in registers.items() if v},
+                     "problems": reg.problems(info.name)})
+    _emit(rows, as_json, ["name", "distribution", "version", "hooks", "registers", "problems"], "FMB plugins")
 
 
 def _list_kind(kind: str, as_json: bool, columns: list[str]) -> None:
     from fmb.plugins import registry
 
-    rows = [spec.to_dict() for _, spec in sorted(registry().specs[kind].items())]
+    reg = registry()
+    rows = [{**spec.to_dict(), "conflict": []} for _, spec in sorted(reg.specs[kind].items())]
+    for name, sources in sorted(reg.conflicts[kind].items()):  # unusable: shown, never silently dropped
+        rows.append({"name": name, "kind": kind, "source": "CONFLICT: " + " / ".join(sources), "conflict": sources})
+    rows.sort(key=lambda r: r["name"])
     _emit(rows, as_json, columns, f"FMB {kind}s")
 
 
@@ -292,10 +297,21 @@ _add_status_command()
 
 
 def main() -> None:
-    """Console-script entry point: add plugin commands, then run."""
-    from fmb.plugins import get_plugin_manager
+    """Console-script entry point: load plugins and add their commands, then run.
 
-    get_plugin_manager().hook.register_commands(cli=cli)
+    A plugin error raised while loading (``FMB_RAISE_PLUGIN_ERRORS=1``) is one line and exit
+    status 2, like every other known error; ``fmb --debug ...`` shows the traceback.
+    """
+    from fmb.plugins import PluginError, add_commands
+    from fmb.specs import SpecError
+
+    try:
+        add_commands(cli)
+    except (PluginError, SpecError) as exc:
+        if "--debug" in sys.argv[1:]:
+            raise
+        click.echo(f"Error: {exc}".splitlines()[0], err=True)
+        sys.exit(EXIT_USAGE)
     cli(prog_name="fmb")
 
 

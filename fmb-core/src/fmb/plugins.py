@@ -3,15 +3,24 @@
 Environment variables:
 
 ``FMB_LOAD_PLUGINS=a,b``       load only these entry points (by entry-point or distribution name);
-                               an empty value loads no third-party plugin.
+                               an empty value loads no third-party plugin; a name that matches
+                               nothing installed is warned about.
 ``FMB_RAISE_PLUGIN_ERRORS=1``  raise on a broken plugin instead of skipping it with a warning.
 ``FMB_TRACE_PLUGINS=1``        print every hook call to stderr.
+
+Two plugins (or a plugin and FMB itself) registering one name is a conflict: the name is
+unusable (:meth:`Registry.get` raises :class:`PluginError` naming both distributions) until
+one is uninstalled or ``FMB_LOAD_PLUGINS`` leaves one out; every other name keeps working.
+Neither side wins, whatever the order of entry points. A plugin whose registration fails
+(bad spec, a hook that raises, one name registered twice) is rolled back whole: none of its
+models, datasets or detectors is registered.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
@@ -59,10 +68,10 @@ def warn(message: str) -> None:
     print(f"fmb: warning: {message}", file=sys.stderr)
 
 
-def _fail(message: str, exc: BaseException | None = None) -> None:
+def _fail(message: str, exc: BaseException | None = None, skipped: bool = True) -> None:
     if _truthy("FMB_RAISE_PLUGIN_ERRORS"):
         raise PluginError(message) from exc
-    warn(message + " (skipped; set FMB_RAISE_PLUGIN_ERRORS=1 to raise)")
+    warn(message + (" (skipped; " if skipped else " (") + "set FMB_RAISE_PLUGIN_ERRORS=1 to raise)")
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -85,26 +94,43 @@ def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str, distrib
     return True
 
 
-def _selected(only: str | None, ep_name: str, dist: str) -> bool:
+def _norm(name: str) -> str:
+    """A distribution or entry-point name in PEP 503 normal form (``Fmb_Foo`` -> ``fmb-foo``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _wanted(only: str | None) -> set[str] | None:
     if only is None:
-        return True
-    wanted = {s.strip() for s in only.split(",") if s.strip()}
-    return ep_name in wanted or dist in wanted
+        return None
+    return {_norm(s) for s in only.split(",") if s.strip()}
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    only = os.environ.get("FMB_LOAD_PLUGINS")
-    for ep in sorted(entry_points(group="fmb"), key=lambda e: e.name):
+    wanted = _wanted(os.environ.get("FMB_LOAD_PLUGINS"))
+    matched: set[str] = set()
+    found = []
+    for ep in entry_points(group="fmb"):
         dist = ep.dist.name if ep.dist else "unknown distribution"
+        found.append((ep.name, dist, ep))
+    for ep_name, dist, ep in sorted(found, key=lambda f: (f[0], f[1], f[2].value)):
         version = ep.dist.version if ep.dist else "?"
-        if not _selected(only, ep.name, dist):
-            continue
+        if wanted is not None:
+            hits = wanted & {_norm(ep_name), _norm(dist)}
+            if not hits:
+                continue
+            matched |= hits
         try:
             plugin = ep.load()
         except Exception as exc:
-            _fail(f"plugin {ep.name!r} from {dist} failed to import: {type(exc).__name__}: {exc}", exc)
+            _fail(f"plugin {ep_name!r} from {dist} failed to import: {type(exc).__name__}: {exc}", exc)
             continue
-        register_plugin(pm, plugin, ep.name, dist, version)
+        # two distributions may declare the same entry-point name: keep both (their specs then conflict)
+        name = ep_name if pm.get_plugin(ep_name) is None else f"{ep_name}@{dist}"
+        register_plugin(pm, plugin, name, dist, version)
+    for miss in sorted((wanted or set()) - matched - {"fmb-core"}):
+        installed = ", ".join(f"{n} ({d})" for n, d, _ in sorted(found)) or "none"
+        warn(f"FMB_LOAD_PLUGINS names {miss!r}, which matches no installed fmb plugin "
+             f"(entry points: {installed})")
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -123,6 +149,21 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return _pm
 
 
+def add_commands(cli: Any) -> None:
+    """Call each plugin's ``register_commands(cli)``; a plugin whose hook raises is skipped (or raises)."""
+    pm = get_plugin_manager()
+    trace = _truthy("FMB_TRACE_PLUGINS")
+    for impl in pm.hook.register_commands.get_hookimpls():
+        if trace:
+            print(f"fmb-trace: register_commands [{impl.plugin_name}]", file=sys.stderr)
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            info = _info.get(impl.plugin_name)
+            source = f"{info.distribution} ({impl.plugin_name})" if info else impl.plugin_name
+            _fail(f"plugin {source}: register_commands failed: {type(exc).__name__}: {exc}".splitlines()[0], exc)
+
+
 def plugin_info() -> list[PluginInfo]:
     """Loaded plugins, with distribution, version and the hooks each implements."""
     pm = get_plugin_manager()
@@ -134,51 +175,104 @@ def plugin_info() -> list[PluginInfo]:
     return out
 
 
+def conflict_message(kind: str, name: str, sources: list[str]) -> str:
+    """The one-line error for a name that several plugins register."""
+    return (f"{kind} name {name!r} is registered by {' and by '.join(sources)}: it cannot be used until "
+            f"one of them is uninstalled or left out with FMB_LOAD_PLUGINS")
+
+
 class Registry:
-    """Everything the loaded plugins registered, by kind and name."""
+    """Everything the loaded plugins registered, by kind and name.
+
+    ``specs[kind][name]`` is the spec of each usable name; ``conflicts[kind][name]`` lists the
+    sources (``"distribution (plugin)"``, sorted) of a name registered more than once;
+    ``failed[plugin]`` says why a plugin was rolled back whole.
+    """
 
     def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
         self.pm = pm or get_plugin_manager()
         self.specs: dict[str, dict[str, _BaseSpec]] = {k: {} for k in HOOKS}
+        self.conflicts: dict[str, dict[str, list[str]]] = {k: {} for k in HOOKS}
+        self.failed: dict[str, str] = {}
+        staged: dict[str, dict[str, dict[str, _BaseSpec]]] = {}
         for kind, hook in HOOKS.items():
-            for impl in getattr(self.pm.hook, hook).get_hookimpls():  # registration order
-                self._collect(kind, impl)
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                plugin = impl.plugin_name
+                if plugin in self.failed:
+                    continue
+                problem = self._collect(kind, impl, staged.setdefault(plugin, {k: {} for k in HOOKS}))
+                if problem:
+                    self.failed[plugin] = problem
+                    del staged[plugin]
+                    _fail(f"plugin {self._source(plugin)}: {problem}; none of its models, datasets or "
+                          f"detectors is registered")
+        for kind in HOOKS:
+            owners: dict[str, list[_BaseSpec]] = {}
+            for plugin_specs in staged.values():
+                for name, spec in plugin_specs[kind].items():
+                    owners.setdefault(name, []).append(spec)
+            for name, found in sorted(owners.items()):
+                if len(found) == 1:
+                    self.specs[kind][name] = found[0]
+                    continue
+                sources = sorted(spec.source for spec in found)
+                self.conflicts[kind][name] = sources
+                _fail(conflict_message(kind, name, sources), skipped=False)
 
     def _source(self, plugin_name: str) -> str:
         info = _info.get(plugin_name)
         return f"{info.distribution} ({plugin_name})" if info else plugin_name
 
-    def _collect(self, kind: str, impl: Any) -> None:
+    def _collect(self, kind: str, impl: Any, into: dict[str, dict[str, _BaseSpec]]) -> str:
+        """Call one hook implementation, staging its specs in ``into``; the first problem, or ''."""
         source = self._source(impl.plugin_name)
         expected = SPEC_TYPES[kind]
+        problems: list[str] = []
 
         def register(spec: _BaseSpec) -> None:
+            if problems:
+                return
             try:
                 if not isinstance(spec, expected):
                     raise SpecError(f"{HOOKS[kind]} must register {expected.__name__} objects, "
                                     f"got {type(spec).__name__}")
                 spec.validate()
             except SpecError as exc:
-                _fail(f"plugin {source}: {exc}", exc)
+                problems.append(str(exc))
                 return
-            prior = self.specs[kind].get(spec.name)
-            if prior is not None:
-                _fail(f"duplicate {kind} name {spec.name!r}: registered by {prior.source} and by {source}")
+            if spec.name in into[kind]:
+                problems.append(f"registers {kind} {spec.name!r} twice")
                 return
-            self.specs[kind][spec.name] = replace(spec, source=source)
+            into[kind][spec.name] = replace(spec, source=source)
 
         try:
             impl.function(register=register)
         except PluginError:
             raise
         except Exception as exc:
-            _fail(f"plugin {source}: {HOOKS[kind]} failed: {type(exc).__name__}: {exc}", exc)
+            problems.append(f"{HOOKS[kind]} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+        return problems[0] if problems else ""
+
+    def problems(self, plugin_name: str) -> list[str]:
+        """Why some or all of what plugin ``plugin_name`` registers is unusable (empty: nothing)."""
+        if plugin_name in self.failed:
+            return [f"rolled back: {self.failed[plugin_name]}"]
+        source = self._source(plugin_name)
+        return [f"conflict: {kind} {name!r} also registered by {', '.join(s for s in sources if s != source)}"
+                for kind, names in self.conflicts.items() for name, sources in sorted(names.items())
+                if source in sources]
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.specs[kind])
 
     def get(self, kind: str, name: str) -> Any:
-        """The spec of ``kind`` called ``name``; an unknown name suggests the closest ones."""
+        """The spec of ``kind`` called ``name``; an unknown name suggests the closest ones.
+
+        Raises :class:`UnknownNameError` for a name nobody registered and :class:`PluginError`
+        for a name that several plugins register (naming every source).
+        """
+        if name in self.conflicts[kind]:
+            raise PluginError(conflict_message(kind, name, self.conflicts[kind][name]))
         try:
             return self.specs[kind][name]
         except KeyError:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fmb.contracts import ContractError, InputContract
+from fmb.errors import FMBError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 LOADER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -21,6 +22,14 @@ OUTPUTS = ("image", "spectrum", "joint")
 
 class SpecError(ValueError):
     """A spec that does not validate."""
+
+
+class LoaderError(SpecError, FMBError):
+    """A spec whose ``loader`` does not import, names no attribute or names nothing callable.
+
+    One line naming the kind, the name, the source plugin and the loader (the ``fmb`` command
+    prints it and exits with status 2); the import error is chained as ``__cause__``.
+    """
 
 
 def _require_str(kind: str, name: str, attr: str, value: object, allow_empty: bool = False) -> None:
@@ -55,11 +64,27 @@ class _BaseSpec:
             raise SpecError(f"{self.kind} {self.name!r}: loader {self.loader!r} is not 'module:attr'")
 
     def load(self) -> Any:
-        """Import and return the implementation named by ``loader``."""
+        """Import and return the callable named by ``loader``.
+
+        Raises :class:`LoaderError` (one line naming this spec and its source) when the module
+        does not import (including a missing dependency of that module), lacks the attribute,
+        or the attribute is not callable.
+        """
         module, _, attr = self.loader.partition(":")
-        obj: Any = importlib.import_module(module)
+        where = f"{self.kind} {self.name!r}" + (f" from {self.source}" if self.source else "")
+        try:
+            obj: Any = importlib.import_module(module)
+        except Exception as exc:
+            first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise LoaderError(f"{where}: loader {self.loader!r} does not import: {first}") from exc
         for part in attr.split("."):
-            obj = getattr(obj, part)
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise LoaderError(f"{where}: loader {self.loader!r}: {module!r} has no attribute {attr!r}"
+                                  ) from None
+        if not callable(obj):
+            raise LoaderError(f"{where}: loader {self.loader!r} names a {type(obj).__name__}, not a callable")
         return obj
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,14 +34,19 @@ import pyarrow as pa
 
 from fmb.data import canonical as C
 
-#: modules that registering a plugin must not import (they load lazily through the spec's loader)
-HEAVY_MODULES = ("torch", "torchvision", "tensorflow", "jax")
+#: kept for compatibility: light_registration no longer uses a deny-list, it measures the import cost
+HEAVY_MODULES: tuple[str, ...] = ()
+#: registering a plugin (importing its module and calling its hooks) may cost at most this fraction of
+#: the time ``import fmb.cli`` takes in the same fresh interpreter, or REGISTRATION_FLOOR_S if that is more
+REGISTRATION_BUDGET = 0.5
+REGISTRATION_FLOOR_S = 0.1
 
-MODEL_CHECKS = ("spec", "light_registration", "outputs", "deterministic", "batch_independent",
-                "missing_modality", "masked_spectrum", "weights_roundtrip")
+MODEL_CHECKS = ("spec", "light_registration", "outputs", "deterministic", "seeded", "batch_independent",
+                "no_hidden_state", "missing_modality", "masked_spectrum", "weights_roundtrip")
 #: the model checks that need a working ``embed`` (skip these for a model that is not implemented yet)
 MODEL_EMBEDDING_CHECKS = MODEL_CHECKS[2:]
-DATASET_CHECKS = ("spec", "light_registration", "schema", "batches", "slicing", "deterministic", "labels")
+DATASET_CHECKS = ("spec", "light_registration", "schema", "batches", "slicing", "deterministic",
+                  "fingerprint_options", "labels")
 DETECTOR_CHECKS = ("spec", "light_registration", "planted_outliers", "deterministic", "rejects_nonfinite")
 CHECKS = {"model": MODEL_CHECKS, "dataset": DATASET_CHECKS, "detector": DETECTOR_CHECKS}
 
@@ -67,11 +73,11 @@ def _registry() -> Any:
 
 
 def _spec(kind: str, name: str) -> Any:
-    from fmb.plugins import UnknownNameError
+    from fmb.plugins import PluginError, UnknownNameError
 
     try:
         return _registry().get(kind, name)
-    except UnknownNameError as exc:
+    except (UnknownNameError, PluginError) as exc:
         raise AssertionError(f"{exc} (is the plugin installed, or registered for this test?)") from None
 
 
@@ -113,8 +119,15 @@ def plugin_module(kind: str, name: str) -> str:
 
 
 _LIGHT_CODE = r"""
-import importlib, importlib.util, json, sys, types
-module, heavy, path = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+import importlib, importlib.util, json, sys, time
+module, path = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+import fmb.cli  # what every fmb command imports anyway: the baseline
+base = time.perf_counter() - t0
+sys.stderr.write("@@fmb-registration@@\n")
+sys.stderr.flush()
+before = set(sys.modules)
+t0 = time.perf_counter()
 try:
     mod = importlib.import_module(module)
 except ModuleNotFoundError:
@@ -130,23 +143,61 @@ for t in targets:
         fn = getattr(t, hook, None)
         if fn is not None and hasattr(fn, "fmb_impl"):
             fn(register=lambda s: specs.append(s.name))
-print(json.dumps({"specs": specs, "heavy": [m for m in heavy if m in sys.modules]}))
+cost = time.perf_counter() - t0
+print(json.dumps({"specs": specs, "base": base, "cost": cost, "new": sorted(set(sys.modules) - before)}))
 """
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
 
 
-def check_light_registration(kind: str, name: str, heavy: Iterable[str] = HEAVY_MODULES) -> None:
-    """In a fresh interpreter, importing the plugin module and calling its hooks imports nothing heavy."""
+def import_cost_by_package(importtime_log: str) -> dict[str, float]:
+    """Seconds of import time per top-level package, from ``python -X importtime`` lines on stderr.
+
+    Each line's *self* time (microseconds) is added to the first dotted part of its module name, so
+    the totals do not double count nested imports.
+    """
+    out: dict[str, float] = {}
+    for line in importtime_log.splitlines():
+        m = _IMPORTTIME.match(line)
+        if m:
+            top = m.group(2).split(".")[0]
+            out[top] = out.get(top, 0.0) + int(m.group(1)) / 1e6
+    return out
+
+
+def check_light_registration(kind: str, name: str, heavy: Iterable[str] = HEAVY_MODULES,
+                             budget: float = REGISTRATION_BUDGET, floor_s: float = REGISTRATION_FLOOR_S) -> None:
+    """In a fresh interpreter, registering the plugin costs little next to fmb's own start-up.
+
+    The plugin module is imported and its ``register_*`` hooks called after ``import fmb.cli``
+    (which every ``fmb`` command pays anyway); the wall time of that must stay within
+    ``max(budget * t(import fmb.cli), floor_s)``. On failure the message names the packages it
+    pulled in, heaviest first (by ``python -X importtime`` self time). ``heavy`` lists modules that
+    must not be imported at all, whatever they cost (none by default).
+    """
     module = plugin_module(kind, name)
     path = getattr(sys.modules.get(module), "__file__", "") or ""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run([sys.executable, "-c", _LIGHT_CODE, module, ",".join(heavy), path],
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", _LIGHT_CODE, module, path],
                           capture_output=True, text=True, env=env, timeout=120)
+    errors = [ln for ln in proc.stderr.splitlines() if not ln.startswith("import time:")]
     assert proc.returncode == 0, (f"{kind} {name!r}: importing plugin module {module!r} in a fresh interpreter "
-                                  f"failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+                                  f"failed: {errors[-1:] or proc.returncode}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert name in report["specs"], f"{kind} {name!r}: plugin module {module!r} did not register it"
-    assert not report["heavy"], (f"{kind} {name!r}: registering plugin module {module!r} imports "
-                                 f"{', '.join(report['heavy'])}; import heavy modules inside the loader")
+    new_top = sorted({m.split(".")[0] for m in report["new"]})
+    banned = [m for m in heavy if m in new_top or m in report["new"]]
+    assert not banned, (f"{kind} {name!r}: registering plugin module {module!r} imports {', '.join(banned)}; "
+                        f"import heavy modules inside the loader")
+    limit = max(budget * report["base"], floor_s)
+    if report["cost"] > limit:
+        per_pkg = import_cost_by_package(proc.stderr.partition("@@fmb-registration@@")[2])
+        top = sorted(per_pkg.items(), key=lambda kv: -kv[1])[:5]
+        named = ", ".join(f"{pkg} {sec * 1e3:.0f} ms" for pkg, sec in top)
+        raise AssertionError(
+            f"{kind} {name!r}: registering plugin module {module!r} takes {report['cost']:.2f} s, over the budget "
+            f"of {limit:.2f} s ({budget:.0%} of import fmb.cli's {report['base']:.2f} s), and imports "
+            f"{len(report['new'])} modules; heaviest: {named}. Every fmb command pays this: import heavy "
+            f"modules inside the spec's loader, not in the plugin module")
 
 
 # ------------------------------------------------------------------ models
@@ -204,10 +255,10 @@ class ModelHarness:
     def spec(self) -> Any:
         return _spec("model", self.name)
 
-    def load(self, weights: str | None = None) -> Any:
+    def load(self, weights: str | None = None, seed: int | None = None) -> Any:
         spec = self.spec
         return spec.load()(spec, weights=weights or self.weights, device="cpu", options=dict(self.options),
-                           seed=self.seed)
+                           seed=self.seed if seed is None else seed)
 
     @property
     def model(self) -> Any:
@@ -225,10 +276,57 @@ class ModelHarness:
             self.batch = toy_batch()
         return self.batch
 
-    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
-        out = self.model.embed(batch)
+    def embed(self, batch: pa.RecordBatch, model: Any = None) -> dict[str, np.ndarray]:
+        """``model.embed(batch)`` (default: the harness's model), checked for one row per input row."""
+        out = (model or self.model).embed(batch)
         assert isinstance(out, dict), f"model {self.name!r}: embed returned {type(out).__name__}, not a dict"
+        for key, arr in out.items():
+            rows = np.shape(arr)[0] if np.ndim(arr) else None
+            assert rows == batch.num_rows, (
+                f"model {self.name!r} output {key!r}: {rows} rows for a batch of {batch.num_rows}; embed must return "
+                f"exactly one row per input row, in input order (NaN rows where a modality is missing), never drop, "
+                f"add or reorder rows")
         return out
+
+    def _random(self, seed: int) -> Any:
+        from fmb.errors import FMBError
+
+        try:
+            return self.load(weights="random", seed=seed)
+        except FMBError as exc:
+            raise CheckSkipped(f"model {self.name!r} does not load --weights random ({exc})") from None
+
+    def check_seeded(self) -> None:
+        batch, s = self.data(), self.seed
+        a = self._random(s)
+        if a.weights.kind != "random":
+            raise CheckSkipped(f"model {self.name!r}: --weights random gives weights of kind {a.weights.kind!r} "
+                               f"(nothing randomly initialised to seed)")
+        assert a.weights.seed == s, (f"model {self.name!r}: loaded with --weights random --seed {s} but records "
+                                     f"weights.seed {a.weights.seed!r}")
+        ea, eb, ec = self.embed(batch, a), self.embed(batch, self._random(s)), self.embed(batch, self._random(s + 1))
+        for key in ea:
+            assert _nan_equal(ea[key], eb[key], self.rtol, self.atol), (
+                f"model {self.name!r} output {key!r}: two loads with --weights random --seed {s} give different "
+                f"embeddings; the weight initialisation is not seeded (seed every generator from the loader's seed)")
+        assert any(not _nan_equal(ea[k], ec[k], self.rtol, self.atol) for k in ea if k in ec), (
+            f"model {self.name!r}: --weights random with --seed {s} and --seed {s + 1} give identical embeddings; "
+            f"the loader ignores its seed at weight initialisation")
+
+    def check_no_hidden_state(self) -> None:
+        batch = self.data()
+        n = batch.num_rows
+        fresh = self.embed(batch, self.load())
+        warmed = self.load()
+        self.embed(batch.slice(n // 2), warmed)  # another batch first: its statistics differ from the full batch's
+        after = self.embed(batch, warmed)
+        for key in fresh:
+            same = _nan_equal(after[key], fresh[key], self.rtol, self.atol)
+            assert same, (
+                f"model {self.name!r} output {key!r}: a batch embedded after another batch differs from the same "
+                f"batch embedded by a freshly loaded model (max |diff| "
+                f"{np.nanmax(np.abs(after[key] - fresh[key])):.3g}); the model keeps state fitted on the batches it "
+                f"has seen (e.g. normalisation statistics from the first batch)")
 
     def _modalities_in(self, batch: pa.RecordBatch) -> set[str]:
         return set(C.modalities_of(batch.schema))
@@ -317,24 +415,50 @@ class ModelHarness:
             assert _nan_equal(out["image"], full["image"], self.rtol, self.atol), (
                 f"model {self.name!r}: the image output changes when spectra are masked")
 
+    def _weights_source(self, batch: pa.RecordBatch) -> Any:
+        """A model whose weights differ from the loader's default where possible (random, another seed).
+
+        Saving *these* and loading them back tells a loader that reads ``--weights PATH`` from one
+        that ignores the path and builds its default weights while recording ``kind: path``.
+        """
+        from fmb.errors import FMBError
+
+        try:
+            other = self.load(weights="random", seed=self.seed + 1009)
+        except FMBError:
+            return self.model
+        mine, theirs = self.embed(batch), self.embed(batch, other)
+        if callable(getattr(other, "save_weights", None)) and any(
+                not _nan_equal(mine[k], theirs[k], self.rtol, self.atol) for k in mine if k in theirs):
+            return other
+        return self.model
+
     def check_weights_roundtrip(self) -> None:
         model = self.model
-        save = getattr(model, "save_weights", None)
-        if not callable(save):
+        if not callable(getattr(model, "save_weights", None)):
             raise CheckSkipped(f"model {self.name!r} has no save_weights(path): weights round trip not applicable")
         batch = self.data()
+        source = self._weights_source(batch)
         with tempfile.TemporaryDirectory(prefix="fmb-weights-") as tmp:
             target = Path(tmp) / "weights"
-            written = save(target)
+            written = source.save_weights(target)
             path = Path(written) if written is not None else target
             assert path.exists(), f"model {self.name!r}: save_weights({target}) wrote nothing at {path}"
             again = self.load(weights=str(path))
             assert again.weights.kind == "path", (
                 f"model {self.name!r}: loaded from --weights {path} but weights.kind is {again.weights.kind!r}")
-            a, b = self.embed(batch), again.embed(batch)
+            a, b = self.embed(batch, source), self.embed(batch, again)
+        default = self.embed(batch) if source is not model else None
         assert set(a) == set(b), f"model {self.name!r}: reloaded weights give outputs {sorted(b)}, not {sorted(a)}"
         for key in a:
-            assert _nan_equal(a[key], b[key], self.rtol, self.atol), (
+            if _nan_equal(a[key], b[key], self.rtol, self.atol):
+                continue
+            if default is not None and _nan_equal(b[key], default[key], self.rtol, self.atol):
+                raise AssertionError(
+                    f"model {self.name!r} output {key!r}: loading --weights {path.name} gives the embeddings of the "
+                    f"default weights, not of the saved ones; the loader ignores --weights PATH (yet records "
+                    f"kind 'path')")
+            raise AssertionError(
                 f"model {self.name!r} output {key!r}: embeddings differ after save_weights and --weights PATH")
 
     def run(self, check: str) -> None:
@@ -440,15 +564,24 @@ class DatasetHarness:
 
     def check_slicing(self) -> None:
         where, n = f"dataset {self.name!r}", self.rows
-        ids = self.table(64, stop=n).column(C.OBJECT_ID).to_pylist()
+        full = self.table(64, stop=n)
+        ids = full.column(C.OBJECT_ID).to_pylist()
         assert len(ids) == n, f"{where}: stop={n} gives {len(ids)} rows"
         for size in (1, 7):
-            got = [b.num_rows for b in self.ds.iter_batches(batch_size=size, stop=min(n, 3 * size + 1))]
+            stop = min(n, 3 * size + 1)
+            got = [b.num_rows for b in self.ds.iter_batches(batch_size=size, stop=stop)]
             assert all(0 < k <= size for k in got), f"{where}: batch_size={size} gives batches of {got} rows"
-            assert sum(got) == min(n, 3 * size + 1), f"{where}: batch_size={size} loses or adds rows"
+            assert sum(got) == stop, f"{where}: batch_size={size} loses or adds rows"
+            diff = first_difference(self.table(size, stop=stop), full.slice(0, stop))
+            assert diff is None, (f"{where}: rows read in batches of {size} differ from the same rows read in "
+                                  f"batches of 64 ({diff}); a row's values must not depend on how it is batched")
         lo, hi = n // 4, max(n // 4 + 1, 3 * n // 4)
-        part = self.table(5, start=lo, stop=hi).column(C.OBJECT_ID).to_pylist()
+        part_table = self.table(5, start=lo, stop=hi)
+        part = part_table.column(C.OBJECT_ID).to_pylist()
         assert part == ids[lo:hi], f"{where}: iter_batches(start={lo}, stop={hi}) does not give rows {lo}..{hi - 1}"
+        diff = first_difference(part_table, full.slice(lo, hi - lo))
+        assert diff is None, (f"{where}: iter_batches(start={lo}, stop={hi}) gives the right ids but other values "
+                              f"than rows {lo}..{hi - 1} read from the start ({diff}, row counted from {lo})")
         assert self.table(8, start=lo, stop=lo).num_rows == 0, f"{where}: start == stop must yield no rows"
         tail = self.table(8, start=len(self.ds) - 1, stop=len(self.ds) + 10).num_rows
         assert tail == 1, f"{where}: a stop past the end must be clipped (got {tail} rows for the last one)"
@@ -465,6 +598,34 @@ class DatasetHarness:
         assert self.table(16, stop=n).equals(pa.Table.from_batches(list(again.iter_batches(16, stop=n)),
                                                                   schema=again.schema)), (
             f"{where}: opening again with the same options gives different data")
+
+    def _sample(self, ds: Any) -> tuple[int, pa.Table]:
+        n = min(len(ds), 32)
+        return len(ds), pa.Table.from_batches(list(ds.iter_batches(16, stop=n)), schema=ds.schema)
+
+    def check_fingerprint_options(self) -> None:
+        """Each option given, varied: where the data change, the fingerprint changes too."""
+        where, fp = f"dataset {self.name!r}", self.ds.fingerprint
+        base = self._sample(self.ds)
+        tried = []
+        for key, value in sorted(self.options.items()):
+            for new in _variants(value):
+                try:
+                    other = self.spec.load()(**{**self.options, key: new})
+                except Exception:  # an invalid variant says nothing about the fingerprint
+                    continue
+                size, table = self._sample(other)
+                if size == base[0] and table.schema.equals(base[1].schema) and first_difference(table, base[1]) is None:
+                    continue  # same data: the fingerprint may stay
+                tried.append(key)
+                assert other.fingerprint != fp, (
+                    f"{where}: options {key}={value!r} and {key}={new!r} give different data but the same fingerprint "
+                    f"{fp[:12]}...; the fingerprint must cover every option that changes the data (the embedding "
+                    f"cache would reuse the wrong embeddings)")
+                break
+        if not tried:
+            raise CheckSkipped(f"{where}: no option given changes the data when varied (pass the options a user "
+                               f"sets, e.g. check_dataset({self.name!r}, size=64, seed=0))")
 
     def check_labels(self) -> None:
         if not self.ds.has_labels:
@@ -485,6 +646,49 @@ class DatasetHarness:
             check_light_registration("dataset", self.name)
         else:
             getattr(self, f"check_{check}")()
+
+
+def _variants(value: Any) -> list[Any]:
+    """Other values of an option of the same type, to vary it (strings and others: none)."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [value + 1, value - 1]
+    if isinstance(value, float):
+        return [value * 1.5 + 0.1, value / 2]
+    return []
+
+
+def first_difference(a: pa.Table, b: pa.Table, rtol: float = 1e-6, atol: float = 0.0) -> str | None:
+    """Where tables ``a`` and ``b`` first differ in content ("column 'x', row i"), or None if they agree.
+
+    Numeric (and fixed-size list of numeric) columns compare with ``numpy.allclose`` (NaN equal to NaN);
+    other columns exactly.
+    """
+    if a.num_rows != b.num_rows:
+        return f"{a.num_rows} rows vs {b.num_rows}"
+    for col in a.column_names:
+        if col not in b.column_names:
+            return f"column {col!r} missing"
+        x, y = a.column(col).combine_chunks(), b.column(col).combine_chunks()
+        if pa.types.is_fixed_size_list(x.type) and x.null_count == 0 and y.null_count == 0:
+            x, y = (np.asarray(v.flatten()).reshape(len(v), -1) for v in (x, y))
+        elif pa.types.is_integer(x.type) or pa.types.is_floating(x.type):
+            x, y = (np.asarray(v.to_numpy(zero_copy_only=False)).reshape(len(v), 1) for v in (x, y))
+        else:
+            xs, ys = x.to_pylist(), y.to_pylist()
+            bad = [i for i, (p, q) in enumerate(zip(xs, ys)) if p != q]
+            if bad:
+                return f"column {col!r}, row {bad[0]}"
+            continue
+        if np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.number) and x.shape == y.shape:
+            close = np.isclose(x.astype(np.float64), y.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
+            rows = np.flatnonzero(~close.all(axis=1))
+        else:
+            rows = np.flatnonzero([not np.array_equal(p, q) for p, q in zip(x, y)]) if len(x) == len(y) else [0]
+        if len(rows):
+            return f"column {col!r}, row {int(rows[0])}"
+    return None
 
 
 # ------------------------------------------------------------------ detectors

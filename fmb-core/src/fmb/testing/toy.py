@@ -12,11 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from fmb import hookimpl
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.errors import DataError
-from fmb.specs import DatasetSpec
+from fmb.testing.toy_plugin import toy_dataset_plugin  # noqa: F401 - its public path
 
 BANDS = ["VIS", "Y", "J", "H"]
 
@@ -96,13 +95,3 @@ class ToyDataset(Dataset):
 def open_toy_dataset(**options: object) -> ToyDataset:
     """Loader for the ``toy`` dataset spec."""
     return ToyDataset(**options)  # type: ignore[arg-type]
-
-
-class toy_dataset_plugin:  # noqa: N801 - used like a module-level plugin
-    """A plugin object registering ``toy``: ``registered_plugin(toy_dataset_plugin(), "toy")``."""
-
-    @hookimpl
-    def register_datasets(self, register):
-        register(DatasetSpec(name="toy", description="Tiny seeded canonical data set for tests",
-                             loader="fmb.testing.toy:open_toy_dataset", version="1", license="MIT",
-                             modalities=("image", "spectrum"), has_labels=True))
