@@ -706,14 +706,14 @@ class FileDataset(Dataset):
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the source kind, the shaping options and each file's name and full content.
+        """Hash of the source kind, the shaping options and each file's full content, in row order.
 
         Any changed byte of any file changes it (the file digests are memoised by path, size,
-        mtime and inode, so asking again is cheap); moving or copying the files does not.
+        mtime and inode, so asking again is cheap); moving, renaming or copying the files does not.
         """
         opts = {k: v for k, v in self.options().items() if k not in self.NOT_FINGERPRINTED}
         return value_hash({"kind": self._kind, "name": self.name, "options": opts,
-                           "files": [[f.name, f.content_hash()] for f in self._files],
+                           "files": [f.content_hash() for f in self._files],
                            "hash": ALGORITHM})
 
     def __len__(self) -> int:
