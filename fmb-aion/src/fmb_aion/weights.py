@@ -195,7 +195,8 @@ def _random(size: str, seed: int) -> Components:
 def _from_hub(repo: str, revision: str, local_only: bool | None = None) -> Components:
     folder = download(repo, revision, local_only)
     model, ic, sc = load_folder(folder)
-    return Components(model, ic, sc, WeightsInfo(kind="hf", location=repo, revision=folder.name), "weights")
+    return Components(model, ic, sc, WeightsInfo(kind="hf", location=repo, revision=folder.name,
+                                                  sha256=folder_sha256(folder)), "weights")
 
 
 def loud_random_warning(reason: str, size: str, seed: int) -> None:

@@ -103,6 +103,10 @@ class ModelSpec(_BaseSpec):
     ``weights`` lists the named weight sources it knows (e.g. ``hf:polymathic-ai/astroclip``).
     ``input_contract`` (:class:`fmb.contracts.InputContract`, optional) declares what the model's
     authors fed the network; core adapts data to it and warns outside its domain (:mod:`fmb.adapt`).
+    ``default_options`` are the options a model runs with when the user passes none (core overlays the
+    user's options on them, and the embedding cache keys on the result). ``preprocessing_version``:
+    bump it whenever the conversion of canonical data into model input changes (crops, stretches,
+    normalisation); it enters the embedding cache key.
     """
 
     modalities: tuple[str, ...] = ()
@@ -110,6 +114,7 @@ class ModelSpec(_BaseSpec):
     weights: tuple[str, ...] = ()
     default_options: dict[str, Any] = field(default_factory=dict)
     input_contract: InputContract | None = None
+    preprocessing_version: str = "1"
 
     kind = "model"
 
@@ -127,6 +132,7 @@ class ModelSpec(_BaseSpec):
                 raise SpecError(f"model {self.name!r}: output {out!r} dimension must be a positive int")
             if out in MODALITIES and out not in self.modalities:
                 raise SpecError(f"model {self.name!r}: output {out!r} needs modality {out!r}")
+        _require_str(self.kind, self.name, "preprocessing_version", self.preprocessing_version)
         if "joint" in self.outputs and len(self.modalities) < 2:
             raise SpecError(f"model {self.name!r}: a 'joint' output needs two modalities")
         if self.input_contract is not None:

@@ -23,6 +23,12 @@ class Dataset(ABC):
 
     #: registered name, set by the implementation
     name: str = ""
+    #: options that only say where the data are or how they are read (``path``, read sizes), whose
+    #: effect ``fingerprint`` covers by content: left out of the embedding cache key, so a moved copy
+    #: of the same bytes reuses it. Every other option enters the key, whatever ``fingerprint`` covers.
+    NOT_FINGERPRINTED: tuple[str, ...] = ()
+    #: the options core opened it with (set by ``fmb.protocol.run.open_dataset``; part of the cache key)
+    requested_options: dict | None = None
 
     def __init__(self) -> None:
         self.repairs = C.Repairs()
@@ -30,7 +36,11 @@ class Dataset(ABC):
     @property
     @abstractmethod
     def fingerprint(self) -> str:
-        """A stable content hash (hex) of the data and of the options that shape it."""
+        """A stable hash (hex) of the data's content and of the options that shape it.
+
+        It must change when any byte of the data changes (hash file contents with
+        ``fmb.fingerprint.file_hash``). Core adds the options to the embedding cache key itself.
+        """
 
     @abstractmethod
     def __len__(self) -> int:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob as globmod
-import hashlib
 import io
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from fmb.data import canonical as C
 from fmb.data.canonical import DataError, Repairs, storage
 from fmb.data.validate import row_label, validate_batch
 from fmb.datasets.base import Dataset
+from fmb.fingerprint import ALGORITHM, file_hash, value_hash
 
 PARQUET_EXT = (".parquet", ".pq")
 ARROW_EXT = (".arrow", ".feather", ".ipc", ".arrows")
@@ -191,19 +190,12 @@ class SourceFile:
             if pos >= hi:
                 return
 
-    def fingerprint_bytes(self) -> bytes:
-        """Name, size and the Parquet footer, or the first and last MiB of an Arrow file."""
-        size = self.path.stat().st_size
-        head = f"{self.name}\0{size}\0".encode()
-        with open(self.path, "rb") as fh:
-            if self.kind == "parquet":
-                fh.seek(size - 8)
-                footer_len = int.from_bytes(fh.read(4), "little")
-                fh.seek(max(size - 8 - footer_len, 0))
-                return head + fh.read(footer_len + 8)
-            first = fh.read(MiB)
-            fh.seek(max(size - MiB, 0))
-            return head + first + fh.read(MiB)
+    def content_hash(self) -> str:
+        """Hex digest of every byte of the file (``fmb.fingerprint.file_hash``: streamed, memoised)."""
+        try:
+            return file_hash(self.path)
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read the file to fingerprint it ({exc.strerror or exc})") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -714,14 +706,15 @@ class FileDataset(Dataset):
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the source kind, the shaping options and each file's name, size and footer."""
+        """Hash of the source kind, the shaping options and each file's full content, in row order.
+
+        Any changed byte of any file changes it (the file digests are memoised by path, size,
+        mtime and inode, so asking again is cheap); moving, renaming or copying the files does not.
+        """
         opts = {k: v for k, v in self.options().items() if k not in self.NOT_FINGERPRINTED}
-        h = hashlib.sha256()
-        h.update(json.dumps({"kind": self._kind, "name": self.name, "options": opts},
-                            sort_keys=True, default=str).encode())
-        for f in self._files:
-            h.update(f.fingerprint_bytes())
-        return h.hexdigest()
+        return value_hash({"kind": self._kind, "name": self.name, "options": opts,
+                           "files": [f.content_hash() for f in self._files],
+                           "hash": ALGORITHM})
 
     def __len__(self) -> int:
         return int(self._starts[-1])

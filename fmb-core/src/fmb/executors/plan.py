@@ -121,7 +121,8 @@ def progress_ok(path: Path) -> bool:
         cache, i, marker = Path(rec["cache"]), int(rec["index"]), rec["marker"]
         current = json.loads((cache / marker_name(i)).read_text())
         shard = cache / f"shard-{i:05d}.parquet"
-        return current.get("sha256") == marker["sha256"] and shard.stat().st_size == marker["bytes"]
+        return (bool(marker["hash"]) and current.get("hash") == marker["hash"]
+                and shard.stat().st_size == marker["bytes"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from fmb.errors import ModelError
 from fmb.specs import ModelSpec
 
 
@@ -18,7 +19,8 @@ class WeightsInfo:
 
     ``kind`` is ``none`` (no learned parameters), ``random`` (random initialisation),
     ``path`` (a local file or folder) or ``hf`` (the Hugging Face hub or its cache).
-    ``sha256`` identifies the bytes loaded (the embedding cache keys on it).
+    ``sha256`` is a hash of the bytes loaded (of every file loaded, for a folder); the embedding
+    cache keys on it (see :meth:`identity`), so a plugin must set it for ``path`` and ``hf``.
     """
 
     kind: str
@@ -30,12 +32,21 @@ class WeightsInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @property
-    def cache_id(self) -> str:
-        """What identifies these weights for the embedding cache."""
-        if self.kind == "random":
-            return f"random:seed={self.seed}"
-        return f"{self.kind}:{self.sha256 or self.location}@{self.revision}"
+    def identity(self, model: str = "") -> dict[str, Any]:
+        """What identifies these weights in the embedding cache key.
+
+        Loaded weights (``path``, ``hf``) are identified by the content hash of the bytes loaded
+        (``sha256``, set by the plugin) and ``seed`` (parts a partial checkpoint leaves random), not by
+        where they were found: the same bytes share a cache, other bytes never do. ``random`` and
+        ``none`` keep every field (the seed and the initialisation's description). Raises ModelError
+        when loaded weights carry no content hash.
+        """
+        if self.kind in ("path", "hf"):
+            if not self.sha256:
+                raise ModelError(f"model {model!r}: weights {self.kind}:{self.location} carry no content hash "
+                                 "(WeightsInfo.sha256): the plugin must record the hash of the files it loaded")
+            return {"kind": "loaded", "sha256": self.sha256, "seed": self.seed}
+        return self.to_dict()
 
 
 class Model(ABC):

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fmb.errors import UsageError
 from fmb.home import fmb_home
@@ -22,19 +21,10 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
 
 
 def read_cache(model: str, key: str) -> pa.Table | None:
-    """The cached embedding table, or None when the entry is missing or incomplete."""
-    path = fmb_home() / "embeddings" / model / key
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not manifest.get("complete"):
-        return None
-    n = len(manifest["shards"])
-    try:
-        return pa.concat_tables([pq.read_table(path / f"shard-{i:05d}.parquet") for i in range(n)])
-    except OSError:
-        return None
+    """The cached embedding table, or None when the entry is missing, incomplete or fails its hashes."""
+    from fmb.protocol.embed import read_verified
+
+    return read_verified(fmb_home() / "embeddings" / model / key)[0]
 
 
 def embed_table(model: str, dataset: str, model_options: dict | None = None, dataset_options: dict | None = None,

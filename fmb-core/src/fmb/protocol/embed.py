@@ -1,8 +1,18 @@
 """Stage 2, embed: stream a dataset through a model into a content-addressed Parquet cache.
 
 Layout under ``$FMB_HOME/embeddings/<model>/<key>/``: ``shard-00000.parquet`` with its done-marker
-``shard-00000.json`` (rows, bytes, SHA-256), ... and ``manifest.json``. The key is a hash of model
-name and version, weights, model settings, dataset fingerprint and the cache format.
+``shard-00000.json`` (rows, bytes, content hash), ... and ``manifest.json``.
+
+The key is built by core (:func:`cache_key`), not by the plugin, from everything that determines an
+embedding: the model's name, version and preprocessing version; every resolved model option (the
+spec's ``default_options`` overlaid with what the user passed, as core resolved them) besides what the
+plugin's ``settings()`` reports; the content hash of the weights loaded (or, for random weights, the
+seed); the data set's name, the options the user passed, its resolved options and its content
+fingerprint; and the cache format. A plugin that forgets an option in ``settings()`` or a data set
+whose fingerprint ignores an option cannot alias two configurations. The ingredients are recorded in
+the manifest and in results.json (``embedding.key_ingredients``).
+
+Every shard is verified against its recorded content hash (every byte read) each time it is reused.
 
 Each shard is written atomically, then its marker (also atomically), so a shard counts as done only
 once both exist and agree: nothing half-written is ever read as complete, an interrupted run resumes
@@ -14,7 +24,6 @@ layout (``shard_size``) that readers adopt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -30,33 +39,58 @@ import pyarrow.parquet as pq
 from fmb import __version__
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
-from fmb.errors import ModelError, UsageError
+from fmb.errors import DataError, ModelError, UsageError
+from fmb.fingerprint import ALGORITHM, value_hash, verify_file
 from fmb.home import cache_dir
-from fmb.io import sha256_file, write_json, write_parquet
+from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.protocol.prefetch import prefetch_batches
 
-CACHE_FORMAT = 2
+#: 3: the key covers resolved options, preprocessing version, weights content and dataset options;
+#: shards carry XXH3-128 content hashes
+CACHE_FORMAT = 3
 DEFAULT_SHARD_SIZE = 1024
 DEFAULT_WORKERS = 1
 CARRIED_COLUMNS = (C.OBJECT_ID, *C.LABEL_COLUMNS)
 
 
+def model_options(model: Model) -> dict[str, Any]:
+    """The model's resolved options: what core resolved in ``load_model`` (the spec's
+    ``default_options`` overlaid with the user's options), else the defaults overlaid with
+    ``model.options`` for a model built outside core."""
+    resolved = getattr(model, "resolved_options", None)
+    if resolved is None:
+        resolved = {**model.spec.default_options, **(model.options or {})}
+    return dict(resolved)
+
+
+def dataset_identity(dataset: Dataset) -> dict[str, Any]:
+    """What identifies a data set's objects: name, the options passed (as core received them), the
+    resolved options and the content fingerprint. Options the data set lists in ``NOT_FINGERPRINTED``
+    (where the files are, read sizes) are left out: its fingerprint covers their content."""
+    skip = set(getattr(dataset, "NOT_FINGERPRINTED", ()) or ())
+    requested = getattr(dataset, "requested_options", None) or {}
+    return {"name": dataset.name,
+            "options": {k: v for k, v in requested.items() if k not in skip},
+            "resolved_options": {k: v for k, v in (dataset.options() or {}).items() if k not in skip},
+            "fingerprint": dataset.fingerprint}
+
+
 def cache_key(model: Model, dataset: Dataset) -> tuple[str, dict[str, Any]]:
-    """The content hash that names a model x dataset embedding, and what went into it."""
+    """The content hash (24 hex characters) that names a model x dataset embedding, and its ingredients.
+
+    Raises ModelError when loaded weights carry no content hash (see ``WeightsInfo.identity``).
+    """
     ident = {
         "format": CACHE_FORMAT,
-        "model": model.spec.name,
-        "model_version": model.spec.version,
-        "weights": model.weights.cache_id,
-        "settings": model.settings(),
-        "outputs": model.outputs,
-        "dataset": dataset.name,
-        "dataset_fingerprint": dataset.fingerprint,
+        "model": {"name": model.spec.name, "version": model.spec.version,
+                  "preprocessing_version": model.spec.preprocessing_version,
+                  "options": model_options(model), "settings": model.settings(), "outputs": model.outputs},
+        "weights": model.weights.identity(model.spec.name),
+        "dataset": dataset_identity(dataset),
     }
-    blob = json.dumps(ident, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:24], ident
-
+    ident = json.loads(json.dumps(ident, sort_keys=True, default=str))  # what is hashed is what is recorded
+    return value_hash(ident)[:24], ident
 
 
 def shard_size_for(n_objects: int, n_shards: int) -> int:
@@ -89,6 +123,8 @@ class EmbedResult:
     rebuilt_shards: list[int] = field(default_factory=list)
     seconds: float = 0.0
     loader: Callable[[], pa.Table] | None = field(default=None, repr=False)
+    #: what went into the key (see :func:`cache_key`)
+    ident: dict[str, Any] = field(default_factory=dict, repr=False)
     _table: pa.Table | None = field(default=None, repr=False)
 
     @property
@@ -165,15 +201,18 @@ class EmbeddingCache:
         """True when shard ``i`` has a marker and its bytes match it."""
         entry = self.marker(i)
         f = self.shard_file(i)
-        return (entry is not None and f.exists() and f.stat().st_size == entry["bytes"]
-                and sha256_file(f) == entry["sha256"])
+        try:
+            return (entry is not None and f.stat().st_size == entry["bytes"]
+                    and entry.get("algorithm") == ALGORITHM and verify_file(f) == entry["hash"])
+        except OSError:
+            return False
 
     def write_shard(self, i: int, table: pa.Table, versions: dict[str, str]) -> dict[str, Any]:
         """Write shard ``i`` atomically, then its marker; refresh the manifest. Returns the marker."""
         f = self.shard_file(i)
         write_parquet(table, f)
         entry = {"key": self.key, "index": i, "rows": list(self.rows(i)), "bytes": f.stat().st_size,
-                 "sha256": sha256_file(f), "versions": versions}
+                 "algorithm": ALGORITHM, "hash": verify_file(f), "versions": versions}
         write_json(entry, self.marker_file(i))
         self._mine.add(i)
         self.write_manifest()
@@ -184,8 +223,8 @@ class EmbeddingCache:
         for i in range(self.n_shards):
             entry, f = self.marker(i), self.shard_file(i)
             if entry is not None and f.exists() and f.stat().st_size == entry["bytes"]:
-                shards[str(i)] = {k: entry[k] for k in ("rows", "bytes", "sha256")}
-        return {**self.ident, "key": self.key, "n_objects": self.n, "shard_size": self.shard_size,
+                shards[str(i)] = {k: entry.get(k) for k in ("rows", "bytes", "algorithm", "hash")}
+        return {"key_ingredients": self.ident, "key": self.key, "n_objects": self.n, "shard_size": self.shard_size,
                 "n_shards": self.n_shards, "shards": shards, "complete": len(shards) == self.n_shards,
                 "versions": versions()}
 
@@ -196,6 +235,27 @@ class EmbeddingCache:
 
     def read(self) -> pa.Table:
         return pa.concat_tables([pq.read_table(self.shard_file(i)) for i in range(self.n_shards)])
+
+
+def read_verified(path: str | Path) -> tuple[pa.Table | None, str]:
+    """(table, "") for a complete cache entry whose every shard matches its recorded hash, else
+    (None, why). For readers that find a cache by its key (probes, report figures)."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        shards = manifest["shards"]
+        if not manifest.get("complete"):
+            return None, f"the embedding cache {path} is incomplete"
+        parts = []
+        for i in sorted(shards, key=int):
+            f = path / f"shard-{int(i):05d}.parquet"
+            rec = shards[i]
+            if rec.get("algorithm") != ALGORITHM or verify_file(f) != rec.get("hash"):
+                return None, f"embedding cache shard {f} does not match its recorded hash"
+            parts.append(pq.read_table(f))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, pa.ArrowException) as exc:
+        return None, f"the embedding cache {path} is gone or unreadable ({type(exc).__name__})"
+    return pa.concat_tables(parts), ""
 
 
 def _embed_rows(model: Model, dataset: Dataset, start: int, stop: int, batch_size: int,
@@ -245,6 +305,10 @@ def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: 
             if notice:
                 notice(f"embedding cache shard {cache.shard_file(i).name} is corrupt or missing: rebuilding it")
         table = _embed_rows(model, dataset, start, stop, batch_size, advance, workers)
+        now = dataset.fingerprint
+        if now != cache.ident["dataset"]["fingerprint"]:
+            raise DataError(f"dataset {dataset.name!r} changed while it was being embedded (fingerprint "
+                            f"{cache.ident['dataset']['fingerprint'][:12]} -> {now[:12]}): run again")
         cache.write_shard(i, table, versions())
         built += 1
     return reused, built, rebuilt
@@ -269,7 +333,8 @@ def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
                                    progress or (lambda n: None), notice, cached_only, workers)
     if not cache.manifest["complete"] or built:
         cache.write_manifest()
-    return EmbedResult(cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0, loader=cache.read)
+    return EmbedResult(cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0, loader=cache.read,
+                       ident=cache.ident)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
-from fmb.protocol.embed import EmbedResult, embed_dataset
+from fmb.protocol.embed import EmbedResult, embed_dataset, model_options
 from fmb.protocol.environment import environment, resolve_device
 from fmb.protocol.metrics import compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
@@ -63,12 +63,21 @@ def open_dataset(reg: Registry, name: str, options: dict[str, Any]) -> Dataset:
     spec = reg.dataset(name)
     ds = spec.load()(**options)
     ds.name = ds.name or name
+    ds.requested_options = dict(options)  # the embedding cache keys on them, whatever the plugin's fingerprint
     return ds
 
 
 def load_model(reg: Registry, cfg: RunConfig, device: str) -> Model:
+    """Load the model; core records its resolved options (the spec's ``default_options`` overlaid with
+    the user's) on ``model.resolved_options`` for the embedding cache key and results.json.
+
+    The loader receives the user's options as given: a plugin may infer an unset option from the
+    weights (astropt's ``size``), which its ``settings()`` and the weights hash then record.
+    """
     spec = reg.model(cfg.model)
-    return spec.load()(spec, weights=cfg.weights, device=device, options=dict(cfg.model_options), seed=cfg.seed)
+    model = spec.load()(spec, weights=cfg.weights, device=device, options=dict(cfg.model_options), seed=cfg.seed)
+    model.resolved_options = {**spec.default_options, **cfg.model_options}
+    return model
 
 
 def make_detector(reg: Registry, name: str, params: dict[str, Any]) -> Detector:
@@ -241,12 +250,13 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                     "options": dataset.options(), "has_labels": labels, "repairs": dataset.repairs.counts},
         "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
                   "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings(),
+                  "options": model_options(model),
                   "input_adaptation": model.input_adaptation(dataset.schema)},
         "domain_warnings": warnings,
         "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
         "embedding": {"cache_key": emb.key, "reused": emb.reused, "shards_built": emb.built_shards,
                       "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,
-                      "seconds": round(emb.seconds, 3)},
+                      "seconds": round(emb.seconds, 3), "key_ingredients": emb.ident},
         "modalities": per_modality,
     }
     write_parquet(pa.concat_tables(score_tables), out_dir / "scores.parquet")

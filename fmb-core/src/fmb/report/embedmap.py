@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fmb.data import canonical as C
 from fmb.report.collect import Run
@@ -36,19 +34,16 @@ def cache_path(run: Run) -> Path:
 
 def read_embeddings(run: Run) -> pa.Table:
     """The cached embedding table of a run; UnavailableError when the cache is gone or incomplete."""
+    from fmb.protocol.embed import read_verified
+
     path = cache_path(run)
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError):
+    if not (path / "manifest.json").is_file():
         raise UnavailableError(f"the embedding cache {path} is gone "
-                               "(re-run the same `fmb run` to rebuild it)") from None
-    if not manifest.get("complete"):
-        raise UnavailableError(f"the embedding cache {path} is incomplete")
-    try:
-        return pa.concat_tables([pq.read_table(path / f"shard-{int(i):05d}.parquet")
-                                 for i in sorted(manifest["shards"], key=int)])
-    except (OSError, ValueError) as exc:
-        raise UnavailableError(f"the embedding cache {path} cannot be read: {exc}") from None
+                               "(re-run the same `fmb run` to rebuild it)")
+    table, why = read_verified(path)
+    if table is None:
+        raise UnavailableError(f"{why} (re-run the same `fmb run` to rebuild it)")
+    return table
 
 
 def outputs_of(run: Run, table: pa.Table) -> list[str]:

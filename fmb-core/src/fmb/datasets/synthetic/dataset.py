@@ -1,8 +1,12 @@
 """The ``synthetic`` dataset: generated chunk by chunk on first use, cached as Parquet shards.
 
 Cache layout, under ``fmb.home.cache_dir("datasets", "synthetic", <fingerprint>)``:
-``shard-00000.parquet`` ... (one per chunk, atomic writes) and ``manifest.json`` (written last).
-A missing, truncated or unreadable shard is regenerated; the same options give identical bytes.
+``shard-00000.parquet`` ... (one per chunk, atomic writes), each with a marker ``shard-00000.json``
+recording its rows and the content hash of its bytes (``fmb.fingerprint``, written after the shard),
+and ``manifest.json`` (written last). Every shard is verified against its recorded hash, reading
+every byte, before a process first uses it: a missing, truncated, damaged (even one flipped byte)
+or unmarked shard is regenerated with a warning, so damaged data are never embedded. The same
+options give identical data.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from fmb.datasets.base import Dataset
 from fmb.datasets.synthetic.anomalies import plan_classes
 from fmb.datasets.synthetic.generate import GENERATOR_VERSION, generate_chunk, make_schema, to_record_batch
 from fmb.datasets.synthetic.options import SyntheticOptions, resolve_options
+from fmb.fingerprint import ALGORITHM, verify_file
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
+#: bump when the on-disk layout of the generated-data cache changes (enters the cache folder's name)
+DATA_CACHE_FORMAT = 2
 
 
 class SyntheticDataset(Dataset):
@@ -39,7 +46,8 @@ class SyntheticDataset(Dataset):
         self.opts = opts
         self._schema = make_schema(opts.stamp, opts.as_dict())
         self._fingerprint = hashlib.sha256(json.dumps(
-            {"version": GENERATOR_VERSION, "options": opts.as_dict()}, sort_keys=True).encode()).hexdigest()
+            {"version": GENERATOR_VERSION, "cache_format": DATA_CACHE_FORMAT, "options": opts.as_dict()},
+            sort_keys=True).encode()).hexdigest()
         self._codes = plan_classes(opts.size, opts.counts, opts.seed)
         self._verified: set[int] = set()
         #: number of shards this instance generated (for tests and logs)
@@ -129,16 +137,23 @@ class SyntheticDataset(Dataset):
                                            schema=self._schema)
         return validate(batch, f"synthetic[{self._fingerprint[:12]}]", row, self.repairs)
 
-    def _shard_ok(self, k: int) -> bool:
-        path = self.shard_path(k)
-        if not path.is_file():
-            return False
+    def marker_path(self, k: int) -> Path:
+        """Path of shard ``k``'s marker (rows and content hash, written after the shard)."""
+        return self.cache_path / f"shard-{k:05d}.json"
+
+    def _marker(self, k: int) -> dict:
         lo, hi = self.shard_rows(k)
+        return {"fingerprint": self._fingerprint, "index": k, "rows": [lo, hi], "algorithm": ALGORITHM}
+
+    def _shard_ok(self, k: int) -> bool:
+        """True when shard ``k`` and its marker exist and every byte matches the recorded hash."""
+        path = self.shard_path(k)
         try:
-            pf = pq.ParquetFile(path)
-            same = pf.schema_arrow.equals(self._schema, check_metadata=False)
-            return pf.metadata.num_rows == hi - lo and same
-        except (OSError, pa.ArrowException):
+            entry = json.loads(self.marker_path(k).read_text())
+            if not isinstance(entry, dict) or {key: entry.get(key) for key in self._marker(k)} != self._marker(k):
+                return False
+            return path.stat().st_size == entry.get("bytes") and verify_file(path) == entry.get("hash")
+        except (OSError, ValueError):
             return False
 
     def _ensure_shard(self, k: int) -> None:
@@ -151,11 +166,16 @@ class SyntheticDataset(Dataset):
     def _generate_shard(self, k: int) -> None:
         lo, hi = self.shard_rows(k)
         if self.shard_path(k).exists():
-            log.warning("synthetic: shard %s is unreadable or stale; regenerating", self.shard_path(k).name)
+            log.warning("synthetic: cached shard %s does not match its recorded content hash (damaged, "
+                        "truncated or unmarked); regenerating it", self.shard_path(k))
         res = generate_chunk(self.opts.seed, k, self._codes[lo:hi], lo, self.opts.stamp, self.opts.strengths)
         table = pa.Table.from_batches([to_record_batch(res, self._schema)])
         del res
+        self.marker_path(k).unlink(missing_ok=True)
         io.write_parquet(table, self.shard_path(k), compression="zstd", use_dictionary=[C.ANOMALY_CLASS])
+        path = self.shard_path(k)
+        io.write_json({**self._marker(k), "bytes": path.stat().st_size, "hash": verify_file(path)},
+                      self.marker_path(k))
         self.generated_shards += 1
         self._verified.add(k)
 
@@ -171,8 +191,11 @@ class SyntheticDataset(Dataset):
         path = self.cache_path / MANIFEST
         if path.exists() or len(self._verified) < self.opts.n_chunks:
             return
-        shards = [{"file": self.shard_path(k).name, "rows": self.shard_rows(k)[1] - self.shard_rows(k)[0],
-                   "bytes": self.shard_path(k).stat().st_size} for k in range(self.opts.n_chunks)]
+        shards = []
+        for k in range(self.opts.n_chunks):
+            entry = json.loads(self.marker_path(k).read_text())
+            shards.append({"file": self.shard_path(k).name, "rows": entry["rows"][1] - entry["rows"][0],
+                           "bytes": entry["bytes"], "hash": entry["hash"], "algorithm": ALGORITHM})
         counts = dict(zip(*np.unique(np.asarray(self._codes), return_counts=True)))
         io.write_json({"dataset": "synthetic", "generator_version": GENERATOR_VERSION,
                        "fingerprint": self._fingerprint, "options": self.opts.as_dict(),
