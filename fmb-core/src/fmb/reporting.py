@@ -42,11 +42,12 @@ def _fmt(v: Any) -> str:
 
 
 def summary_table(results: list[tuple[str, dict]]) -> Table:
-    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, time."""
+    """One row per system and modality: AUROC, AP, P@100, recall@1%, objects left out of the metrics as
+    unlabelled, weights, time; an output that could not be scored gets a row with its cause."""
     t = Table(title="FMB summary", header_style="bold", caption="results in " + ", ".join(
         dict.fromkeys(str(Path(f)) for f, _ in results)))
     t.add_column("model/detector/data/seed", ratio=1, overflow="fold")
-    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "weights", "time s"):
+    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "unlabelled", "weights", "time s"):
         t.add_column(col, justify="left" if col in ("modality", "weights") else "right", no_wrap=True)
     for _, res in results:
         cfg = res["config"]
@@ -54,8 +55,11 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
         for mod, entry in res["modalities"].items():
             m = entry.get("metrics") or {}
             t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
-                      _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), res["model"]["weights"]["kind"],
-                      f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+                      _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), _fmt(m.get("n_unlabelled")),
+                      res["model"]["weights"]["kind"], f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+        for mod, cause in (res.get("failed_outputs") or {}).items():
+            t.add_row(f"{system}\n[red]not scored: {cause}[/red]", mod, "failed", "-", "-", "-", "-",
+                      res["model"]["weights"]["kind"], "-")
     return t
 
 
