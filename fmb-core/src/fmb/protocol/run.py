@@ -260,7 +260,6 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             except FMBError as exc:  # one output that cannot be scored does not lose the others
                 failed[out] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 errors.append(exc)
-                reporter.warn(f"output {out!r} not scored: {failed[out]}")
                 advance(1)
                 continue
             _warn_duplicates(reporter, detector, out, info)
@@ -286,6 +285,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         if len(errors) == 1:
             raise errors[0]
         raise type(errors[0])("no output could be scored: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    for out, cause in failed.items():
+        reporter.warn(f"output {out!r} not scored (the others are; failed_outputs in results.json): {cause}")
 
     result = {
         "schema_version": SCHEMA_VERSION,
