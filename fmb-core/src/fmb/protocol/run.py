@@ -259,6 +259,9 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                     scores, info = detect(detector, emb, out, cfg.seed)
             except FMBError as exc:  # one output that cannot be scored does not lose the others
                 failed[out] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if dataset.repairs.counts:  # e.g. spectrum_invalid_error_masked: why nothing was left
+                    failed[out] += " (data repairs: " + ", ".join(
+                        f"{k}={v}" for k, v in sorted(dataset.repairs.counts.items())) + ")"
                 errors.append(exc)
                 advance(1)
                 continue
