@@ -50,7 +50,8 @@ def _domain(res: dict) -> str:
 
 
 def summary_table(results: list[tuple[str, dict]]) -> Table:
-    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, domain, time.
+    """One row per system and modality: AUROC, AP, P@100, recall@1%, objects left out of the metrics as
+    unlabelled, weights, domain, time; an output that could not be scored gets a row with its cause.
 
     ``domain`` is ``OUTSIDE (n)`` when the data set lies outside the model's training domain in ``n`` ways
     (listed under the table; see :func:`fmb.adapt.domain_warnings`), ``ok`` inside it, ``-`` with no contract.
@@ -58,7 +59,7 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
     caption = ["results in " + ", ".join(dict.fromkeys(str(Path(f)) for f, _ in results))]
     t = Table(title="FMB summary", header_style="bold")
     t.add_column("model/detector/data/seed", ratio=1, overflow="fold")
-    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "weights", "domain", "time s"):
+    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "unlabelled", "weights", "domain", "time s"):
         t.add_column(col, justify="left" if col in ("modality", "weights", "domain") else "right", no_wrap=True)
     for _, res in results:
         cfg = res["config"]
@@ -66,8 +67,12 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
         for mod, entry in res["modalities"].items():
             m = entry.get("metrics") or {}
             t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
-                      _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), res["model"]["weights"]["kind"],
-                      _domain(res), f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+                      _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), _fmt(m.get("n_unlabelled")),
+                      res["model"]["weights"]["kind"], _domain(res),
+                      f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+        for mod, cause in (res.get("failed_outputs") or {}).items():
+            t.add_row(f"{system}\n[red]not scored: {cause}[/red]", mod, "failed", "-", "-", "-", "-",
+                      res["model"]["weights"]["kind"], _domain(res), "-")
         caption += [f"{system}: outside the training domain: {w}" for w in res.get("domain_warnings") or []]
     t.caption = "\n".join(caption)
     return t

@@ -1,7 +1,8 @@
 """Agreement between rankings of the same objects: Spearman, top-set Jaccard, retention.
 
 Pure numpy. Scores are "higher = more anomalous"; the top-k set of a ranking is its k
-highest-scoring objects (ties broken by input order, as in :func:`fmb.protocol.metrics.ranks`).
+highest-scoring objects (ties broken by position; :func:`align` sorts rows by object_id, so that is
+object_id order).
 Inputs are aligned arrays: element i is the same object in both rankings (see :func:`align`).
 ``k`` is a count (int >= 1), a fraction (float in (0, 1)) or a percentage string ("1%").
 """

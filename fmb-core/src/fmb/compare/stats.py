@@ -1,8 +1,9 @@
 """Pairwise statistics of ``fmb compare`` (built on :mod:`fmb.compare.rankings`), bootstrap intervals
 and disagreement sets.
 
-Scores are "higher = more anomalous"; rank 1 is the most anomalous object (ties keep input
-order, as in :func:`fmb.protocol.metrics.ranks`); the top-k set is the k objects of rank <= k.
+Scores are "higher = more anomalous"; rank 1 is the most anomalous object (tied objects share the
+best rank, as in :func:`fmb.protocol.metrics.ranks`); the top-k set breaks ties by position, i.e.
+object_id order on aligned rows.
 All functions are pure numpy on aligned arrays (row i is the same object in every system).
 """
 

@@ -12,7 +12,9 @@ live in the Arrow *field metadata* (all values are UTF-8 strings):
            column of the same length, or, for a grid shared by every row, the field metadata
            of ``flux``: ``wavelength_start``, ``wavelength_step``, ``unit``.
 Truth (optional): ``is_anomaly`` bool, ``anomaly_class`` string (``"normal"`` for normal
-objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32.
+objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32. A null ``is_anomaly`` means
+*unlabelled* (never inspected): such objects are left out of every label metric. An object
+flagged anomalous without a class has class ``"unknown"`` (see :func:`resolve_labels`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ WAVELENGTH = "wavelength"
 IS_ANOMALY = "is_anomaly"
 ANOMALY_CLASS = "anomaly_class"
 NORMAL_CLASS = "normal"
+UNKNOWN_CLASS = "unknown"
 PHYSICAL = ("redshift", "log_mstar", "log_sfr")
 LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL)
 
@@ -173,3 +176,33 @@ class Repairs:
     def merge(self, other: Repairs) -> None:
         for k, v in other.counts.items():
             self.add(k, v)
+
+
+def resolve_labels(is_anomaly: pa.Array | pa.ChunkedArray | np.ndarray,
+                   anomaly_class: pa.Array | pa.ChunkedArray | np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The truth of ``N`` objects as ``(labelled [N] bool, is_anomaly [N] bool, class [N] object | None)``.
+
+    A null (or NaN) ``is_anomaly`` is unlabelled: ``labelled`` is False there, ``is_anomaly`` False and
+    the class None. A labelled normal object has class :data:`NORMAL_CLASS`; an anomalous one keeps its
+    class, or gets :data:`UNKNOWN_CLASS` when its class is null, empty, "none" or "normal" (a flagged
+    object is never counted as normal). ``class`` is None when ``anomaly_class`` is None.
+    """
+    raw = (is_anomaly.to_pylist() if isinstance(is_anomaly, pa.Array | pa.ChunkedArray)
+           else list(np.asarray(is_anomaly, dtype=object)))
+    labelled = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in raw], bool)
+    y = np.array([bool(v) if ok else False for v, ok in zip(raw, labelled)], bool)
+    if anomaly_class is None:
+        return labelled, y, None
+    names = (anomaly_class.to_pylist() if isinstance(anomaly_class, pa.Array | pa.ChunkedArray)
+             else list(np.asarray(anomaly_class, dtype=object)))
+    cls = np.empty(len(raw), dtype=object)
+    for i, (ok, anom, c) in enumerate(zip(labelled, y, names)):
+        if not ok:
+            cls[i] = None
+        elif not anom:
+            cls[i] = NORMAL_CLASS
+        else:
+            text = "" if c is None else str(c).strip()
+            cls[i] = UNKNOWN_CLASS if text.lower() in ("", "none", NORMAL_CLASS) else text
+    return labelled, y, cls

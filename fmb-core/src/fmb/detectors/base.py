@@ -14,6 +14,9 @@ class Detector(ABC):
     """A fitted-and-scored anomaly detector over an ``[N, D]`` embedding matrix."""
 
     name: str = ""
+    #: True when the detector fits on the distinct rows only and gives identical rows one score
+    #: (see :func:`unique_rows`); core reports it when the embeddings hold duplicate rows.
+    deduplicates: bool = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params
@@ -47,3 +50,18 @@ def standardise(X: np.ndarray) -> np.ndarray:
     out = X - mu.astype(X.dtype)
     out /= np.where(sd > 0, sd, 1.0).astype(X.dtype)
     return out
+
+
+def unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``[N, D]`` ``X`` (``[U, D]``, in lexicographic order, so independent of the
+    row order of ``X``) and the ``[N]`` index of each row of ``X`` among them (``X == U[inverse]``).
+
+    -0.0 and +0.0 count as equal. Uses ``numpy.unique(axis=0)``.
+    """
+    U, inverse = np.unique(np.asarray(X) + 0.0, axis=0, return_inverse=True)
+    return U, inverse.reshape(-1)
+
+
+def duplicate_rows(X: np.ndarray) -> int:
+    """How many rows of ``[N, D]`` ``X`` repeat an earlier row exactly (``N`` minus the distinct rows)."""
+    return int(len(X) - len(unique_rows(X)[0])) if len(X) else 0

@@ -14,8 +14,8 @@ from fmb import __version__
 from fmb.adapt import domain_warnings
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
-from fmb.detectors.base import Detector
-from fmb.errors import DetectorError, UsageError
+from fmb.detectors.base import Detector, duplicate_rows
+from fmb.errors import DetectorError, FMBError, UsageError
 from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.params import format_spec
@@ -113,18 +113,36 @@ def check_output_dir(path: Path) -> None:
         raise UsageError(f"output directory {str(path)!r} is not writable: {exc.strerror or exc}") from exc
 
 
+def canonical_order(table: pa.Table) -> np.ndarray:
+    """``[N]`` row indices that sort ``table`` by ``object_id`` (the canonical order).
+
+    Detectors are fitted on rows in this order, so that a seeded detector (iforest's subsamples,
+    nf's folds) gives every object the same score whatever the order of the input rows or files.
+    """
+    ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
+    return np.argsort(ids, kind="stable")
+
+
 def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tuple[np.ndarray, dict]:
-    """Scores for every object (NaN where the modality is missing) and bookkeeping."""
+    """Scores for every object (NaN where the modality is missing) and bookkeeping.
+
+    The detector sees the rows sorted by ``object_id`` (:func:`canonical_order`); ``n_duplicate_rows``
+    counts rows that repeat an earlier embedding exactly.
+    """
     X = emb.matrix(output)
     valid = np.isfinite(X).all(axis=1)
     if valid.sum() < 2:
-        raise DetectorError(f"output {output!r}: fewer than 2 objects have this modality")
+        raise DetectorError(f"output {output!r}: fewer than 2 objects have this modality "
+                            f"({int(valid.sum())} of {len(X)} have a finite embedding)")
+    order = canonical_order(emb.table)
+    idx = order[valid[order]]
     t0 = time.perf_counter()
     scores = np.full(len(X), np.nan)
-    scores[valid] = detector.fit_score(X[valid], seed=seed)
+    scores[idx] = detector.fit_score(X[idx], seed=seed)
     if not np.isfinite(scores[valid]).all():
         raise DetectorError(f"detector {detector.name!r} returned non-finite scores on {output!r}")
     return scores, {"n_scored": int(valid.sum()), "n_missing": int((~valid).sum()),
+                    "n_duplicate_rows": duplicate_rows(X[idx]),
                     "detect_seconds": round(time.perf_counter() - t0, 4)}
 
 
@@ -154,18 +172,21 @@ def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.nd
     if valid.sum() < 2:
         raise DetectorError(f"detector {detector.name!r}: fewer than 2 objects have all of "
                             f"{', '.join(mats)}")
+    order = canonical_order(emb.table)
+    idx = order[valid[order]]  # the objects that have every input, sorted by object_id
     t0 = time.perf_counter()
     scores = np.full(len(valid), np.nan)
-    scores[valid] = detector.fit_score_inputs({k: X[valid] for k, X in mats.items()}, seed=seed)
+    scores[idx] = detector.fit_score_inputs({k: X[idx] for k, X in mats.items()}, seed=seed)
     if not np.isfinite(scores[valid]).all():
         raise DetectorError(f"detector {detector.name!r} returned non-finite scores")
 
     def pad(v: np.ndarray) -> np.ndarray:
         full = np.full(len(valid), np.nan) if v.dtype.kind == "f" else np.full(len(valid), None, dtype=object)
-        full[valid] = v
+        full[idx] = v
         return full
 
     info = {"n_scored": int(valid.sum()), "n_missing": int((~valid).sum()),
+            "n_duplicate_rows": {k: duplicate_rows(X[idx]) for k, X in mats.items()},
             "detect_seconds": round(time.perf_counter() - t0, 4), "inputs": list(mats),
             "details": getattr(detector, "details_", {})}
     comps = {k: pad(np.asarray(v, np.float64)) for k, v in getattr(detector, "components_", {}).items()}
@@ -173,13 +194,32 @@ def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.nd
     return scores, info, comps, extras
 
 
-def _metrics(table: pa.Table, scores: np.ndarray) -> dict:
-    """Label metrics of the objects with a finite score."""
+def table_labels(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(labelled, is_anomaly, anomaly_class)`` of every row (see :func:`fmb.data.canonical.resolve_labels`)."""
+    return C.resolve_labels(table.column(C.IS_ANOMALY),
+                            table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in table.column_names else None)
+
+
+def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray) -> dict:
+    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted)."""
     valid = np.isfinite(scores)
-    y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False)[valid]
-    cls = (table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False)[valid]
-           if C.ANOMALY_CLASS in table.column_names else None)
-    return compute_metrics(scores[valid], y, cls)
+    labelled, y, cls = labels
+    return compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+
+
+def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: dict) -> None:
+    """One warning per output whose embeddings repeat rows exactly (e.g. blank off-footprint cutouts)."""
+    counts = info.get("n_duplicate_rows") or 0
+    n = sum(counts.values()) if isinstance(counts, dict) else counts
+    if not n:
+        return
+    base = getattr(detector, "base", detector)  # fusion scores with a base detector
+    dedup = bool(getattr(base, "deduplicates", False))
+    info["deduplicated"] = dedup
+    what = (f"detector {base.name!r} is fitted on the distinct rows and scores identical rows alike" if dedup
+            else f"detector {base.name!r} scores them as they are")
+    reporter.warn(f"output {output!r}: {n} embedding rows repeat another row exactly (blank cutouts or "
+                  f"spectra?): {what} (n_duplicate_rows in results.json)")
 
 
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
@@ -213,32 +253,58 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         reporter.info(f"reused cached embeddings {emb.key} ({emb.path})")
 
     table = emb.table
-    labels = C.IS_ANOMALY in table.column_names
+    has_labels = C.IS_ANOMALY in table.column_names
+    labels = table_labels(table) if has_labels else None
+    n_unlabelled = int((~labels[0]).sum()) if labels else 0
+    if n_unlabelled:
+        reporter.warn(f"{n_unlabelled} of {len(table)} objects have no is_anomaly label (null): they are "
+                      "unlabelled, left out of every metric and counted as n_unlabelled")
     per_modality: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    errors: list[FMBError] = []
     score_tables = []
     with reporter.progress(f"detect with {cfg.detector}", total=len(outputs)) as advance:
         for out in outputs:
             comps: dict[str, np.ndarray] = {}
             extras: dict[str, np.ndarray] = {}
-            if multi:
-                scores, info, comps, extras = detect_multi(detector, emb, cfg.seed)
-            else:
-                scores, info = detect(detector, emb, out, cfg.seed)
+            try:
+                if multi:
+                    scores, info, comps, extras = detect_multi(detector, emb, cfg.seed)
+                else:
+                    scores, info = detect(detector, emb, out, cfg.seed)
+            except FMBError as exc:  # one output that cannot be scored does not lose the others
+                failed[out] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if dataset.repairs.counts:  # e.g. spectrum_invalid_error_masked: why nothing was left
+                    failed[out] += " (data repairs: " + ", ".join(
+                        f"{k}={v}" for k, v in sorted(dataset.repairs.counts.items())) + ")"
+                errors.append(exc)
+                advance(1)
+                continue
+            _warn_duplicates(reporter, detector, out, info)
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(table, scores) if labels else None}
+            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores) if labels else None}
             if comps:
-                entry["components"] = {k: {"metrics": _metrics(table, v) if labels else None} for k, v in comps.items()}
+                entry["components"] = {k: {"metrics": _metrics(labels, v) if labels else None}
+                                       for k, v in comps.items()}
             per_modality[out] = entry
             cols = {"object_id": table.column(C.OBJECT_ID), "modality": pa.array([out] * len(scores)),
                     "score": pa.array(scores), "rank": pa.array(np.where(valid, r, None), pa.int64())}
             for c in C.LABEL_COLUMNS:
                 if c in table.column_names:
                     cols[c] = table.column(c)
+            if labels and labels[2] is not None:  # flagged anomalies without a class read "unknown"
+                cols[C.ANOMALY_CLASS] = pa.array(labels[2], pa.string())
             cols.update({k: pa.array(v, from_pandas=True) for k, v in extras.items()})
             score_tables.append(pa.table(cols))
             advance(1)
+    if not per_modality:
+        if len(errors) == 1:
+            raise errors[0]
+        raise type(errors[0])("no output could be scored: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    for out, cause in failed.items():
+        reporter.warn(f"output {out!r} not scored (the others are; failed_outputs in results.json): {cause}")
 
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -247,7 +313,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "config": cfg.to_dict(),
         "environment": environment(device, cfg.seed),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
-                    "options": dataset.options(), "has_labels": labels, "repairs": dataset.repairs.counts},
+                    "options": dataset.options(), "has_labels": has_labels, "n_unlabelled": n_unlabelled,
+                    "repairs": dataset.repairs.counts},
         "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
                   "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings(),
                   "options": model_options(model),
@@ -258,6 +325,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                       "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,
                       "seconds": round(emb.seconds, 3), "key_ingredients": emb.ident},
         "modalities": per_modality,
+        "failed_outputs": failed,
     }
     write_parquet(pa.concat_tables(score_tables), out_dir / "scores.parquet")
     write_json(result, out_dir / "results.json")
