@@ -21,7 +21,7 @@ def test_fmb_run_tiny_on_toy(toy, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     result = json.loads((Path(out) / "results.json").read_text())
     assert result["model"]["weights"]["kind"] == "random" and result["model"]["weights"]["seed"] == 0
-    assert result["model"]["settings"]["size"] == "tiny" and result["model"]["settings"]["bands"]["name"] == "hsc"
+    assert result["model"]["settings"]["size"] == "tiny" and result["model"]["settings"]["bands"]["name"] == "auto"
     assert set(result["modalities"]) == {"image", "spectrum", "joint"}
     for entry in result["modalities"].values():
         assert entry["n_scored"] == 48 and 0.0 <= entry["metrics"]["auroc"] <= 1.0
