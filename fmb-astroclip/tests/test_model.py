@@ -101,6 +101,6 @@ def test_off_grid_spectrum_is_interpolated_and_padded_with_its_mean(batch):
 def test_rgb_follows_the_legacy_stretch():
     img = np.zeros((1, 3, 2, 2), np.float32)
     img[0, :, 0, 0] = 1.0
-    rgb = to_rgb(img, ["g", "r", "z"])
+    rgb = to_rgb(img)
     assert rgb.shape == (1, 3, 2, 2) and rgb.min() >= 0 and rgb.max() <= 1
     assert rgb[0, 0, 0, 0] < rgb[0, 2, 0, 0]  # red (z, scale 2.2) below blue (g, scale 6.0)

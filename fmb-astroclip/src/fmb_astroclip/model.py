@@ -24,9 +24,9 @@ from fmb.specs import ModelSpec
 from fmb_astroclip import hub
 from fmb_astroclip.loading import resolve, save_checkpoint
 from fmb_astroclip.network import AstroClip
-from fmb_astroclip.preprocess import image_inputs, spectrum_inputs
+from fmb_astroclip.preprocess import image_inputs, image_plan, spectrum_inputs
 
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: contract adaptation (native 0.262"/px scale, g,r,z by name/wavelength, no transpose)
 JOINT = "normalised mean of the unit image and spectrum vectors"
 OPTIONS = ("size", "path", "repo", "file")
 
@@ -49,6 +49,10 @@ class AstroClipModel(Model):
     def settings(self) -> dict[str, Any]:
         return {"size": self.net.cfg.size, "architecture": self.net.cfg.to_dict(), "weights_loaded": self.parts,
                 "preprocess": PREPROCESS_VERSION, "joint": JOINT}
+
+    def input_adaptation(self, schema: pa.Schema) -> dict[str, Any] | None:
+        """The image adaptation (band map, pixel-scale resampling, crop/pad, units) for this schema."""
+        return {"image": image_plan(schema, self.net.cfg.image_size)} if C.IMAGE in schema.names else None
 
     def save_weights(self, path: str | Path) -> Path:
         """Write ``path/model.safetensors`` + ``config.json``; ``--weights path`` loads them back."""

@@ -41,13 +41,25 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _domain(res: dict) -> str:
+    """The summary's domain cell: how many ways the data lie outside the model's training domain."""
+    if "domain_warnings" not in res:
+        return "-"
+    n = len(res["domain_warnings"])
+    return f"OUTSIDE ({n})" if n else "ok"
+
+
 def summary_table(results: list[tuple[str, dict]]) -> Table:
-    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, time."""
-    t = Table(title="FMB summary", header_style="bold", caption="results in " + ", ".join(
-        dict.fromkeys(str(Path(f)) for f, _ in results)))
+    """One row per system and modality: AUROC, AP, P@100, recall@1%, weights, domain, time.
+
+    ``domain`` is ``OUTSIDE (n)`` when the data set lies outside the model's training domain in ``n`` ways
+    (listed under the table; see :func:`fmb.adapt.domain_warnings`), ``ok`` inside it, ``-`` with no contract.
+    """
+    caption = ["results in " + ", ".join(dict.fromkeys(str(Path(f)) for f, _ in results))]
+    t = Table(title="FMB summary", header_style="bold")
     t.add_column("model/detector/data/seed", ratio=1, overflow="fold")
-    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "weights", "time s"):
-        t.add_column(col, justify="left" if col in ("modality", "weights") else "right", no_wrap=True)
+    for col in ("modality", "AUROC", "AP", "P@100", "R@1%", "weights", "domain", "time s"):
+        t.add_column(col, justify="left" if col in ("modality", "weights", "domain") else "right", no_wrap=True)
     for _, res in results:
         cfg = res["config"]
         system = f"{cfg['model']}/{cfg['detector']}/{cfg['dataset']}/{cfg['seed']}"
@@ -55,7 +67,9 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
             m = entry.get("metrics") or {}
             t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
                       _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), res["model"]["weights"]["kind"],
-                      f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+                      _domain(res), f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+        caption += [f"{system}: outside the training domain: {w}" for w in res.get("domain_warnings") or []]
+    t.caption = "\n".join(caption)
     return t
 
 

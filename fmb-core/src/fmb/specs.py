@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fmb.contracts import ContractError, InputContract
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
 LOADER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 MODALITIES = ("image", "spectrum")
@@ -74,12 +76,15 @@ class ModelSpec(_BaseSpec):
     The loader is a callable
     ``load_model(spec, weights="auto", device="cpu", options=None, seed=0) -> fmb.models.base.Model``.
     ``weights`` lists the named weight sources it knows (e.g. ``hf:polymathic-ai/astroclip``).
+    ``input_contract`` (:class:`fmb.contracts.InputContract`, optional) declares what the model's
+    authors fed the network; core adapts data to it and warns outside its domain (:mod:`fmb.adapt`).
     """
 
     modalities: tuple[str, ...] = ()
     outputs: dict[str, int] = field(default_factory=dict)
     weights: tuple[str, ...] = ()
     default_options: dict[str, Any] = field(default_factory=dict)
+    input_contract: InputContract | None = None
 
     kind = "model"
 
@@ -99,6 +104,17 @@ class ModelSpec(_BaseSpec):
                 raise SpecError(f"model {self.name!r}: output {out!r} needs modality {out!r}")
         if "joint" in self.outputs and len(self.modalities) < 2:
             raise SpecError(f"model {self.name!r}: a 'joint' output needs two modalities")
+        if self.input_contract is not None:
+            if not isinstance(self.input_contract, InputContract):
+                raise SpecError(f"model {self.name!r}: input_contract must be an fmb.contracts.InputContract")
+            try:
+                self.input_contract.validate(f"model {self.name!r}")
+            except ContractError as exc:
+                raise SpecError(str(exc)) from None
+            for mod in MODALITIES:
+                if getattr(self.input_contract, mod) is not None and mod not in self.modalities:
+                    raise SpecError(f"model {self.name!r}: input_contract declares {mod!r} but the model "
+                                    f"does not read that modality")
 
 
 @dataclass(frozen=True)

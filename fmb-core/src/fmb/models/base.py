@@ -62,3 +62,9 @@ class Model(ABC):
     def settings(self) -> dict[str, Any]:
         """Everything besides weights that changes the embeddings (part of the cache key)."""
         return dict(self.options)
+
+    def input_adaptation(self, schema: pa.Schema) -> dict[str, Any] | None:
+        """What the model's preprocessing does to data of this canonical ``schema`` (recorded in
+        results.json): for a model that adapts through :mod:`fmb.adapt`, its plan (band map, pixel-scale
+        resampling, crop/pad, units). ``None`` (default): not described."""
+        return None

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from fmb import __version__
+from fmb.adapt import domain_warnings
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.detectors.base import Detector
@@ -187,6 +188,11 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     multi = bool(multi_inputs(detector))
     outputs = (select_multi(detector, model, dataset, cfg.modality) if multi
                else select_outputs(model, dataset, cfg.modality))
+    used = {m for o in outputs for p in o.split("+") for m in (("image", "spectrum") if p == "joint" else (p,))}
+    warnings = [w for w in domain_warnings(dataset.schema, model.spec.input_contract)
+                if w.split(":", 1)[0] in used]
+    for w in warnings:
+        reporter.warn(f"model {cfg.model!r} on {dataset.name}: outside the training domain: {w}")
     if model.weights.kind == "random":
         reporter.warn(f"model {cfg.model!r} runs with RANDOM weights: its results say nothing about the "
                       "trained model (weights: random is recorded)")
@@ -234,7 +240,9 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
                     "options": dataset.options(), "has_labels": labels, "repairs": dataset.repairs.counts},
         "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
-                  "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings()},
+                  "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings(),
+                  "input_adaptation": model.input_adaptation(dataset.schema)},
+        "domain_warnings": warnings,
         "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
         "embedding": {"cache_key": emb.key, "reused": emb.reused, "shards_built": emb.built_shards,
                       "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,

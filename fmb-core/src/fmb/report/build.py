@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def metadata_section(runs: list[Run]) -> Section:
         ]
         warn = note(f"{model.get('name')} ran with RANDOM weights: these results say nothing about the trained "
                     "model.") if w.get("kind") == "random" else ""
+        warn += "".join(note(f"{model.get('name')} on {ds.get('name')}: outside the model's training domain: {d}")
+                        for d in r.get("domain_warnings") or [])
+        if model.get("input_adaptation"):
+            rows.append(["input adaptation", Raw(f"<code>{esc(json.dumps(model['input_adaptation']))}</code>")])
         parts.append(f"<h3>{esc(run.title)}</h3>" + warn + table(["", ""], rows, cls="meta"))
     return Section("runs", "Runs", "".join(parts))
 
@@ -81,6 +86,10 @@ def metrics_section(runs: list[Run]) -> Section:
     body += ('<p class="muted">AUROC and average precision (AP) over all scored objects; precision (P@k) and '
              "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); best value per column in "
              "bold.</p>")
+    outside = [r for r in runs if r.result.get("domain_warnings")]
+    body += "".join(note(f"{r.name}: the data lie outside the model's training domain "
+                         f"({len(r.result['domain_warnings'])} way(s), listed under Runs): read its metrics with "
+                         "that caveat") for r in outside)
     unlabelled = [r for r in runs if not r.has_labels]
     if unlabelled:
         body += "".join(note(_no_labels(r) + " (label metrics are blank)") for r in unlabelled)
