@@ -4,10 +4,10 @@ Images (contract: :data:`fmb_aion.bands.PIXEL_SCALE`; AION's codec reads 96 x 96
 for the Legacy Survey slots, 0.168 "/px for HSC). Each stamp is
 
 1. resampled from its own pixel scale (the image field's ``pixel_scale`` metadata, arcsec/px) to the
-   target survey's, when they differ by more than 0.1 %: :func:`resample` samples the stamp linearly
-   onto a 96 x 96 grid of the target pixel scale centred on the stamp centre (zeros outside the stamp;
-   values multiplied by ``(target / source) ** 2`` so that a pixel still holds the flux, in nanomaggies,
-   of the sky it now covers). A 0.1 "/px Euclid stamp of 64 px (6.4") fills the central 38 px at
+   target survey's, when they differ by more than 0.1 %: :func:`resample` (core's
+   :func:`fmb.adapt.resample_to_scale`) samples the stamp bilinearly onto a 96 x 96 grid of the target
+   pixel scale centred on the stamp centre (zeros outside the stamp; values multiplied by
+   ``(target / source) ** 2`` so that a pixel still holds the flux, in nanomaggies, of the sky it now covers). A 0.1 "/px Euclid stamp of 64 px (6.4") fills the central 38 px at
    0.168 "/px; an object keeps its size in arcsec.
 2. at the native scale, centre-cropped or zero-padded to 96 x 96 (:func:`crop_or_pad`): the crop starts at ``(n - 96) // 2``
    exactly as the codec's own ``CenterCrop`` does, so a native 0.262 "/px Legacy Survey cutout of any
@@ -80,30 +80,18 @@ def crop_or_pad(x: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
 
 
 def resample(x: np.ndarray, zoom: float, size: int = IMAGE_SIZE) -> np.ndarray:
-    """``[N, B, H, W]`` sampled onto a ``size`` x ``size`` grid ``zoom`` times finer (zoom = source / target
-    pixel scale), centred on the stamp centre; ``zoom`` within 0.1 % of 1 is a plain :func:`crop_or_pad`.
+    """``[N, B, H, W]`` on a ``size`` x ``size`` grid ``zoom`` times finer (zoom = source / target pixel scale).
 
-    Output pixel ``i`` (0-based) reads the source at ``(H - 1) / 2 + (i - (size - 1) / 2) / zoom``
-    (``scipy.ndimage.map_coordinates``, linear, zeros outside the stamp), so the pixel scale is exactly the
-    target's and the centre stays the centre. Values are divided by ``zoom ** 2`` so each pixel holds the
-    flux of its new area. Shrinking by more than 2x first smooths with a Gaussian of sigma ``0.5 / zoom``
-    source pixels, so small-scale noise is averaged rather than aliased.
+    ``zoom`` within 0.1 % of 1: :func:`crop_or_pad` (the codec's own crop offsets). Otherwise core's
+    :func:`fmb.adapt.resample_to_scale` (bilinear, centre to centre, Gaussian anti-alias when shrinking,
+    values times ``1 / zoom ** 2`` so a pixel holds the flux of its new area).
     """
-    from scipy import ndimage
-
     if abs(zoom - 1.0) <= SCALE_TOLERANCE:
         return crop_or_pad(x, size)
-    src = np.asarray(x, np.float64)
-    n, b, h, w = src.shape
-    if zoom < 0.5:
-        src = ndimage.gaussian_filter(src, sigma=(0, 0, 0.5 / zoom, 0.5 / zoom), mode="constant")
-    offs = (np.arange(size) - (size - 1) / 2) / zoom
-    rows, cols = np.meshgrid((h - 1) / 2 + offs, (w - 1) / 2 + offs, indexing="ij")
-    out = np.empty((n, b, size, size), np.float64)
-    for i in range(n):
-        for j in range(b):
-            out[i, j] = ndimage.map_coordinates(src[i, j], [rows, cols], order=1, mode="grid-constant", cval=0.0)
-    return (out / zoom**2).astype(np.float32)
+    from fmb.adapt import resample_to_scale
+
+    out, _ = resample_to_scale(x, zoom, 1.0, size)
+    return out
 
 
 def image_pixel_scale(batch: pa.RecordBatch) -> float:
