@@ -7,7 +7,8 @@ preprocessing against what this writes.
 Inputs (seeded, made here): Legacy Survey g,r,i,z stamps (nanomaggies, 0.262"/px, 100 x 100 px, the
 first with a bright blob near its top-left corner) and an HSC g,r,i,z,y stamp (HSC coadd units,
 zero point 27, 0.168"/px), plus DESI-grid spectra. Outputs: what the upstream image codec makes of the
-stamps before its first learned layer (``ImageCodec._encode`` up to ``image_padder``: ``CenterCrop(96)``,
+stamps before its first learned layer (``ImageCodec._encode`` up to ``image_padder``:
+``CenterCrop(96)``,
 ``Clamp``, ``RescaleToLegacySurvey``, ``_range_compress``, ``ImagePadder``), called on an upstream
 codec instance exactly as a user of AION would pass ``LegacySurveyImage`` / ``HSCImage`` data; and the
 ``DESISpectrum`` tensors for the spectra (upstream passes a DESI

@@ -9,9 +9,9 @@ for the Legacy Survey slots, 0.168 "/px for HSC). Each stamp is
    pixel scale centred on the stamp centre (zeros outside the stamp; values multiplied by
    ``(target / source) ** 2`` so that a pixel still holds the flux, in nanomaggies, of the sky it now covers). A 0.1 "/px Euclid stamp of 64 px (6.4") fills the central 38 px at
    0.168 "/px; an object keeps its size in arcsec.
-2. at the native scale, centre-cropped or zero-padded to 96 x 96 (:func:`crop_or_pad`): the crop starts at ``(n - 96) // 2``
-   exactly as the codec's own ``CenterCrop`` does, so a native 0.262 "/px Legacy Survey cutout of any
-   size >= 96 reaches the codec pixel for pixel as upstream feeds it (golden test:
+2. at the native scale, centre-cropped or zero-padded to 96 x 96 (:func:`crop_or_pad`): the crop
+   starts at ``(n - 96) // 2`` exactly as the codec's own ``CenterCrop`` does, so a native 0.262 "/px
+   Legacy Survey cutout of any size >= 96 reaches the codec pixel for pixel as upstream feeds it (golden test:
    ``fmb-aion/tests/test_golden.py``). Padding puts ``(96 - n) // 2`` zero rows/columns before.
 
 Non-finite pixels become 0; a row with no finite pixel is a missing image. An image without a finite
