@@ -13,7 +13,8 @@ stamps before its first learned layer (``ImageCodec._encode`` up to ``image_padd
 codec instance exactly as a user of AION would pass ``LegacySurveyImage`` / ``HSCImage`` data; and the
 ``DESISpectrum`` tensors for the spectra (upstream passes a DESI
 spectrum's flux, ivar (0 where masked), mask and wavelength to the codec as they are, so the spectra
-are stored once: input and expected tensors are the same arrays). No upstream code is copied: the codec is imported and run.
+are stored once: input and expected tensors are the same arrays).
+No upstream code is copied: the codec is imported and run.
 """
 
 from __future__ import annotations
