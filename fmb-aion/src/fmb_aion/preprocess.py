@@ -8,7 +8,8 @@ for the Legacy Survey slots, 0.168 "/px for HSC). Each stamp is
    :func:`fmb.adapt.resample_to_scale`) samples the stamp bilinearly onto a 96 x 96 grid of the target
    pixel scale centred on the stamp centre (zeros outside the stamp; values multiplied by
    ``(target / source) ** 2`` so that a pixel still holds the flux, in nanomaggies, of the sky it now
-   covers). A 0.1 "/px Euclid stamp of 64 px (6.4") fills the central 38 px at 0.168 "/px; an object keeps its size in arcsec.
+   covers). A 0.1 "/px Euclid stamp of 64 px (6.4") fills the central 38 px
+   at 0.168 "/px; an object keeps its size in arcsec.
 2. at the native scale, centre-cropped or zero-padded to 96 x 96 (:func:`crop_or_pad`): the crop
    starts at ``(n - 96) // 2`` exactly as the codec's own ``CenterCrop`` does, so a native 0.262 "/px
    Legacy Survey cutout of any size >= 96 reaches the codec pixel for pixel as upstream feeds it (golden test:
