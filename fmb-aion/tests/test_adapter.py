@@ -18,7 +18,7 @@ from fmb_aion.weights import Components, WeightsInfo
 
 @pytest.fixture(scope="module")
 def images():
-    return torch.from_numpy(images_from_batch(next(ToyDataset(size=2).iter_batches(2))).flux)
+    return torch.from_numpy(images_from_batch(next(ToyDataset(size=2).iter_batches(2)), 0.168).flux)
 
 
 def test_training_lowers_the_cycle_loss(tiny_parts, images):

@@ -11,7 +11,7 @@ from fmb.plugins import registry
 from fmb.testing.toy import ToyDataset
 from fmb_aion.bands import MAPPINGS, NMGY_TO_HSC, get_mapping
 from fmb_aion.model import AionModel, parse_options
-from fmb_aion.preprocess import centre_crop, images_from_batch, resize, spectra_from_batch
+from fmb_aion.preprocess import crop_or_pad, images_from_batch, resample, spectra_from_batch
 from fmb_aion.weights import Components
 
 
@@ -42,8 +42,8 @@ def test_outputs_and_settings(model, batch):
     assert not np.allclose(out["image"], out["joint"])
     assert model.outputs == {"image": 64, "spectrum": 64, "joint": 64}
     s = model.settings()
-    assert s["size"] == "tiny" and s["dim"] == 64 and s["bands"]["name"] == "hsc"
-    assert s["bands"]["slots"]["VIS"] == "HSC-R"
+    assert s["size"] == "tiny" and s["dim"] == 64 and s["bands"]["name"] == "hsc" and s["preprocess"] == 2
+    assert s["bands"]["slots"]["VIS"] == "HSC-R" and s["bands"]["pixel_scale"] == 0.168
 
 
 def test_batch_invariance(model, batch):
@@ -65,15 +65,16 @@ def test_missing_spectrum_gives_nan_rows(model, batch):
 
 def test_image_preprocessing_sizes():
     x = np.ones((1, 4, 16, 16), np.float32)
-    y = resize(centre_crop(x))
+    y = resample(x, 0.1 / 0.168)  # a 16 px stamp at 0.1"/px covers 9.5 px at 0.168"/px, zero padding around
     assert y.shape == (1, 4, 96, 96)
-    np.testing.assert_allclose(y.sum(), x.sum(), rtol=1e-4)  # flux conserved
+    np.testing.assert_allclose(y.sum(), x.sum(), rtol=0.1)  # flux roughly conserved (edges are linear)
+    assert y[0, 0, 0, 0] == 0 and y[0, 0, 47, 47] > 0
     big = np.arange(128 * 128, dtype=np.float32).reshape(1, 1, 128, 128)
-    np.testing.assert_array_equal(resize(centre_crop(big)), big[..., 16:112, 16:112])  # crop keeps pixels
+    np.testing.assert_array_equal(crop_or_pad(big), big[..., 16:112, 16:112])  # crop keeps pixels
 
 
 def test_preprocessing_from_batch(batch):
-    img = images_from_batch(batch)
+    img = images_from_batch(batch, 0.168)
     assert img.flux.shape == (6, 4, 96, 96) and img.bands == ["VIS", "Y", "J", "H"] and img.valid.all()
     sp = spectra_from_batch(_mask_all(batch, [0]))
     assert sp.flux.shape == (6, 256) and sp.wavelength[0, 0] == 3600.0
@@ -84,8 +85,12 @@ def test_band_mappings():
     assert get_mapping("hsc").codec_bands(["VIS", "Y", "J", "H"]) == ["HSC-R", "HSC-I", "HSC-Z", "HSC-Y"]
     assert get_mapping("legacy").codec_bands(["H", "VIS"]) == ["DES-Z", "DES-G"]
     assert MAPPINGS["hsc"].flux_scale == pytest.approx(NMGY_TO_HSC) == pytest.approx(63.0957, rel=1e-5)
+    assert get_mapping("hsc").codec_bands(["g", "y"]) == ["HSC-G", "HSC-Y"]
+    assert get_mapping("legacy").codec_bands(["g", "r", "i", "z"]) == ["DES-G", "DES-R", "DES-I", "DES-Z"]
     with pytest.raises(UsageError, match="no slot"):
         get_mapping("hsc").codec_bands(["u"])
+    with pytest.raises(UsageError, match="no slot"):
+        get_mapping("legacy").codec_bands(["y"])
 
 
 def test_legacy_mapping_changes_embeddings(tiny_parts, batch, model):
@@ -97,7 +102,7 @@ def test_legacy_mapping_changes_embeddings(tiny_parts, batch, model):
 
 def test_option_errors():
     assert parse_options({"size": "tiny"})[:2] == ("tiny", True)
-    assert parse_options(None)[2].name == "hsc"
+    assert parse_options(None)[2] is None  # bands=auto: chosen per image
     assert parse_options({"adapter": "x.pt"})[2].name == "adapter"
     for bad, msg in [({"colour": 1}, "unknown option"), ({"size": "huge"}, "unknown size"),
                      ({"bands": "adapter"}, "needs adapter"), ({"bands": "sdss"}, "unknown band mapping"),

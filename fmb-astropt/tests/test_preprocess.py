@@ -18,7 +18,7 @@ def test_patches_are_standardised_and_sized():
     rng = np.random.default_rng(0)
     tok, pos = image_tokens(rng.normal(size=(2, 4, 20, 20)), ["VIS", "Y", "J", "H"], 32)
     assert tok.shape == (2, 4, 768) and pos.shape == (2, 4)
-    assert np.allclose(tok.mean(-1), 0, atol=1e-5) and np.allclose(tok.std(-1), 1, atol=1e-3)
+    assert np.allclose(tok.mean(-1), 0, atol=1e-3) and np.allclose(tok.std(-1), 1, atol=2e-3)  # float16 patches
 
 
 def test_euclid_channel_mapping():

@@ -35,7 +35,7 @@ def retrain_aion(dataset, weights, size, epochs, batch_size, lr, max_objects, se
     from fmb.protocol.run import open_dataset
     from fmb.reporting import Reporter
     from fmb_aion.adapter import EuclidHSCAdapter, save_adapter, train
-    from fmb_aion.bands import EUCLID_BANDS
+    from fmb_aion.bands import ADAPTER, EUCLID_BANDS
     from fmb_aion.preprocess import images_from_batch
     from fmb_aion.weights import resolve
 
@@ -49,7 +49,7 @@ def retrain_aion(dataset, weights, size, epochs, batch_size, lr, max_objects, se
 
     def batches():
         for b in ds.iter_batches(batch_size, start=0, stop=stop):
-            img = images_from_batch(b)
+            img = images_from_batch(b, ADAPTER.pixel_scale)
             order = [img.bands.index(x) for x in EUCLID_BANDS]
             x = torch.from_numpy(img.flux[img.valid][:, order])
             if len(x):

@@ -7,9 +7,11 @@ encoder tokens (tokens the encoder masks are zeroed by AION, so they are left ou
 Rows with a missing modality get NaN rows in every output that needs it.
 
 Options (``--model aion:key=value,...``): ``size=base|tiny`` (architecture for random
-initialisation; see :mod:`fmb_aion.sizes`), ``bands=hsc|legacy|adapter`` (see
+initialisation; see :mod:`fmb_aion.sizes`), ``bands=auto|hsc|legacy|adapter`` (target survey and
+band slots; ``auto`` picks Legacy Survey or HSC from the image's bands and pixel scale, see
 :mod:`fmb_aion.bands`), ``adapter=PATH`` (a checkpoint from ``fmb retrain aion``; implies
-``bands=adapter``).
+``bands=adapter``). Images are resampled to the target survey's pixel scale first
+(:mod:`fmb_aion.preprocess`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,15 @@ from fmb.data import canonical as C
 from fmb.errors import ModelError, UsageError
 from fmb.models.base import Model
 from fmb.specs import ModelSpec
-from fmb_aion.bands import DEFAULT_MAPPING, EUCLID_BANDS, HSC_BANDS, BandMapping, get_mapping
-from fmb_aion.preprocess import IMAGE_RESAMPLE, IMAGE_SIZE, images_from_batch, spectra_from_batch
+from fmb_aion.bands import DEFAULT_MAPPING, EUCLID_BANDS, HSC_BANDS, BandMapping, auto_mapping, get_mapping
+from fmb_aion.preprocess import (
+    IMAGE_RESAMPLE,
+    IMAGE_SIZE,
+    PREPROCESS_VERSION,
+    image_pixel_scale,
+    images_from_batch,
+    spectra_from_batch,
+)
 from fmb_aion.tokens import image_tokens, spectrum_tokens
 from fmb_aion.weights import Components, resolve, save_folder
 
@@ -38,7 +47,7 @@ POOLING = "masked mean of AION.encode output over valid encoder tokens"
 class AionModel(Model):
     """See the module docstring."""
 
-    def __init__(self, spec: ModelSpec, comps: Components, options: dict[str, Any], mapping: BandMapping,
+    def __init__(self, spec: ModelSpec, comps: Components, options: dict[str, Any], mapping: BandMapping | None,
                  adapter: Any = None, adapter_sha256: str = "", device: str = "cpu") -> None:
         super().__init__(spec, comps.info, options)
         self.device = device
@@ -50,9 +59,20 @@ class AionModel(Model):
         self.adapter = adapter.to(device) if adapter is not None else None
         self.adapter_sha256 = adapter_sha256
         self.dim = int(self.aion.dim)
-        for key in (mapping.token_key, SPECTRUM_KEY):
-            if key not in self.aion.encoder_embeddings:
-                raise ModelError(f"aion: these weights have no encoder embedding for {key!r}")
+        for key in ((mapping.token_key,) if mapping else ()) + (SPECTRUM_KEY,):
+            self._check_key(key)
+
+    def _check_key(self, key: str) -> None:
+        if key not in self.aion.encoder_embeddings:
+            raise ModelError(f"aion: these weights have no encoder embedding for {key!r}")
+
+    def mapping_for(self, batch: pa.RecordBatch) -> BandMapping:
+        """The fixed mapping, or the one ``bands=auto`` picks for this batch's bands and pixel scale."""
+        if self.mapping is not None:
+            return self.mapping
+        m = auto_mapping(C.image_bands(batch.schema), image_pixel_scale(batch))
+        self._check_key(m.token_key)
+        return m
 
     @property
     def outputs(self) -> dict[str, int]:
@@ -60,34 +80,43 @@ class AionModel(Model):
 
     def settings(self) -> dict[str, Any]:
         return {"size": self.comps.size, "dim": self.dim, "encoder_depth": len(self.aion.encoder),
-                "bands": self.mapping.to_dict(), "adapter_sha256": self.adapter_sha256,
+                "bands": self.mapping.to_dict() if self.mapping else {"name": "auto"},
+                "adapter_sha256": self.adapter_sha256, "preprocess": PREPROCESS_VERSION,
                 "image_size": IMAGE_SIZE, "image_resample": IMAGE_RESAMPLE, "pooling": POOLING,
-                "image_tokens": self.mapping.token_key, "spectrum_tokens": SPECTRUM_KEY}
+                "image_tokens": self.mapping.token_key if self.mapping else "auto", "spectrum_tokens": SPECTRUM_KEY}
 
     def save_weights(self, path: str | Path) -> Path:
         """Save model and codecs as a snapshot folder that ``--weights PATH`` loads."""
         return save_folder(path, self.aion, self.image_codec, self.spectrum_codec)
 
     # -- tokens
-    def _codec_images(self, flux: np.ndarray, bands: list[str]) -> tuple[Any, list[str]]:
+    def _codec_images(self, flux: np.ndarray, bands: list[str], mapping: BandMapping) -> tuple[Any, list[str]]:
         """Images in the codec's units and band names (fixed mapping or adapter)."""
         import torch
 
         x = torch.from_numpy(flux).to(self.device)
         if self.adapter is None:
-            return x * self.mapping.flux_scale, self.mapping.codec_bands(bands)
+            return x * mapping.flux_scale, mapping.codec_bands(bands)
         if sorted(bands) != sorted(EUCLID_BANDS):
             raise UsageError(f"aion: the adapter reads Euclid {'/'.join(EUCLID_BANDS)} images, got {bands}")
         order = [bands.index(b) for b in EUCLID_BANDS]
         return self.adapter.euclid_to_hsc(x[:, order]), list(HSC_BANDS)
 
-    def _image_tokens(self, flux: np.ndarray, bands: list[str]) -> Any:
+    def codec_inputs(self, batch: pa.RecordBatch) -> tuple[Any, list[str], BandMapping, np.ndarray]:
+        """What the image codec is given for ``batch``: flux ``[N, B, 96, 96]`` in the codec's units, its
+        codec band names, the mapping used and the rows with an image (all rows are returned)."""
+        mapping = self.mapping_for(batch)
+        if self.adapter is None:
+            mapping.codec_bands(C.image_bands(batch.schema))  # refuse unknown bands before any work
+        img = images_from_batch(batch, mapping.pixel_scale)
+        x, codec_bands = self._codec_images(img.flux, img.bands, mapping)
+        return x, codec_bands, mapping, img.valid
+
+    def _image_tokens(self, flux: Any, codec_bands: list[str], mapping: BandMapping) -> Any:
         import torch
 
-        parts = []
-        for lo in range(0, len(flux), MICRO_BATCH):
-            x, codec_bands = self._codec_images(flux[lo:lo + MICRO_BATCH], bands)
-            parts.append(image_tokens(self.image_codec, x, codec_bands, self.mapping.modality))
+        parts = [image_tokens(self.image_codec, flux[lo:lo + MICRO_BATCH], codec_bands, mapping.modality)
+                 for lo in range(0, len(flux), MICRO_BATCH)]
         return torch.cat(parts)
 
     def _spectrum_tokens(self, sp: Any, rows: np.ndarray) -> Any:
@@ -124,10 +153,10 @@ class AionModel(Model):
         out: dict[str, np.ndarray] = {}
         with torch.inference_mode():
             if has_image:
-                img = images_from_batch(batch)
-                img_rows = np.flatnonzero(img.valid)
-                img_tok = self._image_tokens(img.flux[img_rows], img.bands)
-                out["image"] = self._scatter(n, img_rows, {self.mapping.token_key: img_tok})
+                flux, codec_bands, mapping, valid = self.codec_inputs(batch)
+                img_rows = np.flatnonzero(valid)
+                img_tok = self._image_tokens(flux[torch.from_numpy(img_rows)], codec_bands, mapping)
+                out["image"] = self._scatter(n, img_rows, {mapping.token_key: img_tok})
             if has_spectrum:
                 sp = spectra_from_batch(batch)
                 sp_rows = np.flatnonzero(sp.valid)
@@ -135,7 +164,7 @@ class AionModel(Model):
                 out["spectrum"] = self._scatter(n, sp_rows, {SPECTRUM_KEY: sp_tok})
             if has_image and has_spectrum and "joint" in self.spec.outputs:
                 both = np.intersect1d(img_rows, sp_rows)
-                tok = {self.mapping.token_key: img_tok[np.searchsorted(img_rows, both)],
+                tok = {mapping.token_key: img_tok[np.searchsorted(img_rows, both)],
                        SPECTRUM_KEY: sp_tok[np.searchsorted(sp_rows, both)]}
                 out["joint"] = self._scatter(n, both, tok)
         return {k: v for k, v in out.items() if k in self.spec.outputs}
@@ -147,7 +176,7 @@ class AionModel(Model):
         return res
 
 
-def parse_options(options: dict[str, Any] | None) -> tuple[str, bool, BandMapping, str]:
+def parse_options(options: dict[str, Any] | None) -> tuple[str, bool, BandMapping | None, str]:
     """``size``, whether it was given, the band mapping and the adapter path."""
     opts = dict(options or {})
     unknown = sorted(set(opts) - set(OPTIONS))

@@ -10,7 +10,8 @@ from fmb.specs import ModelSpec
 
 _UP = "polymathic-aion 0.0.2 (PyPI)"
 #: What AION-1's codecs were trained on (HSC image branch, FMB's default ``bands=hsc``; the Legacy Survey
-#: branch takes DES-G/R/I/Z at 0.262"/px). The AION/AstroPT preprocessing does not yet adapt to it (issue 14).
+#: branch takes DES-G/R/I/Z at 0.262"/px). fmb-aion adapts images to it: bands=auto, resampling to the
+#: survey scale (issue 14).
 INPUT_CONTRACT = InputContract(
     image=ImageContract(
         bands=(Band("HSC-G", 479.8), Band("HSC-R", 621.8), Band("HSC-I", 772.7), Band("HSC-Z", 890.8),

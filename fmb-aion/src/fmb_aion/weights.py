@@ -102,12 +102,22 @@ def download(repo: str, revision: str = "", local_only: bool | None = None) -> P
         raise ModelError(f"aion: downloading {where} failed: {str(exc).splitlines()[0]}") from exc
 
 
-def _codec_kwargs(folder: Path, name: str) -> dict[str, Any]:
+def _codec_kwargs(folder: Path, name: str, codec_cls: Any = None) -> dict[str, Any]:
+    """The codec's ``config.json``, keeping only keys its ``__init__`` takes (as the hub mixin's own
+    ``from_pretrained`` does), so extra keys written by newer tools do not break loading."""
+    import inspect
+
     cfg_file = folder / CODEC_FOLDERS[name] / "config.json"
     if not cfg_file.is_file():
         raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/config.json (expected the aion-base layout: "
                          "config.json, model.safetensors, codecs/image/, codecs/spectrum/)")
-    return json.loads(cfg_file.read_text())
+    cfg = json.loads(cfg_file.read_text())
+    if codec_cls is None or not isinstance(cfg, dict):
+        return cfg
+    params = inspect.signature(codec_cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return cfg
+    return {k: v for k, v in cfg.items() if k in params and k != "self"}
 
 
 @contextlib.contextmanager
@@ -137,9 +147,9 @@ def load_folder(folder: Path) -> tuple[Any, Any, Any]:
         with _quiet_mixin():
             model = AION.from_pretrained(str(folder), map_location="cpu")
             image_codec = ImageCodec.from_pretrained(str(folder), modality=HSCImage, map_location="cpu",
-                                                     **_codec_kwargs(folder, "image"))
+                                                     **_codec_kwargs(folder, "image", ImageCodec))
             spectrum_codec = SpectrumCodec.from_pretrained(str(folder), modality=DESISpectrum, map_location="cpu",
-                                                           **_codec_kwargs(folder, "spectrum"))
+                                                           **_codec_kwargs(folder, "spectrum", SpectrumCodec))
     except ModelError:
         raise
     except Exception as exc:  # corrupt files, mismatched shapes, ...

@@ -61,7 +61,8 @@ def model_args_of(net: torch.nn.Module) -> dict[str, Any]:
     """The ``model_args`` that rebuild ``net``."""
     c = net.config
     mods = list(net.modality_registry.modalities.values())
-    n_chan = net.modality_registry.get_config(IMAGES).input_size // (PATCH * PATCH)
+    img = net.modality_registry.get_config(IMAGES)
+    n_chan = img.input_size // (img.patch_size * img.patch_size)  # the checkpoint's own patch size
     args = model_args_for(c.n_layer, c.n_head, c.n_embd, mods, n_chan=n_chan)
     args.update(block_size=c.block_size, bias=c.bias, attn_type=c.attn_type, tokeniser=c.tokeniser)
     return args

@@ -33,6 +33,10 @@ IMAGE_SIZE_MULTIMODAL = 224  # scripts/train_multimodal.py
 SPECTRUM_PATCH = 256  # wavelength pixels per spectrum token (train_multimodal.py)
 WAVE_OFFSET, WAVE_SCALE = 3000.0, 7000.0  # positions: (lambda - 3000) / 7000
 
+PIXEL_SCALE = 0.262  # arcsec/px of the Legacy Survey DR8 cutouts v2.0 was trained on (data/get_desi.bash)
+STRETCHES = ("rgb", "asinh")
+INPUTS = ("image", "rgb")
+
 OFFICIAL_REPO = "Smith42/astroPT_v2.0"
 OFFICIAL_SIZES = ("095M",)  # sizes with an official v2.0 checkpoint on the hub
 
@@ -57,7 +61,10 @@ class Options:
     ``generate_embeddings``; ``last`` = after the final block and ``ln_f``);
     ``pooling``: mean | exp_decay | last over the tokens of one pass;
     ``channels``: 3 comma-separated entries of ``+``-joined band names (averaged);
-    ``softening``: asinh stretch ``asinh(x / softening)`` (0 = linear);
+    ``stretch``: ``rgb`` (default: the Legacy Survey viewer's 8-bit colour render v2.0 was trained on) or
+    ``asinh`` (``asinh(x / softening)`` per channel, floats; 0 = linear);
+    ``softening``: for ``stretch=asinh``;
+    ``input``: ``image`` (canonical float bands, resampled to 0.262"/px) or ``rgb`` (the uint8 ``rgb`` column);
     ``image_size``: resize target (0 = the model's: 256 image-only, 224 multimodal);
     ``hf_file``: checkpoint path inside a hub repository.
     """
@@ -68,6 +75,8 @@ class Options:
     channels: str = ""
     softening: float = DEFAULT_SOFTENING
     image_size: int = 0
+    stretch: str = "rgb"
+    input: str = "image"
     hf_file: str = ""
 
     @classmethod
@@ -81,15 +90,18 @@ class Options:
         o = cls(size=str(opts.get("size", "")), layer=str(opts.get("layer", "middle")),
                 pooling=str(opts.get("pooling", "mean")), channels=str(opts.get("channels", "")),
                 softening=float(opts.get("softening", DEFAULT_SOFTENING)),
-                image_size=int(opts.get("image_size", 0)), hf_file=str(opts.get("hf_file", "")))
+                image_size=int(opts.get("image_size", 0)), hf_file=str(opts.get("hf_file", "")),
+                stretch=str(opts.get("stretch", "rgb")), input=str(opts.get("input", "image")))
+        if o.stretch not in STRETCHES:
+            raise ModelError(f"model 'astropt': stretch {o.stretch!r} is not one of {', '.join(STRETCHES)}")
+        if o.input not in INPUTS:
+            raise ModelError(f"model 'astropt': input {o.input!r} is not one of {', '.join(INPUTS)}")
         if o.size and o.size not in SIZES:
             raise ModelError(f"model 'astropt': unknown size {o.size!r} (one of {', '.join(SIZES)})")
         if o.pooling not in POOLINGS:
             raise ModelError(f"model 'astropt': pooling {o.pooling!r} is not one of {', '.join(POOLINGS)}")
         if o.layer not in ("middle", "last") and not o.layer.lstrip("-").isdigit():
             raise ModelError(f"model 'astropt': layer {o.layer!r} must be middle, last or a block index")
-        if o.image_size and o.image_size % PATCH:
-            raise ModelError(f"model 'astropt': image_size {o.image_size} is not a multiple of {PATCH}")
         if o.softening < 0:
             raise ModelError("model 'astropt': softening must be >= 0")
         return o

@@ -37,6 +37,8 @@ def download(repo_id: str, filename: str, revision: str = "") -> tuple[Path, str
     from huggingface_hub import hf_hub_download
 
     off = offline()
+    if off:
+        repo_id = cached_repo_id(repo_id)
     try:
         path = Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision or None,
                                     cache_dir=cache_dir(), local_files_only=off))
@@ -47,3 +49,20 @@ def download(repo_id: str, filename: str, revision: str = "") -> tuple[Path, str
     parts = path.parts
     commit = parts[parts.index("snapshots") + 1] if "snapshots" in parts else revision
     return path, commit
+
+
+def cached_repo_id(repo_id: str) -> str:
+    """``repo_id`` spelt as the local hub cache spells it. Hub ids are case-insensitive online
+    (``smith42/astropt_v2.0``, as astropt's README writes it, is ``Smith42/astroPT_v2.0``), but the cache
+    folder ``models--OWNER--NAME`` keeps the spelling of the first download; offline, match it ignoring case."""
+    from huggingface_hub import constants
+
+    root = Path(cache_dir() or constants.HF_HUB_CACHE)
+    want = "models--" + repo_id.replace("/", "--")
+    if (root / want).is_dir() or not root.is_dir():
+        return repo_id
+    hits = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.lower() == want.lower())
+    if len(hits) > 1:
+        raise HubMissError(f"hf:{repo_id}: the hub cache {root} holds it under several spellings "
+                           f"({', '.join(hits)}); remove all but one")
+    return hits[0][len("models--"):].replace("--", "/", 1) if hits else repo_id

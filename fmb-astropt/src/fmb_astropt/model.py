@@ -31,6 +31,7 @@ from fmb_astropt.config import (
     OFFICIAL_REPO,
     OFFICIAL_SIZES,
     PATCH,
+    PIXEL_SCALE,
     SIZES,
     SPECTRA,
     Options,
@@ -39,7 +40,7 @@ from fmb_astropt.config import (
     size_of,
 )
 
-PREPROCESS_VERSION = 1  # bump when preprocess.py changes what the network sees
+PREPROCESS_VERSION = 2  # bump when preprocess.py changes what the network sees
 
 
 class AstroPTModel(Model):
@@ -54,10 +55,17 @@ class AstroPTModel(Model):
         self.layer = resolve_layer(opts.layer, cfg.n_layer)
         self.modalities = tuple(net.modality_registry.names())
         img = net.modality_registry.get_config(IMAGES)
-        self.n_chan = img.input_size // (PATCH * PATCH)
+        self.patch = int(getattr(img, "patch_size", 0) or PATCH)  # the checkpoint's own patch size
+        if img.input_size % (self.patch * self.patch):
+            raise ModelError(f"astropt: image input size {img.input_size} is not a multiple of patch "
+                             f"{self.patch} x {self.patch}")
+        self.n_chan = img.input_size // (self.patch * self.patch)
         self.image_size = opts.image_size or (IMAGE_SIZE_MULTIMODAL if SPECTRA in self.modalities
                                               else IMAGE_SIZE_IMAGE_ONLY)
-        if (self.image_size // PATCH) ** 2 > cfg.block_size:
+        if self.image_size % self.patch:
+            raise ModelError(f"astropt: image_size {self.image_size} is not a multiple of the checkpoint's "
+                             f"patch size {self.patch}")
+        if (self.image_size // self.patch) ** 2 > cfg.block_size:
             raise ModelError(f"astropt: image_size {self.image_size} gives more tokens than the block size "
                              f"{cfg.block_size}")
         super().__init__(spec, weights, self.settings())
@@ -71,6 +79,7 @@ class AstroPTModel(Model):
         o = self.opts
         return {"size": self.size, "layer": self.layer, "pooling": o.pooling, "channels": o.channels,
                 "softening": o.softening, "image_size": self.image_size, "modalities": list(self.modalities),
+                "patch": self.patch, "stretch": o.stretch, "input": o.input, "pixel_scale": PIXEL_SCALE,
                 "preprocess": PREPROCESS_VERSION}
 
     def save_weights(self, path: str | Path) -> Path:
@@ -84,10 +93,19 @@ class AstroPTModel(Model):
     # ------------------------------------------------------------------ inputs
 
     def image_inputs(self, batch: pa.RecordBatch) -> tuple[Any, Any]:
-        from fmb_astropt.preprocess import image_tokens
+        from fmb.adapt import image_meta
+        from fmb_astropt.preprocess import centre_crop_pad, image_tokens, rgb_tokens
 
-        tok, pos = image_tokens(C.column_array(batch, C.IMAGE), C.image_bands(batch.schema), self.image_size,
-                                self.n_chan, self.opts.channels, self.opts.softening)
+        if self.opts.input == "rgb":
+            if C.RGB not in batch.schema.names:
+                raise ModelError("astropt: input=rgb needs an 'rgb' column (uint8 [3, H, W]) in the dataset")
+            rgb = centre_crop_pad(C.column_array(batch, C.RGB, np.uint8), self.image_size)
+            tok, pos = rgb_tokens(rgb, self.patch)
+        else:
+            _, scale, _, _ = image_meta(batch.schema)
+            tok, pos = image_tokens(C.column_array(batch, C.IMAGE), C.image_bands(batch.schema), self.image_size,
+                                    self.n_chan, self.opts.channels, self.opts.softening, pixel_scale=scale,
+                                    target_scale=PIXEL_SCALE, patch=self.patch, stretch=self.opts.stretch)
         return tok.to(self.device), pos.to(self.device)
 
     def spectrum_inputs(self, batch: pa.RecordBatch) -> tuple[Any, Any, np.ndarray]:
@@ -105,7 +123,7 @@ class AstroPTModel(Model):
         from fmb_astropt.encode import hidden_states, pool
 
         names = batch.schema.names
-        has_img = C.IMAGE in names
+        has_img = (C.RGB if self.opts.input == "rgb" else C.IMAGE) in names
         has_spec = C.FLUX in names and SPECTRA in self.modalities
         out: dict[str, torch.Tensor] = {}
         p = self.opts.pooling

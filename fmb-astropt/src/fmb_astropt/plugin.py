@@ -9,7 +9,7 @@ from fmb.contracts import Band, ImageContract, InputContract
 from fmb.specs import ModelSpec
 
 #: What astroPT v2.0's authors trained on: image-only (no spectrum contract; the spectrum branch of
-#: the official weights is untrained). The AION/AstroPT preprocessing does not yet adapt to it (issue 14).
+#: the official weights is untrained). fmb-astropt renders images to it: fmb_astropt/preprocess.py (issue 14).
 INPUT_CONTRACT = InputContract(
     image=ImageContract(
         # JPEG planes R, G, B of the Legacy Survey viewer composite are z, r, g (DECam lambda_mean, SVO)

@@ -1,10 +1,26 @@
-"""Canonical batches -> AstroPT tokens, as the official training prepared its inputs.
+"""Canonical batches -> AstroPT tokens, as astroPT v2.0 was trained.
 
-Images: bands -> 3 channels (default for Euclid ``H, Y+J, VIS``: reddest first, like the
-R=z, G=r, B=g JPEGs the official models saw), an ``asinh(x / softening)`` stretch, the
-height/width transpose that the official Hugging Face data path applied (``swapaxes(0, 2)``
-on H x W x C arrays), a resize to the model's image size, 16-pixel patches flattened as
-``(p1 p2 c)``, the centre-out spiral order, and each patch standardised by its own mean and std.
+What v2.0 saw (astropt 2.0.9 ``scripts/train.py`` ``process_galaxy_wrapper`` + ``normalise``,
+``astropt/local_datasets.py`` ``process_galaxy``/``spiralise``; data: the ``image_crop`` column of
+``Smith42/galaxies``, 8-bit Legacy Survey DR8 g,r,z RGB JPEG cutouts): an ``H x W x 3`` uint8 array,
+``swapaxes(0, 2)`` (so the network's rows are the image's columns), cut into ``p x p`` patches flattened
+as ``(p1 p2 c)`` in raster order, each patch standardised by its own mean and (unbiased) std with
+``+1e-8``, stored as float16, then put in spiral order (centre first); positions ``0 .. T-1``.
+
+FMB reproduces that exactly for 8-bit RGB input (golden test ``fmb-astropt/tests/test_golden.py``) and
+gets there from canonical float images by
+
+1. resampling to the contract's 0.262 "/px and cropping/padding to ``image_size`` around the centre
+   (:func:`fmb.adapt.resample_to_scale`, flux conserving); no resize of the whole stamp;
+2. bands -> 3 planes R, G, B (default z, r, g; Euclid ``H, Y+J, VIS``: reddest first);
+3. the Legacy Survey viewer's colour rendering (:func:`lupton_rgb`: Lupton et al. 2004 arcsinh of the
+   mean intensity, per-plane scales z 2.2, r 3.4, g 6.0, offset m = 0.03, Q = 20, clipped to [0, 1]),
+   quantised to uint8 like a JPEG's pixels (JPEG compression artefacts are not reproduced);
+4. the tokenisation above.
+
+``input=rgb`` takes the canonical ``rgb`` column (uint8) instead, centre-cropped/padded to ``image_size``.
+``stretch=asinh`` keeps FMB's former float path (``asinh(x / softening)``, no 8-bit quantisation).
+The patch size comes from the checkpoint's image modality (``patch_size``).
 Spectra: standardised by the mean and std of the good pixels (masked or ivar <= 0 pixels -> 0),
 cut into patches of 256 pixels with the (lambda - 3000) / 7000 wavelength of every pixel as the
 position (zero padding at the end, as astropt pads).
@@ -16,7 +32,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from fmb.errors import ModelError
 from fmb_astropt.config import EUCLID_CHANNELS, PATCH, SPECTRUM_PATCH, WAVE_OFFSET, WAVE_SCALE
@@ -63,26 +78,84 @@ def channel_groups(bands: list[str], channels: str, n_chan: int) -> list[list[in
     return groups
 
 
-def image_tokens(images: np.ndarray, bands: list[str], image_size: int, n_chan: int = 3,
-                 channels: str = "", softening: float = 0.02) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[N, B, H, W]`` images -> tokens ``[N, T, 256 * n_chan]`` and positions ``[N, T]`` (long)."""
-    groups = channel_groups(bands, channels, n_chan)
-    x = torch.from_numpy(np.array(images, dtype=np.float32))  # a writable copy
-    x = torch.stack([x[:, g[0]] if len(g) == 1 else x[:, g].mean(dim=1) for g in groups], dim=1)
-    x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-    if softening > 0:
-        x = torch.asinh(x / softening)
-    x = x.transpose(2, 3)
-    if x.shape[-2:] != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
-                          antialias=x.shape[-1] > image_size)
-    n, c, s, _ = x.shape
-    g = s // PATCH
+#: Legacy Survey viewer colour scheme for g, r, z (plane index in R, G, B order, scale), m and Q
+RGB_SCALES = {"z": (0, 2.2), "r": (1, 3.4), "g": (2, 6.0)}
+RGB_M, RGB_Q = 0.03, 20.0
+
+
+def lupton_rgb(planes: np.ndarray, scales: tuple[float, float, float] = (2.2, 3.4, 6.0), m: float = RGB_M,
+               q: float = RGB_Q) -> np.ndarray:
+    """``[N, 3, H, W]`` flux (nanomaggies) in R, G, B plane order -> uint8 ``[N, 3, H, W]``.
+
+    Lupton et al. (2004, PASP 116, 133) arcsinh colour stretch as legacypipe's ``sdss_rgb`` renders the
+    Legacy Survey viewer JPEGs: ``v_c = max(0, x_c * s_c + m)``, ``I = mean_c v_c``,
+    ``out_c = v_c * asinh(Q I) / sqrt(Q) / I``, clipped to [0, 1], times 255 and truncated.
+    """
+    v = np.maximum(0.0, np.asarray(planes, np.float64) * np.asarray(scales, np.float64)[None, :, None, None] + m)
+    inten = v.mean(axis=1, keepdims=True)
+    f = np.arcsinh(q * inten) / np.sqrt(q)
+    inten = np.where(inten == 0, 1e-6, inten)
+    rgb = np.clip(v * f / inten, 0.0, 1.0)
+    return (rgb * 255.0).astype(np.uint8)
+
+
+def rgb_tokens(rgb: np.ndarray | torch.Tensor, patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """8-bit ``[N, 3, H, W]`` (planes R, G, B; H, W multiples of ``patch``) -> tokens ``[N, T, patch**2 * 3]``
+    and positions ``[N, T]``, as v2.0's training data path makes them (see the module docstring)."""
+    x = torch.as_tensor(np.asarray(rgb)).to(torch.float32)
+    n, c, h, w = x.shape
+    if h % patch or w % patch:
+        raise ModelError(f"astropt: image of {h} x {w} px is not a whole number of {patch}-px patches")
+    x = x.transpose(2, 3)  # HWC .swapaxes(0, 2) == CWH: the network's rows are the image's columns
+    gh, gw = w // patch, h // patch
     # c (h p1) (w p2) -> (h w) (p1 p2 c)
-    tok = x.reshape(n, c, g, PATCH, g, PATCH).permute(0, 2, 4, 3, 5, 1).reshape(n, g * g, PATCH * PATCH * c)
+    tok = x.reshape(n, c, gh, patch, gw, patch).permute(0, 2, 4, 3, 5, 1).reshape(n, gh * gw, patch * patch * c)
+    std, mean = torch.std_mean(tok, dim=2, keepdim=True)
+    tok = ((tok - mean) / (std + EPS)).to(torch.float16).to(torch.float32)  # v2.0 trained on float16 patches
+    if gh != gw:
+        raise ModelError(f"astropt: spiral order needs a square patch grid, got {gh} x {gw}")
+    tok = torch.index_select(tok, 1, torch.from_numpy(spiral_order(gh)))
+    pos = torch.arange(gh * gw, dtype=torch.long).expand(n, -1)
+    return tok, pos
+
+
+def centre_crop_pad(x: np.ndarray, size: int) -> np.ndarray:
+    """Last two axes centre-cropped (offset ``(n - size) // 2``) or zero-padded to ``size``."""
+    for axis in (-2, -1):
+        n = x.shape[axis]
+        if n > size:
+            x = np.take(x, np.arange((n - size) // 2, (n - size) // 2 + size), axis=axis)
+        elif n < size:
+            pad = [(0, 0)] * x.ndim
+            pad[axis] = ((size - n) // 2, size - n - (size - n) // 2)
+            x = np.pad(x, pad)
+    return x
+
+
+def image_tokens(images: np.ndarray, bands: list[str], image_size: int, n_chan: int = 3,
+                 channels: str = "", softening: float = 0.02, pixel_scale: float | None = None,
+                 target_scale: float = 0.262, patch: int = PATCH,
+                 stretch: str = "rgb") -> tuple[torch.Tensor, torch.Tensor]:
+    """Float ``[N, B, H, W]`` images (nanomaggies, ``pixel_scale`` arcsec/px; ``None`` = already at
+    ``target_scale``) -> tokens ``[N, T, patch**2 * n_chan]`` and positions ``[N, T]`` (long)."""
+    from fmb.adapt import resample_to_scale
+
+    groups = channel_groups(bands, channels, n_chan)
+    x = np.nan_to_num(np.asarray(images, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    x = np.stack([x[:, g[0]] if len(g) == 1 else x[:, g].mean(axis=1) for g in groups], axis=1)
+    x, _ = resample_to_scale(x, pixel_scale or target_scale, target_scale, image_size)
+    if stretch == "rgb" and n_chan == 3:
+        return rgb_tokens(lupton_rgb(x), patch)
+    t = torch.from_numpy(x)
+    if softening > 0:
+        t = torch.asinh(t / softening)
+    t = t.transpose(2, 3)
+    n, c, s, _ = t.shape
+    g = s // patch
+    tok = t.reshape(n, c, g, patch, g, patch).permute(0, 2, 4, 3, 5, 1).reshape(n, g * g, patch * patch * c)
     tok = torch.index_select(tok, 1, torch.from_numpy(spiral_order(g)))
     std, mean = torch.std_mean(tok, dim=2, keepdim=True)
-    tok.sub_(mean).div_(std.add_(EPS))  # in place: this is the largest array of the pipeline
+    tok.sub_(mean).div_(std.add_(EPS))
     pos = torch.arange(g * g, dtype=torch.long).expand(n, -1)
     return tok, pos
 
