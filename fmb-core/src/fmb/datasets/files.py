@@ -478,10 +478,36 @@ def _rgb_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, 
     return np.ascontiguousarray(rgb)
 
 
-def _object_ids(batch: pa.RecordBatch, plan: Plan, source: str) -> pa.Array:
-    cols = [get_column(batch, c, source) for c in plan.object_id]
-    cols = [c.cast(plan.id_type) for c in cols]
+def _object_ids(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int = 0,
+                repairs: Repairs | None = None) -> pa.Array:
+    """The id column(s) as the data set's canonical id type (see :func:`fmb.data.canonical.canonical_ids`)."""
+    cols = [C.canonical_ids(get_column(batch, c, source), plan.id_type, source, c, row_offset, repairs)
+            for c in plan.object_id]
     return pc.coalesce(*cols) if len(cols) > 1 else cols[0]
+
+
+def _path_type(schema: pa.Schema, path: str) -> pa.DataType | None:
+    """The type of a top-level column or dotted struct member, or None when absent."""
+    if not _has_path(schema, path):
+        return None
+    head, _, rest = path.partition(".")
+    typ = schema.field(head).type
+    for part in rest.split(".") if rest else []:
+        typ = typ.storage_type if isinstance(typ, pa.ExtensionType) else typ
+        typ = typ.field(part).type
+    return typ
+
+
+def dataset_id_type(files: list[SourceFile], plan: Plan) -> pa.DataType:
+    """One canonical id type for every file of a data set (int64, or string when any file has text ids)."""
+    types = []
+    for f in files:
+        for col in plan.object_id:
+            t = _path_type(f.schema, col)
+            if t is not None:
+                types.append(t)
+                C.id_type([t], f"{f.path.name}: field {col!r}")
+    return C.id_type(types, "object_id") if types else pa.int64()
 
 
 def _anomaly_class(arr: pa.Array) -> pa.Array:
@@ -568,7 +594,7 @@ def canonical_schema(plan: Plan, has_image: bool) -> pa.Schema:
 def convert_batch(batch: pa.RecordBatch, plan: Plan, schema: pa.Schema, source: str, row_offset: int,
                   repairs: Repairs, base_dir: Path | None = None) -> pa.RecordBatch:
     """One raw batch -> a canonical batch of ``schema`` (not yet validated)."""
-    ids_arr = _object_ids(batch, plan, source)
+    ids_arr = _object_ids(batch, plan, source, row_offset, repairs)
     ids = ids_arr.to_numpy(zero_copy_only=False)
     cols: dict[str, pa.Array] = {C.OBJECT_ID: ids_arr}
     if C.IMAGE in schema.names:
@@ -655,9 +681,7 @@ class FileDataset(Dataset):
         f = next(f for f in self._files if f.num_rows)
         raw = next(iter(rechunk(f.read_range(0, min(f.num_rows, 16), plan.top_columns()), 16)))
         src = f.name
-        first = plan.object_id[0].partition(".")[0]
-        t = storage(raw.column(first)).type if first in raw.schema.names else pa.int64()
-        plan.id_type = pa.int64() if pa.types.is_integer(t) else pa.string()
+        plan.id_type = dataset_id_type(self._files, plan)
         ids = _object_ids(raw, plan, src).to_numpy(zero_copy_only=False)
         if plan.image:
             img = _image_array(raw, plan, src, 0, ids, f.path.parent)
@@ -745,8 +769,16 @@ class FileDataset(Dataset):
             return
         yield from rechunk(self._pieces(start, stop), max(int(batch_size), 1))
 
+    def locate(self, row: int) -> tuple[str, int]:
+        """``(file name, row in that file)`` of data set row ``row``."""
+        fi = int(np.searchsorted(self._starts, row, side="right")) - 1
+        return self._files[fi].name, int(row - self._starts[fi])
+
     def read_columns(self, columns: list[str]) -> pa.Table:
-        """Ids and labels for every object, reading only their source columns (no images/spectra)."""
+        """Ids and labels for every object, reading only their source columns (no images/spectra).
+
+        Duplicate ids are not checked here (see :func:`fmb.data.validate.check_unique_ids`).
+        """
         light = {C.OBJECT_ID, *C.LABEL_COLUMNS}
         if not set(columns) <= light:
             return super().read_columns(columns)
@@ -754,13 +786,12 @@ class FileDataset(Dataset):
                                    mask=None, wavelength=None, rgb_shape=None,
                                    labels={k: v for k, v in self._plan.labels.items() if k in columns})
         schema = canonical_schema(plan, has_image=False)
-        seen: dict = {}
         out = []
         for f in self._files:
             pos = 0
             for raw in f.read_range(0, f.num_rows, plan.top_columns(), 65536):
                 canon = convert_batch(raw, plan, schema, f.name, pos, Repairs(), f.path.parent)
-                out.append(validate_batch(canon, f.name, pos, Repairs(), seen))
+                out.append(validate_batch(canon, f.name, pos, Repairs()))
                 pos += raw.num_rows
         table = pa.Table.from_batches(out, schema=schema)
         return table.select([c for c in columns if c in schema.names])
@@ -769,9 +800,10 @@ class FileDataset(Dataset):
         """Validated canonical pieces for ``[start, stop)``, read in blocks aligned to batch_rows.
 
         Aligned blocks make the repair counts independent of how the rows are requested:
-        each block's repairs are counted once per dataset object.
+        each block's repairs are counted once per dataset object. A block that fails validation
+        only fails the request when a requested row is at fault (so ``fmb show`` of one object is
+        not refused for a bad neighbour); the block's repairs are then not counted.
         """
-        seen: dict = {}
         r = self._batch_rows
         for fi, f in enumerate(self._files):
             g0 = int(self._starts[fi])
@@ -783,12 +815,21 @@ class FileDataset(Dataset):
             for k, raw in enumerate(raw_blocks):
                 off = b_lo + k * r
                 rep = Repairs()
-                canon = convert_batch(raw, self._plan, self._schema, f.name, off, rep, f.path.parent)
-                canon = validate_batch(canon, f.name, off, rep, seen)
+                a, z = max(lo - off, 0), min(hi - off, raw.num_rows)
+                try:
+                    canon = convert_batch(raw, self._plan, self._schema, f.name, off, rep, f.path.parent)
+                    canon = validate_batch(canon, f.name, off, rep)
+                except DataError:
+                    if (a == 0 and z == raw.num_rows) or z <= a:
+                        raise
+                    part = raw.slice(a, z - a)
+                    canon = convert_batch(part, self._plan, self._schema, f.name, off + a, Repairs(),
+                                          f.path.parent)
+                    yield validate_batch(canon, f.name, off + a, Repairs())
+                    continue
                 if (fi, off) not in self._counted:
                     self._counted.add((fi, off))
                     self.repairs.merge(rep)
-                a, z = max(lo - off, 0), min(hi - off, canon.num_rows)
                 if z > a:
                     yield canon.slice(a, z - a)
 

@@ -58,10 +58,16 @@ class RunConfig:
         return asdict(self)
 
 
-def open_dataset(reg: Registry, name: str, options: dict[str, Any]) -> Dataset:
+def open_dataset(reg: Registry, name: str, options: dict[str, Any], check_ids: bool = True) -> Dataset:
+    """Open a registered data set; every path (run, shards, embed --shard, detect, executors, Slurm
+    tasks) comes through here, so every path refuses duplicate ids across the whole data set."""
+    from fmb.data.validate import check_unique_ids
+
     spec = reg.dataset(name)
     ds = spec.load()(**options)
     ds.name = ds.name or name
+    if check_ids:
+        check_unique_ids(ds)
     return ds
 
 
