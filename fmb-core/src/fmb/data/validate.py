@@ -159,7 +159,7 @@ def _check_grid_order(wave: np.ndarray, source: str, row_offset: int, ids: np.nd
         i = int(np.flatnonzero(bad)[0])
         j = int(np.flatnonzero(~(d[i] > 0) if d[i, 0] > 0 else ~(d[i] < 0))[0]) + 1
         raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r} is not monotonic "
-                        f"(pixel {j}: {wave[i, j - 1]!r} then {wave[i, j]!r})")
+                        f"(pixel {j}: {float(wave[i, j - 1]):g} then {float(wave[i, j]):g})")
     return down
 
 

@@ -403,6 +403,8 @@ class Plan:
     # filled by probing
     rgb_shape: tuple[int, ...] | None = None
     npix: int | None = None
+    #: the shared grid runs red to blue in the files: flux/ivar/mask are reversed on reading
+    reverse_spectra: bool = False
     id_type: pa.DataType = field(default_factory=pa.int64)
 
     def sources(self) -> list[str]:
@@ -423,7 +425,8 @@ class Plan:
                 "image_layout": self.image_layout, "band_scale": self.band_scale,
                 "pixel_scale": self.pixel_scale, "image_unit": self.image_unit,
                 "wavelength": self.wavelength_mode, "wavelength_start": self.wavelength_start,
-                "wavelength_step": self.wavelength_step}
+                "wavelength_step": self.wavelength_step, "reverse_spectra": self.reverse_spectra,
+                "id_type": str(self.id_type)}
 
 
 def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any,
@@ -552,9 +555,14 @@ def _spectrum(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, i
         repairs.add("spectrum_invalid_error_masked", int(mask.sum()))
     if plan.mask:
         mask = mask | (mat(plan.mask, C.MASK, np.int64) != 0)
+    if plan.reverse_spectra:
+        flux, ivar, mask = flux[:, ::-1], ivar[:, ::-1], mask[:, ::-1]
+        repairs.add("spectrum_grid_reversed", len(rows))
     out[C.FLUX][rows], out[C.IVAR][rows], out[C.MASK][rows] = flux, ivar, mask
     if plan.wavelength:
         wave = mat(plan.wavelength, C.WAVELENGTH, np.float64)
+        if plan.reverse_spectra:
+            wave = wave[:, ::-1]
         if plan.wavelength_mode == "column":
             out[C.WAVELENGTH][rows] = wave
         else:
@@ -697,26 +705,48 @@ class FileDataset(Dataset):
                                 f"got {rgb.shape[1:]}")
             plan.rgb_shape = tuple(int(s) for s in rgb.shape[1:])
         if plan.flux:
-            self._probe_spectrum(raw, src)
+            self._probe_spectrum()
         return canonical_schema(plan, bool(plan.image))
 
-    def _probe_spectrum(self, raw: pa.RecordBatch, src: str) -> None:
+    def _first_spectra(self, rows: int = 16) -> tuple[pa.RecordBatch, str, int]:
+        """Up to ``rows`` raw rows whose flux is not null, the first ones in the data set, with their
+        file name and the file row of the first; a DataError when every flux is null."""
+        plan = self._plan
+        cols = sorted({s.partition(".")[0] for s in (*plan.object_id, plan.flux, plan.wavelength) if s})
+        for f in self._files:
+            pos = 0
+            for raw in f.read_range(0, f.num_rows, cols, 1024):
+                present = ~get_column(raw, plan.flux, f.name).is_null().to_numpy(zero_copy_only=False)
+                if present.any():
+                    first = int(np.flatnonzero(present)[0])
+                    keep = np.flatnonzero(present)[:rows]
+                    return raw.take(pa.array(keep)), f.name, pos + first
+                pos += raw.num_rows
+        raise DataError(f"{self._files[0].name}: field 'flux' ({plan.flux!r}) is null in every row; "
+                        "map no flux column to read images only")
+
+    def _probe_spectrum(self) -> None:
+        """Spectrum length and wavelength grid from the first non-null spectra (wherever they are)."""
         plan = self._plan
         if not (plan.ivar or plan.error):
-            raise DataError(f"{src}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or 'error' column")
-        flux = get_column(raw, plan.flux, src)
-        first = flux.filter(pa.array(~flux.is_null().to_numpy(zero_copy_only=False)))
-        ids = _object_ids(raw, plan, src).filter(pa.array(~flux.is_null().to_numpy(zero_copy_only=False)))
-        ids = ids.to_numpy(zero_copy_only=False)
-        plan.npix = nested_to_numpy(first, src, C.FLUX, 0, ids).shape[1] if len(first) else 0
+            raise DataError(f"{self._files[0].name}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or "
+                            "'error' column")
+        raw, src, row0 = self._first_spectra()
+        ids = _object_ids(raw, plan, src).to_numpy(zero_copy_only=False)
+        plan.npix = nested_to_numpy(get_column(raw, plan.flux, src), src, C.FLUX, row0, ids).shape[1]
         if plan.wavelength_start is not None and plan.wavelength_step is not None:
             per_row = plan.wavelength and plan.wavelength_mode == "column"
             plan.wavelength_mode = "column" if per_row else "grid"
+            if not per_row:
+                self._orient_grid(src)
             return
         if plan.wavelength and plan.wavelength_mode != "column":
             w = get_column(raw, plan.wavelength, src)
             w = w.filter(pa.array(~w.is_null().to_numpy(zero_copy_only=False)))
-            grid = shared_grid(nested_to_numpy(w, src, C.WAVELENGTH, 0, None, np.float64)) if len(w) else None
+            wave = nested_to_numpy(w, src, C.WAVELENGTH, row0, None, np.float64) if len(w) else None
+            grid = shared_grid(wave) if wave is not None else None
+            if grid is None and wave is not None and (rev := shared_grid(wave[:, ::-1])):
+                plan.reverse_spectra, grid = True, rev
             if grid:
                 plan.wavelength_start, plan.wavelength_step = grid
                 plan.wavelength_mode = "grid"
@@ -731,6 +761,17 @@ class FileDataset(Dataset):
             return
         raise DataError(f"{src}: spectra of length {plan.npix} need a wavelength column or "
                         "wavelength_start and wavelength_step")
+
+    def _orient_grid(self, src: str) -> None:
+        """A shared grid given as start/step with a negative step runs red to blue: keep the ascending
+        grid (start = the bluest pixel) and reverse every spectrum on reading (counted)."""
+        plan = self._plan
+        if not plan.wavelength_step or plan.wavelength_step != plan.wavelength_step:
+            raise DataError(f"{src}: wavelength_step must be non-zero, got {plan.wavelength_step}")
+        if plan.wavelength_step < 0:
+            plan.wavelength_start = plan.wavelength_start + plan.wavelength_step * (plan.npix - 1)
+            plan.wavelength_step = -plan.wavelength_step
+            plan.reverse_spectra = True
 
     # -- Dataset interface
     #: options that do not change the data: left out of the fingerprint (so a moved copy matches)
