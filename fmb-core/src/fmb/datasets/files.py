@@ -443,8 +443,11 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
             return a.reshape((len(a), *plan.image_shape))
         if a.ndim == 3:
             return a[:, None]
-        if a.ndim == 4 and plan.image_layout == "hwc" and not _encoded_png(batch, plan.image[0]):
-            return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+        if a.ndim == 4 and not _encoded_png(batch, plan.image[0]):
+            if plan.image_layout == "auto":
+                plan.image_layout = image_layout(a.shape[1:], plan.image_shape, source, plan.image[0])
+            if plan.image_layout == "hwc":
+                return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
         return a
     bands = []
     for col in plan.image:
@@ -459,6 +462,31 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
                             f"{plan.image[0]!r} {bands[0].shape[1:]}")
         bands.append(a)
     return np.stack(bands, axis=1)
+
+
+#: at most this many bands in a stamp whose layout is guessed (a larger first or last axis is spatial)
+MAX_GUESSED_BANDS = 16
+
+
+def image_layout(shape: tuple[int, ...], declared: tuple[int, ...] | None, source: str, column: str) -> str:
+    """``"chw"`` or ``"hwc"`` for 3-D stamps of ``shape`` (one row), when only one reading is plausible.
+
+    A declared ``image_shape`` (B, H, W) decides when it matches one reading. Otherwise channels-first
+    is plausible when H == W or B <= 16, channels-last when H == W (first two axes) or C <= 16; when
+    both or neither are, a one-line DataError asks for ``image_layout=chw`` or ``image_layout=hwc``.
+    """
+    a, b, c = shape
+    if declared is not None and len(declared) == 3:
+        if tuple(declared) == (a, b, c):
+            return "chw"
+        if tuple(declared) == (c, a, b):
+            return "hwc"
+    chw = b == c or a <= MAX_GUESSED_BANDS
+    hwc = a == b or c <= MAX_GUESSED_BANDS
+    if chw != hwc:
+        return "chw" if chw else "hwc"
+    raise DataError(f"{source}: field 'image' ({column!r}): stamps of shape {shape} could be bands-first or "
+                    "bands-last; give image_layout=chw or image_layout=hwc")
 
 
 def _encoded_png(batch: pa.RecordBatch, col: str) -> bool:
@@ -886,7 +914,7 @@ def default_columns(schema: pa.Schema) -> dict[str, list[str]]:
 def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, image_bands: Any = None,
                  image_shape: Any = None, pixel_scale: Any = None, wavelength_start: Any = None,
                  wavelength_step: Any = None, image_unit: str | None = None, flux_unit: str | None = None,
-                 image_layout: str = "chw", wavelength: str = "auto",
+                 image_layout: str = "auto", wavelength: str = "auto",
                  batch_rows: Any = DEFAULT_BATCH_ROWS) -> FileDataset:
     """Open Parquet/Arrow file(s) (a file, a folder or a glob) with a column mapping.
 
@@ -903,8 +931,8 @@ def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, ima
                         "pass columns=\"object_id=<column>;...\"")
     if wavelength not in ("auto", "column"):
         raise ValueError(f"option 'wavelength' must be 'auto' or 'column', got {wavelength!r}")
-    if image_layout not in ("chw", "hwc"):
-        raise ValueError(f"option 'image_layout' must be 'chw' or 'hwc', got {image_layout!r}")
+    if image_layout not in ("auto", "chw", "hwc"):
+        raise ValueError(f"option 'image_layout' must be 'auto', 'chw' or 'hwc', got {image_layout!r}")
     one = {k: (v[0] if v else None) for k, v in mapping.items()}
     shape = tuple(int(s) for s in as_list(image_shape)) if image_shape is not None else None
     image_md = _image_metadata(files[0].schema, (mapping.get(C.IMAGE) or [None])[0])
