@@ -250,16 +250,18 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
 
 
 def validate_batch(batch: pa.RecordBatch, source: str, row_offset: int, repairs: Repairs,
-                   seen_ids: set | dict | None = None) -> pa.RecordBatch:
+                   seen_ids: set | dict | None = None, duplicates: bool = True) -> pa.RecordBatch:
     """Check a canonical batch and apply the documented repairs; return the (possibly new) batch.
 
     ``source`` names the file in messages; row ``i`` of the batch is reported as row
     ``row_offset + i``. ``seen_ids`` (a set, or a dict id -> "file row n" for better messages)
     collects ids across batches for the duplicate check and is updated in place.
     Variable-length list columns of equal length are returned as fixed-size lists.
+    ``duplicates=False`` leaves repeated ids to :func:`check_unique_ids` (the id scan itself).
     """
     ids = _ids(batch, source, row_offset)
-    _check_duplicates(ids, source, row_offset, seen_ids)
+    if duplicates:
+        _check_duplicates(ids, source, row_offset, seen_ids)
     replaced: dict[str, pa.Array] = {}
     for name in IMAGE_FIELDS:
         idx = batch.schema.get_field_index(name)

@@ -464,16 +464,12 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
     return np.stack(bands, axis=1)
 
 
-#: at most this many bands in a stamp whose layout is guessed (a larger first or last axis is spatial)
-MAX_GUESSED_BANDS = 16
-
-
 def image_layout(shape: tuple[int, ...], declared: tuple[int, ...] | None, source: str, column: str) -> str:
     """``"chw"`` or ``"hwc"`` for 3-D stamps of ``shape`` (one row), when only one reading is plausible.
 
-    A declared ``image_shape`` (B, H, W) decides when it matches one reading. Otherwise channels-first
-    is plausible when H == W or B <= 16, channels-last when H == W (first two axes) or C <= 16; when
-    both or neither are, a one-line DataError asks for ``image_layout=chw`` or ``image_layout=hwc``.
+    A declared ``image_shape`` (B, H, W) decides when it matches one reading. Otherwise a reading is
+    plausible when its two spatial axes are equal (square stamps) or both longer than its band axis;
+    when both readings or neither are, a one-line DataError asks for ``image_layout=chw`` or ``hwc``.
     """
     a, b, c = shape
     if declared is not None and len(declared) == 3:
@@ -481,8 +477,8 @@ def image_layout(shape: tuple[int, ...], declared: tuple[int, ...] | None, sourc
             return "chw"
         if tuple(declared) == (c, a, b):
             return "hwc"
-    chw = b == c or a <= MAX_GUESSED_BANDS
-    hwc = a == b or c <= MAX_GUESSED_BANDS
+    chw = b == c or (a < b and a < c)
+    hwc = a == b or (c < a and c < b)
     if chw != hwc:
         return "chw" if chw else "hwc"
     raise DataError(f"{source}: field 'image' ({column!r}): stamps of shape {shape} could be bands-first or "
@@ -860,7 +856,7 @@ class FileDataset(Dataset):
             pos = 0
             for raw in f.read_range(0, f.num_rows, plan.top_columns(), 65536):
                 canon = convert_batch(raw, plan, schema, f.name, pos, Repairs(), f.path.parent)
-                out.append(validate_batch(canon, f.name, pos, Repairs()))
+                out.append(validate_batch(canon, f.name, pos, Repairs(), duplicates=False))
                 pos += raw.num_rows
         table = pa.Table.from_batches(out, schema=schema)
         return table.select([c for c in columns if c in schema.names])
