@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from fmb.data import canonical as C
 from fmb.data.canonical import DataError, Repairs, storage
-from fmb.data.validate import row_label, validate_batch
+from fmb.data.validate import check_unique_ids, row_label, validate_batch
 from fmb.datasets.base import Dataset
 
 PARQUET_EXT = (".parquet", ".pq")
@@ -738,14 +738,15 @@ class FileDataset(Dataset):
         plan = self._plan
         cols = sorted({s.partition(".")[0] for s in (*plan.object_id, plan.flux, plan.wavelength) if s})
         for f in self._files:
-            pos = 0
-            for raw in f.read_range(0, f.num_rows, cols, 1024):
+            pos, step = 0, rows
+            while pos < f.num_rows:  # growing windows: read no further than the first spectra
+                hi = min(pos + step, f.num_rows)
+                raw = next(iter(rechunk(f.read_range(pos, hi, cols, hi - pos), hi - pos)))
                 present = ~get_column(raw, plan.flux, f.name).is_null().to_numpy(zero_copy_only=False)
                 if present.any():
-                    first = int(np.flatnonzero(present)[0])
                     keep = np.flatnonzero(present)[:rows]
-                    return raw.take(pa.array(keep)), f.name, pos + first
-                pos += raw.num_rows
+                    return raw.take(pa.array(keep)), f.name, pos + int(keep[0])
+                pos, step = hi, step * 4
         raise DataError(f"{self._files[0].name}: field 'flux' ({plan.flux!r}) is null in every row; "
                         "map no flux column to read images only")
 
@@ -827,6 +828,9 @@ class FileDataset(Dataset):
 
     def iter_batches(self, batch_size: int = 256, start: int = 0,
                      stop: int | None = None) -> Iterator[pa.RecordBatch]:
+        """Validated canonical batches of rows ``[start, stop)``; the first call checks that every id of the
+        whole data set is unique (once per data set, :func:`fmb.data.validate.check_unique_ids`)."""
+        check_unique_ids(self)
         n = len(self)
         stop = n if stop is None else min(int(stop), n)
         start = max(int(start), 0)
