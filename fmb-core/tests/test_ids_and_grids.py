@@ -100,7 +100,8 @@ def test_uint64_ids_above_int64_are_refused_naming_file_and_field(tmp_path):
 
 def test_uint64_ids_within_int64_are_read(tmp_path):
     t = survey_table(20, n_anom=2, **SMALL)
-    spec = write_table(t.set_column(0, "object_id", pa.array(np.arange(5, 25, dtype=np.uint64))), tmp_path / "u.parquet")
+    ids = pa.array(np.arange(5, 25, dtype=np.uint64))
+    spec = write_table(t.set_column(0, "object_id", ids), tmp_path / "u.parquet")
     ds = _open(spec)
     assert ds.schema.field("object_id").type == pa.int64()
     assert next(ds.iter_batches(20)).column("object_id").to_pylist() == list(range(5, 25))
@@ -227,7 +228,8 @@ def test_leading_null_spectra_do_not_decide_the_grid(tmp_path, leading):
     assert np.array_equal(f[leading:], np.array(t.column("flux").to_pylist()[leading:], np.float32))
     assert ds.repairs.counts["spectrum_missing"] == leading
     assert _run(spec, tmp_path / "o", modality="spectrum").exit_code == 0
-    assert json.loads((tmp_path / "o" / "results.json").read_text())["modalities"]["spectrum"]["n_scored"] == 60 - leading
+    result = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert result["modalities"]["spectrum"]["n_scored"] == 60 - leading
 
 
 # ----------------------------------------------------------------------------- image layout, show
@@ -246,9 +248,11 @@ def test_channels_last_stamps_are_detected(tmp_path):
 def test_ambiguous_stamps_ask_for_image_layout(tmp_path):
     t = survey_table(10, n_anom=1, size=16, npix=8)
     cube = np.zeros((10, 16, 16, 16), np.float32).tolist()
-    spec = write_table(t.set_column(1, "image", pa.array(cube, t.schema.field("image").type)), tmp_path / "cube.parquet")
+    cube = pa.array(cube, t.schema.field("image").type)
+    spec = write_table(t.set_column(1, "image", cube), tmp_path / "cube.parquet")
     with pytest.raises(DataError, match=r"^cube.parquet: field 'image' \('image'\): stamps of shape \(16, 16, 16\) "
-                                        r"could be bands-first or bands-last; give image_layout=chw or image_layout=hwc$"):
+                                        r"could be bands-first or bands-last; give image_layout=chw or "
+                                        r"image_layout=hwc$"):
         _open(spec)
     assert C.field_shape(_open(spec + ",image_layout=hwc").schema.field("image")) == (16, 16, 16)
 
