@@ -256,7 +256,7 @@ def show(dataset, object_id, index, out) -> None:
 
     name, options = parse_spec(dataset, "dataset")
     ds = open_dataset(registry(), name, options)
-    row = find_object(ds.iter_batches(256), object_id, 0 if object_id is None and index is None else index)
+    row = find_object(ds, object_id, 0 if object_id is None and index is None else index)
     path = save_object_card(row, out or f"object-{row.column('object_id')[0].as_py()}.png")
     click.echo(f"wrote {path}")
 

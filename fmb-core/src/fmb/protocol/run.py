@@ -59,11 +59,17 @@ class RunConfig:
         return asdict(self)
 
 
-def open_dataset(reg: Registry, name: str, options: dict[str, Any]) -> Dataset:
+def open_dataset(reg: Registry, name: str, options: dict[str, Any], check_ids: bool = True) -> Dataset:
+    """Open a registered data set; every path (run, shards, embed --shard, detect, executors, Slurm
+    tasks) comes through here, so every path refuses duplicate ids across the whole data set."""
+    from fmb.data.validate import check_unique_ids
+
     spec = reg.dataset(name)
     ds = spec.load()(**options)
     ds.name = ds.name or name
     ds.requested_options = dict(options)  # the embedding cache keys on them, whatever the plugin's fingerprint
+    if check_ids:
+        check_unique_ids(ds)
     return ds
 
 
