@@ -17,14 +17,10 @@ and a :class:`fmb.models.base.WeightsInfo`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import logging
 import os
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,24 +103,53 @@ def _codec_kwargs(folder: Path, name: str) -> dict[str, Any]:
     if not cfg_file.is_file():
         raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/config.json (expected the aion-base layout: "
                          "config.json, model.safetensors, codecs/image/, codecs/spectrum/)")
-    return json.loads(cfg_file.read_text())
+    return _read_config(cfg_file)
 
 
-@contextlib.contextmanager
-def _quiet_mixin() -> Iterator[None]:
-    """Silence the hub mixin's print and its expected 'codecs/.../config.json not found' warning."""
-    log = logging.getLogger("huggingface_hub.hub_mixin")
-    level = log.level
-    log.setLevel(logging.ERROR)
+def _read_safetensors(file: Path) -> dict[str, Any]:
+    """The tensors of one safetensors file (no code runs: safetensors holds only tensors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        log.setLevel(level)
+        return load_file(str(file), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"aion: cannot read {file}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _read_config(file: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"aion: cannot read {file}: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(cfg, dict):
+        raise ModelError(f"aion: {file} is not a JSON object")
+    return cfg
+
+
+def _fill(module: Any, file: Path) -> None:
+    """Strictly load ``file`` (safetensors) into ``module``."""
+    from fmb.protocol.weights import load_state_dict_strict
+
+    load_state_dict_strict(module, _read_safetensors(file), f"aion: {file}")
+
+
+def _build(what: str, file: Path, build: Any) -> Any:
+    try:
+        return build()
+    except Exception as exc:  # a config.json that does not describe a valid architecture
+        raise ModelError(f"aion: {file} does not describe a valid {what} ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
 
 
 def load_folder(folder: Path) -> tuple[Any, Any, Any]:
-    """``AION`` plus image and spectrum codecs from a snapshot folder (see the module docstring)."""
+    """``AION`` plus image and spectrum codecs from a snapshot folder (see the module docstring).
+
+    Each part is built from its ``config.json`` and filled from its ``model.safetensors`` with
+    :func:`fmb.protocol.weights.load_state_dict_strict`: a missing, unexpected or wrong-shape tensor is
+    a one-line :class:`ModelError` naming the file and the keys. (``from_pretrained`` of the hub mixin
+    is not used: it loads with ``strict=False``, so renamed keys would silently stay random.)
+    """
     from aion import AION
     from aion.codecs import ImageCodec, SpectrumCodec
     from aion.modalities import DESISpectrum, HSCImage
@@ -133,19 +158,21 @@ def load_folder(folder: Path) -> tuple[Any, Any, Any]:
         if not (folder / rel).is_file():
             raise ModelError(f"aion: {folder} has no {rel} (expected the aion-base layout: config.json, "
                              "model.safetensors, codecs/image/, codecs/spectrum/)")
-    try:
-        with _quiet_mixin():
-            model = AION.from_pretrained(str(folder), map_location="cpu")
-            image_codec = ImageCodec.from_pretrained(str(folder), modality=HSCImage, map_location="cpu",
-                                                     **_codec_kwargs(folder, "image"))
-            spectrum_codec = SpectrumCodec.from_pretrained(str(folder), modality=DESISpectrum, map_location="cpu",
-                                                           **_codec_kwargs(folder, "spectrum"))
-    except ModelError:
-        raise
-    except Exception as exc:  # corrupt files, mismatched shapes, ...
-        raise ModelError(f"aion: could not load weights from {folder}: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    return model.eval(), image_codec.eval(), spectrum_codec.eval()
+    cfg_file = folder / "config.json"
+    config = _read_config(cfg_file)
+    model = _build("AION model", cfg_file, lambda: AION(config))
+    _fill(model, folder / "model.safetensors")
+    codecs = []
+    for name, cls, modality in (("image", ImageCodec, HSCImage), ("spectrum", SpectrumCodec, DESISpectrum)):
+        sub = folder / CODEC_FOLDERS[name]
+        kwargs = _codec_kwargs(folder, name)
+        if not (sub / "model.safetensors").is_file():
+            raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/model.safetensors")
+        codec = _build(f"{name} codec", sub / "config.json", lambda cls=cls, kwargs=kwargs: cls(**kwargs))
+        _fill(codec, sub / "model.safetensors")
+        codec._modality = modality  # what the hub mixin's from_pretrained records (save_pretrained reads it)
+        codecs.append(codec)
+    return model.eval(), codecs[0].eval(), codecs[1].eval()
 
 
 def save_folder(folder: str | Path, model: Any, image_codec: Any, spectrum_codec: Any) -> Path:
