@@ -17,6 +17,8 @@ from fmb.testing.weights import weight_faults
 from fmb_aion import weights as W
 from fmb_aion.adapter import EuclidHSCAdapter, load_adapter, save_adapter
 
+from .conftest import COMMIT
+
 FILES = {"encoder": "model.safetensors", "image": "codecs/image/model.safetensors",
          "spectrum": "codecs/spectrum/model.safetensors"}
 
@@ -107,3 +109,15 @@ def test_run_with_a_bad_folder_exits_2_and_writes_no_results(saved, tmp_path, to
     errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and key in errors[0]
     assert not (out / "results.json").exists()
+
+
+def test_auto_refuses_cached_weights_that_do_not_load_instead_of_going_random(seeded_hub, tmp_path, monkeypatch):
+    cache = shutil.copytree(seeded_hub, tmp_path / "hub")
+    snap = cache / "models--polymathic-ai--aion-base" / "snapshots" / COMMIT
+    state, key = weight_faults(load_file(str(snap / FILES["spectrum"])))["dropped"]
+    save_file(state, str(snap / FILES["spectrum"]))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    with pytest.raises(ModelError) as exc:
+        W.resolve("auto")
+    _one_line_naming(exc, key, FILES["spectrum"])

@@ -33,6 +33,9 @@ from fmb_aion.sizes import aion_config, image_codec_config, spectrum_codec_confi
 HF_REPO = "polymathic-ai/aion-base"
 CODEC_FOLDERS = {"image": "codecs/image", "spectrum": "codecs/spectrum"}
 SNAPSHOT_FILES = ["config.json", "model.safetensors", "codecs/image/*", "codecs/spectrum/*"]
+#: The files a snapshot folder must hold; each is read (and hashed).
+LOADED_FILES = ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
+                                                      for f in ("config.json", "model.safetensors")))
 TOKEN_HINT = (f"{HF_REPO} is gated: request access at https://huggingface.co/{HF_REPO}, then set HF_TOKEN "
               "(or run `hf auth login`)")
 
@@ -204,8 +207,7 @@ def build_random(size: str, seed: int) -> tuple[Any, Any, Any]:
 def folder_sha256(folder: Path) -> str:
     """One SHA-256 over the files that are loaded (names and bytes)."""
     h = hashlib.sha256()
-    for rel in ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
-                                                      for f in ("config.json", "model.safetensors"))):
+    for rel in LOADED_FILES:
         p = folder / rel
         if p.is_file():
             h.update(rel.encode())
@@ -219,8 +221,8 @@ def _random(size: str, seed: int) -> Components:
     return Components(*build_random(size, seed), WeightsInfo(kind="random", seed=seed), size)
 
 
-def _from_hub(repo: str, revision: str, local_only: bool | None = None) -> Components:
-    folder = download(repo, revision, local_only)
+def _loaded(folder: Path, repo: str) -> Components:
+    """A hub snapshot loaded strictly; its provenance is recorded only after that succeeded."""
     model, ic, sc = load_folder(folder)
     return Components(model, ic, sc, WeightsInfo(kind="hf", location=repo, revision=folder.name), "weights")
 
@@ -249,19 +251,26 @@ def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0,
         return Components(model, ic, sc, WeightsInfo(kind="path", location=str(folder),
                                                       sha256=folder_sha256(folder)), "weights")
     if req.kind == "hf":
-        return _from_hub(req.location, req.revision)
+        return _loaded(download(req.location, req.revision), req.location)
     # auto
     if size_given and size != "base":
         loud_random_warning(f"no published weights for size={size}", size, seed)
         return _random(size, seed)
+    # Only "not available" falls back to random; weights that are found but do not load are refused.
+    folder = None
     try:
-        return _from_hub(HF_REPO, "", local_only=True)
+        folder = download(HF_REPO, "", local_only=True)
+        missing = [rel for rel in LOADED_FILES if not (folder / rel).is_file()]
+        if missing:  # an incomplete snapshot in the cache: look on the hub
+            folder, reason = None, f"the cached {HF_REPO} snapshot lacks {', '.join(missing)}"
     except ModelError as cached_exc:
         reason = str(cached_exc)
-    if not _offline():
+    if folder is None and not _offline():
         try:
-            return _from_hub(HF_REPO, "", local_only=False)
+            folder = download(HF_REPO, "", local_only=False)
         except ModelError as exc:
             reason = str(exc)
+    if folder is not None:
+        return _loaded(folder, HF_REPO)
     loud_random_warning(reason.removeprefix("aion: "), size, seed)
     return _random(size, seed)
