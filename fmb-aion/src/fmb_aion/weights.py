@@ -6,13 +6,13 @@ and a :class:`fmb.models.base.WeightsInfo`.
   ``codecs/{image,spectrum}/`` are fetched with ``huggingface_hub.snapshot_download`` (the local
   cache only when ``HF_HUB_OFFLINE=1``) and loaded like a local folder.
 * ``PATH``: a folder with that same layout (e.g. a ``snapshot_download`` of the repository).
-  The model loads with ``AION.from_pretrained(folder)``, each codec with its own
-  ``Codec.from_pretrained(folder, modality=..., **codecs/<name>/config.json)``; the explicit
-  config is needed because the 0.0.2 hub mixin does not find a codec's nested config.json in a
-  plain folder.
+  ``AION(config.json)`` and each codec (``codecs/<name>/config.json`` as keyword arguments) are
+  built, then filled strictly from their ``model.safetensors`` (:func:`load_folder`). The provenance
+  (``path`` + SHA-256, or ``hf`` + commit) is recorded only after all three loaded.
 * ``random``: ``size=base`` or ``size=tiny`` (see :mod:`fmb_aion.sizes`), seeded.
 * ``auto``: the official weights from the cache, else from the hub, else random init with a loud
-  warning (``size=tiny`` goes straight to random: no tiny weights are published).
+  warning (``size=tiny`` goes straight to random: no tiny weights are published). Weights that are
+  found but fail the strict load are refused, never replaced by random ones.
 """
 
 from __future__ import annotations
