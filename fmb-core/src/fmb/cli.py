@@ -163,14 +163,14 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
         output, no_report, **xopts) -> None:
     """Run the benchmark: embed, detect, score and write results for each system."""
     from fmb.plugins import registry
-    from fmb.protocol.run import run_system
+    from fmb.protocol.run import check_config, run_system
     from fmb.reporting import Reporter, per_class_table, summary_table
 
     cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
                     weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output)
     reg = registry()
-    for c in cfgs:  # fail on unknown names before any work
-        reg.model(c.model), reg.detector(c.detector), reg.dataset(c.dataset)
+    for c in cfgs:  # bad names, options and detector parameters fail before any work
+        check_config(reg, c)
     if run_executor(reg, cfgs, output, quiet, **xopts):
         return
     reporter = Reporter(quiet=quiet)
@@ -223,12 +223,14 @@ def detect(models, detectors, datasets, modality, weights, seeds, device, batch_
            output) -> None:
     """Detect and score from cached embeddings only (stage 3; run `fmb embed` first)."""
     from fmb.plugins import registry
-    from fmb.protocol.run import run_system
+    from fmb.protocol.run import check_config, run_system
     from fmb.reporting import Reporter, summary_table
 
     cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
                     weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output)
     reg, reporter = registry(), Reporter(quiet=quiet)
+    for c in cfgs:
+        check_config(reg, c)
     done = []
     for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
         done.append((str(out_dir), run_system(reg, cfg, out_dir, reporter, cached_only=True)))

@@ -17,6 +17,7 @@ from fmb.detectors.base import Detector
 from fmb.errors import DetectorError, UsageError
 from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
+from fmb.paramschema import check_names, keyword_names
 from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, embed_dataset
@@ -58,8 +59,29 @@ class RunConfig:
         return asdict(self)
 
 
+def check_dataset_options(reg: Registry, name: str, options: dict[str, Any]) -> None:
+    """Unknown option names of a dataset are a one-line UsageError listing the valid ones (read from
+    the loader's keyword parameters; a loader taking only ``**options`` checks its own)."""
+    known = keyword_names(reg.dataset(name).load())
+    if known is not None:
+        check_names(f"dataset {name!r}", known, options)
+
+
+def check_config(reg: Registry, cfg: RunConfig) -> Detector:
+    """Everything about one system that can be checked without reading data or loading a model:
+    names, modality, weights, dataset option names and every detector parameter (type and range).
+    Returns the detector. Raises a one-line UsageError (or DetectorError)."""
+    reg.model(cfg.model), reg.dataset(cfg.dataset)
+    if cfg.modality not in MODALITY_CHOICES:
+        raise UsageError(f"unknown modality {cfg.modality!r} (expected one of {', '.join(MODALITY_CHOICES)})")
+    parse_weights(cfg.weights)
+    check_dataset_options(reg, cfg.dataset, cfg.dataset_options)
+    return make_detector(reg, cfg.detector, cfg.detector_params)
+
+
 def open_dataset(reg: Registry, name: str, options: dict[str, Any]) -> Dataset:
     spec = reg.dataset(name)
+    check_dataset_options(reg, name, options)
     ds = spec.load()(**options)
     ds.name = ds.name or name
     return ds
@@ -179,9 +201,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     ``cached_only`` refuses to embed: every embedding shard must already be in the cache.
     """
     check_output_dir(out_dir)
+    detector = check_config(reg, cfg)  # bad names, options and parameters fail before any work
     device = resolve_device(cfg.device)
-    parse_weights(cfg.weights)  # a bad path fails before any work
-    detector = make_detector(reg, cfg.detector, cfg.detector_params)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     model = load_model(reg, cfg, device)
     multi = bool(multi_inputs(detector))
