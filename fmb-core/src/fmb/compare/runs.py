@@ -45,6 +45,21 @@ def read_run(path: str | Path) -> tuple[dict, list[System]]:
     return result, systems
 
 
+def dataset_warning(paths: list[str | Path]) -> str | None:
+    """A one-line warning when the run folders come from different data sets (their results.json
+    ``dataset.fingerprint`` differ, or one is unknown), else None. Folder names are grouped per data set."""
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        ds = runs.read_results(p).get("dataset") or {}
+        key = f"{ds.get('name', '?')} (fingerprint {str(ds.get('fingerprint') or 'unknown')[:12]})"
+        groups.setdefault(key, []).append(Path(p).name)
+    if len(groups) < 2:
+        return None
+    return ("these runs come from different data sets (fingerprints differ): "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items())
+            + "; they are compared on the object ids they share only")
+
+
 def load_systems(paths: list[str | Path], modality: str | None = None) -> list[System]:
     """Every system of every run folder (optionally one modality); duplicate names get the seed and
     then the folder name appended."""
