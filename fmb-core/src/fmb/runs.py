@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fmb.errors import UsageError
+from fmb.errors import OutputError, UsageError
 from fmb.io import output_error, write_json, write_parquet
 
 RESULTS = "results.json"
@@ -57,7 +57,7 @@ def check_output_dir(path: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise output_error(path, exc) from exc
+        raise OutputError(f"output directory {str(path)!r} is not writable: {exc.strerror or exc}") from exc
 
 
 def check_run_dir(path: str | Path, config: dict[str, Any], overwrite: bool = False) -> None:
