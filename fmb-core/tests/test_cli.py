@@ -214,7 +214,7 @@ def test_disk_full_or_no_permission_is_one_line_and_never_looks_complete(toy, tm
     assert not (out / "results.json").exists()  # the old results are gone: no old/new mix
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     for cmd in (["report", str(out)], ["compare", str(out), str(out), "--out", str(tmp_path / "cmp")]):
-        assert "not a complete fmb run folder" in _error_line(CliRunner().invoke(cli, cmd))
+        assert "results.json is missing beside scores.parquet" in _error_line(CliRunner().invoke(cli, cmd))
 
 
 def test_readers_refuse_scores_of_another_run(toy, tmp_path):

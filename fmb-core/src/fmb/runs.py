@@ -102,7 +102,7 @@ def write_run(path: str | Path, result: dict[str, Any], scores: pa.Table) -> dic
 
 
 def _not_a_run(path: Path, why: str) -> UsageError:
-    return UsageError(f"{str(path)!r} is not a complete fmb run folder (results.json + scores.parquet): {why}")
+    return UsageError(f"{str(path)!r} is not an fmb run folder (a complete results.json + scores.parquet): {why}")
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
