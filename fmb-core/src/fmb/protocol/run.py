@@ -18,7 +18,6 @@ from fmb.detectors.base import Detector, duplicate_rows
 from fmb.errors import DetectorError, FMBError, UsageError
 from fmb.models.base import Model
 from fmb.params import format_spec
-from fmb.paramschema import check_names, keyword_names
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, embed_dataset, model_options
 from fmb.protocol.environment import environment, resolve_device
@@ -66,11 +65,8 @@ class RunConfig:
 
 
 def check_dataset_options(reg: Registry, name: str, options: dict[str, Any]) -> None:
-    """Unknown option names of a dataset are a one-line UsageError listing the valid ones (read from
-    the loader's keyword parameters; a loader taking only ``**options`` checks its own)."""
-    known = keyword_names(reg.dataset(name).load())
-    if known is not None:
-        check_names(f"dataset {name!r}", known, options)
+    """See :meth:`fmb.plugins.Registry.check_dataset_options`."""
+    reg.check_dataset_options(name, options)
 
 
 def check_config(reg: Registry, cfg: RunConfig) -> Detector:
@@ -86,35 +82,24 @@ def check_config(reg: Registry, cfg: RunConfig) -> Detector:
 
 
 def open_dataset(reg: Registry, name: str, options: dict[str, Any], check_ids: bool = True) -> Dataset:
-    """Open a registered data set; every path (run, shards, embed --shard, detect, executors, Slurm
-    tasks) comes through here, so every path refuses duplicate ids across the whole data set."""
+    """Open a registered data set (:meth:`~fmb.plugins.Registry.load_dataset`); every path (run, shards,
+    embed --shard, detect, executors, Slurm tasks) comes through here, so every path refuses duplicate
+    ids across the whole data set."""
     from fmb.data.validate import check_unique_ids
 
-    spec = reg.dataset(name)
-    check_dataset_options(reg, name, options)
-    ds = spec.load()(**options)
-    ds.name = ds.name or name
-    ds.requested_options = dict(options)  # the embedding cache keys on them, whatever the plugin's fingerprint
+    ds = reg.load_dataset(name, options)
     if check_ids:
         check_unique_ids(ds)
     return ds
 
 
 def load_model(reg: Registry, cfg: RunConfig, device: str) -> Model:
-    """Load the model; core records its resolved options (the spec's ``default_options`` overlaid with
-    the user's) on ``model.resolved_options`` for the embedding cache key and results.json.
-
-    The loader receives the user's options as given: a plugin may infer an unset option from the
-    weights (astropt's ``size``), which its ``settings()`` and the weights hash then record.
-    """
-    spec = reg.model(cfg.model)
-    model = spec.load()(spec, weights=cfg.weights, device=device, options=dict(cfg.model_options), seed=cfg.seed)
-    model.resolved_options = {**spec.default_options, **cfg.model_options}
-    return model
+    """The model of ``cfg`` (:meth:`fmb.plugins.Registry.load_model`, which records the resolved options)."""
+    return reg.load_model(cfg.model, weights=cfg.weights, device=device, options=cfg.model_options, seed=cfg.seed)
 
 
 def make_detector(reg: Registry, name: str, params: dict[str, Any]) -> Detector:
-    return reg.detector(name).load()(**params)
+    return reg.make_detector(name, params)
 
 
 def select_outputs(model: Model, dataset: Dataset, modality: str) -> list[str]:
