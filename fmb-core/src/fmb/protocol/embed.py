@@ -304,7 +304,10 @@ def read_verified(path: str | Path) -> tuple[pa.Table | None, str]:
         manifest = json.loads((path / MANIFEST).read_text())
         shards = manifest["shards"]
         if not manifest.get("complete"):
-            return None, f"the embedding cache {path} is incomplete"
+            n = int(manifest.get("n_shards") or 0)
+            gone = [i for i in range(n) if str(i) not in shards]
+            which = f" (shard {gone[0]} of {n} missing)" if gone else ""
+            return None, f"the embedding cache {path} is incomplete{which}"
         parts = []
         for i in sorted(shards, key=int):
             f = shard_path(path, int(i))
