@@ -7,13 +7,14 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 import fmb
-from fmb.cli import cli
 import fmb.models.baseline
+from fmb.cli import cli
 from fmb.plugins import registry
 from fmb.protocol import embed as E
 from fmb.protocol.run import RunConfig, load_model, open_dataset
 from fmb.specs import ModelSpec
 from fmb.testing.plugins import registered_plugin
+
 
 class FragilePlugin:
     @fmb.hookimpl

@@ -256,7 +256,7 @@ class ModelHarness:
         return _spec("model", self.name)
 
     def load(self, weights: str | None = None, seed: int | None = None) -> Any:
-        self.spec  # an unknown name is an AssertionError naming it
+        _ = self.spec  # an unknown name is an AssertionError naming it
         return _registry().load_model(self.name, weights=weights or self.weights, device="cpu",
                                       options=dict(self.options), seed=self.seed if seed is None else seed)
 
@@ -489,7 +489,7 @@ class DatasetHarness:
     def open(self) -> Any:
         from fmb.datasets.base import Dataset
 
-        self.spec
+        _ = self.spec  # an unknown name is an AssertionError naming it
         ds = _registry().load_dataset(self.name, self.options)
         assert isinstance(ds, Dataset), f"dataset {self.name!r}: loader returned {type(ds).__name__}, not a Dataset"
         return ds
