@@ -57,7 +57,7 @@ def main() -> None:
     from fmb_aion.preprocess import images_from_batch, spectra_from_batch
     from fmb_aion.weights import resolve
 
-    ds = registry().dataset("synthetic").load()(size=args.n, chunk_size=min(args.n, 250))
+    ds = registry().load_dataset("synthetic", {"size": args.n, "chunk_size": min(args.n, 250)})
     for _ in ds.iter_batches(args.batch):  # generate and cache the data set before any timing
         pass
     mapping = get_mapping("hsc")

@@ -69,7 +69,7 @@ def main() -> None:
     spec = registry().model("astroclip")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; synthetic size {a.n}, batch {a.batch_size}")
 
-    small = spec.load()(spec, weights="random", options={"size": "small"})
+    small = registry().load_model(spec.name, weights="random", options={"size": "small"})
     bare = min(bare_forward(small.net, pairs.images, pairs.spectra, a.batch_size) for _ in range(a.repeat))
     fmb = min(fmb_embed(small, dataset, a.batch_size) for _ in range(a.repeat))
     batches = list(dataset.iter_batches(a.batch_size))
@@ -84,7 +84,7 @@ def main() -> None:
 
     if a.official_batches > 0:
         t0 = time.perf_counter()
-        official = spec.load()(spec, weights="random")
+        official = registry().load_model(spec.name, weights="random")
         print(f"official: built with random weights in {time.perf_counter() - t0:.1f} s")
         bs = a.official_batch_size
         batches = list(dataset.iter_batches(bs))[: a.official_batches]

@@ -60,7 +60,7 @@ def main() -> None:
             pool(h, "mean"), pool(h[:, : ti.shape[1]], "mean")
 
     with registered_plugin(toy_dataset_plugin(), "toy-dataset"):
-        m = spec.load()(spec, weights="random", options={"size": "001M"})
+        m = registry().load_model(spec.name, weights="random", options={"size": "001M"})
         batches = list(ds.iter_batches(a.batch_size))
         tokens = [(*m.image_inputs(b), *m.spectrum_inputs(b)[:2]) for b in batches]
 
@@ -93,7 +93,7 @@ def main() -> None:
             print(f"throughput ratio fmb/bare ({what} time) = {ratio:.3f} (target >= {TARGET_RATIO}): "
                   f"{'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
 
-        big = spec.load()(spec, weights="random", options={"size": "095M"})
+        big = registry().load_model(spec.name, weights="random", options={"size": "095M"})
         b = next(ds.iter_batches(a.big_batch))
         big.embed(b)  # warm-up
         t_big, c_big = best_of(lambda: big.embed(b), a.repeat)

@@ -25,7 +25,7 @@ FILES = {"encoder": "model.safetensors", "image": "codecs/image/model.safetensor
 
 def _load(weights, **options):
     spec = registry().model("aion")
-    return spec.load()(spec, weights=weights, options=options, seed=3)
+    return registry().load_model(spec.name, weights=weights, options=options, seed=3)
 
 
 @pytest.fixture(scope="module")

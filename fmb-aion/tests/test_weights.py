@@ -14,7 +14,7 @@ from .conftest import COMMIT
 
 def _load(weights, **options):
     spec = registry().model("aion")
-    return spec.load()(spec, weights=weights, options=options, seed=3)
+    return registry().load_model(spec.name, weights=weights, options=options, seed=3)
 
 
 def _same_state(a, b):

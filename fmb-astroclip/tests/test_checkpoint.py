@@ -136,7 +136,7 @@ def test_lightning_checkpoint_loads_strictly_without_running_its_code(tmp_path):
     assert not EXECUTED
     assert type(obj["hyper_parameters"]["image_encoder"]).__name__.startswith("Placeholder")
     spec = registry().model("astroclip")
-    model = spec.load()(spec, weights=str(f), options={"size": "small"})
+    model = registry().load_model(spec.name, weights=str(f), options={"size": "small"})
     assert not EXECUTED
     assert model.weights.kind == "path" and len(model.weights.sha256) == 64 and model.weights.seed is None
     loaded = model.net.state_dict()
@@ -154,11 +154,11 @@ def test_backbone_checkpoints_load_into_their_backbone(tmp_path):
     torch.save({"state_dict": spec_sd, "hyper_parameters": {"input_dim": 22, "embed_dim": 64}},
                tmp_path / "specformer.ckpt")
     spec = registry().model("astroclip")
-    m = spec.load()(spec, weights=str(tmp_path / "astrodino.ckpt"), options={"size": "small"})
+    m = registry().load_model(spec.name, weights=str(tmp_path / "astrodino.ckpt"), options={"size": "small"})
     torch.testing.assert_close(m.net.image_encoder.backbone.state_dict()["blocks.1.1.attn.qkv.weight"],
                                vit["backbone.blocks.1.1.attn.qkv.weight"])
     assert m.settings()["weights_loaded"] == "image_backbone"
-    m = spec.load()(spec, weights=str(tmp_path / "specformer.ckpt"), options={"size": "small"})
+    m = registry().load_model(spec.name, weights=str(tmp_path / "specformer.ckpt"), options={"size": "small"})
     torch.testing.assert_close(m.net.spectrum_encoder.backbone.head.weight, spec_sd["head.weight"])
 
 
@@ -170,7 +170,7 @@ def test_wrong_size_checkpoint_is_a_one_line_error(tmp_path):
     state.pop("image_encoder.backbone.norm.bias")
     _lightning_file(tmp_path / "broken.ckpt", state)
     with pytest.raises(ModelError, match="missing"):
-        spec.load()(spec, weights=str(tmp_path / "broken.ckpt"), options={"size": "small"})
+        registry().load_model(spec.name, weights=str(tmp_path / "broken.ckpt"), options={"size": "small"})
 
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -193,24 +193,24 @@ def test_offline_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = registry().model("astroclip")
-    m = spec.load()(spec, weights="hf:polymathic-ai/astroclip", options={"size": "small"})
+    m = registry().load_model(spec.name, weights="hf:polymathic-ai/astroclip", options={"size": "small"})
     assert (m.weights.kind, m.weights.location, m.weights.revision) == ("hf", "polymathic-ai/astroclip", SHA)
     from fmb.io import sha256_file
 
     assert m.weights.sha256 == sha256_file(file)
-    auto = spec.load()(spec, weights="auto", options={"size": "small", "repo": "polymathic-ai/astroclip"})
+    auto = registry().load_model(spec.name, weights="auto", options={"size": "small", "repo": "polymathic-ai/astroclip"})
     assert auto.weights == m.weights
     batch = next(ToyDataset(size=4).iter_batches(4))
     np.testing.assert_array_equal(auto.embed(batch)["image"], m.embed(batch)["image"])
     with pytest.raises(ModelError, match="not found in the local cache"):
-        spec.load()(spec, weights="hf:polymathic-ai/astroclip@main", options={"size": "small", "file": "x.ckpt"})
+        registry().load_model(spec.name, weights="hf:polymathic-ai/astroclip@main", options={"size": "small", "file": "x.ckpt"})
 
 
 def test_auto_falls_back_to_random_loudly(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = registry().model("astroclip")
-    m = spec.load()(spec, weights="auto", options={"size": "small", "repo": "polymathic-ai/astroclip"}, seed=3)
+    m = registry().load_model(spec.name, weights="auto", options={"size": "small", "repo": "polymathic-ai/astroclip"}, seed=3)
     assert m.weights.kind == "random" and m.weights.seed == 3
     assert "RANDOM" in capsys.readouterr().err
 

@@ -17,7 +17,7 @@ from fmb_astroclip.specformer import spectrum_tokens
 @pytest.fixture(scope="module")
 def small():
     spec = registry().model("astroclip")
-    return spec.load()(spec, weights="random", options={"size": "small"}, seed=0)
+    return registry().load_model(spec.name, weights="random", options={"size": "small"}, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def test_shapes_dtypes_and_settings(small, batch):
 
 def test_deterministic_and_seeded(small, batch):
     spec = registry().model("astroclip")
-    again = spec.load()(spec, weights="random", options={"size": "small"}, seed=0)
-    other = spec.load()(spec, weights="random", options={"size": "small"}, seed=1)
+    again = registry().load_model(spec.name, weights="random", options={"size": "small"}, seed=0)
+    other = registry().load_model(spec.name, weights="random", options={"size": "small"}, seed=1)
     a, b, c = small.embed(batch), again.embed(batch), other.embed(batch)
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_array_equal(a["spectrum"], b["spectrum"])

@@ -50,9 +50,9 @@ def test_retrain_lowers_validation_loss_and_writes_its_files(trained):
 def test_retrained_checkpoint_works_as_weights_and_detects_mismatches_better(trained):
     out, _ = trained
     spec = registry().model("astroclip")
-    model = spec.load()(spec, weights=str(out))
+    model = registry().load_model(spec.name, weights=str(out))
     assert model.settings()["size"] == "small" and model.weights.kind == "path" and model.weights.sha256
-    fresh = spec.load()(spec, weights="random", options={"size": "small"})
+    fresh = registry().load_model(spec.name, weights="random", options={"size": "small"})
     held_out = open_dataset(size=64, stamp=32, seed=5)
     assert _auroc(model, held_out) > _auroc(fresh, held_out) + MARGIN
 

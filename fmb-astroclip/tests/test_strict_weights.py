@@ -23,7 +23,7 @@ FAULTS = ["renamed", "dropped", "extra", "wrong_shape"]
 
 def _load(weights, **options):
     spec = registry().model("astroclip")
-    return spec.load()(spec, weights=weights, options=options, seed=0)
+    return registry().load_model(spec.name, weights=weights, options=options, seed=0)
 
 
 @pytest.fixture(scope="module")

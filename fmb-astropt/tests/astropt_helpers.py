@@ -14,7 +14,7 @@ FAST = {"size": "001M", "image_size": 64}  # 16 image tokens: fast on two cores
 
 def load(weights="random", **options):
     spec = registry().model("astropt")
-    return spec.load()(spec, weights=weights, options={**FAST, **options}, seed=0)
+    return registry().load_model(spec.name, weights=weights, options={**FAST, **options}, seed=0)
 
 
 def toy_batch(n=8, **kw) -> pa.RecordBatch:

@@ -82,7 +82,7 @@ def test_auto_loads_the_official_checkpoint_from_an_offline_hub_cache(tmp_path, 
 
     spec = registry().model("astropt")
     for weights in ("auto", "hf:Smith42/astroPT_v2.0"):
-        m = spec.load()(spec, weights=weights, options=opts)
+        m = registry().load_model(spec.name, weights=weights, options=opts)
         assert m.weights.kind == "hf" and m.weights.revision == SHA
         assert m.weights.location == "Smith42/astroPT_v2.0/astropt/095M/ckpt.pt"
         assert m.weights.sha256 == sha256_file(f) and m.settings()["size"] == "001M"
@@ -96,8 +96,8 @@ def test_auto_with_an_empty_offline_cache_falls_back_to_random_loudly(tmp_path, 
 
     spec = registry().model("astropt")
     with pytest.warns(RuntimeWarning, match="RANDOMLY initialised"):
-        m = spec.load()(spec, weights="auto", options={"size": "095M", "image_size": 32}, seed=3)
+        m = registry().load_model(spec.name, weights="auto", options={"size": "095M", "image_size": 32}, seed=3)
     assert m.weights.kind == "random" and m.weights.seed == 3
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE"):
-        spec.load()(spec, weights="hf:Smith42/astroPT_v2.0", options={"image_size": 32})
+        registry().load_model(spec.name, weights="hf:Smith42/astroPT_v2.0", options={"image_size": 32})
     assert os.environ["HF_HUB_OFFLINE"] == "1"

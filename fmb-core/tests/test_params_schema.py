@@ -51,7 +51,7 @@ def test_invalid_values_are_one_line_usage_errors(params, message):
 ])
 def test_detector_parameters_are_checked_when_made(detector, params, message):
     with pytest.raises(UsageError) as err:
-        registry().detector(detector).load()(**params)
+        registry().make_detector(detector, params)
     assert message in str(err.value)
 
 

@@ -19,7 +19,7 @@ def planted(n=300, d=8, k=6, seed=0):
 @pytest.mark.parametrize("name", ["iforest", "lof", "knn", "ecod", "copod", "hbos", "pca", "ocsvm"])
 def test_planted_outliers_rank_on_top(name):
     X, k = planted()
-    det = registry().detector(name).load()()
+    det = registry().make_detector(name)
     scores = det.fit_score(X, seed=0)
     assert scores.shape == (len(X),)
     assert set(np.argsort(-scores)[:k]) == set(range(k))

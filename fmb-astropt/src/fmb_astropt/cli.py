@@ -53,8 +53,7 @@ def retrain_astropt(dataset, model_text, weights, output, max_steps, batch_size,
     reg = registry()
     ds_name, ds_opts = parse_spec(dataset, "dataset")
     ds = open_dataset(reg, ds_name, ds_opts)
-    spec = reg.model("astropt")
-    model = spec.load()(spec, weights=weights, device=resolve_device(device), options=options, seed=seed)
+    model = reg.load_model("astropt", weights=weights, device=resolve_device(device), options=options, seed=seed)
     reporter = Reporter(quiet=quiet)
     if model.weights.kind == "random":
         reporter.warn("retraining starts from RANDOM weights")

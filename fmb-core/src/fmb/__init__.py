@@ -12,4 +12,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 #: Decorator for plugin hook implementations: ``@fmb.hookimpl``.
 hookimpl = pluggy.HookimplMarker("fmb")
 
-__all__ = ["__version__", "hookimpl"]
+#: the Python API (:mod:`fmb.api`), imported on first use so that ``import fmb`` and ``fmb --help`` stay light
+_API = ("run", "embed", "get_model", "load_run", "list_models", "RunResult")
+
+__all__ = ["__version__", "hookimpl", *_API]
+
+
+def __getattr__(name: str):  # PEP 562: lazy attributes
+    if name in _API:
+        from fmb import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'fmb' has no attribute {name!r}")

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from fmb import __version__
-from fmb.executors.commands import embed_options, embed_shards, run_executor, run_options
+from fmb.commands.execute import embed_options, run_options
 
 EXIT_USAGE = 2
 
@@ -149,11 +149,35 @@ def _configs(config_file: str | None, **overrides: Any) -> list:
 
 
 def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
-    root = output or (cfgs[0].output if cfgs and cfgs[0].output else "")
-    if len(cfgs) == 1 and root:
-        return [Path(root)]
-    base = Path(root or "fmb-results")
-    return [base / c.label for c in cfgs]
+    from fmb.executors.plan import out_dirs
+
+    return out_dirs(cfgs, output)
+
+
+def _reporter(quiet: bool) -> Any:
+    from fmb.reporting import Reporter
+
+    ctx = click.get_current_context(silent=True)
+    return Reporter(quiet=quiet, debug=bool(ctx and ctx.obj and ctx.obj.get("debug")))
+
+
+def _print_results(done: list, reporter: Any, report: bool) -> None:
+    """What every path prints: the files written, the summary, the per-class table of one system, the reports."""
+    from fmb.reporting import per_class_table, summary_table
+    from fmb.runs import REPORT
+
+    for out_dir, _ in done:
+        click.echo(f"wrote {Path(out_dir) / 'results.json'}")
+    reporter.console.print(summary_table(done))
+    if len(done) == 1 and (t := per_class_table(done[0][1])):
+        reporter.console.print(t)
+    if report:
+        for out_dir, _ in done:
+            if (Path(out_dir) / REPORT).exists():
+                click.echo(f"report: {Path(out_dir) / REPORT}")
+        if len(done) > 1:
+            click.echo(f"one page comparing all {len(done)} runs: fmb report {' '.join(d for d, _ in done)} "
+                       "--out FILE.html")
 
 
 @cli.command()
@@ -168,10 +192,14 @@ def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
 @run_options
 def run(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
         output, no_report, overwrite, **xopts) -> None:
-    """Run the benchmark: embed, detect, score and write results for each system."""
+    """Run the benchmark: embed, detect, score and write results for each system.
+
+    Every path (plain, ``--shards``, ``--shard-size``, ``--executor slurm``) runs the same units
+    (:mod:`fmb.executors.units`): embed shards, score each system from the cache, report.
+    """
+    from fmb.commands.execute import run_matrix
     from fmb.plugins import registry
-    from fmb.protocol.run import check_config, run_system
-    from fmb.reporting import Reporter, per_class_table, summary_table
+    from fmb.protocol.run import check_config
     from fmb.runs import check_run_dir
 
     cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
@@ -180,23 +208,13 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
     reg = registry()
     for c in cfgs:  # bad names, options and detector parameters fail before any work
         check_config(reg, c)
-    if run_executor(reg, cfgs, output, quiet, **xopts):
-        return
-    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):  # and a folder holding another system's run
-        check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
-    reporter = Reporter(quiet=quiet)
-    done = []
-    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
-        result = run_system(reg, cfg, out_dir, reporter)
-        done.append((str(out_dir), result))
-        click.echo(f"wrote {out_dir / 'results.json'}")
-    reporter.console.print(summary_table(done))
-    if len(done) == 1 and (t := per_class_table(done[0][1])):
-        reporter.console.print(t)
-    if not no_report:
-        from fmb.report.command import report_after_run
-
-        report_after_run([d for d, _ in done], reporter)
+    if xopts.get("executor", "local") == "local":  # and a folder holding another system's run
+        for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
+            check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
+    reporter = _reporter(quiet)
+    done = run_matrix(reg, cfgs, output, reporter, report=not no_report, **xopts)
+    if done is not None:
+        _print_results(done, reporter, report=not no_report)
 
 
 @cli.command()
@@ -205,24 +223,12 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
 @embed_options
 def embed(models, datasets, modality, weights, seeds, device, batch_size, config_file, quiet, **xopts) -> None:
     """Embed a dataset with a model into the embedding cache (stage 2 on its own)."""
+    from fmb.commands.execute import embed_matrix
     from fmb.plugins import registry
-    from fmb.protocol.embed import embed_dataset
-    from fmb.protocol.environment import resolve_device
-    from fmb.protocol.run import load_model, open_dataset
-    from fmb.reporting import Reporter
 
     cfgs = _configs(config_file, models=models, detectors=["none"], datasets=datasets, modality=modality,
                     weights=weights, seeds=seeds, device=device, batch_size=batch_size)
-    reg, reporter = registry(), Reporter(quiet=quiet)
-    if embed_shards(reg, cfgs, reporter, **xopts):
-        return
-    for cfg in cfgs:
-        dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
-        model = load_model(reg, cfg, resolve_device(cfg.device))
-        with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
-            res = embed_dataset(model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn)
-        state = "reused" if res.reused else f"built {res.built_shards} shard(s)"
-        click.echo(f"{cfg.model} x {dataset.name}: {state}: {res.path}")
+    embed_matrix(registry(), cfgs, _reporter(quiet), **xopts)
 
 
 @cli.command()
@@ -232,27 +238,29 @@ def embed(models, datasets, modality, weights, seeds, device, batch_size, config
 @click.option("--output", default=None, type=click.Path(file_okay=False))
 @click.option("--overwrite", is_flag=True, default=None,
               help="Replace another system's run in the output folder (its report and figures too).")
+@click.option("--report", is_flag=True, help="Write report.html in each run folder too.")
 def detect(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-           output, overwrite) -> None:
-    """Detect and score from cached embeddings only (stage 3; run `fmb embed` first)."""
+           output, overwrite, report) -> None:
+    """Detect and score from cached embeddings only (stage 3; run `fmb embed` first). The model is never
+    built: the cache key is the one `fmb embed` recorded for the same model, options, weights and seed."""
+    from fmb.executors.units import ReportRuns, ScoreSystem
     from fmb.plugins import registry
-    from fmb.protocol.run import check_config, run_system
-    from fmb.reporting import Reporter, summary_table
+    from fmb.protocol.run import check_config
     from fmb.runs import check_run_dir
 
     cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
                     weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output,
                     overwrite=overwrite)
-    reg, reporter = registry(), Reporter(quiet=quiet)
+    reg, reporter = registry(), _reporter(quiet)
     for c in cfgs:
         check_config(reg, c)
     for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
         check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
-    done = []
-    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
-        done.append((str(out_dir), run_system(reg, cfg, out_dir, reporter, cached_only=True)))
-        click.echo(f"wrote {out_dir / 'results.json'}")
-    reporter.console.print(summary_table(done))
+    done = [(str(out_dir), ScoreSystem(cfg, out_dir).run(reg, reporter))
+            for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output))]
+    if report:
+        ReportRuns([d for d, _ in done]).run(reporter)
+    _print_results(done, reporter, report=report)
 
 
 @cli.command()

@@ -25,12 +25,17 @@ import sys
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from fmb import __version__, hookspecs
 from fmb.specs import SPEC_TYPES, DatasetSpec, DetectorSpec, ModelSpec, SpecError, _BaseSpec
+
+if TYPE_CHECKING:
+    from fmb.datasets.base import Dataset
+    from fmb.detectors.base import Detector
+    from fmb.models.base import Model
 
 DEFAULT_PLUGINS = ("fmb.builtin.datasets", "fmb.builtin.detectors", "fmb.builtin.models")
 HOOKS = {"model": "register_models", "dataset": "register_datasets", "detector": "register_detectors"}
@@ -290,6 +295,50 @@ class Registry:
 
     def detector(self, name: str) -> DetectorSpec:
         return self.get("detector", name)
+
+    # ---------------------------------------------------------------- loading by name (the one place)
+    def load_model(self, name: str, weights: str = "auto", device: str = "cpu",
+                   options: dict[str, Any] | None = None, seed: int = 0) -> Model:
+        """Build model ``name`` with its spec's loader.
+
+        The loader receives the user's ``options`` as given (a plugin may infer an unset option from
+        the weights, as astropt does for ``size``); core records the resolved options, the spec's
+        ``default_options`` overlaid with the user's, on ``model.resolved_options`` (the embedding cache
+        key and results.json use them). Raises UnknownNameError / PluginError for a bad name, and
+        whatever the plugin raises (ModelError for weights).
+        """
+        spec = self.model(name)
+        options = dict(options or {})
+        model = spec.load()(spec, weights=weights, device=device, options=dict(options), seed=seed)
+        model.resolved_options = {**spec.default_options, **options}
+        # what was asked for: the embedding cache records its key under this request, so that scoring from
+        # the cache (`fmb detect`) never needs to build the model (fmb.protocol.embed.record_request)
+        model.requested = {"options": options, "weights": weights, "seed": seed}
+        return model
+
+    def check_dataset_options(self, name: str, options: dict[str, Any]) -> None:
+        """Unknown option names of dataset ``name`` are a one-line UsageError listing the valid ones (read
+        from the loader's keyword parameters; a loader taking only ``**options`` checks its own)."""
+        from fmb.paramschema import check_names, keyword_names
+
+        known = keyword_names(self.dataset(name).load())
+        if known is not None:
+            check_names(f"dataset {name!r}", known, options)
+
+    def load_dataset(self, name: str, options: dict[str, Any] | None = None) -> Dataset:
+        """Open dataset ``name`` with ``options`` (names checked first). The data set records the options
+        it was opened with (``requested_options``: the embedding cache keys on them). Whole-dataset checks
+        (unique ids) are the protocol's: :func:`fmb.protocol.run.open_dataset`."""
+        options = dict(options or {})
+        self.check_dataset_options(name, options)
+        ds = self.dataset(name).load()(**options)
+        ds.name = ds.name or name
+        ds.requested_options = dict(options)
+        return ds
+
+    def make_detector(self, name: str, params: dict[str, Any] | None = None) -> Detector:
+        """Detector ``name`` made with ``params`` (checked against its declared schema when made)."""
+        return self.detector(name).load()(**dict(params or {}))
 
 
 def registry() -> Registry:

@@ -15,9 +15,11 @@ from rich.table import Table
 class Reporter:
     """Where the protocol reports to. ``quiet`` hides progress bars and notices."""
 
-    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+    def __init__(self, console: Console | None = None, quiet: bool = False, debug: bool = False) -> None:
         self.console = console or Console(stderr=True)
         self.quiet = quiet
+        #: re-raise failures that are otherwise a warning (``fmb --debug``)
+        self.debug = debug
 
     def info(self, message: str) -> None:
         if not self.quiet:

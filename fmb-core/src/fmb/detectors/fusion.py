@@ -81,7 +81,7 @@ def passes(p: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.ndarray
 def _base_detector(base: str, params: dict[str, Any]) -> Detector:
     from fmb.plugins import registry
 
-    det = registry().detector(base).load()(**params)
+    det = registry().make_detector(base, params)
     if isinstance(det, MultiInputDetector):
         raise UsageError(f"fusion: base detector {base!r} must score one embedding at a time")
     return det

@@ -18,7 +18,7 @@ from fmb.errors import UsageError
 from fmb.io import write_json
 from fmb.params import format_spec
 from fmb.plugins import Registry
-from fmb.protocol.embed import DEFAULT_SHARD_SIZE, shard_size_for
+from fmb.protocol.embed import DEFAULT_SHARD_SIZE, shard_path, shard_size_for
 from fmb.protocol.run import RunConfig, open_dataset
 
 PLAN_FILE = "fmb-run.json"
@@ -30,10 +30,16 @@ class EmbedUnit:
     """One embedding (model x dataset x weights x seed x device x batch size), split into shards."""
 
     id: str
+    #: the ``fmb embed`` arguments of this unit: only for sbatch scripts and ``fmb status``
     args: list[str]
     n_objects: int
     shard_size: int
     n_shards: int
+    #: the embedding's RunConfig (detector ``none``) as a dict: what the local executor runs
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def run_config(self) -> RunConfig:
+        return RunConfig(**self.config)
 
     def shard_args(self, index: int | str, progress_dir: Path) -> list[str]:
         """``fmb embed`` arguments for one shard (``index`` may be a shell expression)."""
@@ -50,6 +56,11 @@ class DetectUnit:
     args: list[str]
     out_dir: str
     config: dict[str, Any]
+    #: replace another system's run in ``out_dir`` (not part of the recorded configuration)
+    overwrite: bool = False
+
+    def run_config(self) -> RunConfig:
+        return RunConfig(**self.config, overwrite=self.overwrite)
 
 
 @dataclass
@@ -122,8 +133,8 @@ def progress_ok(path: Path) -> bool:
     try:
         rec = json.loads(path.read_text())
         cache, i, marker = Path(rec["cache"]), int(rec["index"]), rec["marker"]
-        current = json.loads((cache / marker_name(i)).read_text())
-        shard = cache / f"shard-{i:05d}.parquet"
+        current = json.loads(shard_path(cache, i, ".json").read_text())
+        shard = shard_path(cache, i)
         return (bool(marker["hash"]) and current.get("hash") == marker["hash"]
                 and shard.stat().st_size == marker["bytes"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -137,9 +148,25 @@ def _absolute_weights(weights: str) -> str:
     return weights
 
 
+def out_dirs(cfgs: list[RunConfig], output: str | None) -> list[Path]:
+    """The run folder of each system: ``output`` for one system, else ``output/<label>`` (default
+    ``fmb-results``)."""
+    root = output or (cfgs[0].output if cfgs and cfgs[0].output else "")
+    if len(cfgs) == 1 and root:
+        return [Path(root)]
+    base = Path(root or "fmb-results")
+    return [base / c.label for c in cfgs]
+
+
+def plan_dir(cfgs: list[RunConfig], output: str | None) -> Path:
+    """Where a run's plan lives: the run folder of a single system, else the matrix's folder."""
+    return out_dirs(cfgs, output)[0] if len(cfgs) == 1 else Path(output or "fmb-results")
+
+
 def build_plan(reg: Registry, cfgs: list[RunConfig], out_dirs: list[Path], run_dir: Path, executor: str,
-               shards: int | None = None, shard_size: int | None = None) -> RunPlan:
-    """Resolve the units of a benchmark matrix (opens each data set to count its objects)."""
+               shards: int | None = None, shard_size: int | None = None, report: bool = False) -> RunPlan:
+    """Resolve the units of a benchmark matrix (opens each data set to count its objects, and checks
+    its ids). ``report``: the scoring units write report.html too (``fmb detect --report``)."""
     if shards is not None and shard_size is not None:
         raise UsageError("give --shards or --shard-size, not both")
     if shard_size is not None and shard_size < 1:
@@ -159,10 +186,12 @@ def build_plan(reg: Registry, cfgs: list[RunConfig], out_dirs: list[Path], run_d
                 sizes[ds_key] = len(open_dataset(reg, cfg.dataset, cfg.dataset_options))
             n = sizes[ds_key]
             size = shard_size or (shard_size_for(n, shards) if shards else DEFAULT_SHARD_SIZE)
-            units[uid] = EmbedUnit(uid, args, n, size, max(1, -(-n // size)))
+            embed_cfg = {**cfg.to_dict(), "detector": "none", "detector_params": {}, "weights": weights}
+            units[uid] = EmbedUnit(uid, args, n, size, max(1, -(-n // size)), embed_cfg)
         out_abs = out.resolve()
         detect_args = [*args, "--detector", format_spec(cfg.detector, cfg.detector_params),
-                       "--modality", cfg.modality, "--output", str(out_abs), "--quiet"]
+                       "--modality", cfg.modality, "--output", str(out_abs), "--quiet", *(["--report"] * report),
+                       *(["--overwrite"] * cfg.overwrite)]
         config = {**cfg.to_dict(), "output": str(out_abs), "weights": weights}
-        detects.append(DetectUnit(cfg.label, uid, detect_args, str(out_abs), config))
+        detects.append(DetectUnit(cfg.label, uid, detect_args, str(out_abs), config, cfg.overwrite))
     return RunPlan(run_dir.resolve(), executor, list(units.values()), detects)

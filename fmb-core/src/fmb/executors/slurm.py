@@ -265,10 +265,8 @@ def submit(plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None
 
 
 def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str], after: str) -> str | None:
-    """Stage 4: ``fmb compare`` of the systems once they are scored (when installed, for 2+ systems)."""
-    from fmb.cli import cli
-
-    if "compare" not in cli.commands or len(plan.detect) < 2:
+    """Stage 4: ``fmb compare`` of the systems once they are scored (for 2+ systems)."""
+    if len(plan.detect) < 2:
         return None
     script = plan.run_dir / "slurm" / "analysis.sbatch"
     args = [*(d.out_dir for d in plan.detect), "--out", str(plan.run_dir / "compare")]

@@ -41,7 +41,7 @@ from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.errors import DataError, ModelError, UsageError
 from fmb.fingerprint import ALGORITHM, value_hash, verify_file
-from fmb.home import cache_dir
+from fmb.home import cache_dir, fmb_home
 from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.protocol.prefetch import prefetch_batches
@@ -143,20 +143,39 @@ class EmbedResult:
         return C.column_array(self.table, output, np.float32)
 
 
+MANIFEST = "manifest.json"
+
+
+def shard_path(folder: str | Path, index: int, suffix: str = ".parquet") -> Path:
+    """``folder/shard-NNNNN.parquet`` (``suffix=".json"``: its done-marker). The one place that names
+    cache shards: every reader and writer (:class:`EmbeddingCache`, the executors' progress checks)
+    comes through here."""
+    return Path(folder) / f"shard-{index:05d}{suffix}"
+
+
+def entry_path(model: str, key: str) -> Path:
+    """The folder of cache entry ``key`` of ``model``: ``$FMB_HOME/embeddings/<model>/<key>``."""
+    return fmb_home() / "embeddings" / model / key
+
+
 class EmbeddingCache:
     """One cache entry: a folder of shards, one done-marker per shard, and a manifest.
 
-    ``shard_size=None`` adopts the layout recorded in the manifest (else the default).
+    ``shard_size=None`` adopts the layout recorded in the manifest (else the default). Readers that
+    know only an entry's folder use :meth:`read_entry`.
     """
 
     def __init__(self, model: Model, dataset: Dataset, shard_size: int | None = None) -> None:
         self.key, self.ident = cache_key(model, dataset)
         self.path = cache_dir("embeddings", model.spec.name, self.key)
-        self.manifest_path = self.path / "manifest.json"
+        self.manifest_path = self.path / MANIFEST
         self.n = len(dataset)
         header, self.trusted = self._read_manifest()
         recorded = header.get("shard_size") if header else None
         self.shard_size = int(shard_size or recorded or DEFAULT_SHARD_SIZE)
+        #: the recorded layout when it differs from the one asked for and was complete (see :meth:`relayout`)
+        self.previous_layout = (int(recorded) if header and recorded and int(recorded) != self.shard_size
+                                and header.get("complete") else None)
         self._mine: set[int] = set()  # shards written by this instance (trusted even if the manifest is not)
         self.manifest = self._assemble()
 
@@ -180,10 +199,49 @@ class EmbeddingCache:
         return i * self.shard_size, min(self.n, (i + 1) * self.shard_size)
 
     def shard_file(self, i: int) -> Path:
-        return self.path / f"shard-{i:05d}.parquet"
+        return shard_path(self.path, i)
 
     def marker_file(self, i: int) -> Path:
-        return self.path / f"shard-{i:05d}.json"
+        return shard_path(self.path, i, ".json")
+
+    def stale_marker(self, i: int) -> bool:
+        """True when shard ``i`` has a marker for this key and this layout's rows that no longer matches
+        its file (a corrupt or missing shard, not a change of layout)."""
+        try:
+            entry = json.loads(self.marker_file(i).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(entry, dict) and entry.get("key") == self.key and entry.get("rows") == list(self.rows(i))
+
+    def relayout(self, notice: Callable[[str], None] | None = None) -> bool:
+        """When the entry was complete under another shard size, rewrite its rows in this layout from
+        the verified shards (no model needed); True when it did. A shard that fails its hash leaves the
+        layout as it is (the missing shards are then embedded)."""
+        if self.previous_layout is None or self.manifest["complete"]:
+            return False
+        table, _ = self.read_entry(self.path)
+        if table is None or table.num_rows != self.n:
+            return False
+        for i in range(self.n_shards):
+            start, stop = self.rows(i)
+            self.write_shard(i, table.slice(start, stop - start), versions(), manifest=False)
+        i = self.n_shards
+        while self.marker_file(i).exists() or self.shard_file(i).exists():  # shards past the new end
+            for f in (self.marker_file(i), self.shard_file(i)):
+                f.unlink(missing_ok=True)
+            i += 1
+        self.write_manifest()
+        if notice:
+            notice(f"embedding cache {self.path}: re-laid out from {self.previous_layout} to {self.shard_size} "
+                   "objects per shard (no embedding needed)")
+        self.previous_layout = None
+        return True
+
+    @staticmethod
+    def read_entry(path: str | Path) -> tuple[pa.Table | None, str]:
+        """(table, "") for a complete cache entry (a folder) whose every shard matches its recorded hash,
+        else (None, why). For readers that find a cache by its key (detect, probes, report figures)."""
+        return read_verified(path)
 
     def marker(self, i: int) -> dict[str, Any] | None:
         """Shard ``i``'s done-marker if it belongs to this key and layout (bytes not yet checked)."""
@@ -207,7 +265,7 @@ class EmbeddingCache:
         except OSError:
             return False
 
-    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str]) -> dict[str, Any]:
+    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str], manifest: bool = True) -> dict[str, Any]:
         """Write shard ``i`` atomically, then its marker; refresh the manifest. Returns the marker."""
         f = self.shard_file(i)
         write_parquet(table, f)
@@ -215,7 +273,8 @@ class EmbeddingCache:
                  "algorithm": ALGORITHM, "hash": verify_file(f), "versions": versions}
         write_json(entry, self.marker_file(i))
         self._mine.add(i)
-        self.write_manifest()
+        if manifest:
+            self.write_manifest()
         return entry
 
     def _assemble(self) -> dict[str, Any]:
@@ -242,13 +301,16 @@ def read_verified(path: str | Path) -> tuple[pa.Table | None, str]:
     (None, why). For readers that find a cache by its key (probes, report figures)."""
     path = Path(path)
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = json.loads((path / MANIFEST).read_text())
         shards = manifest["shards"]
         if not manifest.get("complete"):
-            return None, f"the embedding cache {path} is incomplete"
+            n = int(manifest.get("n_shards") or 0)
+            gone = [i for i in range(n) if str(i) not in shards]
+            which = f" (shard {gone[0]} of {n} missing)" if gone else ""
+            return None, f"the embedding cache {path} is incomplete{which}"
         parts = []
         for i in sorted(shards, key=int):
-            f = path / f"shard-{int(i):05d}.parquet"
+            f = shard_path(path, int(i))
             rec = shards[i]
             if rec.get("algorithm") != ALGORITHM or verify_file(f) != rec.get("hash"):
                 return None, f"embedding cache shard {f} does not match its recorded hash"
@@ -300,7 +362,7 @@ def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: 
         if cached_only:
             raise UsageError(f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r} "
                              f"(shard {i} of {cache.n_shards} missing): run `fmb embed` first")
-        if cache.trusted and cache.marker_file(i).exists():
+        if cache.trusted and cache.stale_marker(i):
             rebuilt.append(i)
             if notice:
                 notice(f"embedding cache shard {cache.shard_file(i).name} is corrupt or missing: rebuilding it")
@@ -329,10 +391,14 @@ def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
     t0 = time.perf_counter()
     workers = DEFAULT_WORKERS if workers is None else workers
     cache = EmbeddingCache(model, dataset, shard_size)
+    if not cached_only:
+        cache.relayout(notice)
     reused, built, rebuilt = _fill(cache, range(cache.n_shards), model, dataset, batch_size,
                                    progress or (lambda n: None), notice, cached_only, workers)
     if not cache.manifest["complete"] or built:
         cache.write_manifest()
+    if not cached_only:
+        record_request(model, dataset, cache)
     return EmbedResult(cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0, loader=cache.read,
                        ident=cache.ident)
 
@@ -349,6 +415,8 @@ class ShardResult:
     built: bool
     marker: dict[str, Any] | None
     seconds: float = 0.0
+    #: the shard had a marker of this layout that no longer matched its file
+    rebuilt: bool = False
 
 
 def embed_shard(model: Model, dataset: Dataset, index: int, count: int, batch_size: int = 64,
@@ -367,7 +435,123 @@ def embed_shard(model: Model, dataset: Dataset, index: int, count: int, batch_si
         raise UsageError(f"--shard {index}/{count}: a shard size of {size} makes {cache.n_shards} shards")
     if index >= cache.n_shards:
         return ShardResult(cache.key, cache.path, index, count, (len(dataset), len(dataset)), False, None)
-    _, built, _ = _fill(cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice,
-                        False, workers)
+    cache.relayout(notice)
+    _, built, rebuilt = _fill(cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice,
+                              False, workers)
+    record_request(model, dataset, cache)
     return ShardResult(cache.key, cache.path, index, count, cache.rows(index), bool(built),
-                       cache.marker(index), time.perf_counter() - t0)
+                       cache.marker(index), time.perf_counter() - t0, bool(rebuilt))
+
+
+# ------------------------------------------------------------------ requests: detect without the model
+#
+# ``fmb detect`` and the executors' scoring units must not build the model (loading official weights
+# takes up to a minute) just to learn the cache key. Whoever embeds records, per *request* (model name,
+# the user's options, the weights asked for, seed, and the data set's identity), the key it resolved to
+# and what results.json says about the model. A reader finds the key from the same request.
+
+REQUESTS = "requests"
+
+
+def _weights_request(weights: str) -> Any:
+    """The weights as asked for; a local path is identified by its content (every file's XXH3-128)."""
+    from fmb.fingerprint import file_hash
+
+    p = Path(weights)
+    if weights in ("auto", "random", "none") or weights.startswith("hf:") or not p.exists():
+        return weights
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    return {"path_content": {str(f.relative_to(p)) if f != p else p.name: file_hash(f) for f in files}}
+
+
+def request_identity(model: str, options: dict[str, Any], weights: str, seed: int,
+                     dataset: Dataset) -> dict[str, Any]:
+    """What a user asked for, as far as it decides the embeddings (device and batch size do not)."""
+    ident = {"format": CACHE_FORMAT, "model": model, "options": dict(options), "weights": _weights_request(weights),
+             "seed": seed, "dataset": dataset_identity(dataset)}
+    return json.loads(json.dumps(ident, sort_keys=True, default=str))
+
+
+def _request_file(model: str, ident: dict[str, Any]) -> Path:
+    return fmb_home() / "embeddings" / model / REQUESTS / f"{value_hash(ident)[:24]}.json"
+
+
+def record_request(model: Model, dataset: Dataset, cache: EmbeddingCache) -> None:
+    """Record the key and the model's description for the request that built ``model`` (a model built
+    by :meth:`fmb.plugins.Registry.load_model` carries it; one built by hand is not recorded)."""
+    asked = getattr(model, "requested", None)
+    if not asked:
+        return
+    ident = request_identity(model.spec.name, asked["options"], asked["weights"], asked["seed"], dataset)
+    record = {"request": ident, "key": cache.key,
+              "model": {"outputs": dict(model.outputs), "weights": model.weights.to_dict(),
+                        "settings": model.settings(), "options": model_options(model),
+                        "input_adaptation": model.input_adaptation(dataset.schema)}}
+    write_json(json.loads(json.dumps(record, default=str)), _request_file(model.spec.name, ident))
+
+
+@dataclass
+class CachedModel:
+    """What a scoring unit needs of a model whose embeddings are cached, without building it:
+    its spec, outputs, weights, settings and resolved options, as recorded by :func:`record_request`."""
+
+    spec: Any
+    outputs: dict[str, int]
+    weights_record: dict[str, Any]
+    settings_record: dict[str, Any]
+    options: dict[str, Any]
+    adaptation: dict[str, Any] | None
+    key: str
+
+    @property
+    def weights(self) -> Any:
+        from fmb.models.base import WeightsInfo
+
+        return WeightsInfo(**self.weights_record)
+
+    @property
+    def resolved_options(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.settings_record)
+
+    def input_adaptation(self, schema: pa.Schema) -> dict[str, Any] | None:
+        return self.adaptation
+
+
+def cached_model(spec: Any, options: dict[str, Any], weights: str, seed: int, dataset: Dataset) -> CachedModel:
+    """The recorded model of a request (see :func:`record_request`). UsageError (one line) when nothing
+    was embedded for it: run ``fmb embed`` first."""
+    ident = request_identity(spec.name, options, weights, seed, dataset)
+    try:
+        rec = json.loads(_request_file(spec.name, ident).read_text())
+        if rec.get("request") != ident:
+            raise ValueError("another request")
+        m = rec["model"]
+        return CachedModel(spec, dict(m["outputs"]), dict(m["weights"]), dict(m["settings"]), dict(m["options"]),
+                           m.get("input_adaptation"), str(rec["key"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no cached embeddings of {spec.name!r} on {dataset.name!r} with these options, weights "
+                         f"and seed ({type(exc).__name__}): run `fmb embed` first") from None
+
+
+def read_cached(model: CachedModel, dataset: Dataset) -> EmbedResult:
+    """The verified embeddings of a recorded request; UsageError (one line) when the entry is incomplete,
+    gone or fails its hashes (run ``fmb embed`` again)."""
+    t0 = time.perf_counter()
+    path = entry_path(model.spec.name, model.key)
+    table, why = EmbeddingCache.read_entry(path)
+    if table is None:
+        raise UsageError(f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r}: {why}: "
+                         "run `fmb embed` first")
+    if table.num_rows != len(dataset):
+        raise UsageError(f"the embedding cache {path} holds {table.num_rows} objects, dataset {dataset.name!r} "
+                         f"has {len(dataset)}: run `fmb embed` first")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    n = int(manifest.get("n_shards") or 0)
+    return EmbedResult(model.key, path, n, 0, [], time.perf_counter() - t0, _table=table,
+                       ident=manifest.get("key_ingredients") or {})

@@ -18,9 +18,8 @@ from fmb.detectors.base import Detector, duplicate_rows
 from fmb.errors import DetectorError, FMBError, UsageError
 from fmb.models.base import Model
 from fmb.params import format_spec
-from fmb.paramschema import check_names, keyword_names
 from fmb.plugins import Registry, plugin_info
-from fmb.protocol.embed import EmbedResult, embed_dataset, model_options
+from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
 from fmb.protocol.environment import environment, resolve_device
 from fmb.protocol.metrics import compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
@@ -66,11 +65,8 @@ class RunConfig:
 
 
 def check_dataset_options(reg: Registry, name: str, options: dict[str, Any]) -> None:
-    """Unknown option names of a dataset are a one-line UsageError listing the valid ones (read from
-    the loader's keyword parameters; a loader taking only ``**options`` checks its own)."""
-    known = keyword_names(reg.dataset(name).load())
-    if known is not None:
-        check_names(f"dataset {name!r}", known, options)
+    """See :meth:`fmb.plugins.Registry.check_dataset_options`."""
+    reg.check_dataset_options(name, options)
 
 
 def check_config(reg: Registry, cfg: RunConfig) -> Detector:
@@ -86,35 +82,24 @@ def check_config(reg: Registry, cfg: RunConfig) -> Detector:
 
 
 def open_dataset(reg: Registry, name: str, options: dict[str, Any], check_ids: bool = True) -> Dataset:
-    """Open a registered data set; every path (run, shards, embed --shard, detect, executors, Slurm
-    tasks) comes through here, so every path refuses duplicate ids across the whole data set."""
+    """Open a registered data set (:meth:`~fmb.plugins.Registry.load_dataset`); every path (run, shards,
+    embed --shard, detect, executors, Slurm tasks) comes through here, so every path refuses duplicate
+    ids across the whole data set."""
     from fmb.data.validate import check_unique_ids
 
-    spec = reg.dataset(name)
-    check_dataset_options(reg, name, options)
-    ds = spec.load()(**options)
-    ds.name = ds.name or name
-    ds.requested_options = dict(options)  # the embedding cache keys on them, whatever the plugin's fingerprint
+    ds = reg.load_dataset(name, options)
     if check_ids:
         check_unique_ids(ds)
     return ds
 
 
 def load_model(reg: Registry, cfg: RunConfig, device: str) -> Model:
-    """Load the model; core records its resolved options (the spec's ``default_options`` overlaid with
-    the user's) on ``model.resolved_options`` for the embedding cache key and results.json.
-
-    The loader receives the user's options as given: a plugin may infer an unset option from the
-    weights (astropt's ``size``), which its ``settings()`` and the weights hash then record.
-    """
-    spec = reg.model(cfg.model)
-    model = spec.load()(spec, weights=cfg.weights, device=device, options=dict(cfg.model_options), seed=cfg.seed)
-    model.resolved_options = {**spec.default_options, **cfg.model_options}
-    return model
+    """The model of ``cfg`` (:meth:`fmb.plugins.Registry.load_model`, which records the resolved options)."""
+    return reg.load_model(cfg.model, weights=cfg.weights, device=device, options=cfg.model_options, seed=cfg.seed)
 
 
 def make_detector(reg: Registry, name: str, params: dict[str, Any]) -> Detector:
-    return reg.detector(name).load()(**params)
+    return reg.make_detector(name, params)
 
 
 def select_outputs(model: Model, dataset: Dataset, modality: str) -> list[str]:
@@ -245,18 +230,22 @@ def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: 
 
 
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
-               cached_only: bool = False) -> dict[str, Any]:
+               cached_only: bool = False, workers: int | None = None,
+               embedded: list[Any] | None = None) -> dict[str, Any]:
     """Run one model x detector x dataset x seed and write results.json and scores.parquet as one unit
     (:func:`fmb.runs.write_run`).
 
-    ``cached_only`` refuses to embed: every embedding shard must already be in the cache. A folder holding
-    another system's run is refused before any work unless ``cfg.overwrite``.
+    ``cached_only`` scores the cached embeddings that ``fmb embed`` (or an executor's embedding unit)
+    recorded for this request, without building the model (:func:`fmb.protocol.embed.cached_model`);
+    nothing is embedded. A folder holding another system's run is refused before any work unless
+    ``cfg.overwrite``.
     """
     detector = check_config(reg, cfg)  # bad names, options and parameters fail before any work
     check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     device = resolve_device(cfg.device)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
-    model = load_model(reg, cfg, device)
+    model: Any = (cached_model(reg.model(cfg.model), cfg.model_options, cfg.weights, cfg.seed, dataset)
+                  if cached_only else load_model(reg, cfg, device))
     multi = bool(multi_inputs(detector))
     outputs = (select_multi(detector, model, dataset, cfg.modality) if multi
                else select_outputs(model, dataset, cfg.modality))
@@ -269,9 +258,17 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         reporter.warn(f"model {cfg.model!r} runs with RANDOM weights: its results say nothing about the "
                       "trained model (weights: random is recorded)")
 
-    with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
-        emb = embed_dataset(model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn,
-                            cached_only=cached_only)
+    if cached_only:
+        emb = read_cached(model, dataset)
+        if embedded:  # the shard results of this run's embedding unit (built, rebuilt, time)
+            emb.built_shards = sum(r.built for r in embedded)
+            emb.reused_shards = max(0, emb.reused_shards - emb.built_shards)
+            emb.rebuilt_shards = [r.index for r in embedded if r.rebuilt]
+            emb.seconds += sum(r.seconds for r in embedded)
+    else:
+        with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
+            emb = embed_dataset(model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn,
+                                workers=workers)
     if emb.reused:
         reporter.info(f"reused cached embeddings {emb.key} ({emb.path})")
 

@@ -24,22 +24,3 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None, top_k: int, embedding
     path = build_report(list(run_dirs), out, top_k=top_k, embedding_map=embedding_map, seed=seed)
     click.echo(f"report: {path}")
 
-
-def report_after_run(run_dirs: list[str], reporter) -> None:
-    """The report(s) at the end of ``fmb run``, one per run folder (the results folder keeps only run
-    folders); the paths are printed, and a failure warns (the results stay)."""
-    from fmb.report.build import build_report
-
-    for d in run_dirs:
-        try:
-            path = build_report([d])
-        except Exception as exc:
-            ctx = click.get_current_context(silent=True)
-            if ctx and ctx.obj and ctx.obj.get("debug"):
-                raise
-            reporter.warn(f"the HTML report of {d} could not be written ({type(exc).__name__}: {exc}); "
-                          f"try `fmb --debug report {d}`")
-            continue
-        click.echo(f"report: {path}")
-    if len(run_dirs) > 1:
-        click.echo(f"one page comparing all {len(run_dirs)} runs: fmb report {' '.join(run_dirs)} --out FILE.html")

@@ -256,9 +256,9 @@ class ModelHarness:
         return _spec("model", self.name)
 
     def load(self, weights: str | None = None, seed: int | None = None) -> Any:
-        spec = self.spec
-        return spec.load()(spec, weights=weights or self.weights, device="cpu", options=dict(self.options),
-                           seed=self.seed if seed is None else seed)
+        _ = self.spec  # an unknown name is an AssertionError naming it
+        return _registry().load_model(self.name, weights=weights or self.weights, device="cpu",
+                                      options=dict(self.options), seed=self.seed if seed is None else seed)
 
     @property
     def model(self) -> Any:
@@ -489,8 +489,8 @@ class DatasetHarness:
     def open(self) -> Any:
         from fmb.datasets.base import Dataset
 
-        spec = self.spec
-        ds = spec.load()(**self.options)
+        _ = self.spec  # an unknown name is an AssertionError naming it
+        ds = _registry().load_dataset(self.name, self.options)
         assert isinstance(ds, Dataset), f"dataset {self.name!r}: loader returned {type(ds).__name__}, not a Dataset"
         return ds
 
@@ -611,7 +611,7 @@ class DatasetHarness:
         for key, value in sorted(self.options.items()):
             for new in _variants(value):
                 try:
-                    other = self.spec.load()(**{**self.options, key: new})
+                    other = _registry().load_dataset(self.name, {**self.options, key: new})
                 except Exception:  # an invalid variant says nothing about the fingerprint
                     continue
                 size, table = self._sample(other)
@@ -728,8 +728,8 @@ class DetectorHarness:
     def make(self) -> Any:
         from fmb.detectors.base import Detector
 
-        spec = _spec("detector", self.name)
-        det = spec.load()(**self.params)
+        _spec("detector", self.name)
+        det = _registry().make_detector(self.name, self.params)
         assert isinstance(det, Detector), f"detector {self.name!r}: loader returned {type(det).__name__}"
         return det
 

@@ -1,7 +1,5 @@
-"""The executor side of ``fmb run`` and ``fmb embed``: their options, and the code behind them.
-
-Only click is imported at start-up; everything else inside the functions.
-"""
+"""The executor side of ``fmb run`` and ``fmb embed``: their options, and the code behind them
+(:func:`run_matrix`, :func:`embed_matrix`). Only click is imported at start-up."""
 
 from __future__ import annotations
 
@@ -57,37 +55,24 @@ def embed_options(f: Callable) -> Callable:
     return f
 
 
-def _set_workers(workers: int | None) -> None:
-    if workers is not None:
-        import fmb.protocol.embed as embed
+def run_matrix(reg: Any, cfgs: list, output: str | None, reporter: Any, report: bool = True,
+               executor: str = "local", shards: int | None = None, shard_size: int | None = None,
+               workers: int | None = None, slurm_profile: str | None = None, array_parallelism: int | None = None,
+               wait: bool = False, **slurm: Any) -> list[tuple[str, dict[str, Any]]] | None:
+    """Run ``cfgs`` (already checked) through an executor: the local one (plain ``fmb run`` is one shard
+    layout of it; ``--shards``/``--shard-size`` keep a plan and progress markers in the run folder) or
+    Slurm. Returns the results of a local run (``None`` for Slurm, whose jobs write them)."""
+    from fmb.executors.plan import PLAN_FILE, RunPlan, build_plan, out_dirs, plan_dir
 
-        embed.DEFAULT_WORKERS = workers
-
-
-def run_executor(reg: Any, cfgs: list, output: str | None, quiet: bool, executor: str = "local",
-                 shards: int | None = None, shard_size: int | None = None, workers: int | None = None,
-                 slurm_profile: str | None = None, array_parallelism: int | None = None, wait: bool = False,
-                 **slurm: Any) -> bool:
-    """Run ``cfgs`` through an executor. False when no executor option was given (the classic path)."""
-    _set_workers(workers)
-    if executor == "local" and shards is None and shard_size is None:
-        return False
-    from fmb.cli import _out_dirs
-    from fmb.executors.plan import PLAN_FILE, RunPlan, build_plan
-    from fmb.reporting import Reporter, summary_table
-
-    out_dirs = _out_dirs(cfgs, output)
-    run_dir = out_dirs[0] if len(cfgs) == 1 else Path(output or "fmb-results")
-    plan = build_plan(reg, cfgs, out_dirs, run_dir, executor, shards, shard_size)
-    reporter = Reporter(quiet=quiet)
+    dirs = out_dirs(cfgs, output)
+    run_dir = plan_dir(cfgs, output)
+    plan = build_plan(reg, cfgs, dirs, run_dir, executor, shards, shard_size, report=report)
     if executor == "local":
         from fmb.executors.local import run_local
 
-        done = run_local(reg, plan, reporter, 1 if workers is None else workers)
-        for out_dir, _ in done:
-            click.echo(f"wrote {Path(out_dir) / 'results.json'}")
-        reporter.console.print(summary_table(done))
-        return True
+        persist = shards is not None or shard_size is not None
+        return run_local(reg, plan, reporter, 1 if workers is None else workers, report=report, persist=persist)
+    from fmb.commands.status import print_status, run_status
     from fmb.executors import slurm as S
 
     options = S.SlurmOptions.from_profile(slurm_profile, array_parallelism=array_parallelism,
@@ -107,54 +92,43 @@ def run_executor(reg: Any, cfgs: list, output: str | None, quiet: bool, executor
         click.echo("nothing to submit: every shard and system is done")
     click.echo(f"follow it with: fmb status {plan.run_dir}")
     if wait:
-        from fmb.commands.status import print_status, run_status
-
         S.wait(plan)
         info = run_status(str(plan.run_dir))
         print_status(info)
         if not info["complete"]:
             raise click.exceptions.Exit(1)
-    return True
+    return None
 
 
-def embed_shards(reg: Any, cfgs: list, reporter: Any, shard: str | None = None, shard_size: int | None = None,
-                 workers: int | None = None, progress_dir: str | None = None) -> bool:
-    """``fmb embed --shard I/N`` (one shard) or ``--shard-size S`` (every shard, that layout).
-
-    False without either: the caller embeds as before.
-    """
-    _set_workers(workers)
-    if shard is None and shard_size is None:
-        if progress_dir:
-            raise click.UsageError("--progress-dir needs --shard")
-        return False
-    from fmb.executors.plan import write_progress
-    from fmb.protocol.embed import embed_dataset, embed_shard, parse_shard
+def embed_matrix(reg: Any, cfgs: list, reporter: Any, shard: str | None = None, shard_size: int | None = None,
+                 workers: int | None = None, progress_dir: str | None = None) -> None:
+    """``fmb embed``: every shard (``--shard-size S``: that layout; else the cache's), or only shard
+    ``I/N`` (``--shard``; a Slurm array task), as :class:`~fmb.executors.units.EmbedShards` units."""
+    from fmb.executors.units import EmbedShards
+    from fmb.protocol.embed import embed_dataset, parse_shard
     from fmb.protocol.environment import resolve_device
     from fmb.protocol.run import load_model, open_dataset
 
-    index, count = parse_shard(shard) if shard is not None else (0, 0)
+    if progress_dir and shard is None:
+        raise click.UsageError("--progress-dir needs --shard")
+    workers = 1 if workers is None else workers
     for cfg in cfgs:
+        if shard is not None:
+            index, count = parse_shard(shard)
+            unit = EmbedShards(cfg, [index], count, shard_size, Path(progress_dir) if progress_dir else None)
+            res = unit.run(reg, reporter, workers)[0]
+            if res.marker is None:
+                click.echo(f"{cfg.model} x {cfg.dataset}: shard {index}/{count} is empty (only "
+                           f"{res.rows[0]} objects)")
+            else:
+                state = "built" if res.built else "reused"
+                click.echo(f"{cfg.model} x {cfg.dataset}: shard {index}/{count} rows {res.rows[0]}-{res.rows[1]}: "
+                           f"{state}: {res.path}")
+            continue
         dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
         model = load_model(reg, cfg, resolve_device(cfg.device))
-        if shard is None:
-            with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
-                full = embed_dataset(model, dataset, batch_size=cfg.batch_size, shard_size=shard_size,
-                                     progress=advance, notice=reporter.warn)
-            state = "reused" if full.reused else f"built {full.built_shards} shard(s)"
-            click.echo(f"{cfg.model} x {dataset.name}: {state}: {full.path}")
-            continue
-        with reporter.progress(f"embed {cfg.model} on {dataset.name} [{index}/{count}]", total=None) as advance:
-            res = embed_shard(model, dataset, index, count, batch_size=cfg.batch_size, shard_size=shard_size,
-                              progress=advance, notice=reporter.warn,
-                              workers=1 if workers is None else workers)
-        if res.marker is None:
-            click.echo(f"{cfg.model} x {dataset.name}: shard {index}/{count} is empty (only "
-                       f"{len(dataset)} objects)")
-        else:
-            state = "built" if res.built else "reused"
-            click.echo(f"{cfg.model} x {dataset.name}: shard {index}/{count} rows {res.rows[0]}-{res.rows[1]}: "
-                       f"{state}: {res.path}")
-        if progress_dir and res.marker is not None:
-            write_progress(progress_dir, index, res.path, res.marker)
-    return True
+        with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
+            full = embed_dataset(model, dataset, batch_size=cfg.batch_size, shard_size=shard_size,
+                                 progress=advance, notice=reporter.warn, workers=workers)
+        state = "reused" if full.reused else f"built {full.built_shards} shard(s)"
+        click.echo(f"{cfg.model} x {dataset.name}: {state}: {full.path}")
