@@ -42,7 +42,9 @@ PLOT = "loss.png"
 SUMMARY = "retrain.json"
 
 
-def _opt(default: Any, help: str, cli: bool = True) -> Any:
+def option(default: Any, help: str, cli: bool = True) -> Any:
+    """A dataclass field with the ``help`` (and ``cli``: whether it gets an option) that
+    :func:`config_options` reads."""
     return field(default=default, metadata={"help": help, "cli": cli})
 
 
@@ -53,20 +55,20 @@ class TrainingConfig:
     Length: ``epochs`` passes over the training objects, capped at ``max_steps`` optimiser steps when > 0.
     """
 
-    epochs: int = _opt(10, "Passes over the training objects.")
-    max_steps: int = _opt(0, "Stop after this many optimiser steps (0 = the epochs decide).")
-    batch_size: int = _opt(32, "Objects per optimiser step.")
-    lr: float = _opt(1e-4, "Peak learning rate (AdamW).")
-    min_lr_ratio: float = _opt(0.1, "The cosine decays to lr * min_lr_ratio at the last step.")
-    warmup_steps: int = _opt(50, "Linear warm-up, in optimiser steps.")
-    weight_decay: float = _opt(0.05, "AdamW weight decay (on weights of 2 or more dimensions only).")
-    grad_clip: float = _opt(1.0, "Clip the gradient norm to this (0 = no clipping).")
-    val_fraction: float = _opt(0.2, "Fraction of objects held out for validation (split by object id).")
-    eval_every: int = _opt(0, "Evaluate every N optimiser steps (0 = at the end of each epoch).")
-    patience: int = _opt(3, "Stop after this many evaluations without improvement (0 = never).")
-    min_delta: float = _opt(1e-4, "Smallest fall of the validation loss that counts as an improvement.")
-    max_objects: int = _opt(0, "Train on the first N objects only (0 = all).")
-    seed: int = _opt(0, "Seed of the split, the batch order, dropout and random weights.")
+    epochs: int = option(10, "Passes over the training objects.")
+    max_steps: int = option(0, "Stop after this many optimiser steps (0 = the epochs decide).")
+    batch_size: int = option(32, "Objects per optimiser step.")
+    lr: float = option(1e-4, "Peak learning rate (AdamW).")
+    min_lr_ratio: float = option(0.1, "The cosine decays to lr * min_lr_ratio at the last step.")
+    warmup_steps: int = option(50, "Linear warm-up, in optimiser steps.")
+    weight_decay: float = option(0.05, "AdamW weight decay (on weights of 2 or more dimensions only).")
+    grad_clip: float = option(1.0, "Clip the gradient norm to this (0 = no clipping).")
+    val_fraction: float = option(0.2, "Fraction of objects held out for validation (split by object id).")
+    eval_every: int = option(0, "Evaluate every N optimiser steps (0 = at the end of each epoch).")
+    patience: int = option(3, "Stop after this many evaluations without improvement (0 = never).")
+    min_delta: float = option(1e-4, "Smallest fall of the validation loss that counts as an improvement.")
+    max_objects: int = option(0, "Train on the first N objects only (0 = all).")
+    seed: int = option(0, "Seed of the split, the batch order, dropout and random weights.")
 
     def check(self) -> None:
         """One-line :class:`UsageError` naming the first bad value."""
