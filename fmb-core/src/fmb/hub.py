@@ -42,9 +42,11 @@ class HubPath:
 
 
 def offline() -> bool:
-    """Whether the hub must not be contacted (``HF_HUB_OFFLINE``, read now, or huggingface_hub's constant)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in TRUE:
-        return True
+    """Whether the hub must not be contacted: ``HF_HUB_OFFLINE`` as set now, else huggingface_hub's constant
+    (what it read at import)."""
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    if env:
+        return env in TRUE
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
