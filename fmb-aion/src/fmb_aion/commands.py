@@ -15,10 +15,10 @@ from fmb.training import TrainingConfig, option
 class AionTraining(TrainingConfig):
     """The adapter's defaults; ``size`` picks the codec for random weights."""
 
-    epochs: int = option(3, "Passes over the training objects.")
-    batch_size: int = option(8, "Objects per optimiser step.")
-    warmup_steps: int = option(0, "Linear warm-up, in optimiser steps.")
-    weight_decay: float = option(0.0, "AdamW weight decay (on weights of 2 or more dimensions only).")
+    epochs: int = option(3)
+    batch_size: int = option(8)
+    warmup_steps: int = option(0)
+    weight_decay: float = option(0.0)
     size: str | None = option(None, "Codec size for random weights: base | tiny (default base).")
 
 

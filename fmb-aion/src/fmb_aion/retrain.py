@@ -17,6 +17,7 @@ import torch
 
 from fmb.data import canonical as C
 from fmb.errors import DataError, UsageError
+from fmb.training import batched_mean
 from fmb_aion.adapter import EuclidHSCAdapter, freeze, save_adapter
 from fmb_aion.commands import AionTraining
 
@@ -68,11 +69,8 @@ class AionAdapterTask:
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
         """Mean cycle loss over ``idx`` (weighted by batch size)."""
         self.module.eval()
-        total, bs = 0.0, self.cfg.batch_size
-        for s in range(0, len(idx), bs):
-            b = torch.from_numpy(idx[s:s + bs])
-            total += float(self.module.cycle_loss(self.images[b].to(self.device), self.codec)) * len(b)
-        return {"val_loss": total / max(len(idx), 1)}
+        return {"val_loss": batched_mean(idx, self.cfg.batch_size, lambda b: float(
+            self.module.cycle_loss(self.images[torch.from_numpy(b)].to(self.device), self.codec)))}
 
     def save(self, folder: Path) -> Path:
         meta = {"dataset": self.dataset.name, "dataset_fingerprint": getattr(self.dataset, "fingerprint", ""),

@@ -12,9 +12,9 @@ from fmb.training import TrainingConfig, option
 class AstroClipTraining(TrainingConfig):
     """AstroCLIP's defaults and the parts to train."""
 
-    epochs: int = option(20, "Passes over the training objects.")
-    batch_size: int = option(64, "Objects per optimiser step (the CLIP loss contrasts within a batch).")
-    warmup_steps: int = option(100, "Linear warm-up, in optimiser steps.")
+    epochs: int = option(20)
+    batch_size: int = option(64)
+    warmup_steps: int = option(100)
     size: str | None = option(None, "official | small (default: official, or the checkpoint's).")
     unfreeze_blocks: int = option(0, "Also train the last k blocks of each backbone.")
     learnable_scale: bool = option(False, "Learn the logit scale (exp of a parameter).")

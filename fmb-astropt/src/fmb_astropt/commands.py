@@ -12,15 +12,15 @@ from fmb.training import TrainingConfig, option
 class AstroPTTraining(TrainingConfig):
     """astropt's defaults (a few thousand objects on a CPU) and the model to start from."""
 
-    epochs: int = option(100, "Passes over the training objects.")
-    max_steps: int = option(500, "Stop after this many optimiser steps (0 = the epochs decide).")
-    batch_size: int = option(16, "Objects per optimiser step.")
-    lr: float = option(3e-4, "Peak learning rate (AdamW).")
-    weight_decay: float = option(0.1, "AdamW weight decay (on weights of 2 or more dimensions only).")
-    val_fraction: float = option(0.1, "Fraction of objects held out for validation (split by object id).")
-    eval_every: int = option(25, "Evaluate every N optimiser steps (0 = at the end of each epoch).")
-    patience: int = option(4, "Stop after this many evaluations without improvement (0 = never).")
-    min_delta: float = option(0.0, "Smallest fall of the validation loss that counts as an improvement.")
+    epochs: int = option(100)
+    max_steps: int = option(500)
+    batch_size: int = option(16)
+    lr: float = option(3e-4)
+    weight_decay: float = option(0.1)
+    val_fraction: float = option(0.1)
+    eval_every: int = option(25)
+    patience: int = option(4)
+    min_delta: float = option(0.0)
     model: str = option("astropt", "astropt[:size=001M,...]: the model options, as for fmb run.")
 
 

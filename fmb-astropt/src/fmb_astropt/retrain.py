@@ -90,13 +90,15 @@ class AstroPTTask:
     @torch.no_grad()
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
         """Mean loss over ``idx`` (weighted by batch size)."""
+        from fmb.training import batched_mean
+
         self.module.eval()
-        total, bs = 0.0, self.cfg.batch_size
-        for s in range(0, len(idx), bs):
-            b = torch.from_numpy(idx[s: s + bs])
-            X, Y = inputs_targets(self.data, b, self.names, self.model.device)
-            total += float(self.module(X, targets=Y)[1]) * len(b)
-        return {"val_loss": total / max(len(idx), 1)}
+
+        def loss(b: np.ndarray) -> float:
+            X, Y = inputs_targets(self.data, torch.from_numpy(b), self.names, self.model.device)
+            return float(self.module(X, targets=Y)[1])
+
+        return {"val_loss": batched_mean(idx, self.cfg.batch_size, loss)}
 
     def save(self, folder: Path) -> Path:
         return save_checkpoint(folder / "ckpt.pt", self.module, model_args_of(self.module),

@@ -42,9 +42,9 @@ PLOT = "loss.png"
 SUMMARY = "retrain.json"
 
 
-def option(default: Any, help: str, cli: bool = True) -> Any:
+def option(default: Any, help: str = "", cli: bool = True) -> Any:
     """A dataclass field with the ``help`` (and ``cli``: whether it gets an option) that
-    :func:`config_options` reads."""
+    :func:`config_options` reads. A subclass changing a default may leave ``help`` out: the base's is used."""
     return field(default=default, metadata={"help": help, "cli": cli})
 
 
@@ -98,6 +98,15 @@ class TrainingConfig:
 # ---------------------------------------------------------------------- CLI options from the fields
 
 
+def _help(cls: type, name: str) -> str:
+    """The first non-empty ``help`` of field ``name`` along the class hierarchy."""
+    for base in cls.__mro__:
+        f = getattr(base, "__dataclass_fields__", {}).get(name)
+        if f is not None and f.metadata.get("help"):
+            return f.metadata["help"]
+    return ""
+
+
 def _cli_fields(cls: type) -> list[tuple[dataclasses.Field, type]]:
     hints = typing.get_type_hints(cls)
     out = []
@@ -123,10 +132,10 @@ def config_options(cls: type) -> Callable[[Callable], Callable]:
             default = f.default if f.default is not dataclasses.MISSING else None
             flag = "--" + f.name.replace("_", "-")
             if tp is bool:
-                fn = click.option(flag, f.name, is_flag=True, default=bool(default), help=f.metadata.get("help"))(fn)
+                fn = click.option(flag, f.name, is_flag=True, default=bool(default), help=_help(cls, f.name))(fn)
             else:
                 fn = click.option(flag, f.name, type=tp, default=default, show_default=default is not None,
-                                  help=f.metadata.get("help"))(fn)
+                                  help=_help(cls, f.name))(fn)
         return fn
 
     return deco
@@ -264,6 +273,13 @@ def default_output(model: str, dataset: str, seed: int) -> Path:
 
     safe = "".join(c if c.isalnum() or c in "._=-" else "-" for c in dataset)
     return fmb_home() / "retrained" / model / f"{safe}-seed{seed}"
+
+
+def batched_mean(idx: np.ndarray, batch_size: int, loss: Callable[[np.ndarray], float]) -> float:
+    """The mean of ``loss(batch)`` over ``idx`` in batches of ``batch_size``, weighted by batch length (the
+    per-object mean when ``loss`` is a per-batch mean)."""
+    total = sum(float(loss(idx[s:s + batch_size])) * len(idx[s:s + batch_size]) for s in range(0, len(idx), batch_size))
+    return total / max(len(idx), 1)
 
 
 # ---------------------------------------------------------------------- the loop
