@@ -1,9 +1,6 @@
 """fmb-aion registers its model and the ``fmb retrain aion`` command through the entry point."""
 
-import click
-
 from fmb.plugins import registry
-from fmb_aion.commands import add_to, retrain_aion
 
 
 def test_registered_through_entry_point():
@@ -14,27 +11,16 @@ def test_registered_through_entry_point():
     assert spec.weights == ("hf:polymathic-ai/aion-base",)
 
 
-def test_retrain_group_created_or_shared():
-    bare = click.Group("fmb")
-    add_to(bare)
-    assert bare.commands["retrain"].commands["aion"] is retrain_aion
+def test_retrain_subcommand_comes_from_the_spec():
+    from click.testing import CliRunner
 
-    add_to(None)  # no CLI: nothing to do
+    from fmb.cli import cli
 
-    shared = click.Group("fmb")
-
-    @click.group("retrain")
-    def retrain():
-        """Made by another plugin."""
-
-    @retrain.command("astropt")
-    def astropt():
-        """Another plugin's subcommand."""
-
-    shared.add_command(retrain)
-    add_to(shared)
-    assert shared.commands["retrain"] is retrain
-    assert set(retrain.commands) == {"astropt", "aion"}
+    assert registry().model("aion").retrain == "fmb_aion.commands:RETRAIN"
+    res = CliRunner().invoke(cli, ["retrain", "--help"])
+    assert res.exit_code == 0 and "aion" in res.output
+    res = CliRunner().invoke(cli, ["retrain", "aion", "--help"])
+    assert res.exit_code == 0 and "--size" in res.output and "--patience" in res.output
 
 
 def test_plugin_module_imports_nothing_heavy():

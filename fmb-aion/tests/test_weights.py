@@ -66,8 +66,10 @@ def test_gated_repo_says_a_token_is_needed(monkeypatch):
                              response=response)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", gated)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("fmb.hub.reachable", lambda timeout=3.0: True)
     with pytest.raises(ModelError, match=r"gated.*HF_TOKEN"):
-        W.download(W.HF_REPO, local_only=False)
+        W.download(W.HF_REPO)
 
 
 def test_local_folder_and_save_weights(tmp_path, tiny_parts):

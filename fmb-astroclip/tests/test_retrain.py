@@ -13,8 +13,9 @@ from fmb.cli import cli
 from fmb.datasets.synthetic.dataset import open_dataset
 from fmb.errors import UsageError
 from fmb.plugins import registry
-from fmb_astroclip.commands import add_retrain_command
-from fmb_astroclip.retrain import RetrainConfig, mismatch_auroc, retrain
+from fmb.training import fit
+from fmb_astroclip.commands import AstroClipTraining
+from fmb_astroclip.retrain import make_task, mismatch_auroc
 
 MARGIN = 0.1
 
@@ -29,22 +30,24 @@ def _auroc(model, dataset) -> float:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("retrain") / "run"
-    cfg = RetrainConfig(size="small", weights="random", epochs=4, batch_size=32, lr=1e-3, warmup_steps=5,
-                        patience=5)
-    summary = retrain(cfg, out, open_dataset(size=160, stamp=32, seed=0), log=lambda s: None)
+    cfg = AstroClipTraining(size="small", epochs=4, batch_size=32, lr=1e-3, warmup_steps=5, patience=5)
+    task = make_task(cfg, open_dataset(size=160, stamp=32, seed=0), weights="random", device="cpu")
+    summary = fit(task, cfg, out, log=lambda s: None)
     return out, summary
 
 
 def test_retrain_lowers_validation_loss_and_writes_its_files(trained):
     out, summary = trained
-    hist = summary["history"]
-    assert hist[0]["epoch"] == 0 and len(hist) == 5
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1, 2, 3, 4]  # one evaluation per epoch
     assert summary["best_val_loss"] < hist[0]["val_loss"] - MARGIN
     assert max(h["val_mismatch_auroc"] for h in hist[1:]) > hist[0]["val_mismatch_auroc"] + MARGIN
-    for name in ("model.safetensors", "config.json", "history.json", "loss.png", "last.safetensors", "state.pt"):
+    for name in ("model.safetensors", "config.json", "history.json", "history.csv", "loss.png", "retrain.json",
+                 "state.pt"):
         assert (out / name).exists(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["size"] == "small" and cfg["base_weights"]["kind"] == "random"
+    assert summary["weights"]["kind"] == "random"
 
 
 def test_retrained_checkpoint_works_as_weights_and_detects_mismatches_better(trained):
@@ -61,19 +64,23 @@ def test_resume_continues_and_refuses_to_overwrite(tmp_path, toy):
     from fmb.testing.toy import ToyDataset
 
     ds = ToyDataset(size=40)
-    cfg = RetrainConfig(size="small", weights="random", epochs=1, batch_size=16, warmup_steps=1)
-    retrain(cfg, tmp_path / "r", ds, log=lambda s: None)
+    cfg = AstroClipTraining(size="small", epochs=1, batch_size=16, warmup_steps=1)
+
+    def run(resume=False):
+        return fit(make_task(cfg, ds, weights="random", device="cpu"), cfg, tmp_path / "r", resume=resume,
+                   log=lambda s: None)
+
+    run()
     with pytest.raises(UsageError, match="--resume"):
-        retrain(cfg, tmp_path / "r", ds, log=lambda s: None)
+        run()
     cfg.epochs = 2
-    summary = retrain(cfg, tmp_path / "r", ds, resume=True, log=lambda s: None)
-    assert [h["epoch"] for h in summary["history"]] == [0, 1, 2]
+    run(resume=True)
+    hist = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
 
 
 def test_retrain_command_and_run_end_to_end(tmp_path, toy):
-    add_retrain_command(cli)
-    add_retrain_command(cli)  # idempotent; shares an existing "retrain" group
-    assert "astroclip" in cli.commands["retrain"].commands
+    assert "astroclip" in cli.commands["retrain"].list_commands(None)
     runner = CliRunner()
     res = runner.invoke(cli, ["retrain", "astroclip", "--dataset", "toy:size=40", "--size", "small", "--weights",
                               "random", "--epochs", "1", "--batch-size", "16", "--output", str(tmp_path / "ck")])

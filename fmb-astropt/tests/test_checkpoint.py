@@ -95,7 +95,7 @@ def test_auto_with_an_empty_offline_cache_falls_back_to_random_loudly(tmp_path, 
     from fmb.plugins import registry
 
     spec = registry().model("astropt")
-    with pytest.warns(RuntimeWarning, match="RANDOMLY initialised"):
+    with pytest.warns(RuntimeWarning, match="RANDOM initialisation"):
         m = registry().load_model(spec.name, weights="auto", options={"size": "095M", "image_size": 32}, seed=3)
     assert m.weights.kind == "random" and m.weights.seed == 3
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE"):

@@ -84,7 +84,7 @@ def test_patch_size_comes_from_the_checkpoint(tmp_path):
 
 
 def test_offline_hub_id_is_case_insensitive(tmp_path, monkeypatch):
-    from fmb_astropt.hub import cached_repo_id
+    from fmb.hub import cached_repo_id
 
     (tmp_path / "models--Smith42--astroPT_v2.0").mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))

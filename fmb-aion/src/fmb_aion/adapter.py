@@ -15,7 +15,6 @@ to +-1.5 there (~ 400 nmgy per pixel, far beyond any codec clamp) before it is e
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -124,23 +123,6 @@ def train_step(adapter: EuclidHSCAdapter, codec: Any, x: torch.Tensor, optimiser
     return float(loss.detach())
 
 
-def train(adapter: EuclidHSCAdapter, codec: Any, batches: Callable[[], Iterable[torch.Tensor]], epochs: int = 3,
-          lr: float = 1e-4, log: Callable[[int, int, float], None] | None = None) -> list[float]:
-    """``epochs`` passes over ``batches()``; returns the mean loss of each epoch."""
-    freeze(codec)
-    opt = torch.optim.Adam(adapter.parameters(), lr=lr)
-    history = []
-    for epoch in range(epochs):
-        losses = []
-        for i, x in enumerate(batches()):
-            losses.append(train_step(adapter, codec, x, opt))
-            if log:
-                log(epoch, i, losses[-1])
-        history.append(sum(losses) / max(1, len(losses)))
-    adapter.eval()
-    return history
-
-
 def save_adapter(adapter: EuclidHSCAdapter, path: str | Path, meta: dict[str, Any]) -> Path:
     """Write a checkpoint that loads with ``torch.load(weights_only=True)``."""
     from fmb.io import atomic_path
@@ -164,6 +146,8 @@ def load_adapter(path: str | Path) -> tuple[EuclidHSCAdapter, dict[str, Any], st
     from fmb.protocol.weights import load_state_dict_strict
 
     path = Path(path).expanduser()
+    if path.is_dir():  # an `fmb retrain aion` run folder
+        path = path / "adapter.pt"
     if not path.is_file():
         raise ModelError(f"aion: adapter checkpoint {str(path)!r} not found (train one with `fmb retrain aion`)")
     try:

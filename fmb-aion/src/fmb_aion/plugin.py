@@ -48,11 +48,5 @@ def register_models(register):
         outputs={"image": 768, "spectrum": 768, "joint": 768},
         weights=("hf:polymathic-ai/aion-base",),
         input_contract=INPUT_CONTRACT,
+        retrain="fmb_aion.commands:RETRAIN",
     ))
-
-
-@hookimpl
-def register_commands(cli):
-    from fmb_aion.commands import add_to
-
-    add_to(cli)

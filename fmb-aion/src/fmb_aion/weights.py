@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fmb.errors import ModelError, UsageError
 from fmb.models.base import WeightsInfo
-from fmb.protocol.weights import WeightsRequest, parse_weights
+from fmb.protocol.weights import RandomWeightsWarning as _RandomWeightsWarning
+from fmb.protocol.weights import WeightsRequest, parse_weights, resolve_source
 from fmb_aion.sizes import aion_config, image_codec_config, spectrum_codec_config
 
 HF_REPO = "polymathic-ai/aion-base"
@@ -36,12 +35,10 @@ SNAPSHOT_FILES = ["config.json", "model.safetensors", "codecs/image/*", "codecs/
 #: The files a snapshot folder must hold; each is read (and hashed).
 LOADED_FILES = ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
                                                       for f in ("config.json", "model.safetensors")))
-TOKEN_HINT = (f"{HF_REPO} is gated: request access at https://huggingface.co/{HF_REPO}, then set HF_TOKEN "
-              "(or run `hf auth login`)")
 
 
-class RandomWeightsWarning(UserWarning):
-    """``--weights auto`` found no AION weights and fell back to random initialisation."""
+#: core's random-weights warning (kept under this name for filters written against fmb-aion)
+RandomWeightsWarning = _RandomWeightsWarning
 
 
 @dataclass
@@ -55,50 +52,12 @@ class Components:
     size: str  # base | tiny for random init; "weights" when the architecture came from config.json
 
 
-def _offline() -> bool:
-    from huggingface_hub import constants
+def download(repo: str, revision: str = "") -> Path:
+    """The snapshot folder of ``repo`` holding the files AION needs (:func:`fmb.hub.snapshot`; one-line
+    :class:`fmb.hub.HubError`; a cached snapshot lacking one of :data:`LOADED_FILES` counts as a miss)."""
+    from fmb import hub
 
-    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
-    return env in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
-
-
-def _cache_dir() -> str | None:
-    """The hub cache, read at call time (huggingface_hub reads its environment at import)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return str(Path(os.environ["HF_HOME"]) / "hub")
-    return None
-
-
-def download(repo: str, revision: str = "", local_only: bool | None = None) -> Path:
-    """The snapshot folder of ``repo`` holding the files AION needs; one-line errors."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    local_only = _offline() if local_only is None else local_only
-    where = f"{repo}@{revision}" if revision else repo
-    try:
-        return Path(snapshot_download(repo, revision=revision or None, allow_patterns=SNAPSHOT_FILES,
-                                      cache_dir=_cache_dir(), local_files_only=local_only))
-    except GatedRepoError as exc:
-        raise ModelError(f"aion: {TOKEN_HINT}") from exc
-    except RevisionNotFoundError as exc:
-        raise ModelError(f"aion: revision {revision!r} not found in {repo}") from exc
-    except RepositoryNotFoundError as exc:
-        hint = f" ({TOKEN_HINT})" if repo == HF_REPO else " (a private or gated repository needs HF_TOKEN)"
-        raise ModelError(f"aion: hub repository {repo!r} not found or not accessible{hint}") from exc
-    except LocalEntryNotFoundError as exc:
-        how = "HF_HUB_OFFLINE=1 and it is" if local_only else "the hub is unreachable and it is"
-        raise ModelError(f"aion: {where} is not available: {how} not in the local Hugging Face cache") from exc
-    except HfHubHTTPError as exc:
-        raise ModelError(f"aion: downloading {where} failed: {str(exc).splitlines()[0]}") from exc
+    return hub.snapshot(repo, revision, SNAPSHOT_FILES, require=LOADED_FILES).path
 
 
 def _codec_kwargs(folder: Path, name: str, codec_cls: Any = None) -> dict[str, Any]:
@@ -231,57 +190,24 @@ def _random(size: str, seed: int) -> Components:
     return Components(*build_random(size, seed), WeightsInfo(kind="random", seed=seed), size)
 
 
-def _loaded(folder: Path, repo: str) -> Components:
-    """A hub snapshot loaded strictly; its provenance is recorded only after that succeeded."""
-    model, ic, sc = load_folder(folder)
-    return Components(model, ic, sc, WeightsInfo(kind="hf", location=repo, revision=folder.name,
-                                                  sha256=folder_sha256(folder)), "weights")
-
-
-def loud_random_warning(reason: str, size: str, seed: int) -> None:
-    warnings.warn(f"\n{'!' * 78}\n!! AION: NO WEIGHTS FOUND ({reason}).\n!! Falling back to RANDOM "
-                  f"initialisation (size={size}, seed={seed}): embeddings say nothing about AION-1.\n!! Use "
-                  f"--weights hf:{HF_REPO} (gated; needs HF_TOKEN) or a local snapshot folder.\n{'!' * 78}",
-                  RandomWeightsWarning, stacklevel=3)
-
-
 def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0,
             size_given: bool = False) -> Components:
-    """Load what ``--weights`` asks for (see the module docstring)."""
+    """Load what ``--weights`` asks for (core's policy, :func:`fmb.protocol.weights.resolve_source`)."""
+    from fmb import hub
+
     req = weights if isinstance(weights, WeightsRequest) else parse_weights(weights)
     if req.kind == "none":
         raise UsageError("aion: --weights none is not possible (AION has learned weights); use random")
-    if req.kind == "random":
+    if req.kind == "path" and not Path(req.location).is_dir():
+        raise UsageError(f"aion: --weights {req.location!r} must be a snapshot folder (config.json, "
+                         "model.safetensors, codecs/image/, codecs/spectrum/)")
+    src = resolve_source(req, model="aion", seed=seed, official=HF_REPO,
+                         no_official=f"no published weights for size={size}" if size_given and size != "base" else "",
+                         fetch=lambda repo, rev: hub.snapshot(repo, rev, SNAPSHOT_FILES, require=LOADED_FILES),
+                         hint=f"Use --weights hf:{HF_REPO} (gated; needs HF_TOKEN) or a local snapshot folder")
+    if src.kind == "random":
         return _random(size, seed)
-    if req.kind == "path":
-        folder = Path(req.location)
-        if not folder.is_dir():
-            raise UsageError(f"aion: --weights {req.location!r} must be a snapshot folder (config.json, "
-                             "model.safetensors, codecs/image/, codecs/spectrum/)")
-        model, ic, sc = load_folder(folder)
-        return Components(model, ic, sc, WeightsInfo(kind="path", location=str(folder),
-                                                      sha256=folder_sha256(folder)), "weights")
-    if req.kind == "hf":
-        return _loaded(download(req.location, req.revision), req.location)
-    # auto
-    if size_given and size != "base":
-        loud_random_warning(f"no published weights for size={size}", size, seed)
-        return _random(size, seed)
-    # Only "not available" falls back to random; weights that are found but do not load are refused.
-    folder = None
-    try:
-        folder = download(HF_REPO, "", local_only=True)
-        missing = [rel for rel in LOADED_FILES if not (folder / rel).is_file()]
-        if missing:  # an incomplete snapshot in the cache: look on the hub
-            folder, reason = None, f"the cached {HF_REPO} snapshot lacks {', '.join(missing)}"
-    except ModelError as cached_exc:
-        reason = str(cached_exc)
-    if folder is None and not _offline():
-        try:
-            folder = download(HF_REPO, "", local_only=False)
-        except ModelError as exc:
-            reason = str(exc)
-    if folder is not None:
-        return _loaded(folder, HF_REPO)
-    loud_random_warning(reason.removeprefix("aion: "), size, seed)
-    return _random(size, seed)
+    model, ic, sc = load_folder(src.path)  # strict; the provenance is recorded only after it loaded
+    info = WeightsInfo(kind=src.kind, location=str(src.path) if src.kind == "path" else src.location,
+                       revision=src.revision, sha256=folder_sha256(src.path))
+    return Components(model, ic, sc, info, "weights")

@@ -21,10 +21,9 @@ from fmb.data import canonical as C
 from fmb.errors import ModelError
 from fmb.models.base import Model, WeightsInfo
 from fmb.specs import ModelSpec
-from fmb_astroclip import hub
-from fmb_astroclip.loading import resolve, save_checkpoint
 from fmb_astroclip.network import AstroClip
 from fmb_astroclip.preprocess import image_inputs, image_plan, spectrum_inputs
+from fmb_astroclip.weights import OFFICIAL_FILE, resolve, save_checkpoint
 
 PREPROCESS_VERSION = 2  # 2: contract adaptation (native 0.262"/px scale, g,r,z by name/wavelength, no transpose)
 JOINT = "normalised mean of the unit image and spectrum vectors"
@@ -97,5 +96,5 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
     size = str(opts["size"]) if "size" in opts else None
     repo = str(opts["repo"]) if "repo" in opts else None
     loaded = resolve(weights, size, seed, path=opts.get("path"), repo=repo,
-                     filename=str(opts.get("file", hub.OFFICIAL_FILE)))
+                     filename=str(opts.get("file", OFFICIAL_FILE)))
     return AstroClipModel(spec, loaded.weights, opts, loaded.net, device, loaded.parts)

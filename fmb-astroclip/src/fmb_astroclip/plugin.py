@@ -1,4 +1,4 @@
-"""Registers the AstroCLIP model and the ``retrain astroclip`` command with FMB. Imports nothing heavy."""
+"""Registers the AstroCLIP model (and, through ``retrain=``, ``fmb retrain astroclip``). Imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -51,13 +51,5 @@ def register_models(register):
         description=("AstroCLIP (Parker et al. 2024): contrastive image (DINOv2 ViT-L/12) and spectrum"
                      " (SpecFormer) encoders in a shared 1024-d space; option size=official|small (small: 128-d)"),
         version=v, outputs={"image": 1024, "spectrum": 1024, "joint": 1024},
-        weights=("hf:polymathic-ai/astroclip",), input_contract=INPUT_CONTRACT, **_COMMON))
-
-
-@hookimpl
-def register_commands(cli):
-    if cli is None or not hasattr(cli, "commands"):
-        return
-    from fmb_astroclip.commands import add_retrain_command
-
-    add_retrain_command(cli)
+        weights=("hf:polymathic-ai/astroclip",), input_contract=INPUT_CONTRACT,
+        retrain="fmb_astroclip.commands:RETRAIN", **_COMMON))

@@ -10,8 +10,6 @@ from it instead of running the images twice. Rows without a usable spectrum get 
 
 from __future__ import annotations
 
-import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +19,16 @@ import pyarrow as pa
 from fmb.data import canonical as C
 from fmb.errors import ModelError
 from fmb.models.base import Model, WeightsInfo
-from fmb.protocol.weights import parse_weights
 from fmb.specs import ModelSpec
 from fmb_astropt.config import (
-    DEFAULT_SIZE,
     IMAGE_SIZE_IMAGE_ONLY,
     IMAGE_SIZE_MULTIMODAL,
     IMAGES,
-    OFFICIAL_REPO,
-    OFFICIAL_SIZES,
     PATCH,
     PIXEL_SCALE,
     SIZES,
     SPECTRA,
     Options,
-    hub_file,
     resolve_layer,
     size_of,
 )
@@ -148,98 +141,11 @@ class AstroPTModel(Model):
         return res
 
 
-# ---------------------------------------------------------------------- loading
-
-
-@lru_cache(maxsize=1)
-def _random_state(size: str, seed: int, multimodal: bool) -> dict[str, Any]:
-    import torch
-
-    from fmb_astropt.checkpoint import build, model_args_of
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build(random_args(size, multimodal), modality_configs_for(multimodal))
-    return {"model": net.state_dict(), "model_args": model_args_of(net)}
-
-
-def modality_configs_for(multimodal: bool) -> list[Any]:
-    from fmb_astropt.checkpoint import modality_configs
-
-    return modality_configs(multimodal)
-
-
-def random_args(size: str, multimodal: bool) -> dict[str, Any]:
-    from fmb_astropt.checkpoint import model_args_for
-
-    return model_args_for(*SIZES[size], modalities=modality_configs_for(multimodal))
-
-
-def random_network(size: str, seed: int, multimodal: bool = True) -> Any:
-    """A seeded, freshly initialised network of the scaling family (the global RNG is left untouched;
-    the last one built is kept so that loading it again skips the slow initialisation)."""
-    from fmb_astropt.checkpoint import build
-
-    cached = _random_state(size, seed, multimodal)
-    net = build(cached["model_args"], modality_configs_for(multimodal), init=False)
-    net.load_state_dict(cached["model"])
-    return net
-
-
-def network_from_file(path: Path) -> Any:
-    from fmb_astropt.checkpoint import model_from_checkpoint, read_checkpoint
-
-    return model_from_checkpoint(read_checkpoint(path), str(path))
-
-
-def _checkpoint_file(location: str) -> Path:
-    p = Path(location)
-    if p.is_dir():
-        for name in ("ckpt.pt", "ckpt_best.pt", "ckpt_final.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise ModelError(f"astropt: folder {p} holds no ckpt.pt")
-    return p
-
-
-def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, WeightsInfo]:
-    """Turn ``--weights`` into a network and its provenance."""
-    from fmb.io import sha256_file
-    from fmb_astropt.hub import HubMissError, download
-
-    req = parse_weights(weights)
-    size = opts.size or DEFAULT_SIZE
-    if req.kind == "none":
-        raise ModelError("model 'astropt' needs weights: use auto, random, a checkpoint path or hf:REPO")
-    if req.kind == "random":
-        return random_network(size, seed), WeightsInfo(kind="random", seed=seed)
-    if req.kind == "path":
-        f = _checkpoint_file(req.location)
-        net = network_from_file(f)  # strict: the provenance below is recorded only after it loaded
-        return net, WeightsInfo(kind="path", location=str(f), sha256=sha256_file(f))
-    repo = req.location if req.kind == "hf" else OFFICIAL_REPO
-    filename = opts.hf_file or hub_file(size)
-    if req.kind == "auto" and size not in OFFICIAL_SIZES and not opts.hf_file:
-        why = f"there is no official {size} checkpoint (official: {', '.join(OFFICIAL_SIZES)})"
-    else:
-        try:
-            f, commit = download(repo, filename, req.revision)
-            net = network_from_file(f)  # strict: the provenance below is recorded only after it loaded
-            return net, WeightsInfo(kind="hf", location=f"{repo}/{filename}", revision=commit,
-                                    sha256=sha256_file(f))
-        except HubMissError as exc:
-            if req.kind == "hf":
-                raise
-            why = str(exc)
-    warnings.warn(f"WARNING: astropt --weights auto found no weights ({why}): using a RANDOMLY initialised "
-                  f"{size} model (seed {seed}); its embeddings say nothing about the trained model",
-                  RuntimeWarning, stacklevel=3)
-    return random_network(size, seed), WeightsInfo(kind="random", seed=seed)
-
-
 def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
                options: dict[str, Any] | None = None, seed: int = 0) -> AstroPTModel:
     """Loader named by the spec (see the module docstring and :class:`fmb_astropt.config.Options`)."""
+    from fmb_astropt.weights import resolve_network
+
     opts = Options.parse(options)
     net, info = resolve_network(weights, opts, seed)
     cfg = net.config

@@ -41,11 +41,5 @@ def register_models(register):
         weights=("hf:Smith42/astroPT_v2.0",),
         default_options={"size": "095M", "layer": "middle", "pooling": "mean"},
         input_contract=INPUT_CONTRACT,
+        retrain="fmb_astropt.commands:RETRAIN",
     ))
-
-
-@hookimpl
-def register_commands(cli):
-    from fmb_astropt.cli import add_retrain_command
-
-    add_retrain_command(cli)

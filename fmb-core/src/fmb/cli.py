@@ -318,6 +318,15 @@ def _add_status_command() -> None:
 _add_status_command()
 
 
+def _add_retrain_group() -> None:
+    from fmb.commands.retrain import retrain
+
+    cli.add_command(retrain)
+
+
+_add_retrain_group()
+
+
 def main() -> None:
     """Console-script entry point: load plugins and add their commands, then run.
 

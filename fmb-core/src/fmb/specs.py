@@ -106,7 +106,8 @@ class ModelSpec(_BaseSpec):
     ``default_options`` are the options a model runs with when the user passes none (core overlays the
     user's options on them, and the embedding cache keys on the result). ``preprocessing_version``:
     bump it whenever the conversion of canonical data into model input changes (crops, stretches,
-    normalisation); it enters the embedding cache key.
+    normalisation); it enters the embedding cache key. ``retrain`` (optional, ``"module:attr"``) names the
+    plugin's :class:`fmb.commands.retrain.Retrainer`; core's ``fmb retrain MODEL`` imports it on use.
     """
 
     modalities: tuple[str, ...] = ()
@@ -115,6 +116,7 @@ class ModelSpec(_BaseSpec):
     default_options: dict[str, Any] = field(default_factory=dict)
     input_contract: InputContract | None = None
     preprocessing_version: str = "1"
+    retrain: str = ""
 
     kind = "model"
 
@@ -133,6 +135,9 @@ class ModelSpec(_BaseSpec):
             if out in MODALITIES and out not in self.modalities:
                 raise SpecError(f"model {self.name!r}: output {out!r} needs modality {out!r}")
         _require_str(self.kind, self.name, "preprocessing_version", self.preprocessing_version)
+        _require_str(self.kind, self.name, "retrain", self.retrain, allow_empty=True)
+        if self.retrain and not LOADER_RE.match(self.retrain):
+            raise SpecError(f"model {self.name!r}: retrain {self.retrain!r} is not 'module:attr'")
         if "joint" in self.outputs and len(self.modalities) < 2:
             raise SpecError(f"model {self.name!r}: a 'joint' output needs two modalities")
         if self.input_contract is not None:

@@ -1,8 +1,12 @@
 """Stage 1, resolve weights: parse ``--weights auto|random|none|PATH|hf:REPO[@REV]``.
 
-Each model plugin turns the parsed request into loaded weights and a
-:class:`fmb.models.base.WeightsInfo`; when ``auto`` finds nothing it falls back to random
-initialisation with a loud warning, and ``weights.kind == "random"`` is recorded.
+The weights policy, one for every model plugin (:func:`resolve_source`): ``random`` is seeded random
+initialisation; ``PATH`` a local file or folder; ``hf:REPO[@REV]`` the hub (:mod:`fmb.hub`; any failure is
+an error); ``auto`` the plugin's official hub weights, and where those are unavailable (no official weights
+for the asked-for size, not cached while offline, gated, unreachable) random initialisation with one loud
+:class:`RandomWeightsWarning` (:func:`warn_random`); ``none`` is refused for a model with learned weights.
+The plugin loads the returned source and records a :class:`fmb.models.base.WeightsInfo`
+(``kind == "random"`` is then shown in every result).
 
 Weights load strictly or not at all: :func:`load_state_dict_strict` (torch modules) and
 :func:`check_tensors` (any named arrays) refuse a missing, unexpected or wrong-shape tensor with
@@ -11,7 +15,8 @@ one line naming the keys. A plugin records ``path``/``hf`` provenance only after
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,68 @@ def parse_weights(text: str) -> WeightsRequest:
     if not path.exists():
         raise UsageError(f"--weights {text!r}: no such file or folder (use auto, random, a path or hf:REPO)")
     return WeightsRequest("path", str(path.resolve()))
+
+
+# ---------------------------------------------------------------------- the policy
+
+
+class RandomWeightsWarning(RuntimeWarning):
+    """``--weights auto`` found no weights: the model runs with random initialisation."""
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """What to load: ``kind`` random | path | hf; ``path`` the local file or folder (path, hf); ``location``
+    the path as given or the hub repo id; ``revision`` the hub commit."""
+
+    kind: str
+    path: Path | None = None
+    location: str = ""
+    revision: str = ""
+
+
+def warn_random(model: str, reason: str, seed: int, hint: str = "") -> None:
+    """The one random-weights warning of every plugin (a :class:`RandomWeightsWarning`)."""
+    warnings.warn(f"{model}: no weights found ({reason}): using RANDOM initialisation (seed {seed}); its "
+                  f"embeddings say nothing about the trained model{'. ' + hint if hint else ''}",
+                  RandomWeightsWarning, stacklevel=3)
+
+
+def resolve_source(weights: str | WeightsRequest, *, model: str, seed: int,
+                   fetch: Callable[[str, str], Any] | None, official: str = "", no_official: str = "",
+                   hint: str = "") -> WeightsSource:
+    """Apply the weights policy (module docstring) to ``--weights``; nothing is loaded here.
+
+    ``fetch(repo, revision) -> fmb.hub.HubPath`` gets hub weights (raising :class:`fmb.hub.HubError` when
+    unavailable); ``official`` is the repo ``auto`` tries; ``no_official`` a reason why there are none for
+    this configuration (``auto`` then goes straight to random). ``hint`` ends the warning (how to get
+    weights). Raises :class:`ModelError` for ``none`` and for ``hf:`` weights that cannot be had,
+    :class:`UsageError` for a path that does not exist.
+    """
+    from fmb.hub import HubError
+
+    req = weights if isinstance(weights, WeightsRequest) else parse_weights(weights)
+    if req.kind == "none":
+        raise ModelError(f"model {model!r} has learned weights: use --weights auto, random, a path or "
+                         "hf:REPO[@REV]")
+    if req.kind == "random":
+        return WeightsSource("random")
+    if req.kind == "path":
+        return WeightsSource("path", Path(req.location), req.location)
+    if req.kind == "hf":
+        if fetch is None:
+            raise ModelError(f"model {model!r} does not load weights from the hub")
+        got = fetch(req.location, req.revision)
+        return WeightsSource("hf", got.path, got.repo, got.revision)
+    reason = no_official or ("" if official and fetch is not None else "it has no official weights")
+    if not reason:
+        try:
+            got = fetch(official, "")  # type: ignore[misc]
+            return WeightsSource("hf", got.path, got.repo, got.revision)
+        except HubError as exc:
+            reason = str(exc)
+    warn_random(model, reason, seed, hint)
+    return WeightsSource("random")
 
 
 # ---------------------------------------------------------------------- strict loading

@@ -1,8 +1,9 @@
 """``--weights auto|random|PATH|hf:REPO[@REV]`` -> a built :class:`AstroClip` and its :class:`WeightsInfo`.
 
+Core's weights policy (:func:`fmb.protocol.weights.resolve_source`, hub access through :mod:`fmb.hub`).
 ``auto``: the ``path=`` model option if given; else (official size) the hub file, from the local
-Hugging Face cache or downloaded when the hub is reachable; else random initialisation with a
-loud warning. The small size has no published weights, so ``auto`` means random for it unless a
+Hugging Face cache or downloaded when the hub is reachable; else random initialisation with core's
+random-weights warning. The small size has no published weights, so ``auto`` means random for it unless a
 ``repo=`` option names one.
 A PATH is a file (``astroclip.ckpt``, ``astrodino.ckpt``, ``specformer.ckpt``, ``*.safetensors``)
 or a folder holding ``model.safetensors`` (an FMB retrain) or ``astroclip.ckpt``.
@@ -19,15 +20,14 @@ import torch
 from fmb.errors import ModelError
 from fmb.io import sha256_file
 from fmb.models.base import WeightsInfo
-from fmb.protocol.weights import parse_weights
-from fmb.reporting import Reporter
-from fmb_astroclip import hub
 from fmb_astroclip.checkpoint import load_into, read_checkpoint
 from fmb_astroclip.config import AstroClipConfig, config_for
 from fmb_astroclip.network import AstroClip
 
 RETRAIN_WEIGHTS = "model.safetensors"
 RETRAIN_CONFIG = "config.json"
+OFFICIAL_REPO = "polymathic-ai/astroclip"
+OFFICIAL_FILE = "astroclip.ckpt"
 
 
 @dataclass
@@ -55,8 +55,12 @@ def save_checkpoint(net: AstroClip, folder: str | Path, extra: dict | None = Non
 
 
 def warn(message: str) -> None:
-    """A loud warning on stderr (the protocol's own style)."""
-    Reporter().warn(message)
+    """Core's random-weights warning class, for weights that leave part of the network random."""
+    import warnings
+
+    from fmb.protocol.weights import RandomWeightsWarning
+
+    warnings.warn(message, RandomWeightsWarning, stacklevel=3)
 
 
 def build(cfg: AstroClipConfig, seed: int) -> AstroClip:
@@ -68,10 +72,10 @@ def build(cfg: AstroClipConfig, seed: int) -> AstroClip:
 
 def _checkpoint_file(path: Path) -> Path:
     if path.is_dir():
-        for name in (RETRAIN_WEIGHTS, hub.OFFICIAL_FILE):
+        for name in (RETRAIN_WEIGHTS, OFFICIAL_FILE):
             if (path / name).exists():
                 return path / name
-        raise ModelError(f"astroclip: folder {str(path)!r} holds neither {RETRAIN_WEIGHTS} nor {hub.OFFICIAL_FILE}")
+        raise ModelError(f"astroclip: folder {str(path)!r} holds neither {RETRAIN_WEIGHTS} nor {OFFICIAL_FILE}")
     return path
 
 
@@ -111,34 +115,23 @@ def random_weights(size: str | None, seed: int) -> Loaded:
 
 
 def resolve(weights: str, size: str | None = None, seed: int = 0, path: str | None = None,
-            repo: str | None = None, filename: str = hub.OFFICIAL_FILE) -> Loaded:
+            repo: str | None = None, filename: str = OFFICIAL_FILE) -> Loaded:
     """Build the network that ``--weights`` asks for (see the module docstring).
 
     ``repo`` (default the official one) is where ``auto`` looks; for a non-official size only an
     explicit ``repo`` is looked up.
     """
-    req = parse_weights(weights)
-    if req.kind == "none":
-        raise ModelError("astroclip has learned weights: use --weights auto, random, a path or hf:REPO")
-    if req.kind == "random":
-        return random_weights(size, seed)
-    if req.kind == "path":
-        return from_file(Path(req.location), size, seed, "path")
-    if req.kind == "hf":
-        file = hub.download(req.location, filename, req.revision or None)
-        return from_file(file, size, seed, "hf", req.location, hub.revision_of(file) or req.revision)
-    if path:  # auto with an explicit local file
-        return resolve(str(path), size, seed)
-    if (size or "official") != "official" and not repo:
-        warn(f"astroclip size {size!r} has no published weights: using RANDOM initialisation (seed {seed})")
-        return random_weights(size, seed)
-    try:
-        repo = repo or hub.OFFICIAL_REPO
-        file = hub.download(repo, filename)
-    except ModelError as exc:
-        warn(f"{exc}: astroclip runs with RANDOM weights (seed {seed}); its embeddings say nothing about "
-             "the trained model")
-        return random_weights(size, seed)
-    return from_file(file, size, seed, "hf", repo, hub.revision_of(file))
+    from fmb import hub
+    from fmb.protocol.weights import parse_weights, resolve_source
 
-
+    if path and parse_weights(weights).kind == "auto":  # auto with an explicit local file
+        weights = str(path)
+    no_official = "" if (size or "official") == "official" or repo else \
+        f"astroclip size {size!r} has no published weights"
+    src = resolve_source(weights, model="astroclip", seed=seed, official=repo or OFFICIAL_REPO,
+                         no_official=no_official, fetch=lambda r, rev: hub.download(r, filename, rev))
+    if src.kind == "random":
+        return random_weights(size, seed)
+    if src.kind == "path":
+        return from_file(src.path, size, seed, "path")
+    return from_file(src.path, size, seed, "hf", src.location, src.revision)
