@@ -23,6 +23,8 @@ class Dataset(ABC):
 
     #: registered name, set by the implementation
     name: str = ""
+    #: anomaly classes that are artefacts (instrument, reduction), not science; empty when the data set says none
+    artefact_classes: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.repairs = C.Repairs()

@@ -70,3 +70,20 @@ def per_class_metrics(s: np.ndarray, r: np.ndarray, cls: np.ndarray) -> dict:
         out[c] = {"n": int(sel.sum()), "recall@5%": float((r[sel] <= k).mean()),
                   "auroc_vs_normal": _auroc(sel[both], s[both])}
     return out
+
+
+def artefact_fraction(scores: np.ndarray, anomaly_class: np.ndarray, artefact_classes: tuple[str, ...] | list[str]
+                      ) -> dict[str, float]:
+    """Fraction of artefacts among the k top-ranked objects, for k in ``K_VALUES``.
+
+    ``scores`` float [N] (higher = more anomalous), ``anomaly_class`` str [N]; an object is an artefact when its
+    class is one of ``artefact_classes`` (the data set's ``Dataset.artefact_classes``). Keys
+    ``"artefact_fraction@<k>"``; {} when ``artefact_classes`` is empty (the data set does not say).
+    """
+    if not len(artefact_classes):
+        return {}
+    s = np.asarray(scores, dtype=np.float64)
+    art = np.isin(np.asarray(anomaly_class).astype(str), list(artefact_classes))
+    r = ranks(s)
+    return {f"artefact_fraction@{k}": float(art[r <= resolve_k(k, len(s))].mean()) if len(s) else None
+            for k in K_VALUES}

@@ -22,7 +22,7 @@ from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, embed_dataset
 from fmb.protocol.environment import environment, resolve_device
-from fmb.protocol.metrics import compute_metrics, ranks
+from fmb.protocol.metrics import artefact_fraction, compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
 
@@ -164,13 +164,14 @@ def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.nd
     return scores, info, comps, extras
 
 
-def _metrics(table: pa.Table, scores: np.ndarray) -> dict:
-    """Label metrics of the objects with a finite score."""
+def _metrics(table: pa.Table, scores: np.ndarray, artefacts: tuple[str, ...] = ()) -> dict:
+    """Label metrics of the objects with a finite score (and the artefact fraction of the top-k)."""
     valid = np.isfinite(scores)
     y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False)[valid]
     cls = (table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False)[valid]
            if C.ANOMALY_CLASS in table.column_names else None)
-    return compute_metrics(scores[valid], y, cls)
+    out = compute_metrics(scores[valid], y, cls)
+    return out | (artefact_fraction(scores[valid], cls, artefacts) if cls is not None else {})
 
 
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
@@ -218,7 +219,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(table, scores) if labels else None}
+            entry: dict[str, Any] = {**info, "metrics": _metrics(table, scores, dataset.artefact_classes) if labels else None}
             if comps:
                 entry["components"] = {k: {"metrics": _metrics(table, v) if labels else None} for k, v in comps.items()}
             per_modality[out] = entry
@@ -238,7 +239,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "config": cfg.to_dict(),
         "environment": environment(device, cfg.seed),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
-                    "options": dataset.options(), "has_labels": labels, "repairs": dataset.repairs.counts},
+                    "options": dataset.options(), "has_labels": labels, "repairs": dataset.repairs.counts,
+                    "artefact_classes": list(dataset.artefact_classes)},
         "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
                   "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings(),
                   "input_adaptation": model.input_adaptation(dataset.schema)},

@@ -16,8 +16,10 @@ from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 
 METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
-                  "precision@1%", "recall@100", "recall@1%")
-METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%")
+                  "precision@1%", "recall@100", "recall@1%", "artefact_fraction@100", "artefact_fraction@1%")
+METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%", "Art@100", "Art@1%")
+#: columns where the lowest value is the best
+LOWER_BETTER = {"artefact_fraction@100", "artefact_fraction@1%"}
 
 
 def default_out(paths: list[Path]) -> Path:
@@ -81,11 +83,12 @@ def metrics_section(runs: list[Run]) -> Section:
         for j in range(3, 3 + len(METRIC_COLUMNS)):
             vals = [r[j] for r in rows if r[j] is not None]
             if vals:
-                best[j] = {i for i, r in enumerate(rows) if r[j] == max(vals)}
+                pick = min if METRIC_COLUMNS[j - 3] in LOWER_BETTER else max
+                best[j] = {i for i, r in enumerate(rows) if r[j] == pick(vals)}
     body = table(header, rows, numeric=set(range(1, len(header))), best=best)
     body += ('<p class="muted">AUROC and average precision (AP) over all scored objects; precision (P@k) and '
-             "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); best value per column in "
-             "bold.</p>")
+             "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); Art@k: fraction of artefacts "
+             "(the data set's artefact classes) among them, lower is better; best value per column in bold.</p>")
     outside = [r for r in runs if r.result.get("domain_warnings")]
     body += "".join(note(f"{r.name}: the data lie outside the model's training domain "
                          f"({len(r.result['domain_warnings'])} way(s), listed under Runs): read its metrics with "
