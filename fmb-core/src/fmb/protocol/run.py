@@ -219,7 +219,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(table, scores, dataset.artefact_classes) if labels else None}
+            metrics = _metrics(table, scores, dataset.artefact_classes) if labels else None
+            entry: dict[str, Any] = {**info, "metrics": metrics}
             if comps:
                 entry["components"] = {k: {"metrics": _metrics(table, v) if labels else None} for k, v in comps.items()}
             per_modality[out] = entry
