@@ -62,6 +62,7 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
         sock.bind((host, port))
     except OSError as exc:
         raise UsageError(f"review: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them: the URL works once printed
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     click.echo(f"review queue: {len(queue.candidates)} objects from {len(queue.systems)} systems; "
