@@ -172,7 +172,7 @@ def test_simulated_expert(home, tmp_path):
 
 
 def test_app_api_and_safety(home, tmp_path):
-    from starlette.testclient import TestClient
+    TestClient = pytest.importorskip("starlette.testclient", reason="needs the review extra").TestClient
 
     from fmb.review.app import ReviewSession, make_app
 

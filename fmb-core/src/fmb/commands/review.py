@@ -40,7 +40,12 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
         raise UsageError(f"review: --port must be 0-65535, got {port}")
     import socket
 
-    import uvicorn
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise UsageError(f"review: the web app needs the review extra ({exc.name} is missing): "
+                         "pip install 'fmb-core[review]'") from None
 
     from fmb.review.app import ReviewSession, make_app
     from fmb.review.labels import LabelStore, read_labels
