@@ -132,7 +132,7 @@ def test_neighbour_score_formula():
     u = np.array([5.0, 0.0, 0.0])
     near = active.neighbour_score(s, u, np.zeros(3))
     assert near == pytest.approx(s * (0.1 + 0.85 * u / 5))  # tanh(arctanh(f)) = f at d = 0
-    far = active.neighbour_score(s, u, np.full(3, 5.0))
+    far = active.neighbour_score(s, u, np.full(3, 10.0 / active.ALPHA))
     assert far == pytest.approx(s, rel=1e-6)
 
 

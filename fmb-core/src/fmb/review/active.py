@@ -7,7 +7,7 @@ A regressor learns the expert's relevance score U from the embeddings of the lab
 and S the anomaly score rescaled to [0, 5]:
 
     f(Û) = u_min + 0.85 * Û / u_max                  (u_min = 0.1, u_max = 5)
-    S_trained = S * tanh(exp(alpha * d / d̄) - 1 + arctanh(f(Û)))     (alpha = 1)
+    S_trained = S * tanh(exp(alpha * d / d̄) - 1 + arctanh(f(Û)))     (alpha = ``ALPHA``)
 
 Far from any label, S_trained -> S (the detectors decide); next to labelled objects, S is scaled by f(Û), from
 0.1 (like the artefacts and boring objects seen so far) to 0.95 (like the interesting ones).
@@ -28,7 +28,13 @@ from fmb.errors import UsageError
 from fmb.review.queue import ReviewQueue
 
 RELEVANCE: dict[str, float] = {"interesting": 5.0, "boring": 0.0, "artefact": 0.0}
-U_MIN, U_MAX, ALPHA, N_TREES = 0.1, 5.0, 1.0, 100
+U_MIN, U_MAX, N_TREES = 0.1, 5.0, 100
+#: astronomaly's distance scale ``alpha`` (its default is 1); see docs/review.md for the value used here
+ALPHA = 0.2
+#: principal components kept of the concatenated embeddings: nearest-label distances (d / d̄) carry
+#: information in a few dimensions, not in thousands, where all distances look alike; astronomaly likewise
+#: reduces high-dimensional (CNN) features with PCA before its active learning
+FEATURE_DIMS = 10
 
 
 @dataclass
@@ -47,9 +53,10 @@ def _blocks(table: pa.Table) -> list[str]:
     return [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type) and f.name != C.OBJECT_ID]
 
 
-def queue_features(queue: ReviewQueue) -> np.ndarray:
-    """Embeddings of the queue's objects, float64 [N, D]: every output of every distinct embedding (model x
-    cache key) of the runs, each row L2-normalised per output (missing modality: zeros), then concatenated.
+def queue_features(queue: ReviewQueue, dims: int = FEATURE_DIMS) -> np.ndarray:
+    """Features of the queue's objects, float64 [N, min(dims, N, D)]: every output of every distinct embedding
+    (model x cache key) of the runs, each row L2-normalised per output (missing modality: zeros), concatenated
+    [N, D], then reduced to ``dims`` principal components (scikit-learn's PCA, full SVD: deterministic).
 
     Embeddings come from the cache by results.json's cache key (``fmb.probes.embeddings.run_embeddings``;
     re-embedded only when the cache is gone). UsageError when a queue object has no embedding.
@@ -76,7 +83,17 @@ def queue_features(queue: ReviewQueue) -> np.ndarray:
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
             norm = np.linalg.norm(x, axis=1, keepdims=True)
             parts.append(x / np.where(norm > 0, norm, 1.0))
-    return np.hstack(parts) if parts else np.zeros((len(ids), 0))
+    if not parts:
+        raise UsageError("review: the runs' embeddings have no embedding column")
+    return reduce(np.hstack(parts), dims)
+
+
+def reduce(x: np.ndarray, dims: int = FEATURE_DIMS) -> np.ndarray:
+    """The first ``dims`` principal components of ``x`` [N, D] (fewer when N or D is smaller)."""
+    from sklearn.decomposition import PCA
+
+    n = min(dims, x.shape[0], x.shape[1])
+    return PCA(n_components=n, svd_solver="full").fit_transform(x) if n > 0 else x
 
 
 def neighbour_score(anomaly: np.ndarray, relevance: np.ndarray, distance: np.ndarray) -> np.ndarray:
