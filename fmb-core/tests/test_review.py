@@ -169,6 +169,14 @@ def test_simulated_expert(home, tmp_path):
     assert act[-1] <= res["interesting_in_queue"] and res["curve_plain"] == plain
     assert json.loads((tmp_path / "simulation.json").read_text())["found_active"] == act[-1]
     assert (tmp_path / "simulation.png").stat().st_size > 1000
+    # the report shows the curves of a run that has them (RUN/review/)
+    from fmb.report.build import review_section
+    from fmb.report.collect import load_runs
+
+    assert review_section(load_runs(home)) is None
+    simulate(q, 5, home[0] / "review", seed=0)
+    sec = review_section(load_runs(home))
+    assert sec is not None and "data:image/png" in sec.body and "first 5 inspected" in sec.body
 
 
 def test_app_api_and_safety(home, tmp_path):

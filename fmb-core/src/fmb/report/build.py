@@ -198,6 +198,23 @@ def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
     return Section("agreement", "Agreement between systems", body)
 
 
+def review_section(runs: list[Run]) -> Section | None:
+    """The simulated expert's discovery curves (``fmb review --simulate``, RUN/review/), where a run has them."""
+    parts = []
+    for run in runs:
+        sim = run.path / "review" / "simulation.json"
+        if not (sim.exists() and sim.with_suffix(".png").exists()):
+            continue
+        r = json.loads(sim.read_text())
+        ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "n/a"
+        parts.append(f"<h3>{esc(run.name)}</h3>" + img(sim.with_suffix(".png"), "discovery curves")
+                     + f'<p class="muted">Interesting objects in the first {r["inspected"]} inspected of a '
+                       f'{r["queue_length"]}-object queue ({len(r["systems"])} systems): {r["found_active"]} '
+                       f'with active learning, {r["found_plain"]} in the plain fused order ({esc(ratio)}). '
+                       "See docs/review.md.</p>")
+    return Section("review", "Simulated expert", "".join(parts)) if parts else None
+
+
 def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
                  embedding_map: str = "auto", seed: int = 0) -> Path:
     """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path."""
@@ -221,6 +238,9 @@ def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: 
     agreement = agreement_section(runs, out.parent)
     if agreement:
         sections.append(agreement)
+    review = review_section(runs)
+    if review:
+        sections.append(review)
     title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
     subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
         label for label, *_ in systems(runs))

@@ -112,8 +112,9 @@ def make_app(session: ReviewSession):
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     async def index(request: Request):
-        return templates.TemplateResponse(request, "index.html", {"keys": KEYS, "systems": session.queue.systems,
-                                                                  "total": len(session.queue.candidates)})
+        return templates.TemplateResponse(request, "index.html", {
+            "keys": KEYS, "systems": session.queue.systems, "total": len(session.queue.candidates),
+            "alpha": active.ALPHA, "dims": active.FEATURE_DIMS})
 
     def queue(request: Request):
         return JSONResponse(session.state())

@@ -4,7 +4,10 @@ let state = null;
 let busy = false;
 
 function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.appendChild(td); return td; }
-function fmt(v) { return v === null || v === undefined ? "–" : String(v); }
+function fmt(v) {
+  if (v === null || v === undefined) return "–";
+  return typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(5))) : String(v);
+}
 function fill(id, caption, rows) {
   const t = document.getElementById(id);
   t.innerHTML = "";
@@ -12,7 +15,7 @@ function fill(id, caption, rows) {
   for (const [k, v] of rows) { const tr = t.insertRow(); cell(tr, k); cell(tr, fmt(v)); }
 }
 
-function render(s, before) {
+function render(s) {
   state = s;
   document.getElementById("n-labelled").textContent = s.labelled;
   document.getElementById("progress").textContent =
@@ -40,12 +43,11 @@ function render(s, before) {
     tr.dataset.objectId = c.object_id;
     cell(tr, c.place); cell(tr, c.object_id); cell(tr, c.anomaly_rank); cell(tr, fmt(c.relevance)); cell(tr, c.score);
   }
-  if (before) {
-    const old = before.next.slice(1).map(c => c.object_id);
-    const now = s.next.map(c => c.object_id);
-    const moved = now.filter((o, i) => old[i] !== o).length;
+  if (s.labelled) {
+    const plain = s.next.map(c => c.anomaly_rank).sort((a, b) => a - b);
+    const moved = s.next.filter((c, i) => c.anomaly_rank !== plain[i]).length;
     document.getElementById("rerank-info").textContent =
-      `re-ranked after ${s.labelled} labels: ${moved} of the next ${now.length} moved`;
+      `re-ranked after ${s.labelled} labels: ${moved} of the next ${s.next.length} are out of anomaly-rank order`;
   }
   const ul = document.getElementById("recent");
   ul.innerHTML = "";
@@ -60,21 +62,20 @@ function render(s, before) {
 
 async function load() {
   const r = await fetch("/api/queue");
-  render(await r.json(), null);
+  render(await r.json());
 }
 
 async function sendLabel(label) {
   if (busy || !state || !state.next[0]) return;
   busy = true;
   const note = document.getElementById("note");
-  const before = state;
   try {
     const r = await fetch("/api/label", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({object_id: state.next[0].object_id, label: label, note: note.value})});
     const s = await r.json();
     if (!r.ok) { document.getElementById("rerank-info").textContent = "error: " + s.error; return; }
     note.value = "";
-    render(s, before);
+    render(s);
   } finally { busy = false; }
 }
 
