@@ -30,7 +30,7 @@ from fmb.review.queue import ReviewQueue
 RELEVANCE: dict[str, float] = {"interesting": 5.0, "boring": 0.0, "artefact": 0.0}
 U_MIN, U_MAX, N_TREES = 0.1, 5.0, 100
 #: astronomaly's distance scale ``alpha`` (its default is 1); see docs/review.md for the value used here
-ALPHA = 0.2
+ALPHA = 0.1
 #: principal components kept of the concatenated embeddings: nearest-label distances (d / d̄) carry
 #: information in a few dimensions, not in thousands, where all distances look alike; astronomaly likewise
 #: reduces high-dimensional (CNN) features with PCA before its active learning
