@@ -70,6 +70,9 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
     sock.listen(128)  # connections wait in the backlog until uvicorn accepts them: the URL works once printed
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(f"warning: listening on {host}: anyone who can reach this address can read and label the queue",
+                   err=True)
     click.echo(f"review queue: {len(queue.candidates)} objects from {len(queue.systems)} systems; "
                f"labels saved to {store.path}")
     click.echo(f"fmb review at http://{shown}:{bound}/ (Ctrl-C stops)")
