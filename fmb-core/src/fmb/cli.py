@@ -287,8 +287,9 @@ def _add_analysis_commands() -> None:
     from fmb.commands.compare import compare_cmd
     from fmb.commands.neighbors import neighbors_cmd
     from fmb.commands.probe import probe_cmd
+    from fmb.commands.review import review_cmd
 
-    for c in (compare_cmd, probe_cmd, neighbors_cmd):
+    for c in (compare_cmd, probe_cmd, neighbors_cmd, review_cmd):
         cli.add_command(c)
 
 

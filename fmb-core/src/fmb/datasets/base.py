@@ -29,6 +29,8 @@ class Dataset(ABC):
     NOT_FINGERPRINTED: tuple[str, ...] = ()
     #: the options core opened it with (set by ``fmb.protocol.run.open_dataset``; part of the cache key)
     requested_options: dict | None = None
+    #: anomaly classes that are artefacts (instrument, reduction), not science; empty when the data set says none
+    artefact_classes: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.repairs = C.Repairs()

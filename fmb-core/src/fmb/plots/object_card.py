@@ -77,6 +77,9 @@ def save_object_card(row: pa.RecordBatch, path: str | Path, title: str = "") -> 
         f = np.where(bad, np.nan, flux)
         sig = np.where(bad, np.nan, 1 / np.sqrt(np.where(ivar > 0, ivar, 1)))
         ax.fill_between(wave, f - sig, f + sig, color="0.8", lw=0, label="1σ")
+        if bad.any():
+            ax.fill_between(wave, 0, 1, where=bad, transform=ax.get_xaxis_transform(), color="C3", alpha=0.15,
+                            lw=0, label="masked")
         ax.plot(wave, f, lw=0.5, color="C0", label="flux")
         ax.set_xlabel("observed wavelength [Å]")
         ax.set_ylabel(f"flux [{C.field_meta(schema.field(C.FLUX), 'unit', 'arbitrary')}]", fontsize=8)

@@ -124,3 +124,24 @@ def per_class_metrics(s: np.ndarray, cls: np.ndarray) -> dict:
         out[c] = {"n": int(sel.sum()), "recall@5%": expected_hits(s, sel, k) / int(sel.sum()),
                   "auroc_vs_normal": _auroc(sel[both], s[both])}
     return out
+
+
+def artefact_fraction(scores: np.ndarray, anomaly_class: np.ndarray, artefact_classes: tuple[str, ...] | list[str]
+                      ) -> dict[str, float | None]:
+    """Tie-aware expected fraction of artefacts among the k top-ranked objects, for k in ``K_VALUES``.
+
+    ``scores`` float [N] (higher = more anomalous) of the labelled objects, ``anomaly_class`` str [N]; an
+    object is an artefact when its class is one of ``artefact_classes`` (the data set's
+    ``Dataset.artefact_classes``). Ties at the cut-off count fractionally, as for precision@k
+    (:func:`expected_hits`), so the value never depends on row order. Keys ``"artefact_fraction@<k>"``
+    (lower is better); {} when ``artefact_classes`` is empty (the data set does not say).
+    """
+    if not len(artefact_classes):
+        return {}
+    s = np.asarray(scores, dtype=np.float64)
+    art = np.isin(np.asarray(anomaly_class, dtype=object).astype(str), list(artefact_classes))
+    out: dict[str, float | None] = {}
+    for k in K_VALUES:
+        kk = min(resolve_k(k, len(s)), len(s))
+        out[f"artefact_fraction@{k}"] = expected_hits(s, art, kk) / kk if kk > 0 else None
+    return out

@@ -21,7 +21,7 @@ from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
 from fmb.protocol.environment import environment, resolve_device
-from fmb.protocol.metrics import compute_metrics, ranks
+from fmb.protocol.metrics import artefact_fraction, compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
 from fmb.runs import check_run_dir, write_run
@@ -207,11 +207,17 @@ def table_labels(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
                             table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in table.column_names else None)
 
 
-def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray) -> dict:
-    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted)."""
+def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray,
+             artefacts: tuple[str, ...] = ()) -> dict:
+    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted), and the
+    artefact fraction of the top-k where the data set names its artefact classes."""
     valid = np.isfinite(scores)
     labelled, y, cls = labels
-    return compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+    out = compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+    if cls is not None:
+        keep = valid & labelled
+        out |= artefact_fraction(scores[keep], cls[keep], artefacts)
+    return out
 
 
 def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: dict) -> None:
@@ -279,6 +285,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     if n_unlabelled:
         reporter.warn(f"{n_unlabelled} of {len(table)} objects have no is_anomaly label (null): they are "
                       "unlabelled, left out of every metric and counted as n_unlabelled")
+    artefacts = tuple(dataset.artefact_classes)
     per_modality: dict[str, Any] = {}
     failed: dict[str, str] = {}
     errors: list[FMBError] = []
@@ -304,7 +311,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores) if labels else None}
+            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores, artefacts) if labels else None}
             if comps:
                 entry["components"] = {k: {"metrics": _metrics(labels, v) if labels else None}
                                        for k, v in comps.items()}
@@ -334,7 +341,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "environment": environment(device, cfg.seed),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
                     "options": dataset.options(), "has_labels": has_labels, "n_unlabelled": n_unlabelled,
-                    "repairs": dataset.repairs.counts},
+                    "repairs": dataset.repairs.counts, "artefact_classes": list(artefacts)},
         "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
                   "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings(),
                   "options": model_options(model),

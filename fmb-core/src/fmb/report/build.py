@@ -16,8 +16,10 @@ from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 
 METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
-                  "precision@1%", "recall@100", "recall@1%")
-METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%")
+                  "precision@1%", "recall@100", "recall@1%", "artefact_fraction@100", "artefact_fraction@1%")
+METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%", "Art@100", "Art@1%")
+#: columns where the lowest value is the best
+LOWER_BETTER = {"artefact_fraction@100", "artefact_fraction@1%"}
 
 
 def default_out(paths: list[Path]) -> Path:
@@ -81,11 +83,12 @@ def metrics_section(runs: list[Run]) -> Section:
         for j in range(3, 3 + len(METRIC_COLUMNS)):
             vals = [r[j] for r in rows if r[j] is not None]
             if vals:
-                best[j] = {i for i, r in enumerate(rows) if r[j] == max(vals)}
+                pick = min if METRIC_COLUMNS[j - 3] in LOWER_BETTER else max
+                best[j] = {i for i, r in enumerate(rows) if r[j] == pick(vals)}
     body = table(header, rows, numeric=set(range(1, len(header))), best=best)
     body += ('<p class="muted">AUROC and average precision (AP) over all scored objects; precision (P@k) and '
-             "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); best value per column in "
-             "bold.</p>")
+             "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); Art@k: fraction of artefacts "
+             "(the data set's artefact classes) among them, lower is better; best value per column in bold.</p>")
     outside = [r for r in runs if r.result.get("domain_warnings")]
     body += "".join(note(f"{r.name}: the data lie outside the model's training domain "
                          f"({len(r.result['domain_warnings'])} way(s), listed under Runs): read its metrics with "
@@ -195,6 +198,23 @@ def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
     return Section("agreement", "Agreement between systems", body)
 
 
+def review_section(runs: list[Run]) -> Section | None:
+    """The simulated expert's discovery curves (``fmb review --simulate``, RUN/review/), where a run has them."""
+    parts = []
+    for run in runs:
+        sim = run.path / "review" / "simulation.json"
+        if not (sim.exists() and sim.with_suffix(".png").exists()):
+            continue
+        r = json.loads(sim.read_text())
+        ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "n/a"
+        parts.append(f"<h3>{esc(run.name)}</h3>" + img(sim.with_suffix(".png"), "discovery curves")
+                     + f'<p class="muted">Interesting objects in the first {r["inspected"]} inspected of a '
+                       f'{r["queue_length"]}-object queue ({len(r["systems"])} systems): {r["found_active"]} '
+                       f'with active learning, {r["found_plain"]} in the plain fused order ({esc(ratio)}). '
+                       "See docs/review.md.</p>")
+    return Section("review", "Simulated expert", "".join(parts)) if parts else None
+
+
 def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
                  embedding_map: str = "auto", seed: int = 0) -> Path:
     """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path."""
@@ -218,6 +238,9 @@ def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: 
     agreement = agreement_section(runs, out.parent)
     if agreement:
         sections.append(agreement)
+    review = review_section(runs)
+    if review:
+        sections.append(review)
     title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
     subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
         label for label, *_ in systems(runs))

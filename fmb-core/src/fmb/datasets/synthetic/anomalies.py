@@ -30,6 +30,9 @@ from fmb.datasets.synthetic import images, survey
 
 ANOMALY_CLASSES: tuple[str, ...] = ("lens", "merger", "agn", "eelg", "sat_trail", "cosmic_ray", "mismatch",
                                     "dead_arm")
+#: classes that are instrument or data-reduction artefacts, not science (``Dataset.artefact_classes``):
+#: counted by the artefact fraction of the top-k and labelled "artefact" by the simulated expert of ``fmb review``
+ARTEFACT_CLASSES: tuple[str, ...] = ("sat_trail", "cosmic_ray", "dead_arm")
 #: class code 0 is "normal"; code k >= 1 is ANOMALY_CLASSES[k - 1]
 CLASS_NAMES: tuple[str, ...] = (NORMAL_CLASS, *ANOMALY_CLASSES)
 MODALITY: dict[str, str] = {"lens": "image (+ spectrum)", "merger": "image", "agn": "image + spectrum",

@@ -25,7 +25,7 @@ from fmb import home, io
 from fmb.data import canonical as C
 from fmb.data.canonical import DataError
 from fmb.datasets.base import Dataset
-from fmb.datasets.synthetic.anomalies import plan_classes
+from fmb.datasets.synthetic.anomalies import ARTEFACT_CLASSES, plan_classes
 from fmb.datasets.synthetic.generate import GENERATOR_VERSION, generate_chunk, make_schema, to_record_batch
 from fmb.datasets.synthetic.options import SyntheticOptions, resolve_options
 from fmb.fingerprint import ALGORITHM, verify_file
@@ -40,6 +40,7 @@ class SyntheticDataset(Dataset):
     """Seeded synthetic Euclid (VIS/Y/J/H) + DESI survey with eight labelled anomaly classes."""
 
     name = "synthetic"
+    artefact_classes = ARTEFACT_CLASSES
 
     def __init__(self, opts: SyntheticOptions) -> None:
         super().__init__()
