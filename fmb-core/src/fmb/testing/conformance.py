@@ -428,14 +428,14 @@ class ModelHarness:
         except FMBError:
             return self.model
         mine, theirs = self.embed(batch), self.embed(batch, other)
-        if callable(getattr(other, "save_weights", None)) and any(
+        if other.can_save_weights and any(
                 not _nan_equal(mine[k], theirs[k], self.rtol, self.atol) for k in mine if k in theirs):
             return other
         return self.model
 
     def check_weights_roundtrip(self) -> None:
         model = self.model
-        if not callable(getattr(model, "save_weights", None)):
+        if not model.can_save_weights:
             raise CheckSkipped(f"model {self.name!r} has no save_weights(path): weights round trip not applicable")
         batch = self.data()
         source = self._weights_source(batch)
