@@ -318,7 +318,7 @@ def test_load_dataset_cache_folder(tmp_path, parquet_root, monkeypatch):
 def test_read_columns_reads_only_ids_and_labels(parquet_root, monkeypatch):
     ds = E.open_dataset(parquet_root, split="test")
     full = _all(ds).select([C.OBJECT_ID, C.IS_ANOMALY, C.ANOMALY_CLASS])
-    from fmb.datasets import files as FD
+    from fmb.datasets.files import columns as FD  # where images are decoded
 
     def no_images(*a, **k):
         raise AssertionError("images decoded")

@@ -16,9 +16,9 @@ SMALL = dict(size=32, chunk_size=16, stamp=32, rates={c: 1 / 16 for c in ANOMALY
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("FMB_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+def home(fmb_home):
+    """This test's empty FMB home (:mod:`fmb.testing.fixtures`)."""
+    return fmb_home
 
 
 def read_all(ds) -> pa.Table:

@@ -1,4 +1,7 @@
-"""Parse ``name:key=value,key=value`` strings from the command line into a name and parameters."""
+"""Option parsing, in one place: ``name:key=value,key=value`` strings from the command line into a name
+and parameters (:func:`parse_spec`, :func:`parse_value`), and the coercion of option values that may
+arrive as CLI strings or TOML values (:func:`as_bool`, :func:`as_int`, :func:`as_float`, :func:`as_list`).
+Declared parameters (name, type, range) are checked in :mod:`fmb.paramschema`."""
 
 from __future__ import annotations
 
@@ -62,3 +65,48 @@ def format_spec(name: str, params: dict[str, Any]) -> str:
     if not params:
         return name
     return name + ":" + ",".join(f"{k}={params[k]!r}" for k in sorted(params))
+
+
+# ----------------------------------------------------------------------------- value coercion
+
+
+def as_bool(value: Any) -> bool:
+    """``True``/``"true"``/``"1"``/``"yes"`` -> True (options may arrive as CLI strings)."""
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("1", "true", "yes", "on"):
+            return True
+        if v in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"not a boolean: {value!r}")
+    return bool(value)
+
+
+def as_int(value: Any, name: str) -> int:
+    """``value`` as an int (``"8"`` -> 8); ValueError naming option ``name`` otherwise."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name!r} must be an integer, got {value!r}") from None
+
+
+def as_float(value: Any, name: str) -> float | None:
+    """``value`` as a float (``"0.1"`` -> 0.1), None for None or ``""``; ValueError naming ``name``."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name!r} must be a number, got {value!r}") from None
+
+
+def as_list(value: Any) -> list[str] | None:
+    """``"a,b"``, ``"[a,b]"`` or ``["a", "b"]`` -> ``["a", "b"]``; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        return [v.strip().strip("'\"") for v in text.split(",") if v.strip().strip("'\"")]
+    return [str(v).strip() for v in value]

@@ -1,4 +1,5 @@
-"""``fmb new-plugin NAME``: write a skeleton model-plugin package that passes the conformance kit.
+"""The logic of ``fmb new-plugin NAME`` (the command: :mod:`fmb.commands.new_plugin`): write a skeleton
+model-plugin package that passes the conformance kit.
 
 The files come from ``fmb/templates/plugin/`` (``*.tmpl``, :class:`string.Template` with
 ``$name``, ``$dist``, ``$package``, ``$cls``, ``$fmb_version``; a ``__package__`` folder is
@@ -12,8 +13,6 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
-
-import click
 
 from fmb import __version__
 from fmb.errors import UsageError
@@ -55,13 +54,3 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(Template(text).substitute(values), encoding="utf-8")
     return root
-
-
-@click.command("new-plugin")
-@click.argument("name")
-@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
-              help="Where to create the fmb-NAME folder (default: here).")
-def new_plugin_command(name: str, directory: str) -> None:
-    """Write a skeleton model plugin, fmb-NAME, that passes FMB's conformance kit."""
-    root = new_plugin(name, directory)
-    click.echo(f"wrote {root}\nnext: pip install -e '{root}[test]' && python -m pytest {root}/tests")

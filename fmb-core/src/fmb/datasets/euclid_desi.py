@@ -38,10 +38,9 @@ from fmb.datasets.files import (
     FileDataset,
     Plan,
     SourceFile,
-    as_bool,
-    as_int,
     resolve_files,
 )
+from fmb.params import as_bool, as_int
 
 HF_DATASET_ID = "msiudek/astroPT_euclid_Q1_desi_dr1_dataset"
 SPLITS = ("train", "test")

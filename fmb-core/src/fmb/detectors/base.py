@@ -1,4 +1,9 @@
-"""The detector interface: fit on embeddings, score every object (higher = more anomalous)."""
+"""The detector interfaces: fit on embeddings, score every object (higher = more anomalous).
+
+:class:`Detector` scores one ``[N, D]`` matrix; :class:`MultiInputDetector` scores several embeddings of
+the same objects together (``inputs``, e.g. ``("image", "spectrum")``; ``fmb run`` calls
+:meth:`MultiInputDetector.fit_score_inputs` once on the objects that have all of them and reports the
+result under the modality ``"image+spectrum"``)."""
 
 from __future__ import annotations
 
@@ -40,6 +45,47 @@ class Detector(ABC):
                 raise DetectorError(f"detector {self.name!r}: row {int(np.flatnonzero(bad)[0])} of the "
                                     f"embeddings is not finite ({int(bad.sum())} rows in all)")
         return X
+
+
+class MultiInputDetector(Detector):
+    """A detector that scores objects from several embeddings at once (``mismatch``, ``fusion``, ...).
+
+    Core recognises one by this class (not by an ``inputs`` attribute): subclass it and implement
+    :meth:`fit_score_inputs`."""
+
+    inputs: tuple[str, ...] = ("image", "spectrum")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        #: per-object component scores (higher = more anomalous), reported with their own metrics
+        self.components_: dict[str, np.ndarray] = {}
+        #: extra per-object columns for scores.parquet
+        self.extras_: dict[str, np.ndarray] = {}
+        #: a small JSON-able summary for results.json
+        self.details_: dict[str, Any] = {}
+
+    @property
+    def output_name(self) -> str:
+        return "+".join(self.inputs)
+
+    def fit_score(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
+        raise DetectorError(f"detector {self.name!r} scores {self.output_name} together, not one matrix")
+
+    @abstractmethod
+    def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
+        """One score per object from the matrices named by ``inputs`` (same rows, same order)."""
+
+    def check_inputs(self, Xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each of ``inputs`` checked by :meth:`Detector.check_input`; DetectorError when one is missing
+        or their row counts differ."""
+        missing = [k for k in self.inputs if k not in Xs]
+        if missing:
+            raise DetectorError(f"detector {self.name!r} needs the {', '.join(missing)} embedding(s)")
+        out = {k: self.check_input(Xs[k]) for k in self.inputs}
+        if len({len(v) for v in out.values()}) != 1:
+            raise DetectorError(f"detector {self.name!r}: the {' and '.join(self.inputs)} embeddings have "
+                                f"different numbers of rows ({', '.join(str(len(v)) for v in out.values())})")
+        return out
 
 
 def standardise(X: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from fmb.detectors.base import Detector
-from fmb.detectors.mismatch import ALIGN, MismatchDetector, MultiInputDetector
+from fmb.detectors.base import Detector, MultiInputDetector
+from fmb.detectors.mismatch import ALIGN, MismatchDetector
 from fmb.errors import DetectorError, UsageError
 from fmb.paramschema import Param, check_params, schema
 

@@ -14,12 +14,11 @@ the other folds only.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 
-from fmb.detectors.base import Detector
+from fmb.detectors.base import MultiInputDetector  # re-exported: it used to live here
 from fmb.errors import DetectorError, UsageError
 from fmb.paramschema import Param, check_params, schema
 
@@ -32,42 +31,6 @@ SCHEMA = schema(
     Param("pca", ("int",), 32, low=1, doc="PCA components per modality before CCA"),
     Param("components", ("int",), 8, low=1, doc="CCA components"),
 )
-
-
-class MultiInputDetector(Detector):
-    """A detector that scores objects from several embeddings at once."""
-
-    inputs: tuple[str, ...] = ("image", "spectrum")
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        #: per-object component scores (higher = more anomalous), reported with their own metrics
-        self.components_: dict[str, np.ndarray] = {}
-        #: extra per-object columns for scores.parquet
-        self.extras_: dict[str, np.ndarray] = {}
-        #: a small JSON-able summary for results.json
-        self.details_: dict[str, Any] = {}
-
-    @property
-    def output_name(self) -> str:
-        return "+".join(self.inputs)
-
-    def fit_score(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
-        raise DetectorError(f"detector {self.name!r} scores {self.output_name} together, not one matrix")
-
-    @abstractmethod
-    def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
-        """One score per object from the matrices named by ``inputs`` (same rows, same order)."""
-
-    def check_inputs(self, Xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        missing = [k for k in self.inputs if k not in Xs]
-        if missing:
-            raise DetectorError(f"detector {self.name!r} needs the {', '.join(missing)} embedding(s)")
-        out = {k: self.check_input(Xs[k]) for k in self.inputs}
-        if len({len(v) for v in out.values()}) != 1:
-            raise DetectorError(f"detector {self.name!r}: the {' and '.join(self.inputs)} embeddings have "
-                                f"different numbers of rows ({', '.join(str(len(v)) for v in out.values())})")
-        return out
 
 
 def cosine_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:

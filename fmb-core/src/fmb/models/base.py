@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,3 +80,14 @@ class Model(ABC):
         results.json): for a model that adapts through :mod:`fmb.adapt`, its plan (band map, pixel-scale
         resampling, crop/pad, units). ``None`` (default): not described."""
         return None
+
+    def save_weights(self, path: str | Path) -> Path | None:
+        """Write this model's weights at ``path`` so that ``--weights PATH`` loads them back (the
+        conformance kit's weights round trip and ``fmb retrain`` use it). Returns the path written
+        (None: ``path`` itself). Default: a ModelError (see :attr:`can_save_weights`)."""
+        raise ModelError(f"model {self.spec.name!r} cannot save its weights")
+
+    @property
+    def can_save_weights(self) -> bool:
+        """True when the model's class implements :meth:`save_weights`."""
+        return type(self).save_weights is not Model.save_weights

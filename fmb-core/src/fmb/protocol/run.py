@@ -14,7 +14,7 @@ from fmb import __version__
 from fmb.adapt import domain_warnings
 from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
-from fmb.detectors.base import Detector, duplicate_rows
+from fmb.detectors.base import Detector, MultiInputDetector, duplicate_rows
 from fmb.errors import DetectorError, FMBError, UsageError
 from fmb.models.base import Model
 from fmb.params import format_spec
@@ -155,7 +155,7 @@ def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tupl
 
 def multi_inputs(detector: Detector) -> tuple[str, ...]:
     """The embeddings a detector scores together (empty for one-matrix detectors)."""
-    return tuple(getattr(detector, "inputs", ()) or ())
+    return tuple(detector.inputs) if isinstance(detector, MultiInputDetector) else ()
 
 
 def select_multi(detector: Detector, model: Model, dataset: Dataset, modality: str) -> list[str]:
