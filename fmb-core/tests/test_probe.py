@@ -80,7 +80,7 @@ def test_hgb_reduces_wide_features_with_pca_fitted_per_fold():
     narrow = make_regressor("hgb", 0, HGB_PCA_COMPONENTS)
     assert "PCA" not in [type(s).__name__ for _, s in narrow.steps]
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(200, 80))
-    y = X[:, :3].sum(axis=1)  # a signal inside the leading variance directions survives the PCA
-    X[:, :3] *= 4
+    latent = rng.normal(size=(200, 3))  # a signal in the leading variance directions survives the PCA
+    X = latent @ rng.normal(size=(3, 80)) + 0.1 * rng.normal(size=(200, 80))
+    y = latent.sum(axis=1)
     assert scores("log_sfr", y, oof_predict(X, y, "hgb", folds=3, seed=0))["r2"] > 0.6
