@@ -119,3 +119,31 @@ def test_fmb_run_with_nf(toy, tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "results.json").read_text())["modalities"]["image"]["metrics"]
     assert m["auroc"] > 0.6
+
+
+def test_early_stopping_ignores_one_extreme_validation_row():
+    """The stop criterion is the median validation -log p: replacing a validation row that lies
+    above the median by an extreme one leaves the whole training history unchanged (a mean would
+    be dominated by it)."""
+    rng = np.random.default_rng(3)
+    Ztr = rng.standard_normal((200, 3)).astype(np.float32)
+    Zval = rng.standard_normal((41, 3)).astype(np.float32)
+    Zval[0] = 3.5  # far out in every column: above the median -log p at every check
+    extreme = Zval.copy()
+    extreme[0] = 1e3
+    cfg = {**flow.DEFAULTS, **TINY, "max_steps": 60, "eval_every": 4, "patience": 3, "device": "cpu"}
+    _, a = flow.train_flow(Ztr, Zval, cfg, seed=0)
+    _, b = flow.train_flow(Ztr, extreme, cfg, seed=0)
+    assert a == b
+    assert 0 < a["steps_run"] <= 60
+
+
+def test_step_budget_caps_training():
+    rng = np.random.default_rng(4)
+    Ztr = rng.standard_normal((256, 2)).astype(np.float32)
+    cfg = {**flow.DEFAULTS, **TINY, "max_steps": 7, "eval_every": 100, "patience": 50, "batch_size": 16,
+           "device": "cpu"}
+    _, h = flow.train_flow(Ztr, Ztr[:20], cfg, seed=0)
+    assert h["steps_run"] == 7 and h["steps_per_epoch"] == 16
+    _, h = flow.train_flow(Ztr, Ztr[:20], {**cfg, "epochs": 1, "max_steps": 1000}, seed=0)
+    assert h["steps_run"] == 16  # one pass over the 256 training rows at batch 16

@@ -70,3 +70,17 @@ def test_cli_probe_run_dir_and_model(toy, tmp_path):
     assert r.exit_code == 0, r.output and (tmp_path / "p" / "probe.csv").exists()
     r = CliRunner().invoke(cli, ["probe"])
     assert r.exit_code == 2 and "either RUN_DIR or --model" in r.output
+
+
+def test_hgb_reduces_wide_features_with_pca_fitted_per_fold():
+    from fmb.probes.regress import HGB_PCA_COMPONENTS, make_regressor
+
+    wide = make_regressor("hgb", 0, HGB_PCA_COMPONENTS + 1)
+    assert [type(s).__name__ for _, s in wide.steps] == ["StandardScaler", "PCA", "HistGradientBoostingRegressor"]
+    narrow = make_regressor("hgb", 0, HGB_PCA_COMPONENTS)
+    assert "PCA" not in [type(s).__name__ for _, s in narrow.steps]
+    rng = np.random.default_rng(2)
+    latent = rng.normal(size=(200, 3))  # a signal in the leading variance directions survives the PCA
+    X = latent @ rng.normal(size=(3, 80)) + 0.1 * rng.normal(size=(200, 80))
+    y = latent.sum(axis=1)
+    assert scores("log_sfr", y, oof_predict(X, y, "hgb", folds=3, seed=0))["r2"] > 0.6

@@ -43,10 +43,16 @@ class FMBGroup(click.Group):
 @click.group(cls=FMBGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fmb")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads per stage for BLAS/OpenMP/torch (default: $FMB_THREADS, else the CPUs; fmb.threads).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
     """FMB, the Foundation Models Benchmark: embed -> detect -> score -> compare -> report."""
     ctx.ensure_object(dict)["debug"] = debug
+    if threads is not None:  # read by fmb.threads.n_threads in every stage (and by Slurm job scripts)
+        import os
+
+        os.environ["FMB_THREADS"] = str(threads)
 
 
 def _add_commands() -> None:

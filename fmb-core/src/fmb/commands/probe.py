@@ -48,7 +48,10 @@ def probe_cmd(run_dir, model, dataset, modality, regressors, folds, seed, no_bas
     base = None
     if not no_baseline and mname != "baseline":
         base = embed_table("baseline", ds_name, {}, ds_opts, seed=seed)
-    rows = run_probes(mname, table, tuple(regressors) or REGRESSORS, folds, seed, modality, base, not no_random)
+    from fmb.reporting import Reporter
+
+    rows = run_probes(mname, table, tuple(regressors) or REGRESSORS, folds, seed, modality, base, not no_random,
+                      reporter=Reporter())
     out_dir = Path(out or run_dir or "fmb-probe")
     out_dir.mkdir(parents=True, exist_ok=True)
     t = pa.Table.from_pylist(rows)

@@ -1,10 +1,13 @@
 """``nf``: an out-of-fold normalising-flow density detector (zuko MAF or NSF); score = -log p.
 
-Per fold (k folds, default 5, shuffled with the run's seed) and fitted on that fold's training
+Per fold (k folds, default 3, shuffled with the run's seed) and fitted on that fold's training
 rows only: PCA to ``n_components`` (only when the embedding is wider), z-score, clip at
-``clip`` sigma, then a flow trained on 90% of the training rows with early stopping on the
-other 10%. The held-out fold is scored by that flow, so no object is scored by a flow (or a
-PCA) that saw it. torch is imported inside functions only.
+``clip`` sigma, then a flow trained on 90% of the training rows for a budget of ``max_steps``
+Adam steps, with early stopping on the median -log p of the other 10% (:func:`train_flow`). The
+held-out fold is scored by that flow, so no object is scored by a flow (or a PCA) that saw it;
+with any ``folds >= 2`` every object is scored out of fold. torch runs on
+:func:`fmb.threads.n_threads` threads unless ``threads`` is given. torch is imported inside
+functions only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fmb.detectors.base import Detector
 from fmb.detectors.flow_defaults import DEFAULTS, SCHEMA
 from fmb.errors import DetectorError
 from fmb.paramschema import check_params
+from fmb.threads import limited
 
 FLOWS = SCHEMA["flow"].choices
 
@@ -95,7 +99,15 @@ def build_flow(kind: str, features: int, transforms: int, hidden: int, layers: i
 
 
 def train_flow(Ztr: np.ndarray, Zval: np.ndarray, cfg: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
-    """Adam on -mean log p, early stopping on the validation rows; returns the best flow."""
+    """Adam on -mean log p of shuffled mini-batches for at most ``max_steps`` steps (and at most
+    ``epochs`` passes over ``Ztr``); every ``eval_every`` steps the **median** -log p of the validation
+    rows ``Zval`` is checked, and training stops after ``patience`` checks without improvement. The
+    flow of the best check is returned with its history.
+
+    The median, not the mean: one extreme validation row (an anomaly, which is what we look for)
+    can hold the mean -log p up (or make it infinite) for the whole run and so decide when a fold
+    stops; the median follows the bulk the flow is meant to model.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -104,29 +116,42 @@ def train_flow(Ztr: np.ndarray, Zval: np.ndarray, cfg: dict[str, Any], seed: int
     xtr = torch.from_numpy(Ztr).to(cfg["device"])
     xval = torch.from_numpy(Zval).to(cfg["device"])
     gen = torch.Generator().manual_seed(seed)
-    best, best_state, best_epoch, stale, epoch = float("inf"), copy.deepcopy(flow.state_dict()), 0, 0, 0
-    for epoch in range(1, int(cfg["epochs"]) + 1):
-        flow.train()
-        for idx in torch.randperm(len(xtr), generator=gen).split(int(cfg["batch_size"])):
-            loss = -flow().log_prob(xtr[idx]).mean()
-            if not torch.isfinite(loss):
-                continue
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(flow.parameters(), 5.0)
-            opt.step()
+    batch = min(int(cfg["batch_size"]), len(xtr))
+    per_epoch = -(-len(xtr) // batch)
+    budget = min(int(cfg["max_steps"]), int(cfg["epochs"]) * per_epoch)
+    every = max(1, min(int(cfg["eval_every"]), budget))
+
+    def validate() -> float:
         flow.eval()
         with torch.no_grad():
-            val = float(-flow().log_prob(xval).mean())
-        if np.isfinite(val) and val < best - 1e-4:
-            best, best_state, best_epoch, stale = val, copy.deepcopy(flow.state_dict()), epoch, 0
-        else:
-            stale += 1
-            if stale >= int(cfg["patience"]):
+            nll = torch.cat([-flow().log_prob(b) for b in xval.split(8192)])
+        flow.train()
+        nll = nll[torch.isfinite(nll)]
+        return float(nll.median()) if len(nll) else float("inf")
+
+    best, best_state, best_step, stale, step = float("inf"), copy.deepcopy(flow.state_dict()), 0, 0, 0
+    flow.train()
+    while step < budget and stale < int(cfg["patience"]):
+        for idx in torch.randperm(len(xtr), generator=gen).split(batch):
+            loss = -flow().log_prob(xtr[idx]).mean()
+            if torch.isfinite(loss):
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(flow.parameters(), 5.0)
+                opt.step()
+            step += 1
+            if step % every == 0 or step == budget:
+                val = validate()
+                if np.isfinite(val) and val < best - 1e-4:
+                    best, best_state, best_step, stale = val, copy.deepcopy(flow.state_dict()), step, 0
+                else:
+                    stale += 1
+            if step >= budget or stale >= int(cfg["patience"]):
                 break
     flow.load_state_dict(best_state)
     flow.eval()
-    return flow, {"best_epoch": best_epoch, "epochs_run": epoch, "best_val_nll": best}
+    return flow, {"best_step": best_step, "steps_run": step, "steps_per_epoch": per_epoch,
+                  "best_val_median_nll": best}
 
 
 def fit_fold(Xtr: np.ndarray, cfg: dict[str, Any], seed: int) -> FoldModel:
@@ -173,13 +198,8 @@ class FlowDetector(Detector):
             raise DetectorError("detector 'nf': the embeddings are constant (every column has zero variance)")
         if cfg["device"] == "auto":
             cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-        threads = torch.get_num_threads()
-        if cfg["threads"]:
-            torch.set_num_threads(int(cfg["threads"]))
-        try:
+        with limited(int(cfg["threads"]) or None):  # torch, BLAS and OpenMP pools, restored afterwards
             return self._oof(X, cfg, seed)
-        finally:
-            torch.set_num_threads(threads)
 
     def _oof(self, X: np.ndarray, cfg: dict[str, Any], seed: int) -> np.ndarray:
         np.random.seed(seed)

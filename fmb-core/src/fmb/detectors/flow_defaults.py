@@ -8,12 +8,15 @@ from fmb.paramschema import Param, schema
 SCHEMA = schema(
     Param("flow", ("str",), "maf", choices=("maf", "nsf"), doc="flow family (zuko MAF or NSF)"),
     Param("n_components", ("int",), 100, low=1, doc="PCA components kept (when the embedding is wider)"),
-    Param("folds", ("int",), 5, low=2, doc="out-of-fold splits"),
+    Param("folds", ("int",), 3, low=2, doc="out-of-fold splits (every object is scored by a flow that did not see it)"),
     Param("transforms", ("int",), 3, low=1, doc="flow transforms"),
     Param("hidden", ("int",), 128, low=1, doc="hidden units per layer"),
     Param("layers", ("int",), 2, low=1, doc="hidden layers per transform"),
-    Param("epochs", ("int",), 200, low=1, doc="maximum training epochs"),
-    Param("patience", ("int",), 15, low=1, doc="early-stopping patience (epochs)"),
+    Param("max_steps", ("int",), 1500, low=1, doc="training budget per fold (Adam steps)"),
+    Param("epochs", ("int",), 200, low=1, doc="at most this many passes over a fold's training rows"),
+    Param("eval_every", ("int",), 50, low=1, doc="steps between validation checks"),
+    Param("patience", ("int",), 6, low=1,
+          doc="stop after this many validation checks without a lower median -log p"),
     Param("batch_size", ("int",), 256, low=1, doc="training batch size"),
     Param("lr", ("float",), 1e-3, low=0, low_open=True, doc="Adam learning rate"),
     Param("weight_decay", ("float",), 1e-5, low=0, doc="Adam weight decay"),
@@ -21,7 +24,7 @@ SCHEMA = schema(
           doc="fraction of training rows used for early stopping"),
     Param("clip", ("float",), 8.0, low=0, low_open=True, doc="clip standardised features at this many sigma"),
     Param("device", ("str",), "cpu", doc="torch device: cpu, cuda, cuda:N or auto"),
-    Param("threads", ("int",), 1, low=0, doc="torch CPU threads (0: leave torch's setting)"),
+    Param("threads", ("int",), 0, low=0, doc="torch/BLAS CPU threads (0: --threads, FMB_THREADS, else the CPUs)"),
     Param("save_dir", ("str", "none"), None, doc="folder to save each fold's flow in"),
 )
 

@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from fmb.detectors import neighbours as nb
 from fmb.detectors.base import Detector, standardise, unique_rows
 from fmb.detectors.pyod_catalog import PYOD_DETECTORS
 from fmb.errors import DetectorError, UsageError
 from fmb.paramschema import Param, check_params, schema
+from fmb.threads import limited
 
 #: Detectors whose neighbourhood radii collapse to zero on exact duplicate rows (LOF's local
 #: reachability density becomes infinite, so the neighbours of a group of copies score 1e7 and
@@ -51,6 +53,9 @@ COMMON = schema(
 )
 #: per-detector choices pyod checks only when fitting
 SPECIFIC = {"knn": schema(Param("method", ("str",), choices=("largest", "mean", "median")))}
+#: detectors whose neighbour search switches to an approximate (HNSW) index on many rows
+#: (:mod:`fmb.detectors.neighbours`), with FMB's parameter ``ann_threshold``
+ANN = frozenset({"knn", "lof"})
 
 
 def pyod_schema(name: str, cls: type) -> dict[str, Param]:
@@ -58,6 +63,10 @@ def pyod_schema(name: str, cls: type) -> dict[str, Param]:
     scikit-learn's ``_get_param_names`` reads it), typed by :data:`COMMON`, :data:`SPECIFIC` or the
     default value, plus FMB's ``standardize``."""
     out = {"standardize": Param("standardize", ("bool",), True, doc="z-score each column first")}
+    if name in ANN:
+        out["ann_threshold"] = Param("ann_threshold", ("int",), nb.ANN_THRESHOLD, low=0,
+                                     doc="use an approximate (HNSW) neighbour index from this many rows on "
+                                         "(0: always; exact below)")
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -77,6 +86,11 @@ class PyODDetector(Detector):
     Detectors in :data:`DEDUPLICATE` are fitted on the distinct rows of ``X`` and give identical
     rows one score (for LOF, groups larger than ``n_neighbors`` score :data:`LOF_DENSE_GROUP`).
 
+    knn and lof (:data:`ANN`) on ``ann_threshold`` rows or more (default
+    :data:`fmb.detectors.neighbours.ANN_THRESHOLD`) take their k-neighbour graph from a seeded,
+    deterministic HNSW index and compute pyod's score from it (:func:`~fmb.detectors.neighbours.knn_scores`,
+    :func:`~fmb.detectors.neighbours.lof_scores`); below it, pyod's exact search.
+
     Every keyword of the pyod class is accepted and checked when the detector is made (before any
     data are read) against :func:`pyod_schema`: an unknown name or a bad value is a one-line
     UsageError naming the detector, the parameter and what is valid. ``random_state`` defaults to
@@ -90,7 +104,8 @@ class PyODDetector(Detector):
         declared = pyod_schema(name, self.cls)
         params = check_params(f"detector {name!r}", declared, params)
         self.standardize = params.pop("standardize", True)
-        self.accepted = set(declared) - {"standardize"}
+        self.ann_threshold = params.pop("ann_threshold", nb.ANN_THRESHOLD) if name in ANN else None
+        self.accepted = set(declared) - {"standardize", "ann_threshold"}
         self.deduplicates = name in DEDUPLICATE
         super().__init__(**{**defaults, **params})
         try:  # pyod's own constructor checks, now rather than after embedding
@@ -105,7 +120,21 @@ class PyODDetector(Detector):
         return params
 
     def fit_score(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Scores of the ``[N, D]`` rows of ``X`` (``[N]`` float64), BLAS/OpenMP capped by
+        :func:`fmb.threads.limited`; DetectorError on unusable input or a failed fit."""
         X = self.check_input(X)
+        with limited():
+            return self._dedup_fit_score(X, seed)
+
+    def uses_ann(self, n_rows: int) -> bool:
+        """True when a fit on ``n_rows`` (distinct) rows searches neighbours with the HNSW index: a
+        Euclidean knn/lof (metric minkowski with p=2, the default) with ``n_rows >= ann_threshold``."""
+        if self.ann_threshold is None or n_rows < self.ann_threshold:
+            return False
+        metric, p = self.params.get("metric", "minkowski"), self.params.get("p", 2)
+        return metric in ("euclidean", "l2") or (metric == "minkowski" and p == 2)
+
+    def _dedup_fit_score(self, X: np.ndarray, seed: int) -> np.ndarray:
         if self.deduplicates:
             U, inverse = unique_rows(X)
             if len(U) < len(X):
@@ -122,6 +151,11 @@ class PyODDetector(Detector):
                                 f"number of {what} ({X.shape[0]})")
         if self.standardize:
             X = standardise(X)
+        if self.uses_ann(X.shape[0]):
+            dist, idx = nb.hnsw_knn(X, int(k))
+            if self.name == "knn":
+                return nb.knn_scores(dist, self.params.get("method", "largest"))
+            return nb.lof_scores(dist, idx)
         try:
             model = self.cls(**self.resolved_params(seed))
             model.fit(X)

@@ -4,10 +4,16 @@ Redshift scores (dz = z_pred - z_true, z = z_true):
 
 * NMAD = 1.4826 * median_i( |dz_i - median(dz)| / (1 + z_i) )
 * catastrophic-outlier fraction = fraction of objects with |dz| / (1 + z) > 0.15
+
+Speed: ``hgb`` reduces the features to at most :data:`HGB_PCA_COMPONENTS` principal components
+(scikit-learn PCA, fitted on each training fold only, so nothing leaks into the held-out fold)
+before gradient boosting: histogram boosting's cost grows with the number of features, and raw
+1,024-d embeddings made one fit take minutes. Every fit runs inside :func:`fmb.threads.limited`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,10 +21,13 @@ import pyarrow as pa
 
 from fmb.data import canonical as C
 from fmb.errors import UsageError
+from fmb.threads import limited
 
 TARGETS = C.PHYSICAL
 REGRESSORS = ("ridge", "hgb")
 OUTLIER_DZ = 0.15
+#: ``hgb`` sees at most this many principal components of the (standardised) features
+HGB_PCA_COMPONENTS = 32
 
 
 def nmad(z_true: np.ndarray, z_pred: np.ndarray) -> float:
@@ -33,7 +42,10 @@ def outlier_fraction(z_true: np.ndarray, z_pred: np.ndarray, threshold: float = 
     return float(np.mean(np.abs(np.asarray(z_pred, np.float64) - z) / (1.0 + z) > threshold))
 
 
-def make_regressor(name: str, seed: int) -> Any:
+def make_regressor(name: str, seed: int, n_features: int | None = None) -> Any:
+    """A scikit-learn regressor: ``ridge`` (z-score, RidgeCV) or ``hgb`` (z-score, PCA to at most
+    :data:`HGB_PCA_COMPONENTS` components when ``n_features`` is wider, HistGradientBoosting)."""
+    from sklearn.decomposition import PCA
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
@@ -42,7 +54,10 @@ def make_regressor(name: str, seed: int) -> Any:
     if name == "ridge":
         return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
     if name == "hgb":
-        return HistGradientBoostingRegressor(random_state=seed)
+        steps = [StandardScaler()]
+        if n_features is not None and n_features > HGB_PCA_COMPONENTS:
+            steps.append(PCA(HGB_PCA_COMPONENTS, svd_solver="randomized", random_state=seed))
+        return make_pipeline(*steps, HistGradientBoostingRegressor(random_state=seed))
     raise UsageError(f"probe: unknown regressor {name!r} (expected one of {', '.join(REGRESSORS)})")
 
 
@@ -53,8 +68,10 @@ def oof_predict(X: np.ndarray, y: np.ndarray, regressor: str, folds: int = 5, se
     if len(y) < 2 * folds:
         raise UsageError(f"probe: {len(y)} objects are too few for {folds}-fold cross-validation")
     pred = np.empty(len(y))
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
-        pred[test] = make_regressor(regressor, seed).fit(X[train], y[train]).predict(X[test])
+    with limited():
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+            model = make_regressor(regressor, seed, X.shape[1])
+            pred[test] = model.fit(X[train], y[train]).predict(X[test])
     return pred
 
 
@@ -71,16 +88,19 @@ def scores(target: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float | No
 
 
 def probe_features(name: str, X: np.ndarray, labels: dict[str, np.ndarray], regressors: tuple[str, ...],
-                   folds: int, seed: int) -> list[dict[str, Any]]:
-    """One row per target x regressor for one feature matrix (rows with NaNs are skipped)."""
+                   folds: int, seed: int, advance: Callable[[int], None] = lambda n: None) -> list[dict[str, Any]]:
+    """One row per target x regressor for one feature matrix (rows with NaNs are skipped);
+    ``advance(1)`` is called after each target x regressor (a progress bar)."""
     rows = []
     finite = np.isfinite(X).all(axis=1)
     for target, y in labels.items():
         ok = finite & np.isfinite(y)
         if ok.sum() < 2 * folds:
+            advance(len(regressors))
             continue
         for reg in regressors:
             pred = oof_predict(X[ok], y[ok], reg, folds, seed)
+            advance(1)
             rows.append({"features": name, "dim": int(X.shape[1]), "target": target, "regressor": reg,
                          "n": int(ok.sum()), **scores(target, y[ok], pred)})
     return rows
@@ -101,22 +121,34 @@ def outputs_of(table: pa.Table) -> list[str]:
 
 def run_probes(model: str, table: pa.Table, regressors: tuple[str, ...] = REGRESSORS, folds: int = 5,
                seed: int = 0, modality: str | None = None, baseline: pa.Table | None = None,
-               random_rows: bool = True) -> list[dict[str, Any]]:
+               random_rows: bool = True, reporter: Any = None) -> list[dict[str, Any]]:
     """Rows for each output of ``model``, then random Gaussian features (same dimension as the model's
-    widest probed output, seeded) and the baseline model, all on the model's objects."""
+    widest probed output, seeded) and the baseline model, all on the model's objects. ``reporter``
+    (:class:`fmb.reporting.Reporter`) shows a progress bar over the fits."""
+    from fmb.reporting import Reporter
+
     outs = [o for o in outputs_of(table) if modality in (None, o)]
     if not outs:
         raise UsageError(f"probe: model {model!r} has no {modality or 'embedding'} output in this run")
     labels = labels_of(table)
+    base_outs = [o for o in outputs_of(baseline) if modality in (None, o)] if baseline is not None else []
+    n_sets = len(outs) + bool(random_rows) + len(base_outs)
+    with (reporter or Reporter(quiet=True)).progress("probe fits", n_sets * len(labels) * len(regressors)) as adv:
+        return _probe_rows(model, table, regressors, folds, seed, outs, labels, baseline, base_outs,
+                           random_rows, adv)
+
+
+def _probe_rows(model, table, regressors, folds, seed, outs, labels, baseline, base_outs, random_rows,
+                adv) -> list[dict[str, Any]]:
     rows = []
     for o in outs:
         rows += [{"model": model, "output": o, **r} for r in
-                 probe_features(f"{model}/{o}", C.column_array(table, o), labels, regressors, folds, seed)]
+                 probe_features(f"{model}/{o}", C.column_array(table, o), labels, regressors, folds, seed, adv)]
     if random_rows:
         dim = max(C.column_array(table, o).shape[1] for o in outs)
         R = np.random.default_rng(seed).standard_normal((table.num_rows, dim)).astype(np.float32)
         rows += [{"model": "random", "output": f"gaussian{dim}", **r} for r in
-                 probe_features("random", R, labels, regressors, folds, seed)]
+                 probe_features("random", R, labels, regressors, folds, seed, adv)]
     if baseline is not None:
         ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
         bids = baseline.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
@@ -125,7 +157,7 @@ def run_probes(model: str, table: pa.Table, regressors: tuple[str, ...] = REGRES
         b = baseline.take(pa.array(keep, pa.int64()))
         mask = np.isin(ids, bids)
         sub = {t: y[mask] for t, y in labels.items()}
-        for o in [o for o in outputs_of(b) if modality in (None, o)]:
+        for o in base_outs:
             rows += [{"model": "baseline", "output": o, **r} for r in
-                     probe_features(f"baseline/{o}", C.column_array(b, o), sub, regressors, folds, seed)]
+                     probe_features(f"baseline/{o}", C.column_array(b, o), sub, regressors, folds, seed, adv)]
     return rows

@@ -1,0 +1,44 @@
+"""fmb.threads: the thread count comes from the override, FMB_THREADS or the CPUs, and caps BLAS pools."""
+
+import pytest
+from threadpoolctl import threadpool_info
+
+from fmb.errors import UsageError
+from fmb.threads import available_cpus, limited, n_threads
+
+
+def test_thread_count_precedence(monkeypatch):
+    monkeypatch.delenv("FMB_THREADS", raising=False)
+    assert n_threads() == available_cpus()
+    monkeypatch.setenv("FMB_THREADS", "3")
+    assert n_threads() == 3 and n_threads(5) == 5
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5"])
+def test_bad_fmb_threads_is_one_line_error(monkeypatch, bad):
+    monkeypatch.setenv("FMB_THREADS", bad)
+    with pytest.raises(UsageError, match="FMB_THREADS must be a positive integer"):
+        n_threads()
+
+
+def test_limited_caps_blas_and_restores(monkeypatch):
+    import numpy  # noqa: F401  (loads its BLAS)
+
+    before = [p["num_threads"] for p in threadpool_info()]
+    monkeypatch.setenv("FMB_THREADS", "1")
+    with limited() as k:
+        assert k == 1 and all(p["num_threads"] == 1 for p in threadpool_info())
+    assert [p["num_threads"] for p in threadpool_info()] == before
+
+
+def test_cli_threads_option_sets_the_environment(monkeypatch):
+    import os
+
+    from click.testing import CliRunner
+
+    from fmb.cli import cli
+
+    monkeypatch.delenv("FMB_THREADS", raising=False)
+    assert CliRunner().invoke(cli, ["--threads", "2", "plugins", "--json"]).exit_code == 0
+    assert os.environ.pop("FMB_THREADS") == "2"
+    assert CliRunner().invoke(cli, ["--threads", "0", "plugins"]).exit_code == 2
