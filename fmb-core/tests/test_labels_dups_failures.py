@@ -91,3 +91,24 @@ def test_one_output_that_cannot_be_scored_does_not_lose_the_others(tmp_path, fmb
     console = Console(record=True, width=200)
     console.print(summary_table([(str(tmp_path / "out"), res)]))
     assert "not scored: output 'spectrum'" in console.export_text()
+
+
+def test_report_figures_leave_unlabelled_objects_out_like_results_json(tmp_path, fmb_home):
+    """The report reads the same truth as the metrics: its ROC AUROC equals results.json's, and unlabelled
+    objects are never drawn as normal."""
+    from sklearn.metrics import roc_auc_score
+
+    from fmb.report.collect import load_run
+    from fmb.report.figures import _anomaly_classes
+
+    t = survey_table(80, seed=3, n_anom=12)
+    y = t.column("is_anomaly").to_pylist()
+    y[40:] = [None] * 40
+    pq.write_table(t.set_column(t.schema.get_field_index("is_anomaly"), "is_anomaly", pa.array(y, pa.bool_())),
+                   tmp_path / "p.parquet")
+    res, _, _ = _run(tmp_path / "p.parquet", "iforest", "image", tmp_path / "out")
+    (rk,) = load_run(tmp_path / "out").rankings
+    truth, s = rk.truth()
+    assert len(truth) == 40 and int(truth.sum()) == sum(v is True for v in y)
+    assert roc_auc_score(truth, s) == res["modalities"]["image"]["metrics"]["auroc"]
+    assert (rk.classes == "unlabelled").sum() == 40 and "unlabelled" not in _anomaly_classes([rk])

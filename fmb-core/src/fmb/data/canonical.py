@@ -38,6 +38,8 @@ IS_ANOMALY = "is_anomaly"
 ANOMALY_CLASS = "anomaly_class"
 NORMAL_CLASS = "normal"
 UNKNOWN_CLASS = "unknown"
+#: the class shown for objects whose ``is_anomaly`` is null (left out of every metric and figure of truth)
+UNLABELLED_CLASS = "unlabelled"
 PHYSICAL = ("redshift", "log_mstar", "log_sfr")
 LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL)
 

@@ -14,17 +14,28 @@ from fmb.runs import read_run
 
 @dataclass
 class Ranking:
-    """The scores of one modality of one run (objects with a finite score only)."""
+    """The scores of one modality of one run (objects with a finite score only).
+
+    ``labels[is_anomaly]`` and ``labels[anomaly_class]`` are resolved once by
+    :func:`fmb.data.canonical.resolve_labels`: a null ``is_anomaly`` is unlabelled (``labelled`` False, class
+    ``"unlabelled"``), a flagged object without a class is ``"unknown"``, never normal.
+    """
 
     modality: str
     object_id: np.ndarray
     score: np.ndarray
     rank: np.ndarray
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    labelled: np.ndarray | None = None
 
     @property
     def has_labels(self) -> bool:
-        return C.IS_ANOMALY in self.labels
+        return C.IS_ANOMALY in self.labels and self.labelled is not None and bool(self.labelled.any())
+
+    def truth(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(is_anomaly [M] bool, score [M])`` of the M labelled objects: what every figure of truth uses."""
+        keep = self.labelled if self.labelled is not None else np.ones(len(self.score), bool)
+        return self.labels[C.IS_ANOMALY][keep].astype(bool), self.score[keep]
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -32,7 +43,8 @@ class Ranking:
         if C.ANOMALY_CLASS in self.labels:
             return self.labels[C.ANOMALY_CLASS].astype(str)
         if self.has_labels:
-            return np.where(self.labels[C.IS_ANOMALY].astype(bool), "anomaly", C.NORMAL_CLASS)
+            return np.where(self.labelled, np.where(self.labels[C.IS_ANOMALY].astype(bool), "anomaly",
+                                                    C.NORMAL_CLASS), C.UNLABELLED_CLASS)
         return None
 
 
@@ -66,8 +78,14 @@ def load_run(path: str | Path) -> Run:
     for m in dict.fromkeys(mods.tolist()):
         sel = (mods == m) & np.isfinite(score)
         labels = {c: cols[c][sel] for c in C.LABEL_COLUMNS if c in cols}
+        labelled = None
+        if C.IS_ANOMALY in labels:
+            labelled, y, cls = C.resolve_labels(labels[C.IS_ANOMALY], labels.get(C.ANOMALY_CLASS))
+            labels[C.IS_ANOMALY] = y
+            if cls is not None:
+                labels[C.ANOMALY_CLASS] = np.where(labelled, cls, C.UNLABELLED_CLASS).astype(str)
         rank = np.asarray(cols["rank"][sel], dtype=np.float64).astype(np.int64)
-        rankings.append(Ranking(m, cols["object_id"][sel], score[sel], rank, labels))
+        rankings.append(Ranking(m, cols["object_id"][sel], score[sel], rank, labels, labelled))
     return Run(path, result, rankings, name=path.name)
 
 

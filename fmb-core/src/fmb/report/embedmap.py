@@ -118,11 +118,14 @@ def map_colours(run: Run, table: pa.Table) -> dict[str, tuple[str, Any]]:
     the anomaly score (a dict: output -> values, each map coloured by its own ranking)."""
     out: dict[str, tuple[str, np.ndarray]] = {}
     names = table.column_names
-    if C.ANOMALY_CLASS in names:
+    if C.IS_ANOMALY in names:  # resolved once: null is_anomaly -> "unlabelled", flagged without class -> "unknown"
+        labelled, y, cls = C.resolve_labels(table.column(C.IS_ANOMALY),
+                                            table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in names else None)
+        if cls is None:
+            cls = np.where(y, "anomaly", C.NORMAL_CLASS)
+        out["anomaly class"] = ("class", np.where(labelled, cls, C.UNLABELLED_CLASS).astype(str))
+    elif C.ANOMALY_CLASS in names:
         out["anomaly class"] = ("class", table.column(C.ANOMALY_CLASS).to_numpy(zero_copy_only=False).astype(str))
-    elif C.IS_ANOMALY in names:
-        y = table.column(C.IS_ANOMALY).to_numpy(zero_copy_only=False).astype(bool)
-        out["anomaly class"] = ("class", np.where(y, "anomaly", C.NORMAL_CLASS))
     if "redshift" in names:
         out["redshift z"] = ("redshift", table.column("redshift").to_numpy(zero_copy_only=False).astype(np.float64))
     if not out and run.rankings:  # no truth at all: colour each output's map by that output's score

@@ -52,7 +52,7 @@ def _anomaly_classes(rankings: list[Ranking]) -> list[str]:
     for rk in rankings:
         if rk.classes is not None:
             found |= set(rk.classes.tolist())
-    return sorted(found - {C.NORMAL_CLASS})
+    return sorted(found - {C.NORMAL_CLASS, C.UNLABELLED_CLASS})
 
 
 def roc_pr(run: Run, path: Path) -> Path:
@@ -64,15 +64,15 @@ def roc_pr(run: Run, path: Path) -> Path:
     prevalence = None
     colour = modality_colours(run)
     for rk in (r for r in run.rankings if r.has_labels):
-        y = rk.labels[C.IS_ANOMALY].astype(bool)
+        y, s = rk.truth()  # labelled objects only, as in results.json
         if not 0 < y.sum() < len(y):
             continue
-        fpr, tpr, _ = roc_curve(y, rk.score)
-        prec, rec, _ = precision_recall_curve(y, rk.score)
+        fpr, tpr, _ = roc_curve(y, s)
+        prec, rec, _ = precision_recall_curve(y, s)
         a1.plot(fpr, tpr, color=colour[rk.modality], lw=1.5,
-                label=f"{rk.modality} (AUROC {roc_auc_score(y, rk.score):.3f})")
+                label=f"{rk.modality} (AUROC {roc_auc_score(y, s):.3f})")
         a2.step(rec, prec, where="post", color=colour[rk.modality], lw=1.5,
-                label=f"{rk.modality} (AP {average_precision_score(y, rk.score):.3f})")
+                label=f"{rk.modality} (AP {average_precision_score(y, s):.3f})")
         prevalence = y.mean()
     a1.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="random")
     if prevalence is not None:
@@ -102,11 +102,11 @@ def score_histograms(run: Run, path: Path) -> Path:
     for j, rk in enumerate(run.rankings):
         ax = axes[0, j]
         bins = np.histogram_bin_edges(rk.score, bins=40)
-        if labelled:
-            y = rk.labels[C.IS_ANOMALY].astype(bool)
-            ax.hist(rk.score[~y], bins=bins, density=True, color="0.75", label=f"normal ({(~y).sum()})")
+        if labelled and rk.has_labels:
+            y, s = rk.truth()  # unlabelled objects are neither normal nor anomalous
+            ax.hist(s[~y], bins=bins, density=True, color="0.75", label=f"normal ({(~y).sum()})")
             if y.any():
-                ax.hist(rk.score[y], bins=bins, density=True, histtype="step", lw=1.6, color="C3",
+                ax.hist(s[y], bins=bins, density=True, histtype="step", lw=1.6, color="C3",
                         label=f"anomalous ({y.sum()})")
             ax.legend(loc="upper right")
         else:
