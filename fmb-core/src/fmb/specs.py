@@ -106,7 +106,9 @@ class ModelSpec(_BaseSpec):
     ``default_options`` are the options a model runs with when the user passes none (core overlays the
     user's options on them, and the embedding cache keys on the result). ``preprocessing_version``:
     bump it whenever the conversion of canonical data into model input changes (crops, stretches,
-    normalisation); it enters the embedding cache key.
+    normalisation); it enters the embedding cache key. ``shared_space``: True only when the model's
+    ``image`` and ``spectrum`` embeddings live in one space, trained to agree for the same object (e.g.
+    AstroCLIP's contrastive training); ``mismatch`` without an explicit alignment refuses other models.
     """
 
     modalities: tuple[str, ...] = ()
@@ -115,6 +117,7 @@ class ModelSpec(_BaseSpec):
     default_options: dict[str, Any] = field(default_factory=dict)
     input_contract: InputContract | None = None
     preprocessing_version: str = "1"
+    shared_space: bool = False
 
     kind = "model"
 
@@ -133,6 +136,10 @@ class ModelSpec(_BaseSpec):
             if out in MODALITIES and out not in self.modalities:
                 raise SpecError(f"model {self.name!r}: output {out!r} needs modality {out!r}")
         _require_str(self.kind, self.name, "preprocessing_version", self.preprocessing_version)
+        if not isinstance(self.shared_space, bool):
+            raise SpecError(f"model {self.name!r}: shared_space must be True or False, got {self.shared_space!r}")
+        if self.shared_space and not {"image", "spectrum"} <= set(self.outputs):
+            raise SpecError(f"model {self.name!r}: shared_space needs both an 'image' and a 'spectrum' output")
         if "joint" in self.outputs and len(self.modalities) < 2:
             raise SpecError(f"model {self.name!r}: a 'joint' output needs two modalities")
         if self.input_contract is not None:
