@@ -47,15 +47,15 @@ def main() -> None:
         for det in DETECTORS:
             d = reg.detector(det).load()()
             for out in OUTPUTS:
-                systems.append((f"{det} {out}", lambda d=d, out=out: detect(d, emb, out, args.seed)[0]))
+                systems.append((f"{det} {out}", lambda d=d, out=out, emb=emb: detect(d, emb, out, args.seed)[0]))
         for det in DETECTORS:
             for mode in ("avg", "geo"):
                 f = reg.detector("fusion").load()(base=det, mode=mode)
                 f.check_model(model.spec)
-                systems.append((f"fusion {det} {mode}", lambda f=f: detect_multi(f, emb, args.seed)[0]))
+                systems.append((f"fusion {det} {mode}", lambda f=f, emb=emb: detect_multi(f, emb, args.seed)[0]))
         for base in ("norm", "knn", "iforest"):
             c = reg.detector("crossmodal").load()(base=base)
-            systems.append((f"crossmodal {base}", lambda c=c: detect_multi(c, emb, args.seed)[0]))
+            systems.append((f"crossmodal {base}", lambda c=c, emb=emb: detect_multi(c, emb, args.seed)[0]))
         for name, fn in systems:
             s = fn()
             m = compute_metrics(s, y, cls, labelled)

@@ -39,6 +39,7 @@ Joint: the two concatenated (NaN rows where either is missing).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,7 @@ def _source_mask(vis: np.ndarray, nir: np.ndarray, sig_vis: float) -> np.ndarray
     det = sn > 2.0 * _noise(sn - np.median(sn))
     sv = ndimage.gaussian_filter(vis, 1.5)
     vdet = sv > 4.0 * _noise(sv - np.median(sv))
-    lab, nlab = ndimage.label(vdet)
+    lab, _ = ndimage.label(vdet)
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
         if sl is not None and max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) < 0.4 * min(h, w):
             det |= lab == k
@@ -112,7 +113,7 @@ def _source_mask(vis: np.ndarray, nir: np.ndarray, sig_vis: float) -> np.ndarray
 def _radial_masks(h: int, w: int) -> list[np.ndarray]:
     yy, xx = np.mgrid[:h, :w]
     rad = np.hypot(xx - (w - 1) / 2.0, yy - (h - 1) / 2.0) * PIXEL_SCALE
-    return [(rad >= a) & (rad < b) for a, b in zip(ANNULI[:-1], ANNULI[1:])]
+    return [(rad >= a) & (rad < b) for a, b in itertools.pairwise(ANNULI)]
 
 
 def image_features(images: np.ndarray) -> np.ndarray:

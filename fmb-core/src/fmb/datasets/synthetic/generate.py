@@ -59,8 +59,8 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     rng = chunk_rngs(seed, chunk_index)
     cls = np.asarray(A.CLASS_NAMES, dtype=object)[np.asarray(codes, np.int64)]
     n = cls.size
-    # no donors at strength 0: the mismatch rows are then drawn exactly like normal ones (a true null)
-    n_donor = A.MISMATCH_CANDIDATES * int((cls == "mismatch").sum()) if strengths["mismatch"] > 0 else 0
+    # donors are drawn whatever the strength (so no other row depends on it); at strength 0 none is shown
+    n_donor = A.MISMATCH_CANDIDATES * int((cls == "mismatch").sum())
     ntot = n + n_donor
     kind = np.concatenate([cls, np.full(n_donor, "donor", dtype=object)])
     details: dict[int, dict] = {}
@@ -83,6 +83,8 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
 
     # --- SEDs and photometry of the image objects ---
     sed_p, old_p = sed.continuum(z[:n], pop.coeff[:n], pop.mform[:n], survey.PHOT_WAVE, with_old=True)
+    # neighbours borrow line-free continuum colours, so they never depend on any row's class or strength
+    field_objs = A.field_sources(n, sed.nanomaggies(sed_p, survey.PHOT_WAVE), stamp, rng["field"])
     sed.add_lines(sed_p, survey.PHOT_WAVE, z[:n], line_flux[:n], sig_v[:n], sed.LINE_CENTERS)
     agn = np.flatnonzero(kind == "agn")
     mg_agn = np.zeros((n, 4))
@@ -107,7 +109,6 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
         spec[agn] += POINT_FIBRE_FRACTION * sed.agn_spectrum(survey.SPEC_WAVE, z[agn], agn_amp, agn_fwhm)
 
     # --- images ---
-    field_objs = A.field_sources(n, mg_gal, stamp, rng["field"])
     img, lens_vis = _render_images(kind[:n], morph, mg_gal, mg_old, mg_agn, stamp, r_an, strengths, field_objs)
     img += (rng["image_noise"].standard_normal(img.shape, dtype=np.float32)
             * survey.PIX_SIGMA_NMGY.astype(np.float32)[None, :, None, None])
@@ -144,7 +145,7 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     # --- cross-modal mismatch: show a hidden donor's spectrum ---
     spec_z = z.copy()
     donor = np.full(n, -1, np.int64)
-    for k, i in enumerate(np.flatnonzero(kind[:n] == "mismatch") if n_donor else ()):
+    for k, i in enumerate(np.flatnonzero(kind[:n] == "mismatch") if strengths["mismatch"] > 0 else ()):
         cand = n + A.MISMATCH_CANDIDATES * k + np.arange(A.MISMATCH_CANDIDATES)
         d = int(cand[A.choose_donor(z[i], z[cand], strengths["mismatch"])])
         flux[i], ivar[i], mask[i], spec[i], spec_z[i] = flux[d], ivar[d], mask[d], spec[d], z[d]
