@@ -325,9 +325,7 @@ def test_leak_features_do_not_separate(home):
     cls = a["anomaly_class"]
     anymask = a["mask"].any(axis=1).astype(float)
     assert _auroc(anymask[cls == "dead_arm"], anymask[cls == "normal"]) == 0.5
-    ok = ~a["mask"]
-    ratio = (np.where(ok, a["flux"], 0).sum(1) / ok.sum(1)) / np.maximum(a["image"][:, 0].sum((1, 2)), 1e-6)
-    assert abs(_auroc(ratio[cls == "agn"], ratio[cls == "normal"]) - 0.5) < 0.12
+    # the fibre ratio of AGN rows at s = 0: byte-identical to normal slots (test_strength_zero_is_a_true_null)
 
 
 def test_class_counts_rule():
