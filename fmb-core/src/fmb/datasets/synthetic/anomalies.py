@@ -85,7 +85,8 @@ def field_sources(n: int, mg_gal: np.ndarray, stamp: int, rng: np.random.Generat
     """Neighbouring galaxies and stars for ``n`` stamps: per stamp Poisson(1.0) galaxies (VIS 19-25.5 mag,
     p(m) ~ 10^(0.3 m) as faint galaxy counts rise, exponential discs r_e 0.1-0.5", colours of a random
     survey galaxy ``mg_gal`` [n, 4]) and Poisson(0.25) stars (VIS 17-24, NIR/VIS colours 0.5-3), placed
-    uniformly on the stamp at more than 1.2" (small stamps: 0.8 x half the stamp) from the centre. Every object gets them (anomalies too),
+    uniformly on the stamp at more than 1.2" (small stamps: 0.8 x half the stamp) from the
+    centre. Every object gets them (anomalies too),
     from their own random stream, so they never depend on the class or the strength."""
     half = 0.5 * stamp * survey.PIXEL_SCALE
     r_min = min(FIELD_MIN_RADIUS, 0.8 * half)  # small stamps (16 px = 1.6") have no room beyond 1.2"
