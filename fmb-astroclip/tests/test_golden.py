@@ -85,9 +85,10 @@ def test_euclid_stamp_is_resampled_to_the_native_scale():
     assert plan["resample"]["zoom"] == pytest.approx(0.1 / 0.262, rel=1e-5)
     assert plan["resample"]["rows"]["content"] == pytest.approx(64 * 0.1 / 0.262, abs=1e-3)
     flat, _ = image_inputs(_batch(np.ones_like(img), ["VIS", "Y", "J", "H"], 0.1))
-    lit = (flat[0].numpy() != flat[0, :, 0, 0].numpy()[:, None, None]).any(axis=0)
+    diff = np.abs(flat[0].numpy() - flat[0, :, 0, 0].numpy()[:, None, None])
+    lit = (diff > 0.5 * diff.max()).any(axis=0)  # the stamp's extent at half its plateau (blur tails are fainter)
     rows = np.flatnonzero(lit.any(axis=1))
-    assert 24 <= rows.max() - rows.min() + 1 <= 27  # 24.4 px of content (+ bilinear and anti-alias edges)
+    assert 23 <= rows.max() - rows.min() + 1 <= 26  # 24.4 px of content
     x, _ = image_inputs(batch)
     z = x[0, 0].numpy() - x[0, 0, 0, 0].item()
     col = (z.sum(axis=0) * np.arange(144)).sum() / z.sum()

@@ -150,3 +150,101 @@ def test_version_and_subprocess_error_exit_code():
     assert p.returncode == 0 and "fmb, version" in p.stdout
     p = run_fmb("run", "--model", "nope", "--detector", "iforest")
     assert p.returncode == 2 and p.stderr.strip().startswith("Error: unknown model 'nope'")
+
+
+# ---------------------------------------------------------------- the run folder as one unit
+
+def _run(out, *extra, detector="iforest", dataset="toy:size=40"):
+    return CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", detector, "--dataset", dataset,
+                                    "--modality", "image", "--output", str(out), "-q", "--no-report", *extra])
+
+
+def _error_line(r):
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("Error:")]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    return lines[0]
+
+
+def test_folder_of_another_system_is_refused_unless_overwrite(toy, tmp_path):
+    out = tmp_path / "run"
+    assert _run(out).exit_code == 0
+    (out / "report.html").write_text("iforest report")
+    (out / "figures").mkdir()
+    (out / "figures" / "roc_pr.png").write_bytes(b"png")
+    before = (out / "results.json").read_bytes()
+    line = _error_line(_run(out, detector="knn"))
+    assert "holds another system's run (baseline x iforest" in line and "--overwrite" in line
+    assert (out / "results.json").read_bytes() == before and (out / "report.html").exists()
+    r = _run(out, "--overwrite", detector="knn")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "results.json").read_text())["config"]["detector"] == "knn"
+    assert not (out / "report.html").exists() and not (out / "figures").exists()
+
+
+def test_same_system_again_replaces_its_run_and_stale_report(toy, tmp_path):
+    out = tmp_path / "run"
+    assert _run(out).exit_code == 0
+    first = json.loads((out / "results.json").read_text())["run_id"]
+    (out / "report.html").write_text("old report")
+    assert _run(out).exit_code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["run_id"] != first and not (out / "report.html").exists()
+    assert pq.read_schema(out / "scores.parquet").metadata[b"fmb.run_id"].decode() == res["run_id"]
+
+
+@pytest.mark.parametrize("target, err, words", [("results.json", 28, "No space left on device"),
+                                                ("scores.parquet", 13, "Permission denied")])
+def test_disk_full_or_no_permission_is_one_line_and_never_looks_complete(toy, tmp_path, monkeypatch, target,
+                                                                         err, words):
+    import os as _os
+
+    out = tmp_path / "run"
+    assert _run(out).exit_code == 0
+    real_replace = _os.replace
+
+    def failing_replace(src, dst, *a, **k):
+        if str(dst).endswith(target):
+            raise OSError(err, _os.strerror(err))
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr("fmb.io.os.replace", failing_replace)
+    line = _error_line(_run(out, "--overwrite", detector="knn"))
+    assert str(out / target) in line and words in line
+    monkeypatch.setattr("fmb.io.os.replace", real_replace)
+    assert not (out / "results.json").exists()  # the old results are gone: no old/new mix
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    for cmd in (["report", str(out)], ["compare", str(out), str(out), "--out", str(tmp_path / "cmp")]):
+        assert "results.json is missing beside scores.parquet" in _error_line(CliRunner().invoke(cli, cmd))
+
+
+def test_readers_refuse_scores_of_another_run(toy, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _run(a).exit_code == 0 and _run(b, detector="knn").exit_code == 0
+    (b / "scores.parquet").write_bytes((a / "scores.parquet").read_bytes())
+    for cmd in (["report", str(b)], ["compare", str(a), str(b), "--out", str(tmp_path / "cmp")]):
+        assert "come from different runs" in _error_line(CliRunner().invoke(cli, cmd))
+    from fmb.probes.embeddings import read_results
+    from fmb.report.collect import load_run
+
+    for reader in (load_run, read_results):
+        with pytest.raises(Exception, match="come from different runs"):
+            reader(b)
+
+
+def test_bad_parameters_fail_before_any_work(toy, tmp_path, fmb_home):
+    for det in ("nf:n_components=0", "nf:epochs=0", "knn:method=foo", "nf:hidden=-5", "nf:lr=-1"):
+        r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "iforest", "--detector", det,
+                                     "--dataset", "toy:size=40", "--output", str(tmp_path / "o"), "-q"])
+        assert det.split(":")[1].split("=")[0] in _error_line(r)
+    assert not (fmb_home / "embeddings").exists() and not (tmp_path / "o").exists()
+
+
+def test_compare_warns_when_data_sets_differ(toy, tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert _run(a).exit_code == 0 and _run(b, detector="knn").exit_code == 0
+    assert _run(c, dataset="toy:size=40,seed=1").exit_code == 0
+    same = CliRunner().invoke(cli, ["compare", str(a), str(b), "--out", str(tmp_path / "ab"), "--bootstrap", "0"])
+    assert same.exit_code == 0 and "different data sets" not in same.output
+    diff = CliRunner().invoke(cli, ["compare", str(a), str(c), "--out", str(tmp_path / "ac"), "--bootstrap", "0"])
+    assert diff.exit_code == 0, diff.output
+    assert "different data sets" in diff.output and "a" in diff.output and "c" in diff.output

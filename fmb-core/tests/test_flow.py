@@ -90,8 +90,12 @@ def test_nf_bad_input(X, msg):
         FlowDetector(**TINY).fit_score(X)
 
 
-@pytest.mark.parametrize("params, msg", [({"flow": "glow"}, "flow must be"), ({"folds": 1}, "folds"),
-                                         ({"bogus": 1}, "unknown parameter")])
+@pytest.mark.parametrize("params, msg", [({"flow": "glow"}, "flow='glow' must be one of maf, nsf"),
+                                         ({"folds": 1}, "folds"), ({"bogus": 1}, "unknown parameter"),
+                                         ({"n_components": 0}, r"n_components=0 must be an integer >= 1"),
+                                         ({"epochs": 0}, "epochs=0"), ({"hidden": -5}, "hidden=-5"),
+                                         ({"lr": -1}, r"lr=-1 must be a number > 0"),
+                                         ({"epochs": True}, "epochs=True"), ({"epochs": 2.5}, "epochs=2.5")])
 def test_nf_bad_params(params, msg):
     with pytest.raises(UsageError, match=msg):
         FlowDetector(**params)

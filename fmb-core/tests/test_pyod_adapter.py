@@ -55,10 +55,9 @@ def test_non_finite_input_names_the_row():
         make_detector("ecod").fit_score(X)
 
 
-def test_bad_value_type_is_a_detector_error():
-    X, _ = planted()
-    with pytest.raises(DetectorError, match="iforest"):
-        make_detector("iforest", n_estimators="many").fit_score(X)
+def test_bad_value_type_is_refused_when_made():
+    with pytest.raises(UsageError, match=r"iforest.*n_estimators='many' must be an integer >= 1"):
+        make_detector("iforest", n_estimators="many")
 
 
 def test_standardise_keeps_dtype_and_zeroes_constant_columns():

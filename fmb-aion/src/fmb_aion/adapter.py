@@ -155,18 +155,32 @@ def save_adapter(adapter: EuclidHSCAdapter, path: str | Path, meta: dict[str, An
 
 
 def load_adapter(path: str | Path) -> tuple[EuclidHSCAdapter, dict[str, Any], str]:
-    """The adapter, its metadata and the checkpoint's SHA-256."""
+    """The adapter, its metadata and the checkpoint's SHA-256.
+
+    Read with ``torch.load(weights_only=True)``; each U-Net is filled with
+    :func:`fmb.protocol.weights.load_state_dict_strict` (one-line :class:`ModelError` naming the keys of
+    any missing, unexpected or wrong-shape tensor). The hash is computed only after the strict load.
+    """
+    from fmb.protocol.weights import load_state_dict_strict
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelError(f"aion: adapter checkpoint {str(path)!r} not found (train one with `fmb retrain aion`)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("format") != FORMAT:
-            raise ValueError(f"format {blob.get('format')!r}, expected {FORMAT!r}")
-        adapter = EuclidHSCAdapter(tuple(blob["widths"]))
-        adapter.to_hsc.load_state_dict(blob["to_hsc"])
-        adapter.to_euclid.load_state_dict(blob["to_euclid"])
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+            raise ValueError(f"format {fmt!r}, expected {FORMAT!r}")
+        widths = tuple(int(w) for w in blob["widths"])
+        if len(widths) != 3 or min(widths) < 4 or any(w % 4 for w in widths):
+            raise ValueError(f"widths {list(widths)} (three multiples of 4)")
+        parts = {name: blob[name] for name in ("to_hsc", "to_euclid")}
+        if not all(isinstance(v, dict) for v in parts.values()):
+            raise ValueError("'to_hsc' and 'to_euclid' must be state dicts")
     except Exception as exc:
         raise ModelError(f"aion: {path} is not an fmb-aion adapter checkpoint ({exc})".splitlines()[0]) from exc
+    adapter = EuclidHSCAdapter(widths)
+    for name, state in parts.items():
+        load_state_dict_strict(getattr(adapter, name), state, f"aion: adapter {path} ({name})")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return adapter.eval(), blob.get("meta", {}), sha

@@ -6,25 +6,21 @@ and a :class:`fmb.models.base.WeightsInfo`.
   ``codecs/{image,spectrum}/`` are fetched with ``huggingface_hub.snapshot_download`` (the local
   cache only when ``HF_HUB_OFFLINE=1``) and loaded like a local folder.
 * ``PATH``: a folder with that same layout (e.g. a ``snapshot_download`` of the repository).
-  The model loads with ``AION.from_pretrained(folder)``, each codec with its own
-  ``Codec.from_pretrained(folder, modality=..., **codecs/<name>/config.json)``; the explicit
-  config is needed because the 0.0.2 hub mixin does not find a codec's nested config.json in a
-  plain folder.
+  ``AION(config.json)`` and each codec (``codecs/<name>/config.json`` as keyword arguments) are
+  built, then filled strictly from their ``model.safetensors`` (:func:`load_folder`). The provenance
+  (``path`` + SHA-256, or ``hf`` + commit) is recorded only after all three loaded.
 * ``random``: ``size=base`` or ``size=tiny`` (see :mod:`fmb_aion.sizes`), seeded.
 * ``auto``: the official weights from the cache, else from the hub, else random init with a loud
-  warning (``size=tiny`` goes straight to random: no tiny weights are published).
+  warning (``size=tiny`` goes straight to random: no tiny weights are published). Weights that are
+  found but fail the strict load are refused, never replaced by random ones.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import logging
 import os
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,9 @@ from fmb_aion.sizes import aion_config, image_codec_config, spectrum_codec_confi
 HF_REPO = "polymathic-ai/aion-base"
 CODEC_FOLDERS = {"image": "codecs/image", "spectrum": "codecs/spectrum"}
 SNAPSHOT_FILES = ["config.json", "model.safetensors", "codecs/image/*", "codecs/spectrum/*"]
+#: The files a snapshot folder must hold; each is read (and hashed).
+LOADED_FILES = ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
+                                                      for f in ("config.json", "model.safetensors")))
 TOKEN_HINT = (f"{HF_REPO} is gated: request access at https://huggingface.co/{HF_REPO}, then set HF_TOKEN "
               "(or run `hf auth login`)")
 
@@ -111,8 +110,8 @@ def _codec_kwargs(folder: Path, name: str, codec_cls: Any = None) -> dict[str, A
     if not cfg_file.is_file():
         raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/config.json (expected the aion-base layout: "
                          "config.json, model.safetensors, codecs/image/, codecs/spectrum/)")
-    cfg = json.loads(cfg_file.read_text())
-    if codec_cls is None or not isinstance(cfg, dict):
+    cfg = _read_config(cfg_file)
+    if codec_cls is None:
         return cfg
     params = inspect.signature(codec_cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -120,21 +119,50 @@ def _codec_kwargs(folder: Path, name: str, codec_cls: Any = None) -> dict[str, A
     return {k: v for k, v in cfg.items() if k in params and k != "self"}
 
 
-@contextlib.contextmanager
-def _quiet_mixin() -> Iterator[None]:
-    """Silence the hub mixin's print and its expected 'codecs/.../config.json not found' warning."""
-    log = logging.getLogger("huggingface_hub.hub_mixin")
-    level = log.level
-    log.setLevel(logging.ERROR)
+def _read_safetensors(file: Path) -> dict[str, Any]:
+    """The tensors of one safetensors file (no code runs: safetensors holds only tensors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        log.setLevel(level)
+        return load_file(str(file), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"aion: cannot read {file}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _read_config(file: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"aion: cannot read {file}: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(cfg, dict):
+        raise ModelError(f"aion: {file} is not a JSON object")
+    return cfg
+
+
+def _fill(module: Any, file: Path) -> None:
+    """Strictly load ``file`` (safetensors) into ``module``."""
+    from fmb.protocol.weights import load_state_dict_strict
+
+    load_state_dict_strict(module, _read_safetensors(file), f"aion: {file}")
+
+
+def _build(what: str, file: Path, build: Any) -> Any:
+    try:
+        return build()
+    except Exception as exc:  # a config.json that does not describe a valid architecture
+        raise ModelError(f"aion: {file} does not describe a valid {what} ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
 
 
 def load_folder(folder: Path) -> tuple[Any, Any, Any]:
-    """``AION`` plus image and spectrum codecs from a snapshot folder (see the module docstring)."""
+    """``AION`` plus image and spectrum codecs from a snapshot folder (see the module docstring).
+
+    Each part is built from its ``config.json`` and filled from its ``model.safetensors`` with
+    :func:`fmb.protocol.weights.load_state_dict_strict`: a missing, unexpected or wrong-shape tensor is
+    a one-line :class:`ModelError` naming the file and the keys. (``from_pretrained`` of the hub mixin
+    is not used: it loads with ``strict=False``, so renamed keys would silently stay random.)
+    """
     from aion import AION
     from aion.codecs import ImageCodec, SpectrumCodec
     from aion.modalities import DESISpectrum, HSCImage
@@ -143,19 +171,21 @@ def load_folder(folder: Path) -> tuple[Any, Any, Any]:
         if not (folder / rel).is_file():
             raise ModelError(f"aion: {folder} has no {rel} (expected the aion-base layout: config.json, "
                              "model.safetensors, codecs/image/, codecs/spectrum/)")
-    try:
-        with _quiet_mixin():
-            model = AION.from_pretrained(str(folder), map_location="cpu")
-            image_codec = ImageCodec.from_pretrained(str(folder), modality=HSCImage, map_location="cpu",
-                                                     **_codec_kwargs(folder, "image", ImageCodec))
-            spectrum_codec = SpectrumCodec.from_pretrained(str(folder), modality=DESISpectrum, map_location="cpu",
-                                                           **_codec_kwargs(folder, "spectrum", SpectrumCodec))
-    except ModelError:
-        raise
-    except Exception as exc:  # corrupt files, mismatched shapes, ...
-        raise ModelError(f"aion: could not load weights from {folder}: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    return model.eval(), image_codec.eval(), spectrum_codec.eval()
+    cfg_file = folder / "config.json"
+    config = _read_config(cfg_file)
+    model = _build("AION model", cfg_file, lambda: AION(config))
+    _fill(model, folder / "model.safetensors")
+    codecs = []
+    for name, cls, modality in (("image", ImageCodec, HSCImage), ("spectrum", SpectrumCodec, DESISpectrum)):
+        sub = folder / CODEC_FOLDERS[name]
+        kwargs = _codec_kwargs(folder, name, cls)
+        if not (sub / "model.safetensors").is_file():
+            raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/model.safetensors")
+        codec = _build(f"{name} codec", sub / "config.json", lambda cls=cls, kwargs=kwargs: cls(**kwargs))
+        _fill(codec, sub / "model.safetensors")
+        codec._modality = modality  # what the hub mixin's from_pretrained records (save_pretrained reads it)
+        codecs.append(codec)
+    return model.eval(), codecs[0].eval(), codecs[1].eval()
 
 
 def save_folder(folder: str | Path, model: Any, image_codec: Any, spectrum_codec: Any) -> Path:
@@ -187,8 +217,7 @@ def build_random(size: str, seed: int) -> tuple[Any, Any, Any]:
 def folder_sha256(folder: Path) -> str:
     """One SHA-256 over the files that are loaded (names and bytes)."""
     h = hashlib.sha256()
-    for rel in ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
-                                                      for f in ("config.json", "model.safetensors"))):
+    for rel in LOADED_FILES:
         p = folder / rel
         if p.is_file():
             h.update(rel.encode())
@@ -202,8 +231,8 @@ def _random(size: str, seed: int) -> Components:
     return Components(*build_random(size, seed), WeightsInfo(kind="random", seed=seed), size)
 
 
-def _from_hub(repo: str, revision: str, local_only: bool | None = None) -> Components:
-    folder = download(repo, revision, local_only)
+def _loaded(folder: Path, repo: str) -> Components:
+    """A hub snapshot loaded strictly; its provenance is recorded only after that succeeded."""
     model, ic, sc = load_folder(folder)
     return Components(model, ic, sc, WeightsInfo(kind="hf", location=repo, revision=folder.name,
                                                   sha256=folder_sha256(folder)), "weights")
@@ -233,19 +262,26 @@ def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0,
         return Components(model, ic, sc, WeightsInfo(kind="path", location=str(folder),
                                                       sha256=folder_sha256(folder)), "weights")
     if req.kind == "hf":
-        return _from_hub(req.location, req.revision)
+        return _loaded(download(req.location, req.revision), req.location)
     # auto
     if size_given and size != "base":
         loud_random_warning(f"no published weights for size={size}", size, seed)
         return _random(size, seed)
+    # Only "not available" falls back to random; weights that are found but do not load are refused.
+    folder = None
     try:
-        return _from_hub(HF_REPO, "", local_only=True)
+        folder = download(HF_REPO, "", local_only=True)
+        missing = [rel for rel in LOADED_FILES if not (folder / rel).is_file()]
+        if missing:  # an incomplete snapshot in the cache: look on the hub
+            folder, reason = None, f"the cached {HF_REPO} snapshot lacks {', '.join(missing)}"
     except ModelError as cached_exc:
         reason = str(cached_exc)
-    if not _offline():
+    if folder is None and not _offline():
         try:
-            return _from_hub(HF_REPO, "", local_only=False)
+            folder = download(HF_REPO, "", local_only=False)
         except ModelError as exc:
             reason = str(exc)
+    if folder is not None:
+        return _loaded(folder, HF_REPO)
     loud_random_warning(reason.removeprefix("aion: "), size, seed)
     return _random(size, seed)

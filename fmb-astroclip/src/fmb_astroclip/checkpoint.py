@@ -171,24 +171,27 @@ def read_checkpoint(path: str | Path, depth: int, chunks: int) -> tuple[str, dic
     return map_official(obj, depth, chunks)
 
 
-def load_into(model: torch.nn.Module, kind: str, state: dict[str, torch.Tensor], assign: bool = False) -> None:
-    """Strict load: the whole model for ``full``, else the named backbone only.
+def load_into(model: torch.nn.Module, kind: str, state: dict[str, torch.Tensor], assign: bool = False,
+              source: str = "checkpoint") -> None:
+    """Strict load (:func:`fmb.protocol.weights.load_state_dict_strict`): the whole model for ``full``,
+    else the named backbone only. A missing, unexpected or wrong-shape tensor is a one-line
+    :class:`ModelError` naming ``source`` and the keys (in this package's names, after the mapping above).
 
     ``assign`` adopts the file's tensors (for a model built on the meta device)."""
+    from fmb.protocol.weights import load_state_dict_strict
+
     if kind == "full":
         target, prefix = model, ""
     elif kind == "image_backbone":
         target, prefix = model.image_encoder.backbone, "image_encoder.backbone."
     else:
         target, prefix = model.spectrum_encoder.backbone, "spectrum_encoder.backbone."
-    sub = {k[len(prefix):]: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    mine = target.state_dict()
-    bad = [k for k, v in sub.items() if k in mine and tuple(mine[k].shape) != tuple(v.shape)]
-    if bad:
-        k = bad[0]
-        raise ModelError(f"astroclip: checkpoint tensor {prefix + k} has shape {tuple(sub[k].shape)}, the model "
-                         f"expects {tuple(mine[k].shape)} (wrong size? try --model astroclip:size=...)")
-    result = target.load_state_dict(sub, strict=False, assign=assign)
-    if result.missing_keys or result.unexpected_keys:
-        raise ModelError(f"astroclip: checkpoint does not match the model: missing {result.missing_keys[:3]}, "
-                         f"unexpected {result.unexpected_keys[:3]}")
+    sub = {k.removeprefix(prefix) if k.startswith(prefix) else k: v.float() if v.is_floating_point() else v
+           for k, v in state.items()}
+    try:
+        load_state_dict_strict(target, sub, f"astroclip: {source}" + (f" ({prefix.rstrip('.')})" if prefix else ""),
+                               assign=assign)
+    except ModelError as exc:
+        if "wrong shape" in str(exc):
+            raise ModelError(f"{exc} (another size? try --model astroclip:size=...)") from None
+        raise

@@ -96,7 +96,8 @@ def from_file(file: Path, size: str | None, seed: int, kind: str, location: str 
             net = AstroClip(cfg).eval()
     else:
         net = build(cfg, seed)
-    load_into(net, parts, state, assign=parts == "full")
+    load_into(net, parts, state, assign=parts == "full", source=str(file))
+    # provenance only after the strict load succeeded
     if parts != "full":
         warn(f"astroclip: {file.name} holds only the {parts.replace('_', ' ')}; everything else is RANDOM "
              f"(seed {seed})")

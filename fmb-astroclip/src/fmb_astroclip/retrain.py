@@ -246,7 +246,9 @@ def retrain(cfg: RetrainConfig, output: str | Path, dataset: Any, resume: bool =
     if resume and (out / STATE).exists():
         from safetensors.torch import load_file
 
-        net.load_state_dict(load_file(str(out / LAST_WEIGHTS)))
+        from fmb.protocol.weights import load_state_dict_strict
+
+        load_state_dict_strict(net, load_file(str(out / LAST_WEIGHTS)), f"astroclip: resume {out / LAST_WEIGHTS}")
         state = torch.load(out / STATE, map_location=device, weights_only=True)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

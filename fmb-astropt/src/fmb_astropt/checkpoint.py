@@ -100,19 +100,42 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return obj
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """The network described and filled by a checkpoint read with :func:`read_checkpoint`."""
+def strip_compile_prefix(state: dict[str, Any], source: str) -> dict[str, Any]:
+    """``_orig_mod.<k>`` -> ``<k>``: the one rename a checkpoint may need. torch.compile wraps the module
+    in ``OptimizedModule``, whose ``state_dict`` prefixes every key with ``_orig_mod.``; astropt's
+    train.py saves that state dict as it is. A key present under both names is refused."""
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        name = k[len(COMPILE_PREFIX):] if k.startswith(COMPILE_PREFIX) else k
+        if name in out:
+            raise ModelError(f"{source}: tensor {name} is in the checkpoint twice (with and without the "
+                             f"torch.compile prefix {COMPILE_PREFIX!r})")
+        out[name] = v
+    return out
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
+    """The network described and filled by a checkpoint read with :func:`read_checkpoint`.
+
+    Strict: ``model`` must hold exactly the tensors of the network that ``model_args`` describes, with
+    their shapes (after :func:`strip_compile_prefix`); otherwise a one-line :class:`ModelError` from
+    :func:`fmb.protocol.weights.load_state_dict_strict` names ``source`` and the keys.
+    """
+    from fmb.protocol.weights import load_state_dict_strict
+
     registry = ckpt["modality_registry"]
     modalities = list(getattr(registry, "modalities", {}).values())
     if not modalities:
-        raise ModelError("astropt: the checkpoint's modality registry is empty")
-    net = build(dict(ckpt["model_args"]), modalities, init=False)
-    state = {(k[len(COMPILE_PREFIX):] if k.startswith(COMPILE_PREFIX) else k): v for k, v in ckpt["model"].items()}
+        raise ModelError(f"astropt: {source}: the checkpoint's modality registry is empty")
+    if not isinstance(ckpt["model"], dict):
+        raise ModelError(f"astropt: {source}: 'model' is not a state dict")
     try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelError(f"astropt: checkpoint weights do not fit its own model_args: "
-                         f"{' '.join(str(exc).split())[:300]}") from None
+        net = build(dict(ckpt["model_args"]), modalities, init=False)
+    except Exception as exc:
+        raise ModelError(f"astropt: {source}: its model_args do not describe a network ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
+    state = strip_compile_prefix(ckpt["model"], f"astropt: {source}")
+    load_state_dict_strict(net, state, f"astropt: {source}")
     return net
 
 

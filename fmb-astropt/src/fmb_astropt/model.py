@@ -189,7 +189,7 @@ def random_network(size: str, seed: int, multimodal: bool = True) -> Any:
 def network_from_file(path: Path) -> Any:
     from fmb_astropt.checkpoint import model_from_checkpoint, read_checkpoint
 
-    return model_from_checkpoint(read_checkpoint(path))
+    return model_from_checkpoint(read_checkpoint(path), str(path))
 
 
 def _checkpoint_file(location: str) -> Path:
@@ -215,7 +215,8 @@ def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, Weight
         return random_network(size, seed), WeightsInfo(kind="random", seed=seed)
     if req.kind == "path":
         f = _checkpoint_file(req.location)
-        return network_from_file(f), WeightsInfo(kind="path", location=str(f), sha256=sha256_file(f))
+        net = network_from_file(f)  # strict: the provenance below is recorded only after it loaded
+        return net, WeightsInfo(kind="path", location=str(f), sha256=sha256_file(f))
     repo = req.location if req.kind == "hf" else OFFICIAL_REPO
     filename = opts.hf_file or hub_file(size)
     if req.kind == "auto" and size not in OFFICIAL_SIZES and not opts.hf_file:
@@ -223,8 +224,9 @@ def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, Weight
     else:
         try:
             f, commit = download(repo, filename, req.revision)
-            return network_from_file(f), WeightsInfo(kind="hf", location=f"{repo}/{filename}", revision=commit,
-                                                     sha256=sha256_file(f))
+            net = network_from_file(f)  # strict: the provenance below is recorded only after it loaded
+            return net, WeightsInfo(kind="hf", location=f"{repo}/{filename}", revision=commit,
+                                    sha256=sha256_file(f))
         except HubMissError as exc:
             if req.kind == "hf":
                 raise

@@ -152,12 +152,15 @@ def resample_to_scale(images: np.ndarray, pixel_scale_in: float, pixel_scale_out
     from scipy import ndimage  # scipy is a core dependency; imported here to keep `fmb --help` fast
 
     b, c, h, w = x.shape
-    flat = x.reshape(b * c, h, w).astype(np.float64)
-    if zoom < 1:
-        sigma = (1.0 / zoom - 1.0) / 2.0
+    sigma = (1.0 / zoom - 1.0) / 2.0 if zoom < 1 else 0.0
+    # zeros around the stamp (what lies outside a cutout is taken as empty sky), wide enough that neither the
+    # anti-alias blur nor the bilinear ramp past the edge pixels falls off the array: flux is kept to the edge
+    pad = int(math.ceil(4.0 * sigma)) + 2
+    flat = np.pad(x.reshape(b * c, h, w).astype(np.float64), ((0, 0), (pad, pad), (pad, pad)))
+    if sigma > 0:
         flat = ndimage.gaussian_filter(flat, sigma=(0, sigma, sigma), mode="constant", cval=0.0)
-    # output index o -> input coordinate (o - (S-1)/2) / zoom + (n-1)/2
-    offset = [0.0] + [(n - 1) / 2.0 - (stamp_size - 1) / 2.0 / zoom for n in (h, w)]
+    # output index o -> input coordinate (o - (S-1)/2) / zoom + (n-1)/2, shifted by the padding
+    offset = [0.0] + [pad + (n - 1) / 2.0 - (stamp_size - 1) / 2.0 / zoom for n in (h, w)]
     out = ndimage.affine_transform(flat, [1.0, 1.0 / zoom, 1.0 / zoom], offset=offset,
                                    output_shape=(b * c, stamp_size, stamp_size), order=1, mode="constant", cval=0.0)
     out *= record["flux_factor"]

@@ -163,21 +163,27 @@ def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
 @click.option("--output", default=None, type=click.Path(file_okay=False),
               help="Results folder (default fmb-results/<system>).")
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Replace another system's run in the output folder (its report and figures too).")
 @run_options
 def run(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-        output, no_report, **xopts) -> None:
+        output, no_report, overwrite, **xopts) -> None:
     """Run the benchmark: embed, detect, score and write results for each system."""
     from fmb.plugins import registry
-    from fmb.protocol.run import run_system
+    from fmb.protocol.run import check_config, run_system
     from fmb.reporting import Reporter, per_class_table, summary_table
+    from fmb.runs import check_run_dir
 
     cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
-                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output)
+                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output,
+                    overwrite=overwrite)
     reg = registry()
-    for c in cfgs:  # fail on unknown names before any work
-        reg.model(c.model), reg.detector(c.detector), reg.dataset(c.dataset)
+    for c in cfgs:  # bad names, options and detector parameters fail before any work
+        check_config(reg, c)
     if run_executor(reg, cfgs, output, quiet, **xopts):
         return
+    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):  # and a folder holding another system's run
+        check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     reporter = Reporter(quiet=quiet)
     done = []
     for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
@@ -224,16 +230,24 @@ def embed(models, datasets, modality, weights, seeds, device, batch_size, config
 @click.option("--detector", "detectors", multiple=True, required=True)
 @_common
 @click.option("--output", default=None, type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Replace another system's run in the output folder (its report and figures too).")
 def detect(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-           output) -> None:
+           output, overwrite) -> None:
     """Detect and score from cached embeddings only (stage 3; run `fmb embed` first)."""
     from fmb.plugins import registry
-    from fmb.protocol.run import run_system
+    from fmb.protocol.run import check_config, run_system
     from fmb.reporting import Reporter, summary_table
+    from fmb.runs import check_run_dir
 
     cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
-                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output)
+                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output,
+                    overwrite=overwrite)
     reg, reporter = registry(), Reporter(quiet=quiet)
+    for c in cfgs:
+        check_config(reg, c)
+    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
+        check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     done = []
     for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
         done.append((str(out_dir), run_system(reg, cfg, out_dir, reporter, cached_only=True)))
@@ -256,7 +270,7 @@ def show(dataset, object_id, index, out) -> None:
 
     name, options = parse_spec(dataset, "dataset")
     ds = open_dataset(registry(), name, options)
-    row = find_object(ds.iter_batches(256), object_id, 0 if object_id is None and index is None else index)
+    row = find_object(ds, object_id, 0 if object_id is None and index is None else index)
     path = save_object_card(row, out or f"object-{row.column('object_id')[0].as_py()}.png")
     click.echo(f"wrote {path}")
 

@@ -12,11 +12,14 @@ Example::
     device = "auto"
     batch_size = 64
     output = "fmb-results"
+    overwrite = false         # true: replace another system's run in the output folder
 
     [datasets.synthetic]      # options per dataset, model or detector name
     size = 500
 
-Command-line flags override the file: a flag that is given replaces the file's list.
+Command-line flags override the file: a flag that is given replaces the file's list. Types are strict
+(``seeds = [1.7]`` or ``[true]`` is an error, not 1), and an unknown key or a table naming no registered
+model, detector or dataset (``[detectors.iforrest]``) is a one-line error with the closest valid name.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 from fmb.errors import UsageError
 from fmb.params import parse_spec
+from fmb.paramschema import suggest
 from fmb.protocol.run import RunConfig
 
 if sys.version_info >= (3, 11):
@@ -36,30 +40,77 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 LIST_KEYS = {"models": "model", "detectors": "detector", "datasets": "dataset", "seeds": "seed"}
-SCALAR_KEYS = ("modality", "weights", "device", "batch_size", "output")
+SCALAR_KEYS = ("modality", "weights", "device", "batch_size", "output", "overwrite")
+TABLES = ("models", "detectors", "datasets")
 DEFAULTS: dict[str, Any] = {"models": [], "detectors": [], "datasets": ["synthetic"], "seeds": [0],
                             "modality": "all", "weights": "auto", "device": "auto", "batch_size": 64,
-                            "output": ""}
+                            "output": "", "overwrite": False}
+#: the type of each [benchmark] key (a list key also takes a single value)
+KEY_TYPES: dict[str, type] = {"models": str, "detectors": str, "datasets": str, "seeds": int, "modality": str,
+                              "weights": str, "device": str, "batch_size": int, "output": str, "overwrite": bool}
+_TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+def _is(value: Any, typ: type) -> bool:
+    """Strict TOML types: an int is not a bool, a float is never an int (``seeds = [1.7]`` is an error)."""
+    return isinstance(value, typ) and (typ is bool or not isinstance(value, bool))
+
+
+def _check_benchmark(where: str, bench: dict[str, Any]) -> None:
+    """Every [benchmark] key is known and of the right type (one-line UsageError with a suggestion)."""
+    for key, value in bench.items():
+        if key not in DEFAULTS:
+            raise UsageError(f"{where}: unknown key {key!r} in [benchmark]{suggest(key, DEFAULTS)} "
+                             f"(valid: {', '.join(DEFAULTS)})")
+        typ, word = KEY_TYPES[key], _TYPE_WORDS[KEY_TYPES[key]]
+        items = value if key in LIST_KEYS and isinstance(value, list) else [value]
+        for item in items:
+            if not _is(item, typ):
+                what = f"a list of {word.split(' ', 1)[1]}s or {word}" if key in LIST_KEYS else word
+                raise UsageError(f"{where}: [benchmark] {key} = {value!r}: {item!r} is not {word} "
+                                 f"(expected {what})")
+
+
+def _check_tables(where: str, data: dict[str, Any]) -> None:
+    """[models.NAME], [detectors.NAME], [datasets.NAME] name registered things and hold option tables."""
+    from fmb.plugins import registry
+
+    reg = registry()
+    for table in TABLES:
+        section = data.get(table, {})
+        if not isinstance(section, dict):
+            raise UsageError(f"{where}: {table} must be a table of [{table}.NAME] option tables")
+        kind = LIST_KEYS[table]
+        known = reg.specs[kind]
+        for name, options in section.items():
+            if name not in known:
+                raise UsageError(f"{where}: [{table}.{name}] names no registered {kind}"
+                                 f"{suggest(name, known)} (registered: {', '.join(sorted(known))})")
+            if not isinstance(options, dict):
+                raise UsageError(f"{where}: [{table}.{name}] must be a table of options, got {options!r}")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a benchmark file; unreadable or invalid files are a one-line error naming the file."""
+    """Read a benchmark file and check it: unknown tables, keys and names, and wrong types, are a
+    one-line UsageError naming the file (with the closest valid name where one is close)."""
     path = Path(path)
+    where = f"config {str(path)!r}"
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise UsageError(f"config {str(path)!r}: cannot read: {exc.strerror or exc}") from exc
+        raise UsageError(f"{where}: cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config {str(path)!r}: invalid TOML: {exc}") from exc
-    unknown = set(data) - {"benchmark", "models", "detectors", "datasets"}
+        raise UsageError(f"{where}: invalid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"benchmark", *TABLES})
     if unknown:
-        raise UsageError(f"config {str(path)!r}: unknown table(s) {', '.join(sorted(unknown))} "
-                         "(expected benchmark, models, detectors, datasets)")
+        raise UsageError(f"{where}: unknown table(s) {', '.join(unknown)}{suggest(unknown[0], ['benchmark', *TABLES])}"
+                         " (expected benchmark, models, detectors, datasets)")
     bench = data.get("benchmark", {})
-    bad = set(bench) - set(DEFAULTS)
-    if bad:
-        raise UsageError(f"config {str(path)!r}: unknown key(s) in [benchmark]: {', '.join(sorted(bad))}")
+    if not isinstance(bench, dict):
+        raise UsageError(f"{where}: benchmark must be a table ([benchmark])")
+    _check_benchmark(where, bench)
+    _check_tables(where, data)
     return data
 
 
@@ -73,7 +124,7 @@ def resolve(file_data: dict[str, Any] | None, overrides: dict[str, Any]) -> dict
     for key in LIST_KEYS:
         if not isinstance(merged[key], list):
             merged[key] = [merged[key]]
-    merged["tables"] = {k: file_data.get(k, {}) for k in ("models", "detectors", "datasets")}
+    merged["tables"] = {k: file_data.get(k, {}) for k in TABLES}
     return merged
 
 
@@ -95,11 +146,8 @@ def expand(merged: dict[str, Any]) -> list[RunConfig]:
     if not merged["detectors"]:
         raise UsageError("no detector given: use --detector NAME (see `fmb detectors`)")
     tables = merged["tables"]
-    try:
-        seeds = [int(s) for s in merged["seeds"]]
-        batch_size = int(merged["batch_size"])
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"seeds and batch_size must be integers: {exc}") from exc
+    _check_benchmark("config", {k: merged[k] for k in KEY_TYPES})
+    seeds, batch_size = list(merged["seeds"]), merged["batch_size"]
     if batch_size < 1:
         raise UsageError(f"batch_size must be positive, got {batch_size}")
     combos = itertools.product(_named(merged["datasets"], tables["datasets"], "dataset"),
@@ -107,5 +155,6 @@ def expand(merged: dict[str, Any]) -> list[RunConfig]:
                                _named(merged["detectors"], tables["detectors"], "detector"), seeds)
     return [RunConfig(model=m, model_options=mo, detector=d, detector_params=dp, dataset=s,
                       dataset_options=so, seed=seed, modality=merged["modality"], weights=merged["weights"],
-                      device=merged["device"], batch_size=batch_size, output=str(merged["output"] or ""))
+                      device=merged["device"], batch_size=batch_size, output=merged["output"] or "",
+                      overwrite=bool(merged["overwrite"]))
             for (s, so), (m, mo), (d, dp), seed in combos]

@@ -21,3 +21,7 @@ class ModelError(FMBError):
 
 class DataError(FMBError, ValueError):
     """Bad input data. The message names the file, row and field where known."""
+
+
+class OutputError(FMBError, OSError):
+    """A file FMB cannot write (disk full, no permission). The message names the path."""

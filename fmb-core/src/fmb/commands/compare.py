@@ -22,7 +22,7 @@ def compare_cmd(runs, out, modality, top_k, n_boot, seed) -> None:
     from rich.table import Table
 
     from fmb.compare.compare import compare, write
-    from fmb.compare.runs import align, load_systems
+    from fmb.compare.runs import align, dataset_warning, load_systems
     from fmb.errors import UsageError
 
     if top_k < 1 or n_boot < 0:
@@ -30,6 +30,8 @@ def compare_cmd(runs, out, modality, top_k, n_boot, seed) -> None:
     aligned = align(load_systems(list(runs), modality))
     n = len(aligned.object_id)
     console = Console()
+    if warning := dataset_warning(list(runs)):
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
     dropped = {k: v for k, v in aligned.dropped.items() if v}
     console.print(f"{len(aligned.names)} systems on {n} common objects"
                   + (f"; dropped (not common to all): {', '.join(f'{k}: {v}' for k, v in dropped.items())}"

@@ -91,13 +91,39 @@ def pairwise(scores: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float]
     return np.array([[stat(S[:, i], S[:, j]) for j in range(m)] for i in range(m)], dtype=np.float64)
 
 
+def joinable_ids(ids: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Id arrays of several runs in one comparable type.
+
+    A data set's ids are int64 or text (see :func:`fmb.data.canonical.id_type`); runs of the same
+    objects may have stored them either way. All-integer arrays are returned as int64; when any
+    array holds text, integer ids become their decimal text (int 12 == "12"). Other kinds (such as
+    fractional floats) raise ValueError.
+    """
+    arrays = [np.asarray(i) for i in ids]
+    kinds = set()
+    for a in arrays:
+        if a.dtype.kind in "iu":
+            kinds.add("int")
+        elif a.dtype.kind in "OUS" and all(isinstance(v, str) for v in a.tolist()):
+            kinds.add("text")
+        elif a.size:
+            raise ValueError(f"object ids must be integers or text, got {a.dtype} values")
+    if kinds == {"int"}:
+        return [a.astype(np.int64) for a in arrays]
+    if kinds == {"text", "int"}:
+        return [np.array([str(v) for v in a.tolist()], dtype=object) for a in arrays]
+    return arrays
+
+
 def align(ids: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The object ids common to every ranking (sorted) and the [N common, M] score matrix.
 
-    Non-finite scores count as absent; duplicated ids are an error.
+    Ids are made comparable first (:func:`joinable_ids`: int 12 matches "12"). Non-finite scores
+    count as absent; duplicated ids are an error.
     """
     if len(ids) != len(scores) or not ids:
         raise ValueError("align needs one score array per id array, and at least one of each")
+    ids = joinable_ids(ids)
     kept = []
     for i, s in zip(ids, scores):
         i, s = np.asarray(i), np.asarray(s, dtype=np.float64)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from fmb import runs
 from fmb.compare.rankings import align as rank_align
 from fmb.errors import UsageError
 from fmb.params import format_spec
@@ -31,11 +30,7 @@ class System:
 def read_run(path: str | Path) -> tuple[dict, list[System]]:
     """results.json and one System per modality of a run folder (objects with a finite score only)."""
     path = Path(path)
-    try:
-        result = json.loads((path / "results.json").read_text())
-        table = pq.read_table(path / "scores.parquet", columns=["object_id", "modality", "score"])
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{str(path)!r} is not an fmb run folder (results.json + scores.parquet): {exc}") from exc
+    result, table = runs.read_run(path, columns=["object_id", "modality", "score"])
     cfg = result.get("config", {})
     model = result.get("model", {}).get("name") or cfg.get("model", "?")
     det = format_spec(cfg.get("detector", "?"), cfg.get("detector_params") or {})
@@ -48,6 +43,21 @@ def read_run(path: str | Path) -> tuple[dict, list[System]]:
         systems.append(System(f"{model}/{m}/{det}", str(path), model, m, det, int(cfg.get("seed", 0)),
                               ids[sel], scores[sel]))
     return result, systems
+
+
+def dataset_warning(paths: list[str | Path]) -> str | None:
+    """A one-line warning when the run folders come from different data sets (their results.json
+    ``dataset.fingerprint`` differ, or one is unknown), else None. Folder names are grouped per data set."""
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        ds = runs.read_results(p).get("dataset") or {}
+        key = f"{ds.get('name', '?')} (fingerprint {str(ds.get('fingerprint') or 'unknown')[:12]})"
+        groups.setdefault(key, []).append(Path(p).name)
+    if len(groups) < 2:
+        return None
+    return ("these runs come from different data sets (fingerprints differ): "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items())
+            + "; they are compared on the object ids they share only")
 
 
 def load_systems(paths: list[str | Path], modality: str | None = None) -> list[System]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fmb.errors import DataError as DataError  # re-exported for dataset authors
 
@@ -206,3 +207,114 @@ def resolve_labels(is_anomaly: pa.Array | pa.ChunkedArray | np.ndarray,
             text = "" if c is None else str(c).strip()
             cls[i] = UNKNOWN_CLASS if text.lower() in ("", "none", NORMAL_CLASS) else text
     return labelled, y, cls
+
+
+# ----------------------------------------------------------------------------- object ids
+
+#: Largest integer magnitude a float64 holds exactly together with its neighbours (2**53 - 1, IEEE 754
+#: binary64 has a 53-bit significand): a float id above it may be a rounded copy of the real id.
+FLOAT64_EXACT_INT = 2**53 - 1
+INT64_MAX = 2**63 - 1
+#: the repair counted when integral float ids become int64
+ID_FLOAT_REPAIR = "object_id_float_to_int64"
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    if isinstance(t, pa.ExtensionType):
+        t = t.storage_type
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def _is_text(t: pa.DataType) -> bool:
+    t = _value_type(t)
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def id_type(types: list[pa.DataType], where: str) -> pa.DataType:
+    """The one canonical ``object_id`` type of a data set whose id columns have ``types``.
+
+    int64 when every column is integer or floating point (floats must hold integral ids, checked
+    per row by :func:`canonical_ids`); string when any column holds text (integer ids are then
+    written in decimal, so int 12 and "12" are the same object). Other types raise a one-line
+    DataError naming ``where`` (file and field).
+    """
+    for t in types:
+        v = _value_type(t)
+        if not (pa.types.is_integer(v) or pa.types.is_floating(v) or _is_text(v)):
+            raise DataError(f"{where}: object_id must be integer or string, got {t}")
+    return pa.string() if any(_is_text(t) for t in types) else pa.int64()
+
+
+def canonical_ids(arr: pa.Array | pa.ChunkedArray, target: pa.DataType, source: str, field_name: str = OBJECT_ID,
+                  row_offset: int = 0, repairs: Repairs | None = None) -> pa.Array:
+    """Ids of one column as the data set's canonical type ``target`` (int64 or string).
+
+    * integers -> int64; a uint64 id above 2**63 - 1 is a DataError (store such ids as strings);
+    * floats whose values are all integral and within +-(2**53 - 1) (exact in float64) -> int64,
+      counted as ``object_id_float_to_int64`` in ``repairs``; any other float (fractional, NaN,
+      inf, or so large that float64 may have rounded it) is a DataError naming the row;
+    * text stays text; int64 -> decimal text when ``target`` is string.
+
+    Messages name ``source`` (the file), the row (``row_offset + i``) and ``field_name`` (the source
+    column). Nulls pass through (the caller reports them).
+    """
+    arr = storage(arr)
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr, t = arr.cast(t.value_type), t.value_type
+    if pa.types.is_floating(t):
+        v = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        present = ~arr.is_null().to_numpy(zero_copy_only=False)
+        bad = present & ~(np.isfinite(v) & (np.abs(np.nan_to_num(v)) <= FLOAT64_EXACT_INT)
+                          & (np.nan_to_num(v) == np.round(np.nan_to_num(v))))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            x = float(v[i])
+            why = ("is not an integer" if np.isfinite(x) and abs(x) <= FLOAT64_EXACT_INT
+                   else "is beyond 2**53, where floats cannot hold every integer (the id may have been rounded)")
+            raise DataError(f"{source}: row {row_offset + i}: field {field_name!r}: {t} id {x!r} {why}; "
+                            "store ids as int64 or strings")
+        if repairs is not None:
+            repairs.add(ID_FLOAT_REPAIR, int(present.sum()))
+        arr = pa.array(np.where(present, v, 0).astype(np.int64), pa.int64(), mask=~present)
+        t = pa.int64()
+    if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
+        big = pc.fill_null(pc.greater(arr, pa.scalar(INT64_MAX, t)), False).to_numpy(zero_copy_only=False)
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            raise DataError(f"{source}: row {row_offset + i}: field {field_name!r}: uint64 id {arr[i].as_py()} "
+                            "is above 2**63 - 1, the int64 limit; store ids as strings")
+    if pa.types.is_integer(t):
+        arr = arr.cast(pa.int64())
+        return arr.cast(pa.string()) if _is_text(target) else arr
+    if _is_text(t):
+        if not _is_text(target):
+            raise DataError(f"{source}: field {field_name!r}: text ids in a data set whose ids are int64")
+        return arr.cast(pa.string())
+    raise DataError(f"{source}: field {field_name!r}: object_id must be integer or string, got {t}")
+
+
+def duplicate_ids(ids: pa.Array | pa.ChunkedArray) -> tuple[int, int] | None:
+    """``(first_row, second_row)`` of the earliest repeated id (by its second row), or None.
+
+    Sort-based with pyarrow compute (C++, no Python loop): O(N log N) time, memory of the id
+    column alone, for int64 and string ids alike.
+    """
+    arr = storage(ids)
+    n = len(arr)
+    if n < 2:
+        return None
+    order = pc.sort_indices(arr).to_numpy()
+    s = arr.take(pa.array(order))
+    same = pc.equal(s.slice(1), s.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    same &= ~s.slice(1).is_null().to_numpy(zero_copy_only=False)
+    hits = np.flatnonzero(same)
+    if not hits.size:
+        return None
+    # sort_indices is stable: within equal ids, rows ascend; order[k+1] is a later copy of order[k]
+    second = order[hits + 1]
+    k = int(np.argmin(second))
+    j = int(hits[k])
+    while j > 0 and same[j - 1]:  # the first row of that id
+        j -= 1
+    return int(order[j]), int(second[k])

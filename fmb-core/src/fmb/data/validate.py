@@ -15,7 +15,15 @@ Counted repairs (added to the :class:`~fmb.data.canonical.Repairs` passed in):
   ``mask=True``, ``ivar=0`` and ``flux=0`` (so NaN cannot leak into a model);
 * ``spectrum_negative_ivar_masked``: an ``ivar < 0`` pixel gets ``mask=True``, ``ivar=0``;
 * ``spectrum_empty``: a row whose spectrum is entirely masked keeps its image; models must
-  treat the spectrum modality as missing for that row.
+  treat the spectrum modality as missing for that row;
+* ``spectrum_grid_reversed``: a row whose ``wavelength`` column runs red to blue has
+  wavelength, flux, ivar and mask reversed, so every model receives ascending grids. A grid that
+  is neither strictly ascending nor strictly descending is an error naming the row.
+
+Duplicate ``object_id`` s across the whole data set (every file, every shard) are the business of
+:func:`check_unique_ids`, run once per data set by :func:`fmb.protocol.run.open_dataset` on every
+path (plain run, ``--shards``, ``fmb embed --shard``, ``fmb detect``, the executors, Slurm tasks).
+``validate_batch`` still rejects an id repeated inside one batch.
 """
 
 from __future__ import annotations
@@ -106,6 +114,55 @@ def _check_duplicates(ids: np.ndarray, source: str, row_offset: int, seen_ids: s
         seen_ids.update(items)
 
 
+_CHECKED: set[tuple[str, str, str]] = set()
+
+
+def check_unique_ids(dataset) -> None:
+    """Refuse a data set in which any ``object_id`` occurs twice, wherever the two rows are.
+
+    Reads only the id column (``dataset.read_columns(["object_id"])``) and finds repeats by sorting
+    (:func:`fmb.data.canonical.duplicate_ids`). Done once per data set identity (class, name and
+    fingerprint) per process. Rows are named through ``dataset.locate(row) -> (file, row in file)``
+    when the dataset has it. Raises a one-line DataError:
+    ``b.parquet: row 50: duplicate object_id=7, already at a.parquet row 3``.
+    """
+    ident = (type(dataset).__qualname__, str(dataset.name), str(dataset.fingerprint))
+    if ident in _CHECKED:
+        return
+    ids = dataset.read_columns([C.OBJECT_ID]).column(C.OBJECT_ID)
+    pair = C.duplicate_ids(ids)
+    if pair is not None:
+        first, second = pair
+        locate = getattr(dataset, "locate", None) or (lambda r: (str(dataset.name), r))
+        (f1, r1), (f2, r2) = locate(first), locate(second)
+        raise DataError(f"{f2}: row {r2}: duplicate object_id={ids[second].as_py()}, already at {f1} row {r1}")
+    _CHECKED.add(ident)
+
+
+def _check_grid_order(wave: np.ndarray, source: str, row_offset: int, ids: np.ndarray | None,
+                      name: str = C.WAVELENGTH, skip: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``wave [N, L]`` that run red to blue (strictly descending); others must ascend strictly.
+
+    Raises a one-line DataError naming file, row and field for a grid that is neither (a repeated or
+    out-of-order value, or a non-finite one). Rows in ``skip`` (no spectrum at all) are not checked.
+    """
+    if wave.shape[1] < 2:
+        return np.zeros(len(wave), bool)
+    d = np.diff(wave, axis=1)
+    with np.errstate(invalid="ignore"):
+        up, down = (d > 0).all(axis=1), (d < 0).all(axis=1)
+    bad = ~(up | down)
+    if skip is not None:
+        bad &= ~skip
+        down &= ~skip
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        j = int(np.flatnonzero(~(d[i] > 0) if d[i, 0] > 0 else ~(d[i] < 0))[0]) + 1
+        raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r} is not monotonic "
+                        f"(pixel {j}: {float(wave[i, j - 1]):g} then {float(wave[i, j]):g})")
+    return down
+
+
 def _check_image(batch: pa.RecordBatch, idx: int, source: str, row_offset: int,
                  ids: np.ndarray) -> pa.Array | None:
     """Check shape and finiteness; return a converted column, or None when unchanged."""
@@ -148,6 +205,9 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
     if C.WAVELENGTH not in names and not has_grid:
         raise DataError(f"{source}: spectrum has neither a 'wavelength' column nor a grid in the "
                         "'flux' field metadata")
+    if C.WAVELENGTH not in names and not float(C.field_meta(flux_fld, "wavelength_step", "nan")) > 0:
+        raise DataError(f"{source}: field 'flux': wavelength_step "
+                        f"{C.field_meta(flux_fld, 'wavelength_step')} in its metadata must be positive")
     flux, npix = fixed_list_values(batch.column(C.FLUX), None, source, C.FLUX, row_offset, ids)
     arrays = {C.FLUX: flux}
     for name in (C.IVAR, C.MASK) + ((C.WAVELENGTH,) if C.WAVELENGTH in names else ()):
@@ -156,9 +216,19 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
     f = arrays[C.FLUX].to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, npix)
     iv = arrays[C.IVAR].to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, npix)
     m = arrays[C.MASK].to_numpy(zero_copy_only=False).astype(bool, copy=False).reshape(n, npix)
+    wave = None
+    if C.WAVELENGTH in names:
+        wave = arrays[C.WAVELENGTH].to_numpy(zero_copy_only=False).reshape(n, npix)
+        down = _check_grid_order(wave, source, row_offset, ids, skip=m.all(axis=1))
+        if down.any():
+            wave, f, iv, m = wave.copy(), f.copy(), iv.copy(), m.copy()
+            for a in (wave, f, iv, m):
+                a[down] = a[down, ::-1]
+            repairs.add("spectrum_grid_reversed", int(down.sum()))
+    reversed_rows = wave is not None and bool(down.any())
     nonfinite = ~(np.isfinite(f) & np.isfinite(iv))
     negative = (iv < 0) & ~nonfinite
-    changed = nonfinite.any() or negative.any()
+    changed = bool(nonfinite.any() or negative.any())
     if changed:
         f, iv, m = f.copy(), iv.copy(), m | nonfinite | negative
         f[nonfinite] = 0.0
@@ -169,24 +239,29 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
     out: dict[str, pa.Array] = {}
     types = {C.FLUX: pa.float32(), C.IVAR: pa.float32(), C.MASK: pa.bool_()}
     for name, values in ((C.FLUX, f), (C.IVAR, iv), (C.MASK, m)):
-        if changed or not pa.types.is_fixed_size_list(batch.schema.field(name).type):
+        if changed or reversed_rows or not pa.types.is_fixed_size_list(batch.schema.field(name).type):
             out[name] = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), types[name]), npix)
-    if C.WAVELENGTH in names and not pa.types.is_fixed_size_list(C.storage(batch.column(C.WAVELENGTH)).type):
+    if reversed_rows:
+        wtype = C.storage(batch.column(C.WAVELENGTH)).type.value_type
+        out[C.WAVELENGTH] = pa.FixedSizeListArray.from_arrays(pa.array(wave.ravel(), wtype), npix)
+    elif C.WAVELENGTH in names and not pa.types.is_fixed_size_list(C.storage(batch.column(C.WAVELENGTH)).type):
         out[C.WAVELENGTH] = pa.FixedSizeListArray.from_arrays(arrays[C.WAVELENGTH], npix)
     return out
 
 
 def validate_batch(batch: pa.RecordBatch, source: str, row_offset: int, repairs: Repairs,
-                   seen_ids: set | dict | None = None) -> pa.RecordBatch:
+                   seen_ids: set | dict | None = None, duplicates: bool = True) -> pa.RecordBatch:
     """Check a canonical batch and apply the documented repairs; return the (possibly new) batch.
 
     ``source`` names the file in messages; row ``i`` of the batch is reported as row
     ``row_offset + i``. ``seen_ids`` (a set, or a dict id -> "file row n" for better messages)
     collects ids across batches for the duplicate check and is updated in place.
     Variable-length list columns of equal length are returned as fixed-size lists.
+    ``duplicates=False`` leaves repeated ids to :func:`check_unique_ids` (the id scan itself).
     """
     ids = _ids(batch, source, row_offset)
-    _check_duplicates(ids, source, row_offset, seen_ids)
+    if duplicates:
+        _check_duplicates(ids, source, row_offset, seen_ids)
     replaced: dict[str, pa.Array] = {}
     for name in IMAGE_FIELDS:
         idx = batch.schema.get_field_index(name)

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from fmb.data import canonical as C
 from fmb.data.canonical import DataError, Repairs, storage
-from fmb.data.validate import row_label, validate_batch
+from fmb.data.validate import check_unique_ids, row_label, validate_batch
 from fmb.datasets.base import Dataset
 from fmb.fingerprint import ALGORITHM, file_hash, value_hash
 
@@ -395,6 +395,8 @@ class Plan:
     # filled by probing
     rgb_shape: tuple[int, ...] | None = None
     npix: int | None = None
+    #: the shared grid runs red to blue in the files: flux/ivar/mask are reversed on reading
+    reverse_spectra: bool = False
     id_type: pa.DataType = field(default_factory=pa.int64)
 
     def sources(self) -> list[str]:
@@ -415,7 +417,8 @@ class Plan:
                 "image_layout": self.image_layout, "band_scale": self.band_scale,
                 "pixel_scale": self.pixel_scale, "image_unit": self.image_unit,
                 "wavelength": self.wavelength_mode, "wavelength_start": self.wavelength_start,
-                "wavelength_step": self.wavelength_step}
+                "wavelength_step": self.wavelength_step, "reverse_spectra": self.reverse_spectra,
+                "id_type": str(self.id_type)}
 
 
 def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any,
@@ -432,8 +435,11 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
             return a.reshape((len(a), *plan.image_shape))
         if a.ndim == 3:
             return a[:, None]
-        if a.ndim == 4 and plan.image_layout == "hwc" and not _encoded_png(batch, plan.image[0]):
-            return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+        if a.ndim == 4 and not _encoded_png(batch, plan.image[0]):
+            if plan.image_layout == "auto":
+                plan.image_layout = image_layout(a.shape[1:], plan.image_shape, source, plan.image[0])
+            if plan.image_layout == "hwc":
+                return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
         return a
     bands = []
     for col in plan.image:
@@ -448,6 +454,27 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
                             f"{plan.image[0]!r} {bands[0].shape[1:]}")
         bands.append(a)
     return np.stack(bands, axis=1)
+
+
+def image_layout(shape: tuple[int, ...], declared: tuple[int, ...] | None, source: str, column: str) -> str:
+    """``"chw"`` or ``"hwc"`` for 3-D stamps of ``shape`` (one row), when only one reading is plausible.
+
+    A declared ``image_shape`` (B, H, W) decides when it matches one reading. Otherwise a reading is
+    plausible when its two spatial axes are equal (square stamps) or both longer than its band axis;
+    when both readings or neither are, a one-line DataError asks for ``image_layout=chw`` or ``hwc``.
+    """
+    a, b, c = shape
+    if declared is not None and len(declared) == 3:
+        if tuple(declared) == (a, b, c):
+            return "chw"
+        if tuple(declared) == (c, a, b):
+            return "hwc"
+    chw = b == c or (a < b and a < c)
+    hwc = a == b or (c < a and c < b)
+    if chw != hwc:
+        return "chw" if chw else "hwc"
+    raise DataError(f"{source}: field 'image' ({column!r}): stamps of shape {shape} could be bands-first or "
+                    "bands-last; give image_layout=chw or image_layout=hwc")
 
 
 def _encoded_png(batch: pa.RecordBatch, col: str) -> bool:
@@ -470,10 +497,36 @@ def _rgb_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, 
     return np.ascontiguousarray(rgb)
 
 
-def _object_ids(batch: pa.RecordBatch, plan: Plan, source: str) -> pa.Array:
-    cols = [get_column(batch, c, source) for c in plan.object_id]
-    cols = [c.cast(plan.id_type) for c in cols]
+def _object_ids(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int = 0,
+                repairs: Repairs | None = None) -> pa.Array:
+    """The id column(s) as the data set's canonical id type (see :func:`fmb.data.canonical.canonical_ids`)."""
+    cols = [C.canonical_ids(get_column(batch, c, source), plan.id_type, source, c, row_offset, repairs)
+            for c in plan.object_id]
     return pc.coalesce(*cols) if len(cols) > 1 else cols[0]
+
+
+def _path_type(schema: pa.Schema, path: str) -> pa.DataType | None:
+    """The type of a top-level column or dotted struct member, or None when absent."""
+    if not _has_path(schema, path):
+        return None
+    head, _, rest = path.partition(".")
+    typ = schema.field(head).type
+    for part in rest.split(".") if rest else []:
+        typ = typ.storage_type if isinstance(typ, pa.ExtensionType) else typ
+        typ = typ.field(part).type
+    return typ
+
+
+def dataset_id_type(files: list[SourceFile], plan: Plan) -> pa.DataType:
+    """One canonical id type for every file of a data set (int64, or string when any file has text ids)."""
+    types = []
+    for f in files:
+        for col in plan.object_id:
+            t = _path_type(f.schema, col)
+            if t is not None:
+                types.append(t)
+                C.id_type([t], f"{f.path.name}: field {col!r}")
+    return C.id_type(types, "object_id") if types else pa.int64()
 
 
 def _anomaly_class(arr: pa.Array) -> pa.Array:
@@ -518,9 +571,14 @@ def _spectrum(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, i
         repairs.add("spectrum_invalid_error_masked", int(mask.sum()))
     if plan.mask:
         mask = mask | (mat(plan.mask, C.MASK, np.int64) != 0)
+    if plan.reverse_spectra:
+        flux, ivar, mask = flux[:, ::-1], ivar[:, ::-1], mask[:, ::-1]
+        repairs.add("spectrum_grid_reversed", len(rows))
     out[C.FLUX][rows], out[C.IVAR][rows], out[C.MASK][rows] = flux, ivar, mask
     if plan.wavelength:
         wave = mat(plan.wavelength, C.WAVELENGTH, np.float64)
+        if plan.reverse_spectra:
+            wave = wave[:, ::-1]
         if plan.wavelength_mode == "column":
             out[C.WAVELENGTH][rows] = wave
         else:
@@ -560,7 +618,7 @@ def canonical_schema(plan: Plan, has_image: bool) -> pa.Schema:
 def convert_batch(batch: pa.RecordBatch, plan: Plan, schema: pa.Schema, source: str, row_offset: int,
                   repairs: Repairs, base_dir: Path | None = None) -> pa.RecordBatch:
     """One raw batch -> a canonical batch of ``schema`` (not yet validated)."""
-    ids_arr = _object_ids(batch, plan, source)
+    ids_arr = _object_ids(batch, plan, source, row_offset, repairs)
     ids = ids_arr.to_numpy(zero_copy_only=False)
     cols: dict[str, pa.Array] = {C.OBJECT_ID: ids_arr}
     if C.IMAGE in schema.names:
@@ -647,9 +705,7 @@ class FileDataset(Dataset):
         f = next(f for f in self._files if f.num_rows)
         raw = next(iter(rechunk(f.read_range(0, min(f.num_rows, 16), plan.top_columns()), 16)))
         src = f.name
-        first = plan.object_id[0].partition(".")[0]
-        t = storage(raw.column(first)).type if first in raw.schema.names else pa.int64()
-        plan.id_type = pa.int64() if pa.types.is_integer(t) else pa.string()
+        plan.id_type = dataset_id_type(self._files, plan)
         ids = _object_ids(raw, plan, src).to_numpy(zero_copy_only=False)
         if plan.image:
             img = _image_array(raw, plan, src, 0, ids, f.path.parent)
@@ -665,26 +721,49 @@ class FileDataset(Dataset):
                                 f"got {rgb.shape[1:]}")
             plan.rgb_shape = tuple(int(s) for s in rgb.shape[1:])
         if plan.flux:
-            self._probe_spectrum(raw, src)
+            self._probe_spectrum()
         return canonical_schema(plan, bool(plan.image))
 
-    def _probe_spectrum(self, raw: pa.RecordBatch, src: str) -> None:
+    def _first_spectra(self, rows: int = 16) -> tuple[pa.RecordBatch, str, int]:
+        """Up to ``rows`` raw rows whose flux is not null, the first ones in the data set, with their
+        file name and the file row of the first; a DataError when every flux is null."""
+        plan = self._plan
+        cols = sorted({s.partition(".")[0] for s in (*plan.object_id, plan.flux, plan.wavelength) if s})
+        for f in self._files:
+            pos, step = 0, rows
+            while pos < f.num_rows:  # growing windows: read no further than the first spectra
+                hi = min(pos + step, f.num_rows)
+                raw = next(iter(rechunk(f.read_range(pos, hi, cols, hi - pos), hi - pos)))
+                present = ~get_column(raw, plan.flux, f.name).is_null().to_numpy(zero_copy_only=False)
+                if present.any():
+                    keep = np.flatnonzero(present)[:rows]
+                    return raw.take(pa.array(keep)), f.name, pos + int(keep[0])
+                pos, step = hi, step * 4
+        raise DataError(f"{self._files[0].name}: field 'flux' ({plan.flux!r}) is null in every row; "
+                        "map no flux column to read images only")
+
+    def _probe_spectrum(self) -> None:
+        """Spectrum length and wavelength grid from the first non-null spectra (wherever they are)."""
         plan = self._plan
         if not (plan.ivar or plan.error):
-            raise DataError(f"{src}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or 'error' column")
-        flux = get_column(raw, plan.flux, src)
-        first = flux.filter(pa.array(~flux.is_null().to_numpy(zero_copy_only=False)))
-        ids = _object_ids(raw, plan, src).filter(pa.array(~flux.is_null().to_numpy(zero_copy_only=False)))
-        ids = ids.to_numpy(zero_copy_only=False)
-        plan.npix = nested_to_numpy(first, src, C.FLUX, 0, ids).shape[1] if len(first) else 0
+            raise DataError(f"{self._files[0].name}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or "
+                            "'error' column")
+        raw, src, row0 = self._first_spectra()
+        ids = _object_ids(raw, plan, src).to_numpy(zero_copy_only=False)
+        plan.npix = nested_to_numpy(get_column(raw, plan.flux, src), src, C.FLUX, row0, ids).shape[1]
         if plan.wavelength_start is not None and plan.wavelength_step is not None:
             per_row = plan.wavelength and plan.wavelength_mode == "column"
             plan.wavelength_mode = "column" if per_row else "grid"
+            if not per_row:
+                self._orient_grid(src)
             return
         if plan.wavelength and plan.wavelength_mode != "column":
             w = get_column(raw, plan.wavelength, src)
             w = w.filter(pa.array(~w.is_null().to_numpy(zero_copy_only=False)))
-            grid = shared_grid(nested_to_numpy(w, src, C.WAVELENGTH, 0, None, np.float64)) if len(w) else None
+            wave = nested_to_numpy(w, src, C.WAVELENGTH, row0, None, np.float64) if len(w) else None
+            grid = shared_grid(wave) if wave is not None else None
+            if grid is None and wave is not None and (rev := shared_grid(wave[:, ::-1])):
+                plan.reverse_spectra, grid = True, rev
             if grid:
                 plan.wavelength_start, plan.wavelength_step = grid
                 plan.wavelength_mode = "grid"
@@ -699,6 +778,17 @@ class FileDataset(Dataset):
             return
         raise DataError(f"{src}: spectra of length {plan.npix} need a wavelength column or "
                         "wavelength_start and wavelength_step")
+
+    def _orient_grid(self, src: str) -> None:
+        """A shared grid given as start/step with a negative step runs red to blue: keep the ascending
+        grid (start = the bluest pixel) and reverse every spectrum on reading (counted)."""
+        plan = self._plan
+        if not plan.wavelength_step or plan.wavelength_step != plan.wavelength_step:
+            raise DataError(f"{src}: wavelength_step must be non-zero, got {plan.wavelength_step}")
+        if plan.wavelength_step < 0:
+            plan.wavelength_start = plan.wavelength_start + plan.wavelength_step * (plan.npix - 1)
+            plan.wavelength_step = -plan.wavelength_step
+            plan.reverse_spectra = True
 
     # -- Dataset interface
     #: options that do not change the data: left out of the fingerprint (so a moved copy matches)
@@ -731,6 +821,9 @@ class FileDataset(Dataset):
 
     def iter_batches(self, batch_size: int = 256, start: int = 0,
                      stop: int | None = None) -> Iterator[pa.RecordBatch]:
+        """Validated canonical batches of rows ``[start, stop)``; the first call checks that every id of the
+        whole data set is unique (once per data set, :func:`fmb.data.validate.check_unique_ids`)."""
+        check_unique_ids(self)
         n = len(self)
         stop = n if stop is None else min(int(stop), n)
         start = max(int(start), 0)
@@ -738,8 +831,16 @@ class FileDataset(Dataset):
             return
         yield from rechunk(self._pieces(start, stop), max(int(batch_size), 1))
 
+    def locate(self, row: int) -> tuple[str, int]:
+        """``(file name, row in that file)`` of data set row ``row``."""
+        fi = int(np.searchsorted(self._starts, row, side="right")) - 1
+        return self._files[fi].name, int(row - self._starts[fi])
+
     def read_columns(self, columns: list[str]) -> pa.Table:
-        """Ids and labels for every object, reading only their source columns (no images/spectra)."""
+        """Ids and labels for every object, reading only their source columns (no images/spectra).
+
+        Duplicate ids are not checked here (see :func:`fmb.data.validate.check_unique_ids`).
+        """
         light = {C.OBJECT_ID, *C.LABEL_COLUMNS}
         if not set(columns) <= light:
             return super().read_columns(columns)
@@ -747,13 +848,12 @@ class FileDataset(Dataset):
                                    mask=None, wavelength=None, rgb_shape=None,
                                    labels={k: v for k, v in self._plan.labels.items() if k in columns})
         schema = canonical_schema(plan, has_image=False)
-        seen: dict = {}
         out = []
         for f in self._files:
             pos = 0
             for raw in f.read_range(0, f.num_rows, plan.top_columns(), 65536):
                 canon = convert_batch(raw, plan, schema, f.name, pos, Repairs(), f.path.parent)
-                out.append(validate_batch(canon, f.name, pos, Repairs(), seen))
+                out.append(validate_batch(canon, f.name, pos, Repairs(), duplicates=False))
                 pos += raw.num_rows
         table = pa.Table.from_batches(out, schema=schema)
         return table.select([c for c in columns if c in schema.names])
@@ -762,9 +862,10 @@ class FileDataset(Dataset):
         """Validated canonical pieces for ``[start, stop)``, read in blocks aligned to batch_rows.
 
         Aligned blocks make the repair counts independent of how the rows are requested:
-        each block's repairs are counted once per dataset object.
+        each block's repairs are counted once per dataset object. A block that fails validation
+        only fails the request when a requested row is at fault (so ``fmb show`` of one object is
+        not refused for a bad neighbour); the block's repairs are then not counted.
         """
-        seen: dict = {}
         r = self._batch_rows
         for fi, f in enumerate(self._files):
             g0 = int(self._starts[fi])
@@ -776,12 +877,21 @@ class FileDataset(Dataset):
             for k, raw in enumerate(raw_blocks):
                 off = b_lo + k * r
                 rep = Repairs()
-                canon = convert_batch(raw, self._plan, self._schema, f.name, off, rep, f.path.parent)
-                canon = validate_batch(canon, f.name, off, rep, seen)
+                a, z = max(lo - off, 0), min(hi - off, raw.num_rows)
+                try:
+                    canon = convert_batch(raw, self._plan, self._schema, f.name, off, rep, f.path.parent)
+                    canon = validate_batch(canon, f.name, off, rep)
+                except DataError:
+                    if (a == 0 and z == raw.num_rows) or z <= a:
+                        raise
+                    part = raw.slice(a, z - a)
+                    canon = convert_batch(part, self._plan, self._schema, f.name, off + a, Repairs(),
+                                          f.path.parent)
+                    yield validate_batch(canon, f.name, off + a, Repairs())
+                    continue
                 if (fi, off) not in self._counted:
                     self._counted.add((fi, off))
                     self.repairs.merge(rep)
-                a, z = max(lo - off, 0), min(hi - off, canon.num_rows)
                 if z > a:
                     yield canon.slice(a, z - a)
 
@@ -797,7 +907,7 @@ def default_columns(schema: pa.Schema) -> dict[str, list[str]]:
 def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, image_bands: Any = None,
                  image_shape: Any = None, pixel_scale: Any = None, wavelength_start: Any = None,
                  wavelength_step: Any = None, image_unit: str | None = None, flux_unit: str | None = None,
-                 image_layout: str = "chw", wavelength: str = "auto",
+                 image_layout: str = "auto", wavelength: str = "auto",
                  batch_rows: Any = DEFAULT_BATCH_ROWS) -> FileDataset:
     """Open Parquet/Arrow file(s) (a file, a folder or a glob) with a column mapping.
 
@@ -814,8 +924,8 @@ def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, ima
                         "pass columns=\"object_id=<column>;...\"")
     if wavelength not in ("auto", "column"):
         raise ValueError(f"option 'wavelength' must be 'auto' or 'column', got {wavelength!r}")
-    if image_layout not in ("chw", "hwc"):
-        raise ValueError(f"option 'image_layout' must be 'chw' or 'hwc', got {image_layout!r}")
+    if image_layout not in ("auto", "chw", "hwc"):
+        raise ValueError(f"option 'image_layout' must be 'auto', 'chw' or 'hwc', got {image_layout!r}")
     one = {k: (v[0] if v else None) for k, v in mapping.items()}
     shape = tuple(int(s) for s in as_list(image_shape)) if image_shape is not None else None
     image_md = _image_metadata(files[0].schema, (mapping.get(C.IMAGE) or [None])[0])

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from fmb.detectors.base import Detector
-from fmb.detectors.flow_defaults import DEFAULTS
-from fmb.errors import DetectorError, UsageError
+from fmb.detectors.flow_defaults import DEFAULTS, SCHEMA
+from fmb.errors import DetectorError
+from fmb.paramschema import check_params
 
-FLOWS = ("maf", "nsf")
+FLOWS = SCHEMA["flow"].choices
 
 
 @dataclass
@@ -150,16 +151,7 @@ class FlowDetector(Detector):
     name = "nf"
 
     def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(DEFAULTS))
-        if unknown:
-            raise UsageError(f"detector 'nf': unknown parameter(s) {', '.join(unknown)} "
-                             f"(valid: {', '.join(sorted(DEFAULTS))})")
-        cfg = {**DEFAULTS, **params}
-        if str(cfg["flow"]).lower() not in FLOWS:
-            raise UsageError(f"detector 'nf': flow must be one of {', '.join(FLOWS)}, got {cfg['flow']!r}")
-        cfg["flow"] = str(cfg["flow"]).lower()
-        if int(cfg["folds"]) < 2:
-            raise UsageError(f"detector 'nf': folds must be at least 2, got {cfg['folds']}")
+        cfg = {**DEFAULTS, **check_params("detector 'nf'", SCHEMA, params)}
         super().__init__(**cfg)
         self.folds_: np.ndarray | None = None
         self.history_: list[dict[str, Any]] = []

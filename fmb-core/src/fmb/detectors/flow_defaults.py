@@ -1,9 +1,28 @@
-"""Default parameters of the ``nf`` detector (pure data: registering imports nothing heavy)."""
+"""Parameters of the ``nf`` detector: declared types, ranges and defaults (pure data: registering
+imports nothing heavy)."""
 
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {
-    "flow": "maf", "n_components": 100, "folds": 5, "transforms": 3, "hidden": 128, "layers": 2,
-    "epochs": 200, "patience": 15, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-5,
-    "val_fraction": 0.1, "clip": 8.0, "device": "cpu", "threads": 1, "save_dir": None,
-}
+from fmb.paramschema import Param, schema
+
+SCHEMA = schema(
+    Param("flow", ("str",), "maf", choices=("maf", "nsf"), doc="flow family (zuko MAF or NSF)"),
+    Param("n_components", ("int",), 100, low=1, doc="PCA components kept (when the embedding is wider)"),
+    Param("folds", ("int",), 5, low=2, doc="out-of-fold splits"),
+    Param("transforms", ("int",), 3, low=1, doc="flow transforms"),
+    Param("hidden", ("int",), 128, low=1, doc="hidden units per layer"),
+    Param("layers", ("int",), 2, low=1, doc="hidden layers per transform"),
+    Param("epochs", ("int",), 200, low=1, doc="maximum training epochs"),
+    Param("patience", ("int",), 15, low=1, doc="early-stopping patience (epochs)"),
+    Param("batch_size", ("int",), 256, low=1, doc="training batch size"),
+    Param("lr", ("float",), 1e-3, low=0, low_open=True, doc="Adam learning rate"),
+    Param("weight_decay", ("float",), 1e-5, low=0, doc="Adam weight decay"),
+    Param("val_fraction", ("float",), 0.1, low=0, high=1, low_open=True, high_open=True,
+          doc="fraction of training rows used for early stopping"),
+    Param("clip", ("float",), 8.0, low=0, low_open=True, doc="clip standardised features at this many sigma"),
+    Param("device", ("str",), "cpu", doc="torch device: cpu, cuda, cuda:N or auto"),
+    Param("threads", ("int",), 1, low=0, doc="torch CPU threads (0: leave torch's setting)"),
+    Param("save_dir", ("str", "none"), None, doc="folder to save each fold's flow in"),
+)
+
+DEFAULTS: dict[str, Any] = {name: p.default for name, p in SCHEMA.items()}

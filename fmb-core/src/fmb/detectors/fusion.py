@@ -24,10 +24,22 @@ import numpy as np
 from scipy.stats import rankdata
 
 from fmb.detectors.base import Detector
-from fmb.detectors.mismatch import MismatchDetector, MultiInputDetector
+from fmb.detectors.mismatch import ALIGN, MismatchDetector, MultiInputDetector
 from fmb.errors import DetectorError, UsageError
+from fmb.paramschema import Param, check_params, schema
 
 MODES = ("geo", "min", "avg")
+
+#: the declared parameters of ``fusion`` (checked by :func:`make_detector` before any work)
+SCHEMA = schema(
+    Param("base", ("str",), "iforest", doc="the detector scoring each modality"),
+    Param("base_params", ("dict", "none"), None, doc="its parameters"),
+    Param("mode", ("str",), "geo", choices=MODES, doc="rank fusion: geometric mean, min or mean"),
+    Param("mismatch", ("bool", "str"), "auto", choices=("auto",), doc="include the mismatch score"),
+    Param("align", ("str",), "none", choices=ALIGN, doc="mismatch alignment"),
+    *(Param(f"t_{k}", ("float",), 0.0, low=0, high=1, doc=f"percentile threshold on the {k} score")
+      for k in ("image", "spectrum", "mismatch")),
+)
 
 
 def percentiles(scores: np.ndarray) -> np.ndarray:
@@ -136,5 +148,5 @@ class FusionDetector(MultiInputDetector):
 
 
 def make_detector(**params: Any) -> FusionDetector:
-    """Loader of the ``fusion`` detector spec."""
-    return FusionDetector(**params)
+    """Loader of the ``fusion`` detector spec; parameters are checked against :data:`SCHEMA`."""
+    return FusionDetector(**check_params("detector 'fusion'", SCHEMA, params))

@@ -22,8 +22,17 @@ import numpy as np
 
 from fmb.detectors.base import Detector
 from fmb.errors import DetectorError, UsageError
+from fmb.paramschema import Param, check_params, schema
 
 ALIGN = ("none", "cca")
+
+#: the declared parameters of ``mismatch`` (checked by :func:`make_detector` before any work)
+SCHEMA = schema(
+    Param("align", ("str",), "none", choices=ALIGN, doc="none: one shared space; cca: aligned out-of-fold"),
+    Param("folds", ("int",), 5, low=2, doc="out-of-fold splits of the CCA alignment"),
+    Param("pca", ("int",), 32, low=1, doc="PCA components per modality before CCA"),
+    Param("components", ("int",), 8, low=1, doc="CCA components"),
+)
 
 
 class MultiInputDetector(Detector):
@@ -154,5 +163,5 @@ class MismatchDetector(MultiInputDetector):
 
 
 def make_detector(**params: Any) -> MismatchDetector:
-    """Loader of the ``mismatch`` detector spec."""
-    return MismatchDetector(**params)
+    """Loader of the ``mismatch`` detector spec; parameters are checked against :data:`SCHEMA`."""
+    return MismatchDetector(**check_params("detector 'mismatch'", SCHEMA, params))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from fmb.detectors.base import Detector, standardise, unique_rows
 from fmb.detectors.pyod_catalog import PYOD_DETECTORS
 from fmb.errors import DetectorError, UsageError
+from fmb.paramschema import Param, check_params, schema
 
 #: Detectors whose neighbourhood radii collapse to zero on exact duplicate rows (LOF's local
 #: reachability density becomes infinite, so the neighbours of a group of copies score 1e7 and
@@ -31,29 +33,70 @@ def _pyod_class(path: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+#: explicit ranges for the common pyod parameters (applied where the class takes them); the others
+#: get their type from the class's default value (int, float or bool), see :func:`pyod_schema`
+COMMON = schema(
+    Param("n_neighbors", ("int",), low=1), Param("n_estimators", ("int",), low=1),
+    Param("contamination", ("float",), low=0, high=0.5, low_open=True),
+    Param("n_components", ("int", "none"), low=1), Param("n_clusters", ("int",), low=2),
+    Param("n_bins", ("int", "str"), low=2, choices=("auto",)), Param("n_random_cuts", ("int",), low=1),
+    Param("leaf_size", ("int",), low=1), Param("n_jobs", ("int",)),
+    Param("algorithm", ("str",), choices=("auto", "ball_tree", "kd_tree", "brute")),
+    Param("nu", ("float",), low=0, high=1, low_open=True), Param("bandwidth", ("float",), low=0, low_open=True),
+    Param("kernel", ("str",), choices=("linear", "poly", "rbf", "sigmoid")),
+    Param("covariance_type", ("str",), choices=("full", "tied", "diag", "spherical")),
+    Param("max_features", ("int", "float"), low=0, low_open=True),
+    Param("support_fraction", ("float", "none"), low=0, high=1, low_open=True),
+    Param("random_state", ("int", "none"), low=0),
+)
+#: per-detector choices pyod checks only when fitting
+SPECIFIC = {"knn": schema(Param("method", ("str",), choices=("largest", "mean", "median")))}
+
+
+def pyod_schema(name: str, cls: type) -> dict[str, Param]:
+    """Declared parameters of a pyod detector: the class's keyword arguments (its signature, as
+    scikit-learn's ``_get_param_names`` reads it), typed by :data:`COMMON`, :data:`SPECIFIC` or the
+    default value, plus FMB's ``standardize``."""
+    out = {"standardize": Param("standardize", ("bool",), True, doc="z-score each column first")}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        d = p.default
+        decl = SPECIFIC.get(name, {}).get(p.name) or COMMON.get(p.name)
+        if decl is None:
+            kind = ("bool",) if isinstance(d, bool) else ("int",) if isinstance(d, int) else \
+                ("float",) if isinstance(d, float) else ("any",)
+            decl = Param(p.name, kind)
+        out[p.name] = replace(decl, default=d)
+    return out
+
+
 class PyODDetector(Detector):
     """A pyod detector. ``standardize`` (default True) z-scores each column first.
 
     Detectors in :data:`DEDUPLICATE` are fitted on the distinct rows of ``X`` and give identical
     rows one score (for LOF, groups larger than ``n_neighbors`` score :data:`LOF_DENSE_GROUP`).
 
-    Any keyword of the pyod class is accepted; unknown ones are a one-line error listing the
-    valid names. ``random_state`` defaults to the run's seed where the class takes one.
+    Every keyword of the pyod class is accepted and checked when the detector is made (before any
+    data are read) against :func:`pyod_schema`: an unknown name or a bad value is a one-line
+    UsageError naming the detector, the parameter and what is valid. ``random_state`` defaults to
+    the run's seed where the class takes one.
     """
 
-    def __init__(self, name: str, standardize: bool = True, **params: Any) -> None:
+    def __init__(self, name: str, **params: Any) -> None:
         path, _, defaults = PYOD_DETECTORS[name]
         self.name = name
         self.cls = _pyod_class(path)
-        self.standardize = bool(standardize)
-        accepted = set(inspect.signature(self.cls.__init__).parameters) - {"self", "args", "kwargs"}
-        unknown = sorted(set(params) - accepted)
-        if unknown:
-            raise UsageError(f"detector {name!r}: unknown parameter(s) {', '.join(unknown)} "
-                             f"(valid: standardize, {', '.join(sorted(accepted))})")
-        self.accepted = accepted
+        declared = pyod_schema(name, self.cls)
+        params = check_params(f"detector {name!r}", declared, params)
+        self.standardize = params.pop("standardize", True)
+        self.accepted = set(declared) - {"standardize"}
         self.deduplicates = name in DEDUPLICATE
         super().__init__(**{**defaults, **params})
+        try:  # pyod's own constructor checks, now rather than after embedding
+            self.cls(**self.resolved_params(0))
+        except (TypeError, ValueError, AssertionError) as exc:
+            raise UsageError(f"detector {name!r} with {self.params}: {exc}".splitlines()[0]) from exc
 
     def resolved_params(self, seed: int) -> dict[str, Any]:
         params = dict(self.params)

@@ -97,12 +97,15 @@ class RunPlan:
         return [i for i in range(unit.n_shards) if i not in done]
 
     def detect_done(self, d: DetectUnit) -> bool:
-        """True when the system's results.json exists and was made with this configuration."""
+        """True when the system's run folder is complete (:func:`fmb.runs.read_results`) and was made
+        with this configuration."""
+        from fmb.runs import read_results
+
         try:
-            result = json.loads((Path(d.out_dir) / "results.json").read_text())
-        except (OSError, ValueError):
+            result = read_results(d.out_dir)
+        except UsageError:
             return False
-        return result.get("config") == d.config and (Path(d.out_dir) / "scores.parquet").exists()
+        return result.get("config") == d.config
 
 
 def marker_name(index: int) -> str:

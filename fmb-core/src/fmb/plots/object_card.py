@@ -12,19 +12,22 @@ from fmb.errors import DataError
 from fmb.io import atomic_path
 
 
-def find_object(batches, object_id: str | None = None, index: int | None = None) -> pa.RecordBatch:
-    """The one-row batch holding ``object_id`` (compared as text) or the ``index``-th object."""
-    seen = 0
-    for batch in batches:
-        if object_id is not None:
-            ids = [str(v) for v in batch.column(C.OBJECT_ID).to_pylist()]
-            if object_id in ids:
-                return batch.slice(ids.index(object_id), 1)
-        elif index is not None and seen <= index < seen + batch.num_rows:
-            return batch.slice(index - seen, 1)
-        seen += batch.num_rows
-    what = f"object_id {object_id}" if object_id is not None else f"index {index} (only {seen} objects)"
-    raise DataError(f"no object with {what}")
+def find_object(dataset, object_id: str | None = None, index: int | None = None) -> pa.RecordBatch:
+    """The one-row batch of ``object_id`` (compared as text) or of the ``index``-th object.
+
+    Only that row is read and validated (ids are looked up in the id column alone), so a bad
+    value in another object never stops showing this one.
+    """
+    n = len(dataset)
+    if object_id is not None:
+        ids = dataset.read_columns([C.OBJECT_ID]).column(C.OBJECT_ID).to_pylist()
+        where = [i for i, v in enumerate(ids) if str(v) == str(object_id)]
+        if not where:
+            raise DataError(f"no object with object_id {object_id}")
+        index = where[0]
+    if index is None or not 0 <= index < n:
+        raise DataError(f"no object with index {index} (only {n} objects)")
+    return next(iter(dataset.iter_batches(1, index, index + 1)))
 
 
 def _stretch(img: np.ndarray) -> np.ndarray:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from fmb.errors import UsageError
+from fmb import runs
 from fmb.home import fmb_home
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "results.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{str(run_dir)!r} is not an fmb run folder: cannot read results.json ({exc})") from exc
+    """results.json of a complete run folder (:func:`fmb.runs.read_results`)."""
+    return runs.read_results(run_dir)
 
 
 def read_cache(model: str, key: str) -> pa.Table | None:

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fmb.data import canonical as C
 from fmb.errors import UsageError
 from fmb.params import parse_value
+from fmb.runs import read_run
 
 
 def cosine_neighbours(X: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def neighbours(table: pa.Table, run_dir: str | Path, object_id: str, modality: s
     except ValueError:
         raise UsageError(f"neighbors: object {object_id!r} is not in this run's data set") from None
     idx, sim = cosine_neighbours(C.column_array(table, space), i, k)
-    scores = pq.read_table(Path(run_dir) / "scores.parquet", columns=["object_id", "modality", "rank"])
+    scores = read_run(run_dir, columns=["object_id", "modality", "rank"])[1]
     mods = scores.column("modality").to_numpy(zero_copy_only=False).astype(str)
     rank_mod = space if space in set(mods) else (run_modalities[0] if run_modalities else None)
     sel = mods == rank_mod

@@ -16,9 +16,9 @@ from fmb.data import canonical as C
 from fmb.datasets.base import Dataset
 from fmb.detectors.base import Detector, duplicate_rows
 from fmb.errors import DetectorError, FMBError, UsageError
-from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.params import format_spec
+from fmb.paramschema import check_names, keyword_names
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, embed_dataset, model_options
 from fmb.protocol.environment import environment, resolve_device
@@ -26,6 +26,7 @@ from fmb.protocol.metrics import compute_metrics, ranks
 from fmb.protocol.nuisance import nuisance_correlations
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
+from fmb.runs import check_run_dir, write_run
 
 SCHEMA_VERSION = 1
 MODALITY_CHOICES = ("image", "spectrum", "joint", "all")
@@ -47,6 +48,8 @@ class RunConfig:
     device: str = "auto"
     batch_size: int = 64
     output: str = ""
+    #: replace a run of another system in the output folder (not part of the recorded configuration)
+    overwrite: bool = False
 
     @property
     def label(self) -> str:
@@ -57,14 +60,44 @@ class RunConfig:
         return "".join(ch if ch.isalnum() or ch in "._-=" else "-" for ch in safe)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The configuration recorded in results.json (without ``overwrite``)."""
+        d = asdict(self)
+        d.pop("overwrite")
+        return d
 
 
-def open_dataset(reg: Registry, name: str, options: dict[str, Any]) -> Dataset:
+def check_dataset_options(reg: Registry, name: str, options: dict[str, Any]) -> None:
+    """Unknown option names of a dataset are a one-line UsageError listing the valid ones (read from
+    the loader's keyword parameters; a loader taking only ``**options`` checks its own)."""
+    known = keyword_names(reg.dataset(name).load())
+    if known is not None:
+        check_names(f"dataset {name!r}", known, options)
+
+
+def check_config(reg: Registry, cfg: RunConfig) -> Detector:
+    """Everything about one system that can be checked without reading data or loading a model:
+    names, modality, weights, dataset option names and every detector parameter (type and range).
+    Returns the detector. Raises a one-line UsageError (or DetectorError)."""
+    reg.model(cfg.model), reg.dataset(cfg.dataset)
+    if cfg.modality not in MODALITY_CHOICES:
+        raise UsageError(f"unknown modality {cfg.modality!r} (expected one of {', '.join(MODALITY_CHOICES)})")
+    parse_weights(cfg.weights)
+    check_dataset_options(reg, cfg.dataset, cfg.dataset_options)
+    return make_detector(reg, cfg.detector, cfg.detector_params)
+
+
+def open_dataset(reg: Registry, name: str, options: dict[str, Any], check_ids: bool = True) -> Dataset:
+    """Open a registered data set; every path (run, shards, embed --shard, detect, executors, Slurm
+    tasks) comes through here, so every path refuses duplicate ids across the whole data set."""
+    from fmb.data.validate import check_unique_ids
+
     spec = reg.dataset(name)
+    check_dataset_options(reg, name, options)
     ds = spec.load()(**options)
     ds.name = ds.name or name
     ds.requested_options = dict(options)  # the embedding cache keys on them, whatever the plugin's fingerprint
+    if check_ids:
+        check_unique_ids(ds)
     return ds
 
 
@@ -101,17 +134,6 @@ def select_outputs(model: Model, dataset: Dataset, modality: str) -> list[str]:
         raise UsageError(f"model {model.spec.name!r} on dataset {dataset.name!r} has no {modality!r} output "
                          f"(available: {', '.join(usable) or 'none'})")
     return [modality]
-
-
-def check_output_dir(path: Path) -> None:
-    """Create the output folder and make sure it is writable, before any work is done."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".fmb-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"output directory {str(path)!r} is not writable: {exc.strerror or exc}") from exc
 
 
 def canonical_order(table: pa.Table) -> np.ndarray:
@@ -227,14 +249,15 @@ def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: 
 
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                cached_only: bool = False) -> dict[str, Any]:
-    """Run one model x detector x dataset x seed and write results.json and scores.parquet.
+    """Run one model x detector x dataset x seed and write results.json and scores.parquet as one unit
+    (:func:`fmb.runs.write_run`).
 
-    ``cached_only`` refuses to embed: every embedding shard must already be in the cache.
+    ``cached_only`` refuses to embed: every embedding shard must already be in the cache. A folder holding
+    another system's run is refused before any work unless ``cfg.overwrite``.
     """
-    check_output_dir(out_dir)
+    detector = check_config(reg, cfg)  # bad names, options and parameters fail before any work
+    check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     device = resolve_device(cfg.device)
-    parse_weights(cfg.weights)  # a bad path fails before any work
-    detector = make_detector(reg, cfg.detector, cfg.detector_params)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     model = load_model(reg, cfg, device)
     multi = bool(multi_inputs(detector))
@@ -331,6 +354,4 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "modalities": per_modality,
         "failed_outputs": failed,
     }
-    write_parquet(pa.concat_tables(score_tables), out_dir / "scores.parquet")
-    write_json(result, out_dir / "results.json")
-    return result
+    return write_run(out_dir, result, pa.concat_tables(score_tables))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from fmb.data import canonical as C
-from fmb.errors import UsageError
+from fmb.runs import read_run
 
 
 @dataclass
@@ -58,13 +56,9 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run folder; a one-line UsageError when it is not one."""
+    """Read a complete run folder (:func:`fmb.runs.read_run`); a one-line UsageError when it is not one."""
     path = Path(path)
-    try:
-        result = json.loads((path / "results.json").read_text())
-        table = pq.read_table(path / "scores.parquet")
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{str(path)!r} is not an fmb run folder (results.json + scores.parquet): {exc}") from exc
+    result, table = read_run(path)
     cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
     mods = cols["modality"].astype(str)
     score = cols["score"].astype(np.float64)

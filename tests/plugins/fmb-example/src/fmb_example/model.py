@@ -129,7 +129,14 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
     path = Path(weights)
     if not path.is_file():
         raise ModelError(f"model 'example': --weights {weights!r} is not a file")
-    with np.load(path) as data:
-        matrices = {k: np.asarray(data[k]) for k in ("image", "spectrum")}
+    from fmb.protocol.weights import check_tensors
+
+    try:
+        with np.load(path) as data:  # allow_pickle=False: no code from the file runs
+            matrices = {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model 'example': cannot read {path} as .npz ({exc})".splitlines()[0]) from None
+    expected = {k: v.shape for k, v in projections(0).items()}
+    check_tensors(expected, {k: v.shape for k, v in matrices.items()}, f"model 'example': {path}")  # strict
     return ExampleModel(spec, WeightsInfo(kind="path", location=str(path.resolve()), sha256=_sha256(path)),
                         {}, matrices)

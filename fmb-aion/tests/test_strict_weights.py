@@ -1,0 +1,123 @@
+"""Weights load strictly: encoder, both codecs and the adapter refuse a renamed, dropped, extra or
+wrong-shape tensor with one line naming the key; a refused folder leaves no results behind."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file, save_file
+
+from fmb.cli import cli
+from fmb.errors import ModelError
+from fmb.plugins import registry
+from fmb.testing.toy import ToyDataset
+from fmb.testing.weights import weight_faults
+from fmb_aion import weights as W
+from fmb_aion.adapter import EuclidHSCAdapter, load_adapter, save_adapter
+
+from .conftest import COMMIT
+
+FILES = {"encoder": "model.safetensors", "image": "codecs/image/model.safetensors",
+         "spectrum": "codecs/spectrum/model.safetensors"}
+
+
+def _load(weights, **options):
+    spec = registry().model("aion")
+    return spec.load()(spec, weights=weights, options=options, seed=3)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, tiny_parts):
+    return W.save_folder(tmp_path_factory.mktemp("aion") / "good", *tiny_parts)
+
+
+def _corrupt(saved, dest, part, state):
+    folder = shutil.copytree(saved, dest)
+    save_file(state, str(folder / FILES[part]))
+    return folder
+
+
+def _one_line_naming(exc, *names):
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith("aion: ")
+    for name in names:
+        assert name in msg
+    return msg
+
+
+@pytest.mark.parametrize("fault", ["renamed", "dropped", "extra", "wrong_shape"])
+def test_encoder_faults_are_refused(saved, tmp_path, fault):
+    state, key = weight_faults(load_file(str(saved / FILES["encoder"])))[fault]
+    folder = _corrupt(saved, tmp_path / "bad", "encoder", state)
+    with pytest.raises(ModelError) as exc:
+        W.resolve(str(folder))
+    _one_line_naming(exc, key, str(folder / FILES["encoder"]))
+
+
+@pytest.mark.parametrize(("part", "fault"), [("image", "renamed"), ("image", "wrong_shape"),
+                                             ("spectrum", "dropped"), ("spectrum", "extra")])
+def test_codec_faults_are_refused(saved, tmp_path, part, fault):
+    state, key = weight_faults(load_file(str(saved / FILES[part])))[fault]
+    folder = _corrupt(saved, tmp_path / "bad", part, state)
+    with pytest.raises(ModelError) as exc:
+        W.resolve(str(folder))
+    _one_line_naming(exc, key, FILES[part])
+
+
+def test_every_key_renamed_no_longer_loads_as_random(saved, tmp_path):
+    state = load_file(str(saved / FILES["encoder"]))
+    folder = _corrupt(saved, tmp_path / "bad", "encoder", {f"renamed.{k}": v for k, v in state.items()})
+    with pytest.raises(ModelError) as exc:
+        W.resolve(str(folder))
+    msg = _one_line_naming(exc, f"{len(state) + 3} missing", f"{len(state)} unexpected", " more")
+    assert msg.count(", ") < 20  # five names of each kind, not hundreds
+
+
+def test_a_correct_folder_gives_the_embeddings_of_the_saved_modules(tmp_path):
+    m = _load("random", size="tiny")
+    folder = m.save_weights(tmp_path / "snap")
+    again = _load(str(folder))
+    assert again.weights.kind == "path" and again.weights.sha256 == W.folder_sha256(folder)
+    batch = next(ToyDataset(size=3).iter_batches(3))
+    a, b = m.embed(batch), again.embed(batch)
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(b[k], a[k])
+
+
+@pytest.mark.parametrize("fault", ["renamed", "dropped", "extra", "wrong_shape"])
+def test_adapter_faults_are_refused(tmp_path, fault):
+    torch.manual_seed(0)
+    good = save_adapter(EuclidHSCAdapter(), tmp_path / "a.pt", {})
+    blob = torch.load(good, weights_only=True)
+    blob["to_euclid"], key = weight_faults(blob["to_euclid"])[fault]
+    torch.save(blob, tmp_path / "bad.pt")
+    with pytest.raises(ModelError) as exc:
+        load_adapter(tmp_path / "bad.pt")
+    _one_line_naming(exc, key, "to_euclid", str(tmp_path / "bad.pt"))
+
+
+def test_run_with_a_bad_folder_exits_2_and_writes_no_results(saved, tmp_path, toy):
+    state, key = weight_faults(load_file(str(saved / FILES["encoder"])))["renamed"]
+    folder = _corrupt(saved, tmp_path / "bad", "encoder", state)
+    out = tmp_path / "res"
+    res = CliRunner().invoke(cli, ["run", "--model", "aion", "--weights", str(folder), "--detector", "iforest",
+                                   "--dataset", "toy:size=8", "--output", str(out), "-q", "--no-report"])
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and key in errors[0]
+    assert not (out / "results.json").exists()
+
+
+def test_auto_refuses_cached_weights_that_do_not_load_instead_of_going_random(seeded_hub, tmp_path, monkeypatch):
+    cache = shutil.copytree(seeded_hub, tmp_path / "hub")
+    snap = cache / "models--polymathic-ai--aion-base" / "snapshots" / COMMIT
+    state, key = weight_faults(load_file(str(snap / FILES["spectrum"])))["dropped"]
+    save_file(state, str(snap / FILES["spectrum"]))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    with pytest.raises(ModelError) as exc:
+        W.resolve("auto")
+    _one_line_naming(exc, key, FILES["spectrum"])

@@ -1,0 +1,154 @@
+"""A run folder as one unit: how it is written, refused and read.
+
+A run folder holds ``results.json`` and ``scores.parquet`` (and, from ``fmb report``, ``report.html``
+and ``figures/``). Writing is ordered so that a partial write never looks complete:
+
+1. before any work, :func:`check_run_dir` refuses a folder holding *another* system's run unless
+   ``overwrite`` (so results never silently replace, or sit beside, someone else's);
+2. at the end, :func:`write_run` removes the old ``results.json``, report and figures, writes
+   ``scores.parquet`` carrying a fresh run id in its schema metadata, and writes ``results.json``
+   (with the same ``run_id``) last: ``results.json`` is the commit;
+3. every reader goes through :func:`read_run` / :func:`read_results`, which refuse a folder whose
+   ``results.json`` is missing or whose two files carry different run ids (one line, UsageError).
+
+Writes are atomic (:mod:`fmb.io`); a full disk or a missing permission is a one-line
+:class:`~fmb.errors.OutputError` naming the path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fmb.errors import OutputError, UsageError
+from fmb.io import output_error, write_json, write_parquet
+
+RESULTS = "results.json"
+SCORES = "scores.parquet"
+REPORT = "report.html"
+FIGURES = "figures"
+#: key of the run id in scores.parquet's schema metadata (equal to results.json's ``run_id``)
+RUN_ID_KEY = b"fmb.run_id"
+#: the configuration keys that make two runs the same system (device, batch size, output do not)
+SYSTEM_KEYS = ("model", "model_options", "detector", "detector_params", "dataset", "dataset_options",
+               "modality", "weights", "seed")
+
+
+def system_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run's ``config`` that identifies its system (see :data:`SYSTEM_KEYS`)."""
+    return {k: config.get(k) for k in SYSTEM_KEYS}
+
+
+def _describe(config: dict[str, Any]) -> str:
+    return f"{config.get('model')} x {config.get('detector')} on {config.get('dataset')} seed {config.get('seed')}"
+
+
+def check_output_dir(path: Path) -> None:
+    """Create the output folder and make sure it is writable, before any work is done."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".fmb-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output directory {str(path)!r} is not writable: {exc.strerror or exc}") from exc
+
+
+def check_run_dir(path: str | Path, config: dict[str, Any], overwrite: bool = False) -> None:
+    """Before any work: the folder is writable and does not hold another system's complete run
+    (unless ``overwrite``). A folder whose ``results.json`` is missing or unreadable holds no complete
+    run (an interrupted write) and may be reused. Raises UsageError / OutputError (one line)."""
+    path = Path(path)
+    check_output_dir(path)
+    try:
+        old = json.loads((path / RESULTS).read_text())
+    except (OSError, ValueError):
+        return
+    old_cfg = old.get("config", {}) if isinstance(old, dict) else {}
+    if not overwrite and system_of(old_cfg) != system_of(config):
+        raise UsageError(f"output folder {str(path)!r} holds another system's run ({_describe(old_cfg)}); "
+                         "use --overwrite to replace it (its report and figures are removed too), "
+                         "or choose another --output")
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+
+
+def write_run(path: str | Path, result: dict[str, Any], scores: pa.Table) -> dict[str, Any]:
+    """Write one run: clear the old ``results.json``, report and figures, then ``scores.parquet``, then
+    ``results.json`` (the commit). Both carry a new ``run_id``; returns ``result`` with it."""
+    path = Path(path)
+    run_id = uuid.uuid4().hex
+    result = {**result, "run_id": run_id}
+    for name in (RESULTS, REPORT, FIGURES):  # results.json first: from here the folder is incomplete
+        _remove(path / name)
+    meta = {**(scores.schema.metadata or {}), RUN_ID_KEY: run_id.encode()}
+    write_parquet(scores.replace_schema_metadata(meta), path / SCORES)
+    write_json(result, path / RESULTS)
+    return result
+
+
+def _not_a_run(path: Path, why: str) -> UsageError:
+    return UsageError(f"{str(path)!r} is not an fmb run folder (a complete results.json + scores.parquet): {why}")
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """``results.json`` of a complete run folder, after checking that ``scores.parquet`` belongs to
+    the same run (its metadata only is read). UsageError (one line) otherwise."""
+    path = Path(path)
+    result = _load_results(path)
+    try:
+        meta = pq.read_schema(path / SCORES).metadata or {}
+    except (OSError, ValueError) as exc:
+        raise _not_a_run(path, f"cannot read {SCORES} ({getattr(exc, 'strerror', None) or exc})") from exc
+    _check_pair(path, result, meta)
+    return result
+
+
+def read_run(path: str | Path, columns: list[str] | None = None) -> tuple[dict[str, Any], pa.Table]:
+    """``results.json`` and ``scores.parquet`` (optionally only ``columns``) of a complete run folder
+    whose two files belong to the same run. UsageError (one line) naming the folder otherwise."""
+    path = Path(path)
+    result = _load_results(path)
+    try:
+        meta = pq.read_schema(path / SCORES).metadata or {}
+        table = pq.read_table(path / SCORES, columns=columns)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _not_a_run(path, f"cannot read {SCORES} ({getattr(exc, 'strerror', None) or exc})") from exc
+    _check_pair(path, result, meta)
+    return result, table
+
+
+def _load_results(path: Path) -> dict[str, Any]:
+    if not (path / RESULTS).exists():
+        why = (f"{RESULTS} is missing beside {SCORES} (a write was interrupted; run it again)"
+               if (path / SCORES).exists() else f"no {RESULTS}")
+        raise _not_a_run(path, why)
+    try:
+        result = json.loads((path / RESULTS).read_text())
+    except (OSError, ValueError) as exc:
+        raise _not_a_run(path, f"cannot read {RESULTS} ({getattr(exc, 'strerror', None) or exc})") from exc
+    if not isinstance(result, dict):
+        raise _not_a_run(path, f"{RESULTS} is not a JSON object")
+    return result
+
+
+def _check_pair(path: Path, result: dict[str, Any], meta: dict[bytes, bytes]) -> None:
+    """Both files carry the same run id (folders written before run ids existed carry none at all)."""
+    rid, sid = result.get("run_id"), meta.get(RUN_ID_KEY, b"").decode() or None
+    if rid != sid:
+        raise UsageError(f"{str(path)!r}: {SCORES} (run {sid or 'unknown'}) and {RESULTS} (run {rid or 'unknown'}) "
+                         "come from different runs (an interrupted write?); run it again")
