@@ -22,8 +22,19 @@ import numpy as np
 from fmb.detectors.base import standardise
 from fmb.detectors.mismatch import MultiInputDetector
 from fmb.errors import DetectorError, UsageError
+from fmb.paramschema import Param, check_params, schema
 
 REGRESSORS = ("knn", "ridge")
+
+#: the declared parameters of ``crossmodal`` (checked by :func:`make_detector` before any work)
+SCHEMA = schema(
+    Param("base", ("str",), "norm", doc="norm: mean squared residual; else a pyod detector scoring the residuals"),
+    Param("regressor", ("str",), "knn", choices=REGRESSORS, doc="kNN (distance-weighted) or RidgeCV regression"),
+    Param("folds", ("int",), 5, low=2, doc="out-of-fold splits of the regression"),
+    Param("pca", ("int",), 16, low=1, doc="PCA components per modality"),
+    Param("neighbors", ("int",), 15, low=1, doc="neighbours of the kNN regressor"),
+    Param("base_params", ("dict", "none"), None, doc="the base detector's parameters"),
+)
 
 
 def _pca(X: np.ndarray, k: int) -> np.ndarray:
@@ -65,20 +76,23 @@ class CrossModalDetector(MultiInputDetector):
 
     def __init__(self, base: str = "norm", regressor: str = "knn", folds: int = 5, pca: int = 16,
                  neighbors: int = 15, base_params: dict | None = None) -> None:
-        regressor = str(regressor).lower()
-        if regressor not in REGRESSORS:
-            raise UsageError(f"detector 'crossmodal': regressor must be one of {', '.join(REGRESSORS)}, "
-                             f"got {regressor!r}")
-        for key, val, lo in (("folds", folds, 2), ("pca", pca, 1), ("neighbors", neighbors, 1)):
-            if int(val) < lo:
-                raise UsageError(f"detector 'crossmodal': {key} must be at least {lo}, got {val}")
+        p = check_params("detector 'crossmodal'", SCHEMA, {"base": base, "regressor": regressor, "folds": folds,
+                                                           "pca": pca, "neighbors": neighbors})
+        base, regressor, folds, pca, neighbors = (p[k] for k in ("base", "regressor", "folds", "pca", "neighbors"))
         super().__init__(base=str(base), regressor=regressor, folds=int(folds), pca=int(pca),
                          neighbors=int(neighbors), base_params=dict(base_params or {}))
-        self.base = None
+        # ``base`` exists only when a base detector scores the residuals (run.py's duplicate-row warning names
+        # ``detector.base`` when present, else the detector itself)
         if self.params["base"] != "norm":  # a bad base name fails here, before any work
-            from fmb.detectors.fusion import _base_detector
+            from fmb.plugins import UnknownNameError, registry
 
-            self.base = _base_detector(self.params["base"], self.params["base_params"])
+            try:
+                self.base = registry().detector(self.params["base"]).load()(**self.params["base_params"])
+            except UnknownNameError as exc:
+                raise UsageError(f"detector 'crossmodal': parameter base={base!r}: {exc}") from None
+            if isinstance(self.base, MultiInputDetector):
+                raise UsageError(f"detector 'crossmodal': base detector {base!r} must score one embedding at a "
+                                 "time (e.g. knn, iforest)")
 
     def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
         Xs = self.check_inputs(Xs)
@@ -97,11 +111,11 @@ class CrossModalDetector(MultiInputDetector):
                             "spectrum_to_image": (Ra ** 2).mean(axis=1)}
         self.details_ = {"regressor": kind, "pca": [A.shape[1], B.shape[1]], "folds": k,
                          "base": self.params["base"]}
-        if self.base is None:
+        if getattr(self, "base", None) is None:
             return (R ** 2).mean(axis=1)
         return np.asarray(self.base.fit_score(R.astype(np.float32), seed=seed), np.float64)
 
 
 def make_detector(**params: Any) -> CrossModalDetector:
-    """Loader of the ``crossmodal`` detector spec."""
-    return CrossModalDetector(**params)
+    """Loader of the ``crossmodal`` detector spec; parameters are checked against :data:`SCHEMA`."""
+    return CrossModalDetector(**check_params("detector 'crossmodal'", SCHEMA, params))
