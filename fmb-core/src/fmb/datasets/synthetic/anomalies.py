@@ -3,22 +3,29 @@
 Every class has a ``strength`` (default 1.0) that scales its visibility so difficulty can be swept:
 
 ==========  =============================================================  ===========
-class       injection (strength s)                                         modality
+class       injection (strength s; "lu" = log-uniform, hard to easy)        modality
 ==========  =============================================================  ===========
 lens        SIS lens (theta_E 0.6-1.5") of a compact blue source with       image (+spec)
-            s x 15-60 % of the host's VIS flux (unlensed); red host; the
-            source's [OII] at z_s > z_l in the fibre spectrum
-merger      companion Sersic with s x 30-80 % of the flux at 0.8-2" plus   image
-            a curved tidal tail of s x 12 %
+            s x lu 4-50 % of the host's VIS flux (unlensed); the source's
+            [OII] at z_s = z_l + 0.3-0.9 in the fibre spectrum
+merger      companion Sersic with s x lu 5-60 % of the flux at 0.8-2" plus  image
+            a curved tidal tail of 0.2 x the companion's share
 agn         central point source, f_lambda ~ lambda^-1.5 + broad lines     image+spectrum
-            (FWHM 2500-8000 km/s); amplitude s x frac/(1-frac), frac 0.3-0.9
-eelg        [OIII]5007 rest EW s x 300-1500 A with Hb, Ha, [OII] scaled     spectrum (+colours)
-sat_trail   straight streak across VIS only, s x 3-15 sigma per pixel       image
-cosmic_ray  2-5 short unconvolved VIS tracks of s x 20-80 sigma             image
-mismatch    spectrum of another galaxy (|dz|/(1+z) >= s x 0.05 preferred)   joint only
-dead_arm    a DESI camera arm (b, r or z): first min(s, 1) of its pixels    spectrum
-            get flux 0, ivar 0, mask True
+            (FWHM 2500-8000 km/s); amplitude s x f/(1-f), f 0.05-0.85;
+            only the point source gets the point-source fibre fraction
+eelg        [OIII]5007 rest EW s x lu 50-1000 A with Hb, Ha, [OII] scaled,  spectrum (+colours)
+            added to the galaxy's own lines
+sat_trail   straight streak across VIS only, s x lu 0.5-10 sigma per pixel  image
+cosmic_ray  2-5 short unconvolved VIS tracks of s x lu 4-60 sigma           image
+mismatch    spectrum of a hidden donor (|dz|/(1+z) >= s x 0.05 preferred);  joint only
+            none at s = 0
+dead_arm    a DESI camera arm (b, r or z): from its blue end, min(s, 1) x   spectrum
+            U(0.1, 1) of its pixels get flux 0, ivar 0, mask True
 ==========  =============================================================  ===========
+
+Every object (anomalies too) has field neighbours and stars (:func:`field_sources`) and ordinary masked
+spectrum pixels (:func:`bad_pixel_mask`), from their own random streams; at s = 0 every class is its
+normal object exactly.
 """
 
 from __future__ import annotations
