@@ -10,7 +10,7 @@ IMAGE_DIM = 4 * 16 * 16
 SPECTRUM_DIM = 128
 #: baseline-strong embedding sizes (their breakdown: fmb.models.baseline_strong; kept here so that
 #: registering imports nothing heavy)
-STRONG_IMAGE_DIM = 102
+STRONG_IMAGE_DIM = 107
 STRONG_SPECTRUM_DIM = 51
 
 
@@ -31,6 +31,7 @@ def register_models(register):
                     "redshift; joint = both (see docs/baselines.md)",
         loader="fmb.models.baseline_strong:load_model", version=__version__, license="MIT",
         citation="Conselice (2003) ApJS 147, 1 (asymmetry); SDSS line list (vacuum wavelengths)",
+        preprocessing_version="2",  # 2: cosmic rays not masked as sources; line statistic; merger segment
         modalities=("image", "spectrum"),
         outputs={"image": STRONG_IMAGE_DIM, "spectrum": STRONG_SPECTRUM_DIM,
                  "joint": STRONG_IMAGE_DIM + STRONG_SPECTRUM_DIM}))
