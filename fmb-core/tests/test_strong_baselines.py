@@ -216,3 +216,35 @@ def test_mismatch_refuses_models_without_a_shared_space():
     with pytest.raises(UsageError, match="shared"):
         FusionDetector(mismatch=True).check_model(plain)
     FusionDetector(mismatch=True).check_model(shared)
+
+
+# ------------------------------------------------------------------ every class findable by what the docs say
+#: class -> the baseline-strong statistic that docs/datasets/synthetic.md says makes it detectable
+#: (image indices as in fmb.models.baseline_strong's docstring; spectrum ones offset by IMAGE_DIM)
+DESIGNED = {"lens": 96,                 # VIS high-pass residual energy at 1-2.5" (arcs)
+            "merger": IMAGE_DIM - 1,    # tidal residual fraction of the central segment
+            "agn": IMAGE_DIM + 34,      # blue/red continuum ratio
+            "eelg": IMAGE_DIM + 46,     # [OIII]5007 line residual at the spectrum's own redshift
+            "sat_trail": 99,            # Radon line excess of the off-source VIS residual
+            "cosmic_ray": 98,           # sharpness off the sources
+            "dead_arm": IMAGE_DIM + 33}  # longest masked run
+
+
+def test_each_class_is_findable_by_its_designed_statistic(tmp_path, monkeypatch):
+    """160 objects, 10 per class: measured (seed 3) lens 0.94, merger 0.89, agn 0.93, eelg 0.99, sat_trail 0.71,
+    cosmic_ray 1.00, dead_arm 0.98. Fails when a generator or feature change hides a class."""
+    from sklearn.metrics import roc_auc_score
+
+    from fmb.datasets.synthetic import ANOMALY_CLASSES, open_dataset
+
+    monkeypatch.setenv("FMB_HOME", str(tmp_path))
+    ds = open_dataset(size=160, seed=3, chunk_size=160, rates={c: 1 / 16 for c in ANOMALY_CLASSES})
+    t = pa.Table.from_batches(list(ds.iter_batches(500)))
+    cls = t.column("anomaly_class").to_numpy(zero_copy_only=False)
+    feats = np.hstack([image_features(C.column_array(t, C.IMAGE)),
+                       spectrum_features(C.column_array(t, C.FLUX), C.column_array(t, C.IVAR),
+                                         C.column_array(t, C.MASK, bool), C.wavelength(t))])
+    for c, j in DESIGNED.items():
+        m = (cls == c) | (cls == "normal")
+        assert (cls == c).sum() == 10
+        assert roc_auc_score(cls[m] == c, feats[m, j]) > 0.65, c

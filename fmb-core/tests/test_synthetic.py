@@ -339,9 +339,12 @@ def test_class_counts_rule():
 
 # ------------------------------------------------------------------ honesty of the labels
 def test_pca_baseline_is_neither_trivial_nor_impossible(home):
-    """PCA-reconstruction baseline (research note 3.5) on 400 objects with 4 per class.
+    """PCA-reconstruction baseline (research note 3.5, the weak floor) on 400 objects with 4 per class.
 
-    Measured (seed 11): AUROC 0.683; lens 0.95, eelg 1.0, merger 0.89, dead_arm 0.79, mismatch 0.50, agn 0.34.
+    Measured (seed 11, generator fmb-synthetic-3: strength distributions, neighbours, ordinary masks): AUROC
+    0.579; lens 0.72, merger 0.28, agn 0.58, eelg 0.67, sat_trail 0.59, cosmic_ray 0.64, mismatch 0.43,
+    dead_arm 0.72. Block means and bins hide artefacts and lines: above chance, no class trivial.
+    (With generator 1, before the leaks were closed: AUROC 0.683, lens 0.95, eelg 1.0.)
     """
     sklearn = pytest.importorskip("sklearn")
     from sklearn.decomposition import PCA
@@ -370,6 +373,7 @@ def test_pca_baseline_is_neither_trivial_nor_impossible(home):
     per = {c: roc_auc_score(cls[(cls == c) | (cls == "normal")] == c, score[(cls == c) | (cls == "normal")])
            for c in ANOMALY_CLASSES}
     print(f"AUROC {auc:.3f}", {k: round(v, 2) for k, v in per.items()})
-    assert 0.6 < auc < 0.9                     # neither trivial nor impossible
-    assert per["lens"] > 0.85 and per["eelg"] > 0.85
+    assert 0.52 < auc < 0.9                    # above chance, far from trivial
+    assert max(per.values()) < 0.95            # no class is given away to a naive floor (no leak)
+    assert per["lens"] > 0.6 and per["dead_arm"] > 0.6
     assert per["mismatch"] < 0.8               # invisible to a per-modality concatenation baseline
