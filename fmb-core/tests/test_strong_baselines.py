@@ -21,6 +21,7 @@ from fmb.errors import DetectorError, ModelError, UsageError
 from fmb.models.baseline_strong import IMAGE_DIM, SPECTRUM_DIM, image_features, spectrum_features
 from fmb.plugins import registry
 from fmb.protocol.nuisance import object_variables, spearman
+from fmb.testing.conformance import parametrize
 
 
 def invoke(*args):
@@ -108,6 +109,11 @@ def test_strong_refuses_bad_input_and_options(strong):
         spec.load()(spec, options={"size": "big"})
     with pytest.raises(ModelError, match="no weights"):
         spec.load()(spec, weights="/some/file.pt")
+
+
+@parametrize("model", "baseline-strong")
+def test_strong_model_passes_the_conformance_kit(fmb_check):
+    fmb_check()
 
 
 # ------------------------------------------------------------------ crossmodal
