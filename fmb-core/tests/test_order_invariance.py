@@ -27,7 +27,8 @@ DETECTORS = [(d, "spectrum") for d in PYOD_DETECTORS] + [
     ("knn:ann_threshold=0", "spectrum"), ("lof:ann_threshold=0", "all"),  # the HNSW neighbour graph
     ("nf:epochs=2,folds=2,hidden=8,transforms=1,n_components=4,patience=1", "spectrum"),
     ("mismatch:align=cca,folds=2,pca=4,components=2", "all"),
-    ("fusion:base=lof,align=cca", "all")]
+    ("fusion:base=lof,align=cca", "all"),
+    ("crossmodal:folds=3,pca=4,neighbors=5", "all"), ("crossmodal:base=lof,regressor=ridge,pca=4", "all")]
 
 
 def _table() -> pa.Table:

@@ -309,7 +309,7 @@ def test_load_only_selected_plugins(monkeypatch, fresh_pm):
 
 def test_load_no_third_party_plugins(monkeypatch, fresh_pm):
     monkeypatch.setenv("FMB_LOAD_PLUGINS", "")
-    assert P.registry().names("model") == ["baseline"]
+    assert P.registry().names("model") == ["baseline", "baseline-strong"]  # the built-in floors only
 
 
 def test_trace_plugins(monkeypatch, fresh_pm, capsys):

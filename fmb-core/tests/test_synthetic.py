@@ -70,8 +70,8 @@ def test_values_finite_and_consistent(small):
     assert np.isfinite(a["image"]).all() and np.isfinite(a["flux"]).all()
     assert np.isfinite(a["ivar"]).all() and (a["ivar"] >= 0).all()
     assert (a["mask"] == (a["ivar"] == 0)).all()
-    masked_rows = set(np.flatnonzero(a["mask"].any(1)))
-    assert masked_rows == set(np.flatnonzero(a["anomaly_class"] == "dead_arm"))
+    assert a["mask"].any(1).all()        # every spectrum has ordinary masked pixels, as DESI coadds do
+    assert np.median(a["mask"][a["anomaly_class"] == "normal"].mean(1)) < 0.02
     assert (a["is_anomaly"] == (a["anomaly_class"] != "normal")).all()
     assert ((a["redshift"] > 0.01) & (a["redshift"] < 1.6)).all()
     assert ((a["log_mstar"] > 8) & (a["log_mstar"] < 12.5)).all() and np.isfinite(a["log_sfr"]).all()
@@ -233,7 +233,7 @@ def test_vis_only_artefacts(injected):
         diff = on.image[i] - off.image[i]
         assert np.abs(diff[1:]).max() == 0
         hit = diff[0] > 0
-        assert 2 <= hit.sum() <= 20 and diff[0][hit].min() >= 19 * sig
+        assert 2 <= hit.sum() <= 20 and diff[0][hit].min() >= 0.7 * 4 * sig * 0.999
 
 
 def test_lens_and_merger_add_light(injected):
@@ -252,19 +252,25 @@ def test_eelg_and_agn_spectra(injected):
         lam = 5008.24 * (1 + on.redshift[i])
         if lam < survey.SPEC_WAVE[-1] - 5:
             k = int(np.argmin(np.abs(survey.SPEC_WAVE - lam)))
-            assert on.spec_model[i, k] - off.spec_model[i, k] > 5 * np.median(np.abs(on.spec_model[i]))
+            assert on.spec_model[i, k] - off.spec_model[i, k] > 0.5 * np.median(np.abs(on.spec_model[i]))
     for i in _rows(on, "agn"):
         assert on.spec_model[i].mean() > off.spec_model[i].mean()
 
 
 def test_dead_arm_contiguous(injected):
-    on, _ = injected
+    on, off = injected
     for i in _rows(on, "dead_arm"):
-        idx = np.flatnonzero(on.mask[i])
-        assert idx.size > 2000 and (np.diff(idx) == 1).all()
-        lo, hi = survey.SPEC_WAVE[idx[0]], survey.SPEC_WAVE[idx[-1]]
-        assert any(lo == pytest.approx(a, abs=1) and hi >= b - 80 for a, b in survey.ARMS)
-        assert (on.flux[i, idx] == 0).all() and (on.ivar[i, idx] == 0).all()
+        lo_i, hi_i = on.details[i]["pixels"]
+        idx = np.arange(lo_i, hi_i)
+        arm = [(a, b) for a, b in survey.ARMS if survey.SPEC_WAVE[lo_i] == pytest.approx(a, abs=1)]
+        n_arm = int(((survey.SPEC_WAVE >= arm[0][0]) & (survey.SPEC_WAVE < arm[0][1])).sum())
+        assert 0.1 * n_arm - 1 <= idx.size <= n_arm                 # 10-100 % of one arm, from its blue end
+        assert on.mask[i, idx].all() and (on.flux[i, idx] == 0).all() and (on.ivar[i, idx] == 0).all()
+        assert np.array_equal(on.mask[i] & ~np.isin(np.arange(on.mask.shape[1]), idx), off.mask[i] & ~np.isin(
+            np.arange(on.mask.shape[1]), idx))                       # elsewhere the ordinary masked pixels
+    for res in (on, off):                                            # every spectrum has ordinary masked pixels
+        assert res.mask.any(axis=1).all()
+        assert (res.flux[res.mask] == 0).all() and (res.ivar[res.mask] == 0).all()
 
 
 def test_mismatch_shows_another_galaxy(injected):
@@ -281,6 +287,47 @@ def test_mismatch_shows_another_galaxy(injected):
             assert on.donor[i] == -1 and on.spec_redshift[i] == pytest.approx(on.redshift[i])
 
 
+@pytest.mark.parametrize("name", [c for c in ANOMALY_CLASSES if c != "mismatch"])
+def test_strength_zero_is_a_true_null(name):
+    """At strength 0 an anomaly row is byte-identical to the same slot generated as a normal object.
+    (mismatch: hidden donors are drawn whatever the strength; see test_mismatch_strength_zero_shows_own.)"""
+    codes = np.zeros(12, np.int8)
+    codes[[2, 5, 9]] = A.CLASS_NAMES.index(name)
+    null = generate_chunk(3, 0, codes, 0, stamp=16, strengths={name: 0.0})
+    normal = generate_chunk(3, 0, np.zeros(12, np.int8), 0, stamp=16)
+    for col in ("image", "flux", "ivar", "mask", "redshift"):
+        assert np.array_equal(getattr(null, col), getattr(normal, col)), col
+    on = generate_chunk(3, 0, codes, 0, stamp=16)
+    assert not (np.array_equal(on.image, normal.image) and np.array_equal(on.flux, normal.flux))
+
+
+def test_mismatch_strength_zero_shows_own(injected):
+    on, off = injected
+    rows = _rows(off, "mismatch")
+    assert (off.donor[rows] == -1).all() and np.allclose(off.spec_redshift[rows], off.redshift[rows])
+    ok = off.ivar[rows] > 0
+    chi2 = ((off.flux[rows] - off.spec_model[rows]) ** 2 * off.ivar[rows])[ok].mean()
+    assert 0.8 < chi2 < 1.25 and (on.donor[rows] >= 0).all()
+
+
+def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(pos, neg).statistic / (pos.size * neg.size))
+
+
+def test_leak_features_do_not_separate(home):
+    """The old leaks: "any masked spectrum pixel" (dead_arm) and the fibre-to-image flux ratio (agn hosts were
+    given a point source's fibre fraction). Every spectrum now has masked pixels, and at strength 0 the AGN
+    rows (here all of one survey's anomalies) are ordinary galaxies, so the ratio is at chance."""
+    a = arrays(read_all(open_dataset(size=160, seed=5, chunk_size=160, stamp=16,
+                                     rates={"dead_arm": 0.25, "agn": 0.25}, strengths={"agn": 0})))
+    cls = a["anomaly_class"]
+    anymask = a["mask"].any(axis=1).astype(float)
+    assert _auroc(anymask[cls == "dead_arm"], anymask[cls == "normal"]) == 0.5
+    # the fibre ratio of AGN rows at s = 0: byte-identical to normal slots (test_strength_zero_is_a_true_null)
+
+
 def test_class_counts_rule():
     assert A.class_counts(32, {"lens": 0.25}) == {c: (8 if c == "lens" else 0) for c in ANOMALY_CLASSES}
     assert sum(A.class_counts(2000, {c: 0.05 / 8 for c in ANOMALY_CLASSES}).values()) == 100
@@ -292,9 +339,12 @@ def test_class_counts_rule():
 
 # ------------------------------------------------------------------ honesty of the labels
 def test_pca_baseline_is_neither_trivial_nor_impossible(home):
-    """PCA-reconstruction baseline (research note 3.5) on 400 objects with 4 per class.
+    """PCA-reconstruction baseline (research note 3.5, the weak floor) on 400 objects with 4 per class.
 
-    Measured (seed 11): AUROC 0.683; lens 0.95, eelg 1.0, merger 0.89, dead_arm 0.79, mismatch 0.50, agn 0.34.
+    Measured (seed 11, generator fmb-synthetic-3: strength distributions, neighbours, ordinary masks): AUROC
+    0.579; lens 0.72, merger 0.28, agn 0.58, eelg 0.67, sat_trail 0.59, cosmic_ray 0.64, mismatch 0.43,
+    dead_arm 0.72. Block means and bins hide artefacts and lines: above chance, no class trivial.
+    (With generator 1, before the leaks were closed: AUROC 0.683, lens 0.95, eelg 1.0.)
     """
     sklearn = pytest.importorskip("sklearn")
     from sklearn.decomposition import PCA
@@ -323,6 +373,7 @@ def test_pca_baseline_is_neither_trivial_nor_impossible(home):
     per = {c: roc_auc_score(cls[(cls == c) | (cls == "normal")] == c, score[(cls == c) | (cls == "normal")])
            for c in ANOMALY_CLASSES}
     print(f"AUROC {auc:.3f}", {k: round(v, 2) for k, v in per.items()})
-    assert 0.6 < auc < 0.9                     # neither trivial nor impossible
-    assert per["lens"] > 0.85 and per["eelg"] > 0.85
+    assert 0.52 < auc < 0.9                    # above chance, far from trivial
+    assert max(per.values()) < 0.95            # no class is given away to a naive floor (no leak)
+    assert per["lens"] > 0.6 and per["dead_arm"] > 0.6
     assert per["mismatch"] < 0.8               # invisible to a per-modality concatenation baseline

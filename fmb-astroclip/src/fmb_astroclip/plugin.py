@@ -51,5 +51,5 @@ def register_models(register):
         description=("AstroCLIP (Parker et al. 2024): contrastive image (DINOv2 ViT-L/12) and spectrum"
                      " (SpecFormer) encoders in a shared 1024-d space; option size=official|small (small: 128-d)"),
         version=v, outputs={"image": 1024, "spectrum": 1024, "joint": 1024},
-        weights=("hf:polymathic-ai/astroclip",), input_contract=INPUT_CONTRACT,
+        weights=("hf:polymathic-ai/astroclip",), input_contract=INPUT_CONTRACT, shared_space=True,
         retrain="fmb_astroclip.commands:RETRAIN", **_COMMON))

@@ -108,6 +108,9 @@ class ModelSpec(_BaseSpec):
     bump it whenever the conversion of canonical data into model input changes (crops, stretches,
     normalisation); it enters the embedding cache key. ``retrain`` (optional, ``"module:attr"``) names the
     plugin's :class:`fmb.commands.retrain.Retrainer`; core's ``fmb retrain MODEL`` imports it on use.
+    ``shared_space``: True only when the model's ``image`` and ``spectrum`` embeddings live in one space,
+    trained to agree for the same object (e.g. AstroCLIP's contrastive training); ``mismatch`` without an
+    explicit alignment refuses other models.
     """
 
     modalities: tuple[str, ...] = ()
@@ -117,6 +120,7 @@ class ModelSpec(_BaseSpec):
     input_contract: InputContract | None = None
     preprocessing_version: str = "1"
     retrain: str = ""
+    shared_space: bool = False
 
     kind = "model"
 
@@ -138,6 +142,10 @@ class ModelSpec(_BaseSpec):
         _require_str(self.kind, self.name, "retrain", self.retrain, allow_empty=True)
         if self.retrain and not LOADER_RE.match(self.retrain):
             raise SpecError(f"model {self.name!r}: retrain {self.retrain!r} is not 'module:attr'")
+        if not isinstance(self.shared_space, bool):
+            raise SpecError(f"model {self.name!r}: shared_space must be True or False, got {self.shared_space!r}")
+        if self.shared_space and not {"image", "spectrum"} <= set(self.outputs):
+            raise SpecError(f"model {self.name!r}: shared_space needs both an 'image' and a 'spectrum' output")
         if "joint" in self.outputs and len(self.modalities) < 2:
             raise SpecError(f"model {self.name!r}: a 'joint' output needs two modalities")
         if self.input_contract is not None:

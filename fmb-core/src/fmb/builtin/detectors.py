@@ -29,6 +29,13 @@ def register_detectors(register):
         loader="fmb.detectors.mismatch:make_detector", version=__version__, license="MIT",
         params={"align": "none", "folds": 5, "pca": 32, "components": 8}))
     register(DetectorSpec(
+        name="crossmodal", description="Cross-modal residual: each modality's PCA components predicted from the "
+                                       "other's out of fold (kNN or ridge regression); score = mean squared "
+                                       "robust residual, or a base detector's score of the residuals",
+        loader="fmb.detectors.crossmodal:make_detector", version=__version__, license="MIT",
+        citation="scikit-learn: Pedregosa et al. (2011), JMLR 12, 2825",
+        params={"base": "norm", "regressor": "knn", "folds": 5, "pca": 16, "neighbors": 15, "base_params": {}}))
+    register(DetectorSpec(
         name="fusion", description="Percentile-rank fusion (geo | min | avg) of a base detector's image and "
                                    "spectrum scores and the mismatch score",
         loader="fmb.detectors.fusion:make_detector", version=__version__, license="MIT",

@@ -64,6 +64,11 @@ class MultiInputDetector(Detector):
         #: a small JSON-able summary for results.json
         self.details_: dict[str, Any] = {}
 
+    def check_model(self, spec: Any) -> None:
+        """Called by ``fmb run`` with the model's ModelSpec before any work; refuse with a UsageError here
+        when this detector means nothing for that model. Default: remember the spec."""
+        self.model_spec = spec
+
     @property
     def output_name(self) -> str:
         return "+".join(self.inputs)

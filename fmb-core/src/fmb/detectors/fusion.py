@@ -111,10 +111,21 @@ class FusionDetector(MultiInputDetector):
         self.base = _base_detector(self.params["base"], self.params["base_params"])
         self.mismatch = MismatchDetector(align=align)
 
+    def check_model(self, spec: Any) -> None:
+        """``mismatch=true`` with ``align=none`` needs a model that declares ``shared_space``."""
+        super().check_model(spec)
+        if self.params["mismatch"] is True:
+            self.mismatch.check_model(spec)
+
     def _use_mismatch(self, A: np.ndarray, B: np.ndarray) -> bool:
         m = self.params["mismatch"]
-        if m == "auto":
-            return self.params["align"] != "none" or A.shape[1] == B.shape[1]
+        if m == "auto":  # only where the cosine means something: an alignment, or a declared shared space
+            if self.params["align"] != "none":
+                return True
+            spec = getattr(self, "model_spec", None)
+            if spec is not None:
+                return bool(getattr(spec, "shared_space", False)) and A.shape[1] == B.shape[1]
+            return A.shape[1] == B.shape[1]  # direct API use without a model: the width rule only
         return bool(m)
 
     def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:

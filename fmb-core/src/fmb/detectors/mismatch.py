@@ -5,7 +5,8 @@ A :class:`MultiInputDetector` declares ``inputs`` (model outputs, e.g. ``("image
 them and reports the result under the modality ``"image+spectrum"``.
 
 The cosine only means something when both embeddings live in one space (AstroCLIP's do). With
-``align="none"`` (default) embeddings of different widths are an error; ``align="cca"`` first maps
+``align="none"`` (default) ``fmb run`` refuses a model whose spec does not declare ``shared_space=True``
+(:meth:`MismatchDetector.check_model`), and embeddings of different widths are an error; ``align="cca"`` first maps
 both into a shared space by canonical correlation analysis fitted out-of-fold (k folds): each
 block is PCA-whitened to ``pca`` components, the cross-covariance is diagonalised by an SVD, and
 each object is scored in the first ``components`` canonical directions by a projection fitted on
@@ -80,6 +81,15 @@ class MismatchDetector(MultiInputDetector):
         if int(folds) < 2:
             raise UsageError(f"detector 'mismatch': folds must be at least 2, got {folds}")
         super().__init__(align=align, folds=int(folds), pca=int(pca), components=int(components))
+
+    def check_model(self, spec: Any) -> None:
+        """Refuse ``align=none`` on a model whose spec does not declare ``shared_space``: the cosine of two
+        unrelated spaces (AION's, astroPT's, the baselines') is noise, not a mismatch."""
+        super().check_model(spec)
+        if self.params["align"] == "none" and not getattr(spec, "shared_space", False):
+            raise UsageError(f"detector 'mismatch': model {spec.name!r} declares no shared image-spectrum space "
+                             "(ModelSpec.shared_space), so 1 - cos between its embeddings means nothing; use "
+                             "mismatch:align=cca or the crossmodal detector")
 
     def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
         Xs = self.check_inputs(Xs)

@@ -22,6 +22,7 @@ from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
 from fmb.protocol.environment import environment, resolve_device
 from fmb.protocol.metrics import artefact_fraction, compute_metrics, ranks
+from fmb.protocol.nuisance import nuisance_correlations
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
 from fmb.runs import check_run_dir, write_run
@@ -168,6 +169,8 @@ def select_multi(detector: Detector, model: Model, dataset: Dataset, modality: s
     if missing:
         raise UsageError(f"detector {detector.name!r} needs the {', '.join(inputs)} embeddings; model "
                          f"{model.spec.name!r} on dataset {dataset.name!r} lacks {', '.join(missing)}")
+    if isinstance(detector, MultiInputDetector):  # e.g. mismatch refuses models without a shared space
+        detector.check_model(model.spec)
     return [name]
 
 
@@ -311,7 +314,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores, artefacts) if labels else None}
+            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores, artefacts) if labels else None,
+                                     "nuisance_spearman": nuisance_correlations(dataset, table, scores)}
             if comps:
                 entry["components"] = {k: {"metrics": _metrics(labels, v) if labels else None}
                                        for k, v in comps.items()}

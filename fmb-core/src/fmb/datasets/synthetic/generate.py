@@ -18,10 +18,12 @@ from fmb.datasets.synthetic import images, sed, survey
 from fmb.datasets.synthetic.population import Morphology, draw_morphology, draw_selected, fibre_fraction
 
 #: bump whenever the generated data change for the same options (it enters the cache fingerprint)
-GENERATOR_VERSION = "fmb-synthetic-1"
+GENERATOR_VERSION = "fmb-synthetic-3"  # 3: neighbour colours drawn from the survey (2 reused this string)
+#: fraction of a point source's light in the 1.5" fibre in 1.1" seeing (fibre_fraction of r_e -> 0)
+POINT_FIBRE_FRACTION = float(fibre_fraction(np.array([0.0]))[0])
 #: objects rendered per FFT batch
 RENDER_BATCH = 16
-_STAGES = ("population", "lines", "morphology", "anomalies", "image_noise", "spectrum_noise")
+_STAGES = ("population", "lines", "morphology", "anomalies", "image_noise", "spectrum_noise", "field", "mask")
 
 
 @dataclass
@@ -57,13 +59,15 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     rng = chunk_rngs(seed, chunk_index)
     cls = np.asarray(A.CLASS_NAMES, dtype=object)[np.asarray(codes, np.int64)]
     n = cls.size
+    # donors are drawn whatever the strength (so no other row depends on it); at strength 0 none is shown
     n_donor = A.MISMATCH_CANDIDATES * int((cls == "mismatch").sum())
     ntot = n + n_donor
     kind = np.concatenate([cls, np.full(n_donor, "donor", dtype=object)])
     details: dict[int, dict] = {}
 
     # --- population (image objects first, then hidden mismatch donors) ---
-    pop = draw_selected(np.concatenate([cls == "lens", np.zeros(n_donor, bool)]), rng["population"])
+    # lens hosts are drawn like every other galaxy (no forced red host): at strength 0 a lens row is a normal one
+    pop = draw_selected(np.zeros(ntot, bool), rng["population"])
     z = pop.z
     line_flux = sed.nebular_line_fluxes(z, pop.logm, pop.sfr, rng["lines"])
     line_flux[pop.is_red] *= 0.05
@@ -79,6 +83,8 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
 
     # --- SEDs and photometry of the image objects ---
     sed_p, old_p = sed.continuum(z[:n], pop.coeff[:n], pop.mform[:n], survey.PHOT_WAVE, with_old=True)
+    # neighbours borrow line-free continuum colours, so they never depend on any row's class or strength
+    field_objs = A.field_sources(n, sed.nanomaggies(sed_p, survey.PHOT_WAVE), stamp, rng["field"])
     sed.add_lines(sed_p, survey.PHOT_WAVE, z[:n], line_flux[:n], sig_v[:n], sed.LINE_CENTERS)
     agn = np.flatnonzero(kind == "agn")
     mg_agn = np.zeros((n, 4))
@@ -97,14 +103,13 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     # --- spectrum models (all objects, donors included) ---
     spec = cont_s
     sed.add_lines(spec, survey.SPEC_WAVE, z, line_flux, sig_v, sed.LINE_CENTERS)
-    ffib = fibre_fraction(morph.re)
+    # the host's light enters the fibre with its own fraction; only the AGN point source with a point's
+    spec *= fibre_fraction(morph.re)[:, None]
     if agn.size:
-        spec[agn] += sed.agn_spectrum(survey.SPEC_WAVE, z[agn], agn_amp, agn_fwhm)
-        ffib[agn] = 0.7
-    spec *= ffib[:, None]
+        spec[agn] += POINT_FIBRE_FRACTION * sed.agn_spectrum(survey.SPEC_WAVE, z[agn], agn_amp, agn_fwhm)
 
     # --- images ---
-    img, lens_vis = _render_images(kind[:n], morph, mg_gal, mg_old, mg_agn, stamp, r_an, strengths)
+    img, lens_vis = _render_images(kind[:n], morph, mg_gal, mg_old, mg_agn, stamp, r_an, strengths, field_objs)
     img += (rng["image_noise"].standard_normal(img.shape, dtype=np.float32)
             * survey.PIX_SIGMA_NMGY.astype(np.float32)[None, :, None, None])
     for i in np.flatnonzero(kind[:n] == "sat_trail"):
@@ -130,7 +135,9 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     flux = (spec + r_sn.standard_normal(spec.shape) * sigma).astype(np.float32)
     ivar = (1.0 / sigma ** 2).astype(np.float32)
     del sigma
-    mask = np.zeros(flux.shape, bool)
+    mask = A.bad_pixel_mask(ntot, flux.shape[1], rng["mask"])   # every spectrum's ordinary masked pixels
+    flux[mask] = 0.0
+    ivar[mask] = 0.0
     for i in np.flatnonzero(kind[:n] == "dead_arm"):
         lo, hi = A.dead_arm(flux[i], ivar[i], mask[i], r_an, strengths["dead_arm"])
         details[int(i)] = {"pixels": (lo, hi)}
@@ -138,7 +145,7 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     # --- cross-modal mismatch: show a hidden donor's spectrum ---
     spec_z = z.copy()
     donor = np.full(n, -1, np.int64)
-    for k, i in enumerate(np.flatnonzero(kind[:n] == "mismatch")):
+    for k, i in enumerate(np.flatnonzero(kind[:n] == "mismatch") if strengths["mismatch"] > 0 else ()):
         cand = n + A.MISMATCH_CANDIDATES * k + np.arange(A.MISMATCH_CANDIDATES)
         d = int(cand[A.choose_donor(z[i], z[cand], strengths["mismatch"])])
         flux[i], ivar[i], mask[i], spec[i], spec_z[i] = flux[d], ivar[d], mask[d], spec[d], z[d]
@@ -155,9 +162,11 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
 
 def _render_images(kind: np.ndarray, morph: Morphology, mg_gal: np.ndarray, mg_old: np.ndarray,
                    mg_agn: np.ndarray, stamp: int, r_an: np.random.Generator,
-                   strengths: dict[str, float]) -> tuple[np.ndarray, dict[int, float]]:
-    """Noiseless PSF-convolved images [n, 4, S, S] of bulge + disk galaxies with the pre-PSF injections
-    (AGN point source, lensed arcs, merger companion and tail), and the lensed VIS flux per lens row."""
+                   strengths: dict[str, float], field_objs: list[list[dict]]
+                   ) -> tuple[np.ndarray, dict[int, float]]:
+    """Noiseless PSF-convolved images [n, 4, S, S] of bulge + disk galaxies with their field neighbours
+    and stars (``field_objs``, see :func:`anomalies.field_sources`) and the pre-PSF injections (AGN point
+    source, lensed arcs, merger companion and tail), and the lensed VIS flux per lens row."""
     n = kind.size
     x, y = images.model_grid(stamp)
     os_ = survey.OVERSAMPLE
@@ -175,6 +184,8 @@ def _render_images(kind: np.ndarray, morph: Morphology, mg_gal: np.ndarray, mg_o
                + (fgal * (1 - bt)).astype(np.float32)[:, :, None, None] * dsk[:, None])
         del bul, dsk
         for j, i in enumerate(sl):
+            for src in field_objs[i]:
+                pre[j] += A.field_map(x, y, src)
             if kind[i] == "agn":
                 cx = stamp * os_ // 2 + int(round(morph.x0[i] / (survey.PIXEL_SCALE / os_)))
                 cy = stamp * os_ // 2 + int(round(morph.y0[i] / (survey.PIXEL_SCALE / os_)))

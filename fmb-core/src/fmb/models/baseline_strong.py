@@ -1,0 +1,311 @@
+"""The ``baseline-strong`` model: fixed, hand-made features that keep what artefacts and lines look like.
+
+No learned weights and nothing fitted on the data set: every feature of an object is computed from that
+object alone (so embeddings are deterministic, independent of batch mates and order, and cacheable like
+any model's). Detectors then do the fitting, unsupervised, on the objects they score; the cross-modal
+residual is the ``crossmodal`` detector (fitted out of fold, :mod:`fmb.detectors.crossmodal`).
+
+Image (``IMAGE_DIM`` values, from ``asinh(flux / 0.02 nmgy)``; H and W at least 16):
+
+* coarse shape and colour: 4 x 4 block means per band (64);
+* radial profile: mean asinh flux in 6 annuli (0-0.2-0.4-0.7-1.1-1.7-2.5 arcsec at 0.1"/px) per band (24);
+* rotational asymmetry per band, sum |I - I_rot180| / sum |I| inside 2.5" (Conselice 2003) (4);
+* high-frequency residual of VIS, r = I - gaussian(I, 1.5 px) in units of the image's own noise (1.4826 x the
+  median absolute residual): mean r^2 inside 1" and 1-2.5"; off the detected sources (:func:`_source_mask`):
+  max r, max -r, pixels above 5 sigma, mean r^2 outside 2.5" (6); "sharpness" off the sources: max of
+  (I - median3x3(I)) / sigma (cosmic rays are sharper than the PSF) (1);
+* straight-line energy (a Radon/Hough transform by pixel binning, 36 angles): the largest mean of r along a
+  line at one angle minus the median over angles of that offset, x sqrt(pixels on the line) (1);
+* the same residual energy (inside 2.5", off the sources) and Radon statistic for the mean NISP (Y, J, H)
+  image (2): VIS-only artefacts
+  stand out against them.
+
+Spectrum (``SPECTRUM_DIM`` values; masked, non-finite or ivar <= 0 pixels get no weight):
+
+* shape: 32 ivar-weighted bins of the flux divided by the median |bin| (bins without weight: 0) (32);
+* data quality: fraction of pixels masked, longest masked run / length (2);
+* continuum: ivar-weighted mean flux in 3800-4800 A over that in 7500-8500 A (observed; asinh) (1);
+* lines: r = (flux - continuum) x sqrt(ivar), continuum a 101-px running median of the flux with masked
+  pixels interpolated: max r, min r, pixels with r > 5, pixels with r < -5, broad residual (the 31-px running
+  mean of r, max x sqrt(31)) (5);
+* line indices at a redshift estimated from the spectrum alone: z maximising the sum of the 3-px smoothed r at
+  [OII]3727,3730, Hb, [OIII]4960,5008, Ha, [NII]6585, [SII]6718,6733 (vacuum rest wavelengths of the SDSS
+  line list, https://classic.sdss.org/dr7/algorithms/linestable.php, as in ``sed.NEBULAR_LINES``) on a
+  grid 0-1.6 (step 5e-4); features: that z, the peak comb value, and r (3-px smoothed) at each of the 9
+  lines (11).
+
+Joint: the two concatenated (NaN rows where either is missing).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from scipy import ndimage
+
+from fmb.builtin.models import STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM
+from fmb.data import canonical as C
+from fmb.errors import ModelError
+from fmb.models.base import Model, WeightsInfo
+from fmb.specs import ModelSpec
+
+ASINH_SOFTENING = 0.02  # nanomaggies
+PIXEL_SCALE = 0.1       # arcsec/px assumed for the annuli (the synthetic and Euclid MER grid)
+ANNULI = (0.0, 0.2, 0.4, 0.7, 1.1, 1.7, 2.5)
+N_ANGLES = 36
+SHARP_RATIO = 0.85  # see _source_mask
+IMAGE_DIM = 64 + 24 + 4 + 7 + 1 + 2 + 5
+SPEC_BINS = 32
+SPECTRUM_DIM = SPEC_BINS + 2 + 1 + 5 + 11
+#: vacuum rest wavelengths (Angstrom), SDSS line list (same values as fmb.datasets.synthetic.sed.NEBULAR_LINES)
+INDEX_LINES = {"OII_3726": 3727.09, "OII_3729": 3729.88, "Hb": 4862.71, "OIII_4959": 4960.30,
+               "OIII_5007": 5008.24, "Ha": 6564.61, "NII_6584": 6585.27, "SII_6716": 6718.29,
+               "SII_6731": 6732.67}
+Z_GRID = np.arange(0.0, 1.6, 5e-4)
+if (IMAGE_DIM, SPECTRUM_DIM) != (STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM):  # the registered spec must agree
+    raise ImportError("baseline-strong: feature sizes differ from fmb.builtin.models' STRONG_*_DIM")
+
+
+def _noise(r: np.ndarray) -> float:
+    """Robust sigma of a residual image: 1.4826 x median |r| (normal consistency constant)."""
+    s = 1.4826 * float(np.median(np.abs(r)))
+    return s if s > 0 else 1.0
+
+
+def _radon_excess(r: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Largest straight-line excess of a residual image in sigma units: for each of 36 angles, the mean of r
+    over the ``valid`` pixels (default all) along 2-px-wide lines (binned by offset, >= 8 valid pixels),
+    minus the median over angles at that offset, x sqrt(valid pixels). Lines 2 px wide hold ~80 % of a
+    trail of Gaussian sigma 0.8 px; masked pixels (sources) neither count nor dilute the mean."""
+    h, w = r.shape
+    yy, xx = np.mgrid[:h, :w]
+    xx, yy = xx - (w - 1) / 2.0, yy - (h - 1) / 2.0
+    nbin = int(np.ceil(np.hypot(h, w) / 2.0)) + 2
+    means = np.zeros((N_ANGLES, nbin))
+    counts = np.zeros((N_ANGLES, nbin))
+    ok_px = np.ones(r.shape, bool) if valid is None else valid
+    flat = np.where(ok_px, r, 0.0).ravel()
+    wts = ok_px.ravel().astype(np.float64)
+    for k, th in enumerate(np.linspace(0.0, np.pi, N_ANGLES, endpoint=False)):
+        rho = np.floor((xx * np.sin(th) - yy * np.cos(th)) / 2.0).astype(int).ravel() + nbin // 2
+        counts[k] = np.bincount(rho, weights=wts, minlength=nbin)
+        means[k] = np.bincount(rho, weights=flat, minlength=nbin) / np.maximum(counts[k], 1)
+    ok = counts >= 8
+    excess = (means - np.median(means, axis=0, keepdims=True)) * np.sqrt(counts)
+    return float(excess[ok].max()) if ok.any() else 0.0
+
+
+def _central_segment(nir: np.ndarray) -> np.ndarray:
+    """The central object's segment [H, W] (bool): the connected region of the mean NISP image (Gaussian-
+    smoothed, sigma 1.5 px) above 2 sigma that holds the brightest smoothed pixel within 3 px of the centre;
+    a 1"-radius disc when nothing is detected there. Unconnected neighbours are outside it."""
+    h, w = nir.shape
+    sn = ndimage.gaussian_filter(nir, 1.5)
+    lab, _ = ndimage.label(sn > 2.0 * _noise(sn - np.median(sn)))
+    cy, cx = h // 2, w // 2
+    box = (slice(max(cy - 3, 0), cy + 4), slice(max(cx - 3, 0), cx + 4))
+    labs, vals = lab[box].ravel(), sn[box].ravel()
+    if (labs > 0).any():
+        return lab == labs[labs > 0][np.argmax(vals[labs > 0])]
+    yy, xx = np.mgrid[:h, :w]
+    return np.hypot(xx - (w - 1) / 2.0, yy - (h - 1) / 2.0) * PIXEL_SCALE < 1.0
+
+
+def _segment_features(vis: np.ndarray, nir: np.ndarray, seg: np.ndarray) -> list[float]:
+    """Merger statistics of the central segment ``seg`` (5 values): rotational asymmetry of VIS and of the
+    mean NISP image with everything outside the segment set to 0 (Conselice 2003, restricted to the
+    segment, so neighbours do not count); the brightest secondary peak (local maximum of the smoothed NISP
+    image more than 3 px from the main one, 5x5 footprint) over the main peak; the offset of the segment's
+    flux-weighted centroid from the stamp centre over its equivalent radius sqrt(area / pi); the fraction
+    of the segment's NISP flux in the positive asymmetric residual ``max(I - I_rot180, 0)`` beyond 1"."""
+    h, w = nir.shape
+    out = []
+    for img in (ndimage.gaussian_filter(vis, 1.0), ndimage.gaussian_filter(nir, 1.0)):
+        i_seg = np.where(seg, img, 0.0)
+        tot = np.abs(i_seg).sum()
+        out.append(float(np.abs(i_seg - i_seg[::-1, ::-1]).sum() / (2.0 * tot)) if tot > 0 else 0.0)
+    sn = ndimage.gaussian_filter(nir, 1.5)
+    s_seg = np.where(seg, sn, -np.inf)
+    peaks = (s_seg == ndimage.maximum_filter(s_seg, size=5)) & seg & (sn > 0)
+    py, px = np.nonzero(peaks)
+    second = 0.0
+    if py.size:
+        k = int(np.argmax(sn[py, px]))
+        far = np.hypot(py - py[k], px - px[k]) > 3
+        if far.any():
+            second = float(sn[py[far], px[far]].max() / max(sn[py[k], px[k]], 1e-12))
+    yy, xx = np.mgrid[:h, :w]
+    f = np.where(seg, np.maximum(nir, 0.0), 0.0)
+    ftot = f.sum()
+    if ftot > 0:
+        off = np.hypot((f * xx).sum() / ftot - (w - 1) / 2.0, (f * yy).sum() / ftot - (h - 1) / 2.0)
+        off /= np.sqrt(seg.sum() / np.pi)
+    else:
+        off = 0.0
+    n_seg = np.where(seg, ndimage.gaussian_filter(nir, 1.0), 0.0)
+    resid = np.maximum(n_seg - n_seg[::-1, ::-1], 0.0)
+    rad = np.hypot(xx - (w - 1) / 2.0, yy - (h - 1) / 2.0) * PIXEL_SCALE
+    tot = np.abs(n_seg).sum()
+    tidal = float(resid[rad > 1.0].sum() / tot) if tot > 0 else 0.0
+    return [*out, second, float(off), tidal]
+
+
+def _source_mask(vis: np.ndarray, nir: np.ndarray, sig_vis: float) -> np.ndarray:
+    """Pixels of real sources [H, W] (bool), where a residual means nothing about artefacts: detected in the
+    mean NISP image (Gaussian-smoothed, sigma 1.5 px, above 2 sigma; VIS-only artefacts are absent there)
+    or compact (extent < 40 % of the stamp) connected regions of the smoothed VIS image above 4 sigma
+    (faint blue neighbours; a trail crosses the stamp and is kept) that are no sharper than the PSF;
+    dilated by 2 px. Sharpness of a region: max(I - median3x3(I)) / max(I - median7x7(I)) inside it; a
+    PSF-convolved point source reaches 0.5-0.7 (Moffat FWHM 1.7 px, any sub-pixel centre), an unconvolved
+    cosmic-ray hit or track ~1, so regions above ``SHARP_RATIO`` are left unmasked."""
+    h, w = vis.shape
+    sn = ndimage.gaussian_filter(nir, 1.5)
+    det = sn > 2.0 * _noise(sn - np.median(sn))
+    sv = ndimage.gaussian_filter(vis, 1.5)
+    vdet = sv > 4.0 * _noise(sv - np.median(sv))
+    lab, _ = ndimage.label(vdet)
+    hi3 = vis - ndimage.median_filter(vis, size=3)
+    hi7 = vis - ndimage.median_filter(vis, size=7)
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is not None and max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) < 0.4 * min(h, w):
+            reg = lab[sl] == k
+            peak = hi7[sl][reg].max()
+            if peak > 0 and hi3[sl][reg].max() / peak > SHARP_RATIO:
+                continue  # sharper than the PSF: an artefact, not a source
+            det |= lab == k
+    return ndimage.binary_dilation(det, iterations=2)
+
+
+def _radial_masks(h: int, w: int) -> list[np.ndarray]:
+    yy, xx = np.mgrid[:h, :w]
+    rad = np.hypot(xx - (w - 1) / 2.0, yy - (h - 1) / 2.0) * PIXEL_SCALE
+    return [(rad >= a) & (rad < b) for a, b in itertools.pairwise(ANNULI)]
+
+
+def image_features(images: np.ndarray) -> np.ndarray:
+    """``[N, 4, H, W]`` nanomaggies -> ``[N, IMAGE_DIM]`` float32 (see the module docstring).
+
+    Raises ModelError for other than 4 bands or stamps smaller than 16 x 16 pixels.
+    """
+    n, b, h, w = images.shape
+    if b != 4 or h < 16 or w < 16:
+        raise ModelError(f"baseline-strong: images must be 4 bands of at least 16x16 pixels, got {b}x{h}x{w}")
+    x = np.arcsinh(np.nan_to_num(images.astype(np.float64)) / ASINH_SOFTENING)
+    gh, gw = h // 4, w // 4
+    blocks = x[:, :, :4 * gh, :4 * gw].reshape(n, b, 4, gh, 4, gw).mean(axis=(3, 5)).reshape(n, -1)
+    annuli = _radial_masks(h, w)
+    rad = np.hypot(*np.mgrid[:h, :w] - ((h - 1) / 2.0)) * PIXEL_SCALE
+    inner, mid = rad < 1.0, (rad >= 1.0) & (rad < 2.5)
+    outer = rad >= 2.5
+    inside = rad < 2.5
+    out = np.empty((n, IMAGE_DIM), np.float64)
+    out[:, :64] = blocks
+    for i in range(n):
+        prof = [x[i][:, m].mean(axis=1) if m.any() else np.zeros(b) for m in annuli]
+        rot = x[i, :, ::-1, ::-1]
+        asym = (np.abs(x[i] - rot)[:, inside].sum(axis=1) / np.maximum(np.abs(x[i])[:, inside].sum(axis=1), 1e-9))
+        vis = images[i, 0].astype(np.float64)
+        r = vis - ndimage.gaussian_filter(vis, 1.5)
+        sig = _noise(r)
+        src = _source_mask(vis, images[i, 1:].astype(np.float64).mean(axis=0), sig)
+        z = np.where(src, 0.0, r / sig)  # the VIS residual off the detected sources
+        sharp = np.where(src, 0.0, vis - ndimage.median_filter(vis, size=3)).max() / sig
+        nir = images[i, 1:].astype(np.float64).mean(axis=0)
+        rn = nir - ndimage.gaussian_filter(nir, 1.5)
+        zn = np.where(src, 0.0, rn / _noise(rn))
+        zall = r / sig
+        out[i, 64:] = np.concatenate([
+            np.stack(prof, axis=1).ravel(), asym,
+            [z.max(), (-z).max(), (z > 5).sum(), (zall[inner] ** 2).mean(), (zall[mid] ** 2).mean(),
+             (z[outer] ** 2).mean() if outer.any() else 0.0, sharp, _radon_excess(z, ~src),
+             (zn[inside] ** 2).mean(), _radon_excess(zn, ~src)],
+            _segment_features(vis, nir, _central_segment(nir))])
+    return out.astype(np.float32)
+
+
+def _weights(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(mask | ~np.isfinite(ivar) | (ivar <= 0) | ~np.isfinite(flux), 0.0, ivar).astype(np.float64)
+
+
+def _longest_run(m: np.ndarray) -> int:
+    if not m.any():
+        return 0
+    d = np.diff(np.concatenate([[0], m.astype(np.int8), [0]]))
+    return int((np.flatnonzero(d == -1) - np.flatnonzero(d == 1)).max())
+
+
+def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
+    """``[N, L]`` flux/ivar/mask on the grid ``wave`` ([L] or per row [N, L], Angstrom, increasing) ->
+    ``[N, SPECTRUM_DIM]`` float32.
+
+    Rows with no usable pixel are NaN (missing modality).
+    """
+    n, length = flux.shape
+    w = _weights(flux, ivar, mask)
+    f = np.where(w > 0, flux, 0.0).astype(np.float64)
+    edges = np.linspace(0, length, SPEC_BINS + 1).astype(int)
+    fw = np.add.reduceat(f * w, edges[:-1], axis=1)
+    ws = np.add.reduceat(w, edges[:-1], axis=1)
+    binned = np.where(ws > 0, fw / np.where(ws > 0, ws, 1.0), 0.0)
+    scale = np.median(np.abs(binned), axis=1, keepdims=True)
+    scale = np.where(scale > 0, scale, np.abs(binned).max(axis=1, keepdims=True))
+    shape = binned / np.where(scale > 0, scale, 1.0)
+    wave = np.asarray(wave, np.float64)
+    out = np.full((n, SPECTRUM_DIM), np.nan)
+    for i in range(n):
+        wv = wave[i] if wave.ndim == 2 else wave
+        blue, red = (wv >= 3800) & (wv < 4800), (wv >= 7500) & (wv < 8500)
+        good = w[i] > 0
+        if not good.any():
+            continue
+        bad = ~good
+        fi = np.interp(np.arange(length), np.flatnonzero(good), f[i, good]) if bad.any() else f[i]
+        cont = ndimage.median_filter(fi, size=101, mode="nearest")
+        r = np.where(good, (fi - cont) * np.sqrt(w[i]), 0.0)
+        rs = ndimage.uniform_filter1d(r, 3) * np.sqrt(3.0)
+        broad = ndimage.uniform_filter1d(r, 31).max() * np.sqrt(31.0)
+        fb = (f[i, blue] * w[i, blue]).sum() / max(w[i, blue].sum(), 1e-12)
+        fr = (f[i, red] * w[i, red]).sum() / max(w[i, red].sum(), 1e-12)
+        comb = np.zeros(Z_GRID.size)
+        at = []
+        for lam in INDEX_LINES.values():
+            v = np.interp(lam * (1.0 + Z_GRID), wv, rs, left=0.0, right=0.0)
+            comb += v
+            at.append(v)
+        k = int(np.argmax(comb))
+        out[i, SPEC_BINS:] = np.concatenate([
+            [bad.mean(), _longest_run(bad) / length, np.arcsinh(fb / max(abs(fr), 1e-3))],
+            [r.max(), r.min(), (r > 5).sum(), (r < -5).sum(), broad],
+            [Z_GRID[k], comb[k]], [a[k] for a in at]])
+        out[i, :SPEC_BINS] = shape[i]
+    return out.astype(np.float32)
+
+
+class BaselineStrongModel(Model):
+    """See the module docstring."""
+
+    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        names = batch.schema.names
+        if C.IMAGE in names:
+            out["image"] = image_features(C.column_array(batch, C.IMAGE))
+        if C.FLUX in names:
+            out["spectrum"] = spectrum_features(C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR),
+                                                C.column_array(batch, C.MASK, bool), C.wavelength(batch))
+        if "image" in out and "spectrum" in out:
+            out["joint"] = np.hstack([out["image"], out["spectrum"]])
+            out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
+        return out
+
+
+def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
+               options: dict[str, Any] | None = None, seed: int = 0) -> BaselineStrongModel:
+    """Loader named by the spec. The strong baseline has no learned weights and no options."""
+    if weights not in ("auto", "none", "random"):
+        raise ModelError(f"model 'baseline-strong' has no weights to load (got --weights {weights!r})")
+    if options:
+        raise ModelError(f"model 'baseline-strong' takes no options (got {sorted(options)})")
+    return BaselineStrongModel(spec, WeightsInfo(kind="none"), {})
