@@ -21,12 +21,11 @@ from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
 from fmb.protocol.environment import environment, resolve_device
-from fmb.protocol.metrics import compute_metrics, ranks
+from fmb.protocol.metrics import bootstrap_intervals, compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
-from fmb.runs import check_run_dir, write_run
+from fmb.runs import SCHEMA_VERSION, check_run_dir, write_run
 
-SCHEMA_VERSION = 1
 MODALITY_CHOICES = ("image", "spectrum", "joint", "all")
 
 
@@ -207,11 +206,19 @@ def table_labels(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
                             table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in table.column_names else None)
 
 
-def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray) -> dict:
-    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted)."""
+def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray,
+             order: np.ndarray | None = None, seed: int | None = None) -> dict:
+    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted); with
+    ``order`` (the canonical order, :func:`canonical_order`) and ``seed``, also the bootstrap intervals
+    of AUROC and AP (:func:`fmb.protocol.metrics.bootstrap_intervals`) over the objects in that order,
+    so that they do not depend on the order of the rows."""
     valid = np.isfinite(scores)
     labelled, y, cls = labels
-    return compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+    out = compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+    if order is not None and seed is not None:
+        keep = order[(valid & labelled)[order]]
+        out.update(bootstrap_intervals(scores[keep], y[keep], seed))
+    return out
 
 
 def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: dict) -> None:
@@ -276,6 +283,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     has_labels = C.IS_ANOMALY in table.column_names
     labels = table_labels(table) if has_labels else None
     n_unlabelled = int((~labels[0]).sum()) if labels else 0
+    order = canonical_order(table)
     if n_unlabelled:
         reporter.warn(f"{n_unlabelled} of {len(table)} objects have no is_anomaly label (null): they are "
                       "unlabelled, left out of every metric and counted as n_unlabelled")
@@ -304,7 +312,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores) if labels else None}
+            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores, order, cfg.seed) if labels else None}
             if comps:
                 entry["components"] = {k: {"metrics": _metrics(labels, v) if labels else None}
                                        for k, v in comps.items()}
