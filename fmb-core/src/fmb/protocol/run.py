@@ -20,7 +20,7 @@ from fmb.models.base import Model
 from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
-from fmb.protocol.environment import environment, resolve_device
+from fmb.protocol.environment import environment, provenance, resolve_device, utc_now
 from fmb.protocol.metrics import bootstrap_intervals, compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
@@ -236,17 +236,29 @@ def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: 
                   f"spectra?): {what} (n_duplicate_rows in results.json)")
 
 
+def _embedding_seconds(emb: EmbedResult) -> float:
+    """The model's seconds on these embeddings: the sum of the seconds each cache shard records (wherever
+    and whenever it was embedded: a Slurm array task, a local shard), else, for a cache written before
+    shards recorded them, this process's embedding time."""
+    secs = [s.get("seconds") for s in emb.shards]
+    if secs and all(isinstance(x, (int, float)) for x in secs):
+        return round(float(sum(secs)), 3)
+    return round(emb.seconds, 3)
+
+
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                cached_only: bool = False, workers: int | None = None,
-               embedded: list[Any] | None = None) -> dict[str, Any]:
+               embedded: list[Any] | None = None, started: str | None = None) -> dict[str, Any]:
     """Run one model x detector x dataset x seed and write results.json and scores.parquet as one unit
     (:func:`fmb.runs.write_run`).
 
     ``cached_only`` scores the cached embeddings that ``fmb embed`` (or an executor's embedding unit)
     recorded for this request, without building the model (:func:`fmb.protocol.embed.cached_model`);
     nothing is embedded. A folder holding another system's run is refused before any work unless
-    ``cfg.overwrite``.
+    ``cfg.overwrite``. ``started`` (UTC ISO 8601) is when the run began (default: now), recorded in
+    ``provenance`` with the end time, host, command line, git revision, GPU and model libraries.
     """
+    started = started or utc_now()
     detector = check_config(reg, cfg)  # bad names, options and parameters fail before any work
     check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     device = resolve_device(cfg.device)
@@ -340,6 +352,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "plugins": {i.distribution: i.version for i in plugin_info()},
         "config": cfg.to_dict(),
         "environment": environment(device, cfg.seed),
+        "provenance": provenance(started, device),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
                     "options": dataset.options(), "has_labels": has_labels, "n_unlabelled": n_unlabelled,
                     "repairs": dataset.repairs.counts},
@@ -351,7 +364,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
         "embedding": {"cache_key": emb.key, "reused": emb.reused, "shards_built": emb.built_shards,
                       "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,
-                      "seconds": round(emb.seconds, 3), "key_ingredients": emb.ident},
+                      "seconds": _embedding_seconds(emb), "wall_seconds": round(emb.seconds, 3),
+                      "shards": emb.shards, "key_ingredients": emb.ident},
         "modalities": per_modality,
         "failed_outputs": failed,
     }
