@@ -142,6 +142,19 @@ def json_schema() -> dict[str, Any]:
     return json.loads(files("fmb").joinpath("schemas", "results.schema.json").read_text())
 
 
+def validate_results(result: dict[str, Any], where: str = RESULTS) -> None:
+    """Check ``result`` against the shipped JSON Schema (``jsonschema``, Draft 2020-12, a kept library rather
+    than hand-written checks). UsageError (one line) naming ``where``, the field's path and the reason."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(result))
+    if error is not None:
+        field = "/".join(map(str, error.absolute_path)) or "(top level)"
+        raise UsageError(f"{where} does not follow the results.json schema at {field}: {error.message}"
+                         .splitlines()[0])
+
+
 def system_of(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a run's ``config`` that identifies its system (see :data:`SYSTEM_KEYS`)."""
     return {k: config.get(k) for k in SYSTEM_KEYS}
