@@ -204,3 +204,23 @@ def test_tables_in_a_pipe_are_never_wrapped_or_cut(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("| example/knn:n_neighbors=10/synthetic:size=60")]
     assert len(rows) == 3 and max(map(len, rows)) > 80  # one line each, wider than a default 80-column console
     assert any(f"| image    | {auroc:.3f} |" in r for r in rows)
+
+
+def test_slurm_analysis_job_writes_the_leaderboard_at_the_matrix_root(matrix, tmp_path, monkeypatch):
+    """The rendered stage-4 script, run as Slurm would (bash), compares the systems and writes the leaderboard."""
+    from fmb.executors import slurm
+    from fmb.executors.plan import DetectUnit, RunPlan
+
+    root, _ = matrix
+    systems = expand_run_dirs(root)[:2]
+    plan = RunPlan(tmp_path / "job", "slurm", [], [DetectUnit(p.name, "u", [], str(p), {}) for p in systems])
+    (tmp_path / "job" / "slurm").mkdir(parents=True)
+    monkeypatch.setattr(slurm, "sbatch", lambda script, *opts: "1")
+    common = {"log_dir": str(tmp_path), "fmb_home": str(tmp_path / "home"), "workdir": str(tmp_path),
+              "fmb": slurm.fmb_command()}
+    assert slurm._submit_analysis(plan, slurm.SlurmOptions(), common, "0") == "1"
+    script = (tmp_path / "job" / "slurm" / "analysis.sbatch").read_text()
+    subprocess.run(["bash", "-c", script.splitlines()[-1]], cwd=tmp_path, check=True, capture_output=True)
+    df = pd.read_csv(tmp_path / "job" / "leaderboard.csv")
+    assert {d for s in df.run_dirs for d in json.loads(s)} == {str(p) for p in systems}  # seeds 0 and 1
+    assert (df.n_seeds == 2).all() and len(df) == 3
