@@ -258,9 +258,11 @@ def _load_results(path: Path) -> Results:
         raise _not_a_run(path, f"cannot read {RESULTS} ({getattr(exc, 'strerror', None) or exc})") from exc
     if not isinstance(result, dict):
         raise _not_a_run(path, f"{RESULTS} is not a JSON object")
-    version = result.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise UsageError(f"{str(path / RESULTS)!r} has schema_version {version!r}, newer than this FMB reads "
+    version = result.get("schema_version")  # absent: a hand-made folder, read as the oldest version
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise _not_a_run(path, f"{RESULTS} has schema_version {version!r}, not an integer")
+    if version is not None and version > SCHEMA_VERSION:
+        raise UsageError(f"{str(path / RESULTS)!r} has schema_version {version}, newer than this FMB reads "
                          f"({SCHEMA_VERSION}): upgrade fmb-core (pip install -U fmb-core)")
     return result  # type: ignore[return-value]
 
@@ -290,7 +292,7 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
     out: list[Path] = []
     for p in map(Path, paths):
         if not p.is_dir():
-            raise UsageError(f"{str(p)!r} is not a folder (expected a run folder or a matrix folder)")
+            raise _not_a_run(p, "no such folder (expected a run folder or a matrix folder)")
         if is_run_dir(p):
             found = [p]
         else:
