@@ -224,3 +224,28 @@ def test_slurm_analysis_job_writes_the_leaderboard_at_the_matrix_root(matrix, tm
     df = pd.read_csv(tmp_path / "job" / "leaderboard.csv")
     assert {d for s in df.run_dirs for d in json.loads(s)} == {str(p) for p in systems}  # seeds 0 and 1
     assert (df.n_seeds == 2).all() and len(df) == 3
+
+
+def test_gpu_is_recorded_only_from_an_already_imported_torch(monkeypatch):
+    from types import SimpleNamespace
+
+    from fmb.protocol import environment as env
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert env.gpu_info("cuda") is None and "torch" not in sys.modules  # never imported just for this
+    cuda = SimpleNamespace(is_available=lambda: True, current_device=lambda: 0, device_count=lambda: 2,
+                           get_device_name=lambda i: f"NVIDIA H200 #{i}")
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda, version=SimpleNamespace(cuda="12.4")))
+    assert env.gpu_info("cuda:1") == {"name": "NVIDIA H200 #1", "count": 2, "cuda": "12.4", "device_index": 1}
+    assert env.gpu_info("cpu") is None
+
+
+def test_git_revision_without_git_is_none(monkeypatch, tmp_path):
+    from fmb.protocol import environment as env
+
+    env.git_revision.cache_clear()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on the PATH
+    try:
+        assert env.git_revision() is None
+    finally:
+        env.git_revision.cache_clear()
