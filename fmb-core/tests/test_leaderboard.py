@@ -160,6 +160,10 @@ def test_commands_accept_a_matrix_folder(matrix, tmp_path):
     lb = invoke("leaderboard", root, "--out", tmp_path / "lb").output
     assert pd.read_csv(tmp_path / "lb" / "leaderboard.csv").equals(pd.read_csv(root / "leaderboard.csv"))
     assert "wrote" in lb
+    globbed = sorted(root.iterdir())  # `fmb leaderboard runs/x/*`: the plan, progress/ and leaderboard are skipped
+    assert {p.name for p in globbed} >= {"fmb-run.json", "progress", "leaderboard.csv"}
+    assert expand_run_dirs([str(p) for p in globbed]) == expand_run_dirs(root)
+    invoke("leaderboard", *globbed, "--no-write")
     r = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "cmp")])
     assert r.exit_code == 2 and "not an fmb run folder" in r.output
 

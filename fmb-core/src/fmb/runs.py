@@ -285,12 +285,20 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
     """Run folders from the folders given: a run folder stands for itself, a *matrix folder* (``fmb run``
     with several systems: no results of its own, one run folder per system inside) for its systems, in
     name order; files and other folders beside the systems (the plan, progress/, slurm/, the
-    leaderboard) are ignored. The same folder given twice counts once. UsageError (one line) naming a
+    leaderboard) are ignored, also when given one by one (``runs/x/*``). The same folder given twice counts
+    once. UsageError (one line) naming a
     folder that is neither."""
+    from fmb.executors.plan import PLAN_FILE  # the plan's owner names its file
+
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]
     out: list[Path] = []
     for p in map(Path, paths):
+        beside_systems = (p.parent / PLAN_FILE).exists() or any(
+            (p.parent / name).exists() for name in ("leaderboard.csv", "leaderboard.parquet"))
+        if beside_systems and len(paths) > 1 and (p.is_file() or (p.is_dir() and not is_run_dir(p)
+                                                                  and not any(map(is_run_dir, p.iterdir())))):
+            continue  # `fmb compare runs/x/*`: the plan, progress/, slurm/, the leaderboard beside the systems
         if not p.is_dir():
             raise _not_a_run(p, "no such folder (expected a run folder or a matrix folder)")
         if is_run_dir(p):
