@@ -253,3 +253,15 @@ def test_git_revision_without_git_is_none(monkeypatch, tmp_path):
         assert env.git_revision() is None
     finally:
         env.git_revision.cache_clear()
+
+
+def test_warnings_outside_a_terminal_are_one_line_each():
+    import io
+
+    from rich.console import Console
+
+    from fmb.reporting import Reporter
+
+    buf = io.StringIO()
+    Reporter(Console(file=buf)).warn("a long warning " * 20)
+    assert buf.getvalue().count("\n") == 1 and buf.getvalue().startswith("warning: a long warning")

@@ -23,10 +23,11 @@ class Reporter:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[dim]{message}[/dim]", highlight=False)
+            self.console.print(f"[dim]{message}[/dim]", highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+        # soft_wrap: one line per message in logs (rich would break it at 80 columns outside a terminal)
+        self.console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False, soft_wrap=True)
 
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
