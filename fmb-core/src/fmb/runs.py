@@ -286,16 +286,16 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
     with several systems: no results of its own, one run folder per system inside) for its systems, in
     name order; files and other folders beside the systems (the plan, progress/, slurm/, the
     leaderboard) are ignored, also when given one by one (``runs/x/*``). The same folder given twice counts
-    once. UsageError (one line) naming a
-    folder that is neither."""
-    from fmb.executors.plan import PLAN_FILE  # the plan's owner names its file
+    once. UsageError (one line) naming a folder that is neither, or when nothing is left."""
+    from fmb.executors.plan import PLAN_FILE  # the owners of these files name them
+    from fmb.leaderboard import CSV, PARQUET
 
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]
     out: list[Path] = []
     for p in map(Path, paths):
         beside_systems = (p.parent / PLAN_FILE).exists() or any(
-            (p.parent / name).exists() for name in ("leaderboard.csv", "leaderboard.parquet"))
+            (p.parent / name).exists() for name in (CSV, PARQUET))
         if beside_systems and len(paths) > 1 and (p.is_file() or (p.is_dir() and not is_run_dir(p)
                                                                   and not any(map(is_run_dir, p.iterdir())))):
             continue  # `fmb compare runs/x/*`: the plan, progress/, slurm/, the leaderboard beside the systems
@@ -308,4 +308,6 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
             if not found:
                 raise _not_a_run(p, f"no {RESULTS} in it nor in any folder inside it (not a matrix folder either)")
         out += [f for f in found if f.resolve() not in {o.resolve() for o in out}]
+    if not out:
+        raise UsageError(f"no run folder among {', '.join(map(str, paths))}")
     return out
