@@ -11,8 +11,9 @@ def _emit(rows: list[dict], as_json: bool, columns: list[str], title: str) -> No
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from fmb.reporting import print_table
 
     table = Table(title=title, header_style="bold")
     for c in columns:
@@ -21,7 +22,7 @@ def _emit(rows: list[dict], as_json: bool, columns: list[str], title: str) -> No
         table.add_row(*(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else
                         ", ".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else str(v)
                         for v in (r.get(c, "") for c in columns)))
-    Console().print(table)
+    print_table(table)
 
 
 @click.command("plugins")

@@ -54,14 +54,21 @@ def _reporter(quiet: bool) -> Any:
 
 def _print_results(done: list, reporter: Any, report: bool) -> None:
     """What every path prints: the files written, the summary, the per-class table of one system, the reports."""
-    from fmb.reporting import per_class_table, summary_table
+    from fmb.reporting import per_class_table, print_table, summary_table
     from fmb.runs import REPORT
 
     for out_dir, _ in done:
         click.echo(f"wrote {Path(out_dir) / 'results.json'}")
-    reporter.console.print(summary_table(done))
+    print_table(summary_table(done), reporter.console)
     if len(done) == 1 and (t := per_class_table(done[0][1])):
-        reporter.console.print(t)
+        print_table(t, reporter.console)
+    if len(done) > 1:
+        from fmb.leaderboard import CSV, leaderboard, leaderboard_table
+
+        print_table(leaderboard_table(leaderboard([d for d, _ in done])), reporter.console)
+        root = Path(done[0][0]).parent
+        if (root / CSV).exists():
+            click.echo(f"leaderboard: {root / CSV}")
     if report:
         for out_dir, _ in done:
             if (Path(out_dir) / REPORT).exists():
@@ -151,4 +158,9 @@ def detect(models, detectors, datasets, modality, weights, seeds, device, batch_
             for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output))]
     if report:
         ReportRuns([d for d, _ in done]).run(reporter)
+    if len(done) > 1:  # a matrix: its leaderboard at the root, as `fmb run` writes it
+        from fmb.executors.plan import plan_dir
+        from fmb.leaderboard import leaderboard, write_leaderboard
+
+        write_leaderboard(leaderboard([d for d, _ in done]), plan_dir(cfgs, output))
     _print_results(done, reporter, report=report)
