@@ -11,7 +11,7 @@ import numpy as np
 from fmb import __version__
 from fmb.io import atomic_path
 from fmb.report import figures as F
-from fmb.report.collect import Run, load_runs, systems
+from fmb.report.collect import Ranking, Run, expand_run_dirs, load_runs, systems
 from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 
@@ -171,10 +171,11 @@ def gallery_section(runs: list[Run], k: int) -> Section:
     return Section("gallery", f"Top-{k} gallery", body)
 
 
-def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
+def agreement_section(runs: list[Run], out_dir: Path, main_only: bool = False) -> Section | None:
+    """Heatmaps of rank agreement between systems (every run x modality, or each run's main ranking)."""
     from fmb.compare import rankings as R
 
-    sys = systems(runs)
+    sys = [(r.name, r, main_ranking(r)) for r in runs] if main_only else systems(runs)
     if len(sys) < 2:
         return None
     ids, S = R.align([rk.object_id for *_, rk in sys], [rk.score for *_, rk in sys])
@@ -195,38 +196,128 @@ def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
     return Section("agreement", "Agreement between systems", body)
 
 
-def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
-                 embedding_map: str = "auto", seed: int = 0) -> Path:
-    """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path."""
-    runs = load_runs([Path(p) for p in paths])
-    out = Path(out) if out else default_out([r.path for r in runs])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sections = [metadata_section(runs), metrics_section(runs),
-                per_run_figure(runs, "curves", "ROC and precision-recall",
-                               lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"), True,
-                               "The anomalies are the positives; dashed lines: a random ranking."),
-                per_run_figure(runs, "scores", "Score distributions",
-                               lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
-                               "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
-                               "each object of each anomaly class (one dot per object).",
-                               "Histogram of the scores of all objects (no labels to split them by)."),
-                per_run_figure(runs, "recall", "Recall per class",
-                               lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
-                               "Fraction of each anomaly class found within the top 5% of the ranking."),
-                embedding_section(runs, embedding_map, seed),
-                gallery_section(runs, top_k)]
-    agreement = agreement_section(runs, out.parent)
+def main_ranking(run: Run) -> Ranking:
+    """The ranking that stands for a run in comparisons: ``joint`` where the run has it, else its first modality."""
+    return next((rk for rk in run.rankings if rk.modality == "joint"), run.rankings[0])
+
+
+def leaderboard_section(runs: list[Run]) -> Section:
+    """The leaderboard (fmb.leaderboard, one row per system) where that module is installed; else the metrics table."""
+    try:
+        from fmb.leaderboard import leaderboard
+    except ImportError:
+        return metrics_section(runs)
+    df = leaderboard([r.path for r in runs])
+    header = [str(c) for c in df.columns]
+    rows = [[None if isinstance(v, float) and not np.isfinite(v) else v for v in rec]
+            for rec in df.itertuples(index=False)]
+    numeric = {j for j, c in enumerate(df.columns) if np.issubdtype(df[c].dtype, np.number)}
+    body = table(header, rows, numeric=numeric) + (
+        f'<p class="muted">{esc(df.attrs.get("caption", "One row per system; see the leaderboard docs."))}</p>')
+    return Section("leaderboard", "Leaderboard", body)
+
+
+def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
+    """One ROC and one precision-recall figure with a line per run (its main ranking, :func:`main_ranking`)."""
+    entries = [(r.name, main_ranking(r)) for r in runs]
+    labelled = [(n, rk) for n, rk in entries if rk.has_labels]
+    if not labelled:
+        return Section("curves", "ROC and precision-recall", note("not available: no run has labels"))
+    path = F.roc_pr_compare(labelled, out_dir / "figures" / "roc_pr_compare.png")
+    mods = sorted({rk.modality for _, rk in labelled})
+    body = img(path, "ROC and precision-recall of every system") + (
+        f'<p class="muted">One line per system, on its {esc(" / ".join(mods))} score (joint where the model has '
+        "it); legend ordered by AUROC (ROC) and AP (PR), best first; dashed: a random ranking. The anomalies are "
+        "the positives. Each system's own curves per modality are in its section below.</p>")
+    return Section("curves", "ROC and precision-recall", body)
+
+
+def system_details(run: Run, embedding_map: str, seed: int, top_k: int) -> str:
+    """A collapsed <details> block with everything about one run (metadata, curves, scores, map, gallery)."""
+    one = [run]
+    rk = main_ranking(run)
+    m = (run.result.get("modalities", {}).get(rk.modality, {}).get("metrics") or {})
+    summary = f"<b>{esc(run.name)}</b> &nbsp; <span class=\"muted\">{esc(run.title)}"
+    if m.get("auroc") is not None:
+        summary += f"; {esc(rk.modality)} AUROC {m['auroc']:.3f}, AP {m.get('average_precision', float('nan')):.3f}"
+    summary += "</span>"
+    figs = run.path / "figures"
+    parts = [metadata_section(one), metrics_section(one),
+             per_run_figure(one, "curves", "ROC and precision-recall",
+                            lambda r: F.roc_pr(r, figs / "roc_pr.png"), True),
+             per_run_figure(one, "scores", "Score distributions",
+                            lambda r: F.score_histograms(r, figs / "scores.png"), False),
+             per_run_figure(one, "recall", "Recall per class",
+                            lambda r: F.class_recall(r, figs / "class_recall.png"), True),
+             embedding_section(one, embedding_map, seed), gallery_section(one, top_k)]
+    inner = "".join(f"<h3>{esc(s.title)}</h3>{s.body}" for s in parts[1:])
+    return (f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
+            f"{parts[0].body}{inner}</details>")
+
+
+def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map: str, seed: int) -> list[Section]:
+    """The page of several runs: leaderboard, one comparison figure, agreement, then one collapsed block per run."""
+    sections = [leaderboard_section(runs)]
+    if sections[0].anchor == "leaderboard":
+        full = metrics_section(runs)
+        sections.append(Section("metrics", "Metrics", f"<details><summary>every system and modality "
+                                f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>"))
+    sections.append(compare_curves_section(runs, out_dir))
+    agreement = agreement_section(runs, out_dir, main_only=True)
     if agreement:
         sections.append(agreement)
+    blocks = "".join(system_details(r, embedding_map, seed, top_k) for r in runs)
+    sections.append(Section("systems", f"Systems ({len(runs)})",
+                            '<p class="muted">Click a system to open its metadata, curves per modality, score '
+                            f"distributions, recall per class, embedding map and top-{top_k} gallery.</p>" + blocks))
+    return sections
+
+
+def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
+                 embedding_map: str = "auto", seed: int = 0) -> Path:
+    """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path.
+
+    One run: every section in full. Several runs (or a matrix folder, expanded to its run folders): one
+    combined page (leaderboard at the top, one ROC/PR figure comparing the systems, agreement, and a
+    collapsed section per run), so that a 12-system page stays a few screens long.
+    """
+    runs = load_runs(expand_run_dirs([Path(p) for p in paths]))
+    out = Path(out) if out else default_out([r.path for r in runs])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if len(runs) > 1:
+        sections = combined_sections(runs, out.parent, top_k, embedding_map, seed)
+    else:
+        sections = single_sections(runs, top_k, embedding_map, seed)
+        agreement = agreement_section(runs, out.parent)
+        if agreement:
+            sections.append(agreement)
     title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
     subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
-        label for label, *_ in systems(runs))
+        label for label, *_ in systems(runs)) if len(runs) == 1 else (
+        f"fmb {__version__}; {len(runs)} runs, {sum(len(r.rankings) for r in runs)} rankings (run x modality)")
     if not any(r.has_labels for r in runs):
         sections[0].body = note("These runs have no labels: metrics, ROC/PR curves and recall per class are "
                                 "not available; the rest of the report is.") + sections[0].body
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page(title, subtitle, sections), encoding="utf-8")
     return out
+
+
+def single_sections(runs: list[Run], top_k: int, embedding_map: str, seed: int) -> list[Section]:
+    return [metadata_section(runs), metrics_section(runs),
+            per_run_figure(runs, "curves", "ROC and precision-recall",
+                           lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"), True,
+                           "The anomalies are the positives; dashed lines: a random ranking."),
+            per_run_figure(runs, "scores", "Score distributions",
+                           lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
+                           "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
+                           "each object of each anomaly class (one dot per object).",
+                           "Histogram of the scores of all objects (no labels to split them by)."),
+            per_run_figure(runs, "recall", "Recall per class",
+                           lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
+                           "Fraction of each anomaly class found within the top 5% of the ranking."),
+            embedding_section(runs, embedding_map, seed),
+            gallery_section(runs, top_k)]
 
 
 __all__ = ["build_report", "default_out", "fmt"]
