@@ -285,10 +285,11 @@ def show(dataset, object_id, index, out) -> None:
 
 def _add_analysis_commands() -> None:
     from fmb.commands.compare import compare_cmd
+    from fmb.commands.export import export_cmd
     from fmb.commands.neighbors import neighbors_cmd
     from fmb.commands.probe import probe_cmd
 
-    for c in (compare_cmd, probe_cmd, neighbors_cmd):
+    for c in (compare_cmd, probe_cmd, neighbors_cmd, export_cmd):
         cli.add_command(c)
 
 

@@ -12,7 +12,9 @@ live in the Arrow *field metadata* (all values are UTF-8 strings):
            column of the same length, or, for a grid shared by every row, the field metadata
            of ``flux``: ``wavelength_start``, ``wavelength_step``, ``unit``.
 Truth (optional): ``is_anomaly`` bool, ``anomaly_class`` string (``"normal"`` for normal
-objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32. A null ``is_anomaly`` means
+objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32. Coordinates (optional): ``ra``, ``dec``
+float64, ICRS degrees (``0 <= ra < 360``, ``-90 <= dec <= 90``; null = unknown), carried like the truth
+columns to the embedding cache, ``scores.parquet``, the report and ``fmb export``. A null ``is_anomaly`` means
 *unlabelled* (never inspected): such objects are left out of every label metric. An object
 flagged anomalous without a class has class ``"unknown"`` (see :func:`resolve_labels`).
 """
@@ -39,7 +41,11 @@ ANOMALY_CLASS = "anomaly_class"
 NORMAL_CLASS = "normal"
 UNKNOWN_CLASS = "unknown"
 PHYSICAL = ("redshift", "log_mstar", "log_sfr")
-LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL)
+RA = "ra"
+DEC = "dec"
+COORDINATES = (RA, DEC)
+#: Per-object scalar columns carried beside the scores (truth, physical parameters and sky coordinates).
+LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL, *COORDINATES)
 
 #: The DESI coadd grid: 3600 + 0.8 i Angstrom, i < 7781.
 DESI_WAVE_START = 3600.0
@@ -88,9 +94,9 @@ def spectrum_fields(npix: int = DESI_NPIX, start: float | None = DESI_WAVE_START
 
 
 def label_fields() -> list[pa.Field]:
-    """Optional truth fields."""
+    """Optional truth fields and sky coordinates (float64: float32 would round a coordinate by up to ~0.1")."""
     return [pa.field(IS_ANOMALY, pa.bool_()), pa.field(ANOMALY_CLASS, pa.string()),
-            *(pa.field(p, pa.float32()) for p in PHYSICAL)]
+            *(pa.field(p, pa.float32()) for p in PHYSICAL), *(pa.field(c, pa.float64()) for c in COORDINATES)]
 
 
 def storage(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

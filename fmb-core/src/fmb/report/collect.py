@@ -82,7 +82,7 @@ def short_names(names: list[str]) -> list[str]:
 
 def expand_run_dirs(paths: list[Path]) -> list[Path]:
     """Run folders as given; a folder without results.json whose sub-folders have one (a matrix run) becomes those
-    sub-folders, sorted by name. Nothing found: a UsageError naming the folder.
+    sub-folders, sorted by name (a folder with neither is left for read_run to refuse).
 
     Prefers :func:`fmb.runs.expand_run_dirs` where the run-folder module provides it (one owner of the rule).
     """
@@ -92,17 +92,13 @@ def expand_run_dirs(paths: list[Path]) -> list[Path]:
         owner = None
     if owner is not None:
         return list(owner(paths))
-    from fmb.errors import UsageError
-
     out: list[Path] = []
     for p in map(Path, paths):
         if (p / "results.json").is_file() or not p.is_dir():
             out.append(p)
             continue
         subs = sorted(d for d in p.iterdir() if d.is_dir() and (d / "results.json").is_file())
-        if not subs:
-            raise UsageError(f"{p}: not a run folder (no results.json) and no run folder inside it")
-        out.extend(subs)
+        out.extend(subs or [p])  # nothing inside: read_run says why the folder itself is not a run
     return out
 
 
