@@ -106,7 +106,8 @@ def test_report_command_options_and_determinism(toy, tmp_path):
     assert a.read_bytes() == b.read_bytes()  # figures and page are deterministic
     page = parse(a)
     assert page.classes.count("card") == 3 * 8
-    assert "PCA" in page.all_text and "#8" in page.all_text and "#9" not in page.all_text
+    raw = a.read_text(encoding="utf-8")
+    assert "PCA" in page.all_text and "<b>#8</b>" in raw and "<b>#9</b>" not in raw  # the gallery's own ranks
 
 
 def test_report_of_two_runs_compares_every_system(toy, tmp_path):
@@ -124,7 +125,8 @@ def test_report_of_two_runs_compares_every_system(toy, tmp_path):
 
 
 def test_unlabelled_run_still_makes_a_report(tmp_path):
-    table = ToyDataset(size=60)._table.drop_columns(list(C.LABEL_COLUMNS))
+    table = ToyDataset(size=60)._table
+    table = table.drop_columns([c for c in C.LABEL_COLUMNS if c in table.column_names])
     pq.write_table(table, tmp_path / "objects.parquet")
     run(tmp_path / "run", "--no-report", dataset=f"parquet:path={tmp_path / 'objects.parquet'}")
     invoke("report", tmp_path / "run", "--top-k", 8, "--embedding-map", "pca")

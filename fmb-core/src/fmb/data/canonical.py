@@ -93,10 +93,20 @@ def spectrum_fields(npix: int = DESI_NPIX, start: float | None = DESI_WAVE_START
             pa.field(MASK, pa.list_(pa.bool_(), npix))]
 
 
-def label_fields() -> list[pa.Field]:
-    """Optional truth fields and sky coordinates (float64: float32 would round a coordinate by up to ~0.1")."""
+def truth_fields() -> list[pa.Field]:
+    """Optional truth fields: is_anomaly, anomaly_class and the physical parameters."""
     return [pa.field(IS_ANOMALY, pa.bool_()), pa.field(ANOMALY_CLASS, pa.string()),
-            *(pa.field(p, pa.float32()) for p in PHYSICAL), *(pa.field(c, pa.float64()) for c in COORDINATES)]
+            *(pa.field(p, pa.float32()) for p in PHYSICAL)]
+
+
+def coordinate_fields() -> list[pa.Field]:
+    """Optional sky coordinates, degrees (float64: float32 would round a coordinate by up to ~0.1")."""
+    return [pa.field(c, pa.float64(), metadata=_meta(unit="deg", frame="ICRS")) for c in COORDINATES]
+
+
+def label_fields() -> list[pa.Field]:
+    """Every optional per-object scalar field (:data:`LABEL_COLUMNS`): truth, then sky coordinates."""
+    return [*truth_fields(), *coordinate_fields()]
 
 
 def storage(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -144,9 +144,39 @@ def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
     return Section("embeddings", "Embedding map", "".join(parts))
 
 
-def gallery_section(runs: list[Run], k: int) -> Section:
+def rank_lookup(runs: list[Run], this: Run) -> list[tuple[str, dict[str, int]]]:
+    """(label, object id as text -> rank) of every OTHER ranking an object's caption cites: this run's other
+    modalities and the main ranking (:func:`main_ranking`) of every other run."""
+    pick = [(rk.modality, rk) for rk in this.rankings] + [(r.name, main_ranking(r)) for r in runs if r is not this]
+    return [(label, dict(zip(map(str, rk.object_id.tolist()), rk.rank.tolist()))) for label, rk in pick]
+
+
+def _caption(c, modality: str, elsewhere: list[tuple[str, dict[str, int]]]) -> str:
+    from fmb.report import sky
+
+    klass = ("unknown (no labels)" if c.true_class is None else
+             f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
+    bits = [f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; score {c.score:.4g} &nbsp; "
+            f"true class: {klass}"]
+    if c.redshift is not None:
+        bits.append(f"z = {c.redshift:.4f}")
+    if c.ra is not None and c.dec is not None:
+        bits.append(f"RA {c.ra:.5f}°, Dec {c.dec:+.5f}° "
+                    f'(<a href="{esc(sky.legacy_viewer_url(c.ra, c.dec))}" rel="noopener">Legacy Surveys</a>, '
+                    f'<a href="{esc(sky.esasky_url(c.ra, c.dec))}" rel="noopener">ESASky</a>)')
+    ranks = [f"{esc(label)} #{look[str(c.object_id)]}" for label, look in elsewhere
+             if label != modality and str(c.object_id) in look]
+    if ranks:
+        bits.append("rank elsewhere: " + ", ".join(ranks))
+    return "<br>".join(bits)
+
+
+def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None) -> Section:
+    """Top-k cards per ranking; captions cite each object's rank in the other rankings of ``all_runs``."""
+    from fmb.plots.object_card import STRETCH
     from fmb.report.gallery import build_gallery
 
+    all_runs = all_runs or runs
     parts = []
     for run in runs:
         try:
@@ -154,20 +184,21 @@ def gallery_section(runs: list[Run], k: int) -> Section:
         except UnavailableError as exc:
             parts.append(note(f"{run.name}: gallery unavailable: {exc}"))
             continue
+        elsewhere = rank_lookup(all_runs, run)
         for modality, cs in cards.items():
             items = []
             for c in cs:
                 pics = "".join(img(p, f"{what} of object {c.object_id}", cls)
                                for p, what, cls in ((c.image, "cut-out", "cut"), (c.spectrum, "spectrum", "spec")) if p)
-                klass = ("unknown (no labels)" if c.true_class is None else
-                         f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
                 items.append(f'<div class="card">{pics or "<em>no image or spectrum</em>"}<div class="cap">'
-                             f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; "
-                             f"score {c.score:.4g} &nbsp; true class: {klass}</div></div>")
+                             f"{_caption(c, modality, elsewhere)}</div></div>")
             parts.append(f"<h3>{esc(run.name)}: top {len(cs)} by {esc(modality)} score</h3>"
                          f'<div class="gallery">{"".join(items)}</div>')
-    body = ('<p class="muted">Cut-outs: RGB composite (or the first band, asinh stretch), north up as stored. '
-            "Spectra: observed-frame wavelength, masked pixels dropped.</p>") + "".join(parts)
+    body = (f'<p class="muted">Cut-outs: each band ({esc(STRETCH)} stretch) and the RGB composite, north up as '
+            "stored, scale bar in arcsec from the pixel scale. Spectra: observed frame, inverse-variance weighted "
+            "into 300 bins, 1σ band in grey, masked pixels shaded red, y-range from the 1st-99th percentile; "
+            "[OII] 3727, Hβ 4861, [OIII] 5007, Hα 6563 (vacuum wavelengths of the SDSS line table) marked at the "
+            "object's redshift where known.</p>") + "".join(parts)
     return Section("gallery", f"Top-{k} gallery", body)
 
 
@@ -232,7 +263,7 @@ def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
     return Section("curves", "ROC and precision-recall", body)
 
 
-def system_details(run: Run, embedding_map: str, seed: int, top_k: int) -> str:
+def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run]) -> str:
     """A collapsed <details> block with everything about one run (metadata, curves, scores, map, gallery)."""
     one = [run]
     rk = main_ranking(run)
@@ -249,7 +280,7 @@ def system_details(run: Run, embedding_map: str, seed: int, top_k: int) -> str:
                             lambda r: F.score_histograms(r, figs / "scores.png"), False),
              per_run_figure(one, "recall", "Recall per class",
                             lambda r: F.class_recall(r, figs / "class_recall.png"), True),
-             embedding_section(one, embedding_map, seed), gallery_section(one, top_k)]
+             embedding_section(one, embedding_map, seed), gallery_section(one, top_k, all_runs)]
     inner = "".join(f"<h3>{esc(s.title)}</h3>{s.body}" for s in parts[1:])
     return (f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
             f"{parts[0].body}{inner}</details>")
@@ -266,7 +297,7 @@ def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map:
     agreement = agreement_section(runs, out_dir, main_only=True)
     if agreement:
         sections.append(agreement)
-    blocks = "".join(system_details(r, embedding_map, seed, top_k) for r in runs)
+    blocks = "".join(system_details(r, embedding_map, seed, top_k, runs) for r in runs)
     sections.append(Section("systems", f"Systems ({len(runs)})",
                             '<p class="muted">Click a system to open its metadata, curves per modality, score '
                             f"distributions, recall per class, embedding map and top-{top_k} gallery.</p>" + blocks))
