@@ -22,7 +22,7 @@ def test_run_writes_results_and_scores(toy, tmp_path):
                "--output", str(out), "-q")
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
-    assert res["schema_version"] == 1
+    assert res["schema_version"] == 2
     assert set(res["modalities"]) == {"image", "spectrum", "joint"}
     for entry in res["modalities"].values():
         m = entry["metrics"]

@@ -56,8 +56,9 @@ def _emit(rows: list[dict], as_json: bool, columns: list[str], title: str) -> No
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from fmb.reporting import print_table
 
     table = Table(title=title, header_style="bold")
     for c in columns:
@@ -66,7 +67,7 @@ def _emit(rows: list[dict], as_json: bool, columns: list[str], title: str) -> No
         table.add_row(*(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else
                         ", ".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else str(v)
                         for v in (r.get(c, "") for c in columns)))
-    Console().print(table)
+    print_table(table)
 
 
 @cli.command()
@@ -163,14 +164,21 @@ def _reporter(quiet: bool) -> Any:
 
 def _print_results(done: list, reporter: Any, report: bool) -> None:
     """What every path prints: the files written, the summary, the per-class table of one system, the reports."""
-    from fmb.reporting import per_class_table, summary_table
+    from fmb.reporting import per_class_table, print_table, summary_table
     from fmb.runs import REPORT
 
     for out_dir, _ in done:
         click.echo(f"wrote {Path(out_dir) / 'results.json'}")
-    reporter.console.print(summary_table(done))
+    print_table(summary_table(done), reporter.console)
     if len(done) == 1 and (t := per_class_table(done[0][1])):
-        reporter.console.print(t)
+        print_table(t, reporter.console)
+    if len(done) > 1:
+        from fmb.leaderboard import CSV, leaderboard, leaderboard_table
+
+        print_table(leaderboard_table(leaderboard([d for d, _ in done])), reporter.console)
+        root = Path(done[0][0]).parent
+        if (root / CSV).exists():
+            click.echo(f"leaderboard: {root / CSV}")
     if report:
         for out_dir, _ in done:
             if (Path(out_dir) / REPORT).exists():
@@ -286,10 +294,11 @@ def show(dataset, object_id, index, out) -> None:
 def _add_analysis_commands() -> None:
     from fmb.commands.compare import compare_cmd
     from fmb.commands.export import export_cmd
+    from fmb.commands.leaderboard import leaderboard_cmd
     from fmb.commands.neighbors import neighbors_cmd
     from fmb.commands.probe import probe_cmd
 
-    for c in (compare_cmd, probe_cmd, neighbors_cmd, export_cmd):
+    for c in (compare_cmd, probe_cmd, neighbors_cmd, leaderboard_cmd, export_cmd):
         cli.add_command(c)
 
 

@@ -313,7 +313,7 @@ class Registry:
         model.resolved_options = {**spec.default_options, **options}
         # what was asked for: the embedding cache records its key under this request, so that scoring from
         # the cache (`fmb detect`) never needs to build the model (fmb.protocol.embed.record_request)
-        model.requested = {"options": options, "weights": weights, "seed": seed}
+        model.requested = {"options": options, "weights": weights, "seed": seed, "device": device}
         return model
 
     def check_dataset_options(self, name: str, options: dict[str, Any]) -> None:

@@ -39,6 +39,34 @@ class Reporter:
             yield lambda n: bar.advance(task, n)
 
 
+#: width of tables printed outside a terminal: wide enough never to wrap or cut a cell
+PLAIN_WIDTH = 100_000
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print a table: in a terminal as rich draws it; elsewhere (a pipe, a Slurm or CI log) as a Markdown
+    table that is never wrapped at 80 columns nor cut with an ellipsis (every column sized to its
+    content, no colours). ``console`` defaults to standard output."""
+    from rich import box
+
+    console = console or Console()
+    if console.is_terminal:
+        console.print(table)
+        return
+    table.box = box.MARKDOWN
+    table.expand = False
+    table.title_justify = table.caption_justify = "left"
+    for col in table.columns:
+        col.ratio, col.width, col.max_width = None, None, None
+        col.no_wrap, col.overflow = True, "ignore"
+    plain = Console(width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    with plain.capture() as cap:
+        plain.print(table)
+    lines = [line.rstrip() for line in cap.get().splitlines()]
+    console.file.write("\n".join(line for line in lines if line) + "\n")
+    console.file.flush()
+
+
 def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
@@ -52,12 +80,15 @@ def _domain(res: dict) -> str:
 
 
 def summary_table(results: list[tuple[str, dict]]) -> Table:
-    """One row per system and modality: AUROC, AP, P@100, recall@1%, objects left out of the metrics as
+    """One row per system (its full specs, :func:`fmb.leaderboard.system_label`, and seed) and modality:
+    AUROC, AP, P@100, recall@1%, objects left out of the metrics as
     unlabelled, weights, domain, time; an output that could not be scored gets a row with its cause.
 
     ``domain`` is ``OUTSIDE (n)`` when the data set lies outside the model's training domain in ``n`` ways
     (listed under the table; see :func:`fmb.adapt.domain_warnings`), ``ok`` inside it, ``-`` with no contract.
     """
+    from fmb.leaderboard import system_label
+
     caption = ["results in " + ", ".join(dict.fromkeys(str(Path(f)) for f, _ in results))]
     t = Table(title="FMB summary", header_style="bold")
     t.add_column("model/detector/data/seed", ratio=1, overflow="fold")
@@ -65,7 +96,7 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
         t.add_column(col, justify="left" if col in ("modality", "weights", "domain") else "right", no_wrap=True)
     for _, res in results:
         cfg = res["config"]
-        system = f"{cfg['model']}/{cfg['detector']}/{cfg['dataset']}/{cfg['seed']}"
+        system = f"{system_label(cfg)}/seed={cfg['seed']}"  # full specs: knn and knn:n_neighbors=10 differ
         for mod, entry in res["modalities"].items():
             m = entry.get("metrics") or {}
             t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),

@@ -13,6 +13,13 @@ and ``figures/``). Writing is ordered so that a partial write never looks comple
 
 Writes are atomic (:mod:`fmb.io`); a full disk or a missing permission is a one-line
 :class:`~fmb.errors.OutputError` naming the path.
+
+The schema of ``results.json`` is typed here (:class:`Results` and the TypedDicts it is made of), shipped
+as a JSON Schema (``fmb/schemas/results.schema.json``, :func:`json_schema`) and documented field by field
+in docs/results.md. A reader refuses a ``schema_version`` newer than :data:`SCHEMA_VERSION` (one line).
+
+A *matrix folder* (``fmb run`` with several systems) holds one run folder per system, the run plan and
+the leaderboard; every command that takes run folders expands it with :func:`expand_run_dirs`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import json
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +36,8 @@ import pyarrow.parquet as pq
 from fmb.errors import OutputError, UsageError
 from fmb.io import output_error, write_json, write_parquet
 
+#: version of the results.json schema written now; readers accept this one and older ones
+SCHEMA_VERSION = 2
 RESULTS = "results.json"
 SCORES = "scores.parquet"
 REPORT = "report.html"
@@ -38,6 +47,112 @@ RUN_ID_KEY = b"fmb.run_id"
 #: the configuration keys that make two runs the same system (device, batch size, output do not)
 SYSTEM_KEYS = ("model", "model_options", "detector", "detector_params", "dataset", "dataset_options",
                "modality", "weights", "seed")
+
+
+class Metrics(TypedDict, total=False):
+    """``modalities[output]["metrics"]``: label metrics of one output (docs/metrics.md), None when undefined."""
+
+    n_objects: int
+    n_unlabelled: int
+    n_anomalies: int
+    auroc: float | None
+    average_precision: float | None
+    #: bootstrap confidence interval ``[lo, hi]`` and standard error (schema 2)
+    auroc_ci: list[float] | None
+    auroc_stderr: float | None
+    average_precision_ci: list[float] | None
+    average_precision_stderr: float | None
+    bootstrap_resamples: int
+    bootstrap_confidence: float
+    per_class: dict[str, dict[str, Any]]
+    # precision@k / recall@k for k in 10, 50, 100, 1% are keys with "@" (not identifiers)
+
+
+class ModalityEntry(TypedDict, total=False):
+    """``modalities[output]``: one scored output."""
+
+    n_scored: int
+    n_missing: int
+    n_duplicate_rows: int | dict[str, int]
+    deduplicated: bool
+    detect_seconds: float
+    inputs: list[str]
+    details: dict[str, Any]
+    components: dict[str, Any]
+    metrics: Metrics | None
+
+
+class ShardRecord(TypedDict, total=False):
+    """``embedding.shards[i]``: how one cache shard was embedded (None where an older cache lacks it)."""
+
+    index: int
+    rows: list[int]
+    seconds: float | None
+    device: str | None
+    host: str | None
+    finished: str | None
+
+
+class Embedding(TypedDict, total=False):
+    cache_key: str
+    reused: bool
+    shards_built: int
+    shards_reused: int
+    shards_rebuilt: list[int]
+    seconds: float
+    shards: list[ShardRecord]
+    key_ingredients: dict[str, Any]
+
+
+class Provenance(TypedDict, total=False):
+    """When, where and what (schema 2; :func:`fmb.protocol.environment.provenance`)."""
+
+    started: str
+    finished: str
+    hostname: str
+    command: list[str]
+    git_revision: str | None
+    gpu: dict[str, Any] | None
+    model_libraries: dict[str, str | None]
+
+
+class Results(TypedDict, total=False):
+    """The whole ``results.json`` (written by :func:`fmb.protocol.run.run_system` through :func:`write_run`)."""
+
+    schema_version: int
+    run_id: str
+    fmb_version: str
+    plugins: dict[str, str]
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    provenance: Provenance
+    dataset: dict[str, Any]
+    model: dict[str, Any]
+    domain_warnings: list[str]
+    detector: dict[str, Any]
+    embedding: Embedding
+    modalities: dict[str, ModalityEntry]
+    failed_outputs: dict[str, str]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``results.json`` shipped in the package."""
+    from importlib.resources import files
+
+    return json.loads(files("fmb").joinpath("schemas", "results.schema.json").read_text())
+
+
+def validate_results(result: dict[str, Any], where: str = RESULTS) -> None:
+    """Check ``result`` against the shipped JSON Schema (``jsonschema``, Draft 2020-12, a kept library rather
+    than hand-written checks). UsageError (one line) naming ``where``, the field's path and the reason."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(result))
+    if error is not None:
+        field = "/".join(map(str, error.absolute_path)) or "(top level)"
+        raise UsageError(f"{where} does not follow the results.json schema at {field}: {error.message}"
+                         .splitlines()[0])
 
 
 def system_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +202,7 @@ def _remove(path: Path) -> None:
         raise output_error(path, exc) from exc
 
 
-def write_run(path: str | Path, result: dict[str, Any], scores: pa.Table) -> dict[str, Any]:
+def write_run(path: str | Path, result: Results, scores: pa.Table) -> Results:
     """Write one run: clear the old ``results.json``, report and figures, then ``scores.parquet``, then
     ``results.json`` (the commit). Both carry a new ``run_id``; returns ``result`` with it."""
     path = Path(path)
@@ -105,7 +220,7 @@ def _not_a_run(path: Path, why: str) -> UsageError:
     return UsageError(f"{str(path)!r} is not an fmb run folder (a complete results.json + scores.parquet): {why}")
 
 
-def read_results(path: str | Path) -> dict[str, Any]:
+def read_results(path: str | Path) -> Results:
     """``results.json`` of a complete run folder, after checking that ``scores.parquet`` belongs to
     the same run (its metadata only is read). UsageError (one line) otherwise."""
     path = Path(path)
@@ -118,7 +233,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
     return result
 
 
-def read_run(path: str | Path, columns: list[str] | None = None) -> tuple[dict[str, Any], pa.Table]:
+def read_run(path: str | Path, columns: list[str] | None = None) -> tuple[Results, pa.Table]:
     """``results.json`` and ``scores.parquet`` (optionally only ``columns``) of a complete run folder
     whose two files belong to the same run. UsageError (one line) naming the folder otherwise."""
     path = Path(path)
@@ -132,7 +247,7 @@ def read_run(path: str | Path, columns: list[str] | None = None) -> tuple[dict[s
     return result, table
 
 
-def _load_results(path: Path) -> dict[str, Any]:
+def _load_results(path: Path) -> Results:
     if not (path / RESULTS).exists():
         why = (f"{RESULTS} is missing beside {SCORES} (a write was interrupted; run it again)"
                if (path / SCORES).exists() else f"no {RESULTS}")
@@ -143,7 +258,11 @@ def _load_results(path: Path) -> dict[str, Any]:
         raise _not_a_run(path, f"cannot read {RESULTS} ({getattr(exc, 'strerror', None) or exc})") from exc
     if not isinstance(result, dict):
         raise _not_a_run(path, f"{RESULTS} is not a JSON object")
-    return result
+    version = result.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise UsageError(f"{str(path / RESULTS)!r} has schema_version {version!r}, newer than this FMB reads "
+                         f"({SCHEMA_VERSION}): upgrade fmb-core (pip install -U fmb-core)")
+    return result  # type: ignore[return-value]
 
 
 def _check_pair(path: Path, result: dict[str, Any], meta: dict[bytes, bytes]) -> None:
@@ -152,3 +271,31 @@ def _check_pair(path: Path, result: dict[str, Any], meta: dict[bytes, bytes]) ->
     if rid != sid:
         raise UsageError(f"{str(path)!r}: {SCORES} (run {sid or 'unknown'}) and {RESULTS} (run {rid or 'unknown'}) "
                          "come from different runs (an interrupted write?); run it again")
+
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder holding (part of) one system's run: ``results.json`` or ``scores.parquet``."""
+    return (path / RESULTS).is_file() or (path / SCORES).is_file()
+
+
+def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Path]:
+    """Run folders from the folders given: a run folder stands for itself, a *matrix folder* (``fmb run``
+    with several systems: no results of its own, one run folder per system inside) for its systems, in
+    name order; files and other folders beside the systems (the plan, progress/, slurm/, the
+    leaderboard) are ignored. The same folder given twice counts once. UsageError (one line) naming a
+    folder that is neither."""
+    if isinstance(paths, (str, Path)):
+        paths = [str(paths)]
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise UsageError(f"{str(p)!r} is not a folder (expected a run folder or a matrix folder)")
+        if is_run_dir(p):
+            found = [p]
+        else:
+            found = sorted(c for c in p.iterdir() if c.is_dir() and is_run_dir(c))
+            if not found:
+                raise _not_a_run(p, f"no {RESULTS} in it nor in any folder inside it (not a matrix folder either)")
+        out += [f for f in found if f.resolve() not in {o.resolve() for o in out}]
+    return out

@@ -17,14 +17,17 @@ import click
               help="Bootstrap resamples for the 95% intervals (0 = none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 def compare_cmd(runs, out, modality, top_k, n_boot, seed) -> None:
-    """Compare systems (model x modality x detector) of run folders on their common objects."""
+    """Compare systems (model x modality x detector) of run folders (or matrix folders) on their common objects."""
     from rich.console import Console
     from rich.table import Table
 
     from fmb.compare.compare import compare, write
     from fmb.compare.runs import align, dataset_warning, load_systems
     from fmb.errors import UsageError
+    from fmb.reporting import print_table
+    from fmb.runs import expand_run_dirs
 
+    runs = [str(r) for r in expand_run_dirs(list(runs))]
     if top_k < 1 or n_boot < 0:
         raise UsageError("--top-k must be positive and --bootstrap non-negative")
     aligned = align(load_systems(list(runs), modality))
@@ -50,7 +53,7 @@ def compare_cmd(runs, out, modality, top_k, n_boot, seed) -> None:
         legend.add_column(c)
     for name, sid in short.items():
         legend.add_row(sid, name, str(aligned.dropped[name]))
-    console.print(legend)
+    print_table(legend, console)
     table = Table(title=f"system agreement ({n} common objects; 95% bootstrap intervals)", header_style="bold")
     cols = {"spearman": "Spearman", "jaccard_top1pct": "Jaccard top 1%",
             f"jaccard_top{result.top_k}": f"Jaccard top {result.top_k}", "retention_top1_top1": "top 1% -> 1%",
@@ -59,5 +62,5 @@ def compare_cmd(runs, out, modality, top_k, n_boot, seed) -> None:
         table.add_column(c)
     for p in result.pairs:
         table.add_row(short[p["source"]], short[p["target"]], *(fmt(p, c) for c in cols))
-    console.print(table)
+    print_table(table, console)
     click.echo(f"wrote {out}/ (pairs, matrix_*, disagreements, systems: .parquet + .csv; summary.json)")

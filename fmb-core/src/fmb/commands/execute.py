@@ -71,7 +71,12 @@ def run_matrix(reg: Any, cfgs: list, output: str | None, reporter: Any, report: 
         from fmb.executors.local import run_local
 
         persist = shards is not None or shard_size is not None
-        return run_local(reg, plan, reporter, 1 if workers is None else workers, report=report, persist=persist)
+        done = run_local(reg, plan, reporter, 1 if workers is None else workers, report=report, persist=persist)
+        if len(done) > 1:  # a matrix: its leaderboard at the root
+            from fmb.leaderboard import leaderboard, write_leaderboard
+
+            write_leaderboard(leaderboard([d for d, _ in done]), run_dir)
+        return done
     from fmb.commands.status import print_status, run_status
     from fmb.executors import slurm as S
 

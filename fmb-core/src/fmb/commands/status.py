@@ -9,10 +9,26 @@ import click
 
 
 def run_status(run_dir: str) -> dict[str, Any]:
-    """Shards done per embedding unit, results per system, and the jobs of the latest submission."""
-    from fmb.executors import slurm
-    from fmb.executors.plan import RunPlan
+    """Shards done per embedding unit, results per system, and the jobs of the latest submission. A folder
+    without a run plan (a plain ``fmb run``: one system, or a matrix folder) reports its systems only."""
+    from pathlib import Path
 
+    from fmb.errors import UsageError
+    from fmb.executors import slurm
+    from fmb.executors.plan import PLAN_FILE, RunPlan
+    from fmb.runs import expand_run_dirs, read_results
+
+    if not (Path(run_dir) / PLAN_FILE).exists() and Path(run_dir).is_dir():
+        systems = []
+        for d in expand_run_dirs(run_dir):
+            try:
+                read_results(d)
+                done = True
+            except UsageError:
+                done = False
+            systems.append({"system": d.name, "output": str(d), "done": done})
+        return {"run": str(run_dir), "executor": "local", "submissions": 0,
+                "complete": all(s["done"] for s in systems), "embeddings": [], "systems": systems, "jobs": []}
     plan = RunPlan.load(run_dir)
     units = [{"unit": u.id, "args": u.args, "n_shards": u.n_shards, "done": len(done := plan.done_shards(u)),
               "missing": [i for i in range(u.n_shards) if i not in set(done)]} for u in plan.embed]
@@ -41,7 +57,7 @@ def _dedupe(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 @click.argument("run", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(run: str, as_json: bool) -> None:
-    """Progress of RUN (a run folder): shards done, systems scored, and the Slurm jobs."""
+    """Progress of RUN (a run folder or a matrix folder): shards done, systems scored, and the Slurm jobs."""
     info = run_status(run)
     if as_json:
         click.echo(json.dumps(info, indent=2))

@@ -20,6 +20,9 @@ def run_local(reg: Registry, plan: RunPlan, reporter: Reporter, workers: int = 1
     ``persist`` saves the plan and the shard progress markers in the run folder (``fmb run --shards``,
     for ``fmb status`` and resuming); plain ``fmb run`` leaves only its results there.
     """
+    from fmb.protocol.environment import utc_now
+
+    started = utc_now()
     if persist:
         plan.save()
     embedded: dict[str, Any] = {}
@@ -28,7 +31,7 @@ def run_local(reg: Registry, plan: RunPlan, reporter: Reporter, workers: int = 1
         if missing:
             embedded[unit.id] = EmbedShards(unit.run_config(), missing, unit.n_shards, unit.shard_size,
                                             plan.progress_dir(unit) if persist else None).run(reg, reporter, workers)
-    done = [(d.out_dir, ScoreSystem(d.run_config(), Path(d.out_dir), embedded.get(d.unit)).run(reg, reporter))
+    done = [(d.out_dir, ScoreSystem(d.run_config(), Path(d.out_dir), embedded.get(d.unit), started).run(reg, reporter))
             for d in plan.detect]
     if report:
         ReportRuns([d for d, _ in done]).run(reporter)

@@ -265,14 +265,17 @@ def submit(plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None
 
 
 def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str], after: str) -> str | None:
-    """Stage 4: ``fmb compare`` of the systems once they are scored (for 2+ systems)."""
+    """Stage 4: ``fmb compare`` of the systems once they are scored (for 2+ systems), then their
+    leaderboard at the matrix's root (``fmb leaderboard``)."""
     if len(plan.detect) < 2:
         return None
     script = plan.run_dir / "slurm" / "analysis.sbatch"
     args = [*(d.out_dir for d in plan.detect), "--out", str(plan.run_dir / "compare")]
     script.write_text(render_template(
         "04_analysis/analysis.sbatch", job_name="fmb-analysis", sbatch_lines=options.sbatch_lines("analysis"),
-        setup=options.setup("analysis"), command="compare", args=_q(args), **common))
+        setup=options.setup("analysis"), command="compare",
+        args=_q(args) + f" && {common['fmb']} leaderboard " + _q([*(d.out_dir for d in plan.detect), "--out",
+                                                                 str(plan.run_dir)]), **common))
     return sbatch(script, f"--dependency=afterok:{after}")
 
 

@@ -63,9 +63,12 @@ class ScoreSystem:
     out_dir: Path
     #: what the embedding unit of the same run did (shards built/rebuilt, seconds), for results.json
     embedded: list[ShardResult] | None = None
+    #: when the run began (UTC ISO 8601; default: when this unit starts)
+    started: str | None = None
 
     def run(self, reg: Registry, reporter: Reporter) -> dict[str, Any]:
-        return run_system(reg, self.config, Path(self.out_dir), reporter, cached_only=True, embedded=self.embedded)
+        return run_system(reg, self.config, Path(self.out_dir), reporter, cached_only=True, embedded=self.embedded,
+                          started=self.started)
 
 
 @dataclass

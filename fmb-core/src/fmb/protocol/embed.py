@@ -125,6 +125,8 @@ class EmbedResult:
     loader: Callable[[], pa.Table] | None = field(default=None, repr=False)
     #: what went into the key (see :func:`cache_key`)
     ident: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: how each cache shard was embedded (:func:`shard_records`: seconds, device, host, when)
+    shards: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _table: pa.Table | None = field(default=None, repr=False)
 
     @property
@@ -265,12 +267,14 @@ class EmbeddingCache:
         except OSError:
             return False
 
-    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str], manifest: bool = True) -> dict[str, Any]:
-        """Write shard ``i`` atomically, then its marker; refresh the manifest. Returns the marker."""
+    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str], manifest: bool = True,
+                    made: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write shard ``i`` atomically, then its marker (with ``made``: how it was embedded, see
+        :func:`made_by`); refresh the manifest. Returns the marker."""
         f = self.shard_file(i)
         write_parquet(table, f)
         entry = {"key": self.key, "index": i, "rows": list(self.rows(i)), "bytes": f.stat().st_size,
-                 "algorithm": ALGORITHM, "hash": verify_file(f), "versions": versions}
+                 "algorithm": ALGORITHM, "hash": verify_file(f), "versions": versions, **(made or {})}
         write_json(entry, self.marker_file(i))
         self._mine.add(i)
         if manifest:
@@ -282,7 +286,7 @@ class EmbeddingCache:
         for i in range(self.n_shards):
             entry, f = self.marker(i), self.shard_file(i)
             if entry is not None and f.exists() and f.stat().st_size == entry["bytes"]:
-                shards[str(i)] = {k: entry.get(k) for k in ("rows", "bytes", "algorithm", "hash")}
+                shards[str(i)] = {k: entry.get(k) for k in ("rows", "bytes", "algorithm", "hash", *MADE_KEYS)}
         return {"key_ingredients": self.ident, "key": self.key, "n_objects": self.n, "shard_size": self.shard_size,
                 "n_shards": self.n_shards, "shards": shards, "complete": len(shards) == self.n_shards,
                 "versions": versions()}
@@ -341,6 +345,29 @@ def _embed_rows(model: Model, dataset: Dataset, start: int, stop: int, batch_siz
     return pa.concat_tables(parts)
 
 
+#: what a shard's marker (and the manifest) records about how the shard was embedded
+MADE_KEYS = ("seconds", "device", "host", "finished")
+
+
+def made_by(model: Model, seconds: float) -> dict[str, Any]:
+    """How a shard was embedded: the model's seconds on it, its device, the host and when (UTC)."""
+    import socket
+
+    from fmb.protocol.environment import utc_now
+
+    device = (getattr(model, "requested", None) or {}).get("device") or getattr(model, "device", None)
+    return {"seconds": round(seconds, 3), "device": None if device is None else str(device),
+            "host": socket.gethostname(), "finished": utc_now()}
+
+
+def shard_records(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """``[{index, rows, seconds, device, host, finished}]`` of a manifest's shards, in index order (None
+    where a cache written before FMB recorded them lacks a field)."""
+    shards = manifest.get("shards") or {}
+    return [{"index": int(i), "rows": shards[i].get("rows"), **{k: shards[i].get(k) for k in MADE_KEYS}}
+            for i in sorted(shards, key=int)]
+
+
 def versions() -> dict[str, str]:
     return {"fmb": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "pyarrow": pa.__version__}
@@ -366,12 +393,14 @@ def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: 
             rebuilt.append(i)
             if notice:
                 notice(f"embedding cache shard {cache.shard_file(i).name} is corrupt or missing: rebuilding it")
+        t0 = time.perf_counter()
         table = _embed_rows(model, dataset, start, stop, batch_size, advance, workers)
+        seconds = time.perf_counter() - t0
         now = dataset.fingerprint
         if now != cache.ident["dataset"]["fingerprint"]:
             raise DataError(f"dataset {dataset.name!r} changed while it was being embedded (fingerprint "
                             f"{cache.ident['dataset']['fingerprint'][:12]} -> {now[:12]}): run again")
-        cache.write_shard(i, table, versions())
+        cache.write_shard(i, table, versions(), made=made_by(model, seconds))
         built += 1
     return reused, built, rebuilt
 
@@ -400,7 +429,7 @@ def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
     if not cached_only:
         record_request(model, dataset, cache)
     return EmbedResult(cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0, loader=cache.read,
-                       ident=cache.ident)
+                       ident=cache.ident, shards=shard_records(cache.manifest))
 
 
 @dataclass
@@ -554,4 +583,4 @@ def read_cached(model: CachedModel, dataset: Dataset) -> EmbedResult:
         manifest = {}
     n = int(manifest.get("n_shards") or 0)
     return EmbedResult(model.key, path, n, 0, [], time.perf_counter() - t0, _table=table,
-                       ident=manifest.get("key_ingredients") or {})
+                       ident=manifest.get("key_ingredients") or {}, shards=shard_records(manifest))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import platform
 import sys
@@ -50,3 +51,65 @@ def environment(device: str, seed: int) -> dict:
         "device": device,
         "seed": seed,
     }
+
+
+#: the model libraries whose versions every result records (None where not installed)
+MODEL_LIBRARIES = ("astropt", "polymathic-aion", "zuko", "umap-learn", "torch", "transformers", "huggingface_hub")
+
+
+def utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second (``2026-11-30T06:30:39+00:00``)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@functools.lru_cache(maxsize=1)
+def git_revision() -> str | None:
+    """The git commit FMB runs from when it runs from a checkout (``git rev-parse HEAD`` in the package's
+    folder, ``+dirty`` when tracked files changed); None when it is installed (its ``__init__.py`` is not
+    a tracked file), git is missing or slow (5 s)."""
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    if git("ls-files", "--error-unmatch", "__init__.py") is None:
+        return None
+    rev = git("rev-parse", "HEAD")
+    if rev and git("status", "--porcelain", "--untracked-files=no", "--", ".."):
+        rev += "+dirty"
+    return rev
+
+
+def gpu_info(device: str) -> dict | None:
+    """GPU name, count and CUDA version when the run used CUDA and torch is already imported (a model
+    plugin imported it): torch is never imported only for this. None otherwise."""
+    torch = sys.modules.get("torch")
+    if torch is None or not device.startswith("cuda"):
+        return None
+    try:
+        if not torch.cuda.is_available():
+            return None
+        index = int(device.split(":", 1)[1]) if ":" in device else torch.cuda.current_device()
+        return {"name": torch.cuda.get_device_name(index), "count": torch.cuda.device_count(),
+                "cuda": torch.version.cuda, "device_index": index}
+    except Exception:  # a broken driver must not lose the results
+        return None
+
+
+def provenance(started: str, device: str) -> dict:
+    """When, where and what: ``started`` (given) and ``finished`` (now) in UTC ISO 8601, the host name, the
+    command line, the git revision of a checkout, the GPU and the versions of the model libraries."""
+    import socket
+
+    return {"started": started, "finished": utc_now(), "hostname": socket.gethostname(),
+            "command": list(sys.argv), "git_revision": git_revision(), "gpu": gpu_info(device),
+            "model_libraries": {p: package_version(p) for p in MODEL_LIBRARIES}}

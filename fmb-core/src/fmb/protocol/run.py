@@ -20,13 +20,12 @@ from fmb.models.base import Model
 from fmb.params import format_spec
 from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
-from fmb.protocol.environment import environment, resolve_device
-from fmb.protocol.metrics import compute_metrics, ranks
+from fmb.protocol.environment import environment, provenance, resolve_device, utc_now
+from fmb.protocol.metrics import bootstrap_intervals, compute_metrics, ranks
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
-from fmb.runs import check_run_dir, write_run
+from fmb.runs import SCHEMA_VERSION, check_run_dir, write_run
 
-SCHEMA_VERSION = 1
 MODALITY_CHOICES = ("image", "spectrum", "joint", "all")
 
 
@@ -207,11 +206,19 @@ def table_labels(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
                             table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in table.column_names else None)
 
 
-def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray) -> dict:
-    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted)."""
+def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray,
+             order: np.ndarray | None = None, seed: int | None = None) -> dict:
+    """Label metrics of the labelled objects with a finite score (unlabelled ones are counted); with
+    ``order`` (the canonical order, :func:`canonical_order`) and ``seed``, also the bootstrap intervals
+    of AUROC and AP (:func:`fmb.protocol.metrics.bootstrap_intervals`) over the objects in that order,
+    so that they do not depend on the order of the rows."""
     valid = np.isfinite(scores)
     labelled, y, cls = labels
-    return compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+    out = compute_metrics(scores[valid], y[valid], None if cls is None else cls[valid], labelled[valid])
+    if order is not None and seed is not None:
+        keep = order[(valid & labelled)[order]]
+        out.update(bootstrap_intervals(scores[keep], y[keep], seed))
+    return out
 
 
 def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: dict) -> None:
@@ -229,17 +236,29 @@ def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: 
                   f"spectra?): {what} (n_duplicate_rows in results.json)")
 
 
+def _embedding_seconds(emb: EmbedResult) -> float:
+    """The model's seconds on these embeddings: the sum of the seconds each cache shard records (wherever
+    and whenever it was embedded: a Slurm array task, a local shard), else, for a cache written before
+    shards recorded them, this process's embedding time."""
+    secs = [s.get("seconds") for s in emb.shards]
+    if secs and all(isinstance(x, (int, float)) for x in secs):
+        return round(float(sum(secs)), 3)
+    return round(emb.seconds, 3)
+
+
 def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
                cached_only: bool = False, workers: int | None = None,
-               embedded: list[Any] | None = None) -> dict[str, Any]:
+               embedded: list[Any] | None = None, started: str | None = None) -> dict[str, Any]:
     """Run one model x detector x dataset x seed and write results.json and scores.parquet as one unit
     (:func:`fmb.runs.write_run`).
 
     ``cached_only`` scores the cached embeddings that ``fmb embed`` (or an executor's embedding unit)
     recorded for this request, without building the model (:func:`fmb.protocol.embed.cached_model`);
     nothing is embedded. A folder holding another system's run is refused before any work unless
-    ``cfg.overwrite``.
+    ``cfg.overwrite``. ``started`` (UTC ISO 8601) is when the run began (default: now), recorded in
+    ``provenance`` with the end time, host, command line, git revision, GPU and model libraries.
     """
+    started = started or utc_now()
     detector = check_config(reg, cfg)  # bad names, options and parameters fail before any work
     check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     device = resolve_device(cfg.device)
@@ -276,6 +295,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     has_labels = C.IS_ANOMALY in table.column_names
     labels = table_labels(table) if has_labels else None
     n_unlabelled = int((~labels[0]).sum()) if labels else 0
+    order = canonical_order(table)
     if n_unlabelled:
         reporter.warn(f"{n_unlabelled} of {len(table)} objects have no is_anomaly label (null): they are "
                       "unlabelled, left out of every metric and counted as n_unlabelled")
@@ -304,7 +324,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             valid = np.isfinite(scores)
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
-            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores) if labels else None}
+            entry: dict[str, Any] = {**info, "metrics": _metrics(labels, scores, order, cfg.seed) if labels else None}
             if comps:
                 entry["components"] = {k: {"metrics": _metrics(labels, v) if labels else None}
                                        for k, v in comps.items()}
@@ -332,6 +352,7 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "plugins": {i.distribution: i.version for i in plugin_info()},
         "config": cfg.to_dict(),
         "environment": environment(device, cfg.seed),
+        "provenance": provenance(started, device),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
                     "options": dataset.options(), "has_labels": has_labels, "n_unlabelled": n_unlabelled,
                     "repairs": dataset.repairs.counts},
@@ -343,7 +364,8 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
         "embedding": {"cache_key": emb.key, "reused": emb.reused, "shards_built": emb.built_shards,
                       "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,
-                      "seconds": round(emb.seconds, 3), "key_ingredients": emb.ident},
+                      "seconds": _embedding_seconds(emb), "wall_seconds": round(emb.seconds, 3),
+                      "shards": emb.shards, "key_ingredients": emb.ident},
         "modalities": per_modality,
         "failed_outputs": failed,
     }

@@ -11,9 +11,10 @@ import numpy as np
 from fmb import __version__
 from fmb.io import atomic_path
 from fmb.report import figures as F
-from fmb.report.collect import Ranking, Run, expand_run_dirs, load_runs, systems
+from fmb.report.collect import Ranking, Run, load_runs, systems
 from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
+from fmb.runs import expand_run_dirs
 
 METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
                   "precision@1%", "recall@100", "recall@1%")
@@ -233,18 +234,19 @@ def main_ranking(run: Run) -> Ranking:
 
 
 def leaderboard_section(runs: list[Run]) -> Section:
-    """The leaderboard (fmb.leaderboard, one row per system) where that module is installed; else the metrics table."""
-    try:
-        from fmb.leaderboard import leaderboard
-    except ImportError:
-        return metrics_section(runs)
+    """The leaderboard (:func:`fmb.leaderboard.leaderboard`: one row per system and output, seeds pooled,
+    sorted by the declared main score) as the page's first table."""
+    from fmb.leaderboard import HIGHER_IS_BETTER, MAIN_SCORE, _cell, leaderboard
+
     df = leaderboard([r.path for r in runs])
-    header = [str(c) for c in df.columns]
-    rows = [[None if isinstance(v, float) and not np.isfinite(v) else v for v in rec]
-            for rec in df.itertuples(index=False)]
-    numeric = {j for j, c in enumerate(df.columns) if np.issubdtype(df[c].dtype, np.number)}
-    body = table(header, rows, numeric=numeric) + (
-        f'<p class="muted">{esc(df.attrs.get("caption", "One row per system; see the leaderboard docs."))}</p>')
+    rows = [[r.rank, r.system, r.modality, r.seeds, _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
+             _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high)] for r in df.itertuples(index=False)]
+    body = table(["#", "system", "output", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"], rows,
+                 numeric={0}) + (
+        f'<p class="muted">Main score: {esc(MAIN_SCORE.upper())} '
+        f"({'higher' if HIGHER_IS_BETTER else 'lower'} is better). Mean ± sample sd over seeds (several seeds "
+        "only); [CI]: bootstrap interval over objects recorded in results.json (mean of the seeds' bounds). "
+        "The same table is <code>fmb leaderboard</code>.</p>")
     return Section("leaderboard", "Leaderboard", body)
 
 
@@ -288,11 +290,10 @@ def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs
 
 def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map: str, seed: int) -> list[Section]:
     """The page of several runs: leaderboard, one comparison figure, agreement, then one collapsed block per run."""
-    sections = [leaderboard_section(runs)]
-    if sections[0].anchor == "leaderboard":
-        full = metrics_section(runs)
-        sections.append(Section("metrics", "Metrics", f"<details><summary>every system and modality "
-                                f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>"))
+    full = metrics_section(runs)
+    sections = [leaderboard_section(runs),
+                Section("metrics", "Metrics", f"<details><summary>every run and output, P@k and R@k "
+                        f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>")]
     sections.append(compare_curves_section(runs, out_dir))
     agreement = agreement_section(runs, out_dir, main_only=True)
     if agreement:

@@ -80,28 +80,6 @@ def short_names(names: list[str]) -> list[str]:
     return ["__".join(p[i] for i in keep) or n for p, n in zip(parts, names)]
 
 
-def expand_run_dirs(paths: list[Path]) -> list[Path]:
-    """Run folders as given; a folder without results.json whose sub-folders have one (a matrix run) becomes those
-    sub-folders, sorted by name (a folder with neither is left for read_run to refuse).
-
-    Prefers :func:`fmb.runs.expand_run_dirs` where the run-folder module provides it (one owner of the rule).
-    """
-    try:
-        from fmb.runs import expand_run_dirs as owner
-    except ImportError:
-        owner = None
-    if owner is not None:
-        return list(owner(paths))
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if (p / "results.json").is_file() or not p.is_dir():
-            out.append(p)
-            continue
-        subs = sorted(d for d in p.iterdir() if d.is_dir() and (d / "results.json").is_file())
-        out.extend(subs or [p])  # nothing inside: read_run says why the folder itself is not a run
-    return out
-
-
 def load_runs(paths: list[str | Path]) -> list[Run]:
     """Every run, named by what tells the folders apart (unique: the parent folder is added if needed)."""
     runs = [load_run(p) for p in paths]
