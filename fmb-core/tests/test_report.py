@@ -154,3 +154,22 @@ def test_gone_cache_and_moved_data_degrade_to_notes(toy, tmp_path, fmb_home):
 def test_not_a_run_folder_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert r.exit_code == 2 and r.output.startswith("Error:") and "not an fmb run folder" in r.output
+
+
+def test_matrix_folder_makes_one_combined_page(toy, tmp_path):
+    invoke("run", "--model", "baseline", "--detector", "iforest", "--detector", "knn", "--dataset", "toy:size=120",
+           "--modality", "joint", "--output", tmp_path / "mx", "-q", "--no-report")
+    systems = sorted(p.name for p in (tmp_path / "mx").iterdir() if (p / "results.json").exists())
+    assert len(systems) == 2
+    out = invoke("report", tmp_path / "mx", "--top-k", 4, "--embedding-map", "pca")
+    report = tmp_path / "mx" / "report.html"
+    assert f"report: {report}" in out
+    page = parse(report)
+    raw = report.read_text(encoding="utf-8")
+    assert {"leaderboard", "metrics", "curves", "agreement", "systems"} <= page.ids
+    assert raw.index('id="leaderboard"') < raw.index('id="curves"') < raw.index('id="systems"')
+    assert raw.count('<details class="system"') == 2 and "<details class=\"system\" open" not in raw
+    assert (tmp_path / "mx" / "figures" / "roc_pr_compare.png").exists()
+    assert raw.count("roc_pr_compare.png") == 1  # one comparison figure, not one per system
+    decode_images(page, report.parent)
+    assert_offline(page, report)
