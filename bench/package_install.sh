@@ -30,7 +30,7 @@ assert m["License-Expression"], f"{sys.argv[1]}: no License-Expression"
 assert lic, f"{sys.argv[1]}: no LICENSE file in the wheel"
 assert m.get_all("Classifier") and m.get_all("Project-URL"), f"{sys.argv[1]}: no classifiers / project URLs"
 assert len(m.get_payload()) > 500, f"{sys.argv[1]}: README too short for a PyPI page"
-pins = [r for r in (m.get_all("Requires-Dist") or []) if "==" in r]
+pins = [r for r in (m.get_all("Requires-Dist") or []) if "==" in r.split(";")[0]]
 assert not pins, f"{sys.argv[1]}: exact pins in library metadata: {pins}"
 print(f"metadata ok: {m['Name']} {m['Version']} ({m['License-Expression']})")
 PY
