@@ -41,5 +41,5 @@ def status_note(extra: str) -> str:
 
 def plugin_hint(kind: str, name: str) -> str:
     """"; install it: pip install fmb-astroclip" for a model of a known plugin package, else ""."""
-    return f"; it comes with a plugin: pip install {PLUGIN_PACKAGES[name]}" if (
+    return f"; it comes with a plugin package: pip install {PLUGIN_PACKAGES[name]}" if (
         kind == "model" and name in PLUGIN_PACKAGES) else ""

@@ -285,7 +285,7 @@ class Registry:
             close = difflib.get_close_matches(name, names, n=3, cutoff=0.7)
             from fmb.extras import plugin_hint
 
-            hint = (f"; did you mean {', '.join(close)}?" if close else "") + plugin_hint(kind, name)
+            hint = plugin_hint(kind, name) or (f"; did you mean {', '.join(close)}?" if close else "")
             raise UnknownNameError(f"unknown {kind} {name!r}{hint} (registered: {', '.join(names) or 'none'})"
                                    ) from None
 
