@@ -293,7 +293,8 @@ def _check_coordinates(batch: pa.RecordBatch, source: str, row_offset: int, ids:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             rng = f"[{lo:g}, {hi:g}{']' if closed else ')'}"
-            raise DataError(f"{source}: {row_label(ids, i, row_offset)}: {name} = {float(v[i])!r} degrees is outside {rng}")
+            raise DataError(f"{source}: {row_label(ids, i, row_offset)}: {name} = {float(v[i])!r} degrees "
+                            f"is outside {rng}")
 
 
 def _replace_columns(batch: pa.RecordBatch, replaced: dict[str, pa.Array]) -> pa.RecordBatch:
