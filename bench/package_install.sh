@@ -46,7 +46,7 @@ for p in fmb_astropt fmb_astroclip fmb_aion; do
   if [ "${FULL:-0}" = 1 ]; then
     "$pip" install -q -c "$root/constraints.txt" "$whl"
   else
-    "$pip" install -q --dry-run -c "$root/constraints.txt" "$whl" --extra-index-url https://download.pytorch.org/whl/cpu \
+    "$pip" install -q --dry-run -c "$root/constraints.txt" "$whl" \
       >"$work/resolve-$p.log" 2>&1 && echo "$p: dependencies resolve" || { echo "$p: RESOLUTION FAILED"; tail -5 "$work/resolve-$p.log"; exit 1; }
     "$pip" install -q --no-deps "$whl"
   fi
