@@ -172,8 +172,10 @@ def _caption(c, modality: str, elsewhere: list[tuple[str, dict[str, int]]]) -> s
     return "<br>".join(bits)
 
 
-def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None) -> Section:
-    """Top-k cards per ranking; captions cite each object's rank in the other rankings of ``all_runs``."""
+def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None,
+                    shared: dict | None = None) -> Section:
+    """Top-k cards per ranking; captions cite each object's rank in the other rankings of ``all_runs``;
+    ``shared``: thumbnails already drawn for other runs of the page (:func:`fmb.report.gallery.build_gallery`)."""
     from fmb.plots.object_card import STRETCH
     from fmb.report.gallery import build_gallery
 
@@ -181,7 +183,7 @@ def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None) 
     parts = []
     for run in runs:
         try:
-            cards = build_gallery(run, k, run.path / "figures")
+            cards = build_gallery(run, k, run.path / "figures", shared)
         except UnavailableError as exc:
             parts.append(note(f"{run.name}: gallery unavailable: {exc}"))
             continue
@@ -265,7 +267,8 @@ def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
     return Section("curves", "ROC and precision-recall", body)
 
 
-def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run]) -> str:
+def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run],
+                   shared: dict | None = None) -> str:
     """A collapsed <details> block with everything about one run (metadata, curves, scores, map, gallery)."""
     one = [run]
     rk = main_ranking(run)
@@ -282,7 +285,7 @@ def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs
                             lambda r: F.score_histograms(r, figs / "scores.png"), False),
              per_run_figure(one, "recall", "Recall per class",
                             lambda r: F.class_recall(r, figs / "class_recall.png"), True),
-             embedding_section(one, embedding_map, seed), gallery_section(one, top_k, all_runs)]
+             embedding_section(one, embedding_map, seed), gallery_section(one, top_k, all_runs, shared)]
     inner = "".join(f"<h3>{esc(s.title)}</h3>{s.body}" for s in parts[1:])
     return (f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
             f"{parts[0].body}{inner}</details>")
@@ -298,7 +301,8 @@ def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map:
     agreement = agreement_section(runs, out_dir, main_only=True)
     if agreement:
         sections.append(agreement)
-    blocks = "".join(system_details(r, embedding_map, seed, top_k, runs) for r in runs)
+    shared: dict = {}  # thumbnails of objects shared by several runs are drawn once
+    blocks = "".join(system_details(r, embedding_map, seed, top_k, runs, shared) for r in runs)
     sections.append(Section("systems", f"Systems ({len(runs)})",
                             '<p class="muted">Click a system to open its metadata, curves per modality, score '
                             f"distributions, recall per class, embedding map and top-{top_k} gallery.</p>" + blocks))

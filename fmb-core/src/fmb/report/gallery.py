@@ -127,12 +127,21 @@ def _num(v: object) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def build_gallery(run: Run, k: int, fig_dir: Path) -> dict[str, list[Card]]:
-    """Per modality, the cards of the top-k objects; thumbnails under ``fig_dir/gallery``."""
-    ds = open_run_dataset(run)
+def build_gallery(run: Run, k: int, fig_dir: Path,
+                  shared: dict[tuple[str, str], tuple[Path | None, Path | None]] | None = None
+                  ) -> dict[str, list[Card]]:
+    """Per modality, the cards of the top-k objects; thumbnails under ``fig_dir/gallery``.
+
+    ``shared`` (data set fingerprint, object id) -> thumbnails, filled in place, lets the runs of one report
+    that read the same data set (a matrix) draw each object once; the data set is opened again only for
+    objects not drawn yet (and then its fingerprint is checked against results.json).
+    """
+    fingerprint = str((run.result.get("dataset") or {}).get("fingerprint") or run.path)
+    shared = {} if shared is None else shared
     wanted = {m.modality: top_ids(m, k) for m in run.rankings}
-    rows = fetch_rows(ds, [i for ids in wanted.values() for i in ids])
-    drawn: dict[str, tuple[Path | None, Path | None]] = {}
+    todo = [i for ids in wanted.values() for i in ids if (fingerprint, str(i)) not in shared]
+    rows = fetch_rows(open_run_dataset(run), todo) if todo else {}
+    drawn = {key: v for (fp, key), v in shared.items() if fp == fingerprint}
     out: dict[str, list[Card]] = {}
     thumbs = SpectrumThumbs()
     for rk in run.rankings:
@@ -144,8 +153,9 @@ def build_gallery(run: Run, k: int, fig_dir: Path) -> dict[str, list[Card]]:
             row = rows.get(key)
             if row is not None and key not in drawn:
                 stem = fig_dir / "gallery" / f"object-{_safe(oid)}"
-                drawn[key] = (cutout(row, stem.with_name(stem.name + "-image.png")),
-                              thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")))
+                drawn[key] = shared[(fingerprint, key)] = (
+                    cutout(row, stem.with_name(stem.name + "-image.png")),
+                    thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")))
             img, spec = drawn.get(key, (None, None))
             i = pos[key]
             extra = {k: _num(rk.labels[c][i]) for k, c in (("redshift", "redshift"), ("ra", C.RA), ("dec", C.DEC))
