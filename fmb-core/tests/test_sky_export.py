@@ -88,8 +88,17 @@ def test_missing_extra_and_plugin_model_name_the_pip_command(monkeypatch):
     with pytest.raises(UsageError, match=r"needs the 'umap' extra \(no_such_module_xyz not installed\): "
                                          r"pip install 'fmb-core\[umap\]'"):
         extras.require("umap", "--embedding-map umap")
+    assert extras.status_note("umap") == " (NOT INSTALLED: pip install 'fmb-core[umap]')"
     monkeypatch.setitem(extras.PLUGIN_PACKAGES, "nosuchmodel", "fmb-nosuchmodel")
     from fmb.plugins import registry
 
     with pytest.raises(LookupError, match="pip install fmb-nosuchmodel"):
         registry().get("model", "nosuchmodel")
+
+
+def test_umap_map_without_umap_is_one_line_exit_2(sky_run, monkeypatch):
+    monkeypatch.setitem(extras.EXTRAS, "umap", ("no_such_module_xyz",))
+    run, _ = sky_run
+    out = invoke("report", run, "--embedding-map", "umap", code=2)
+    assert out.strip() == ("Error: --embedding-map umap needs the 'umap' extra (no_such_module_xyz not installed): "
+                           "pip install 'fmb-core[umap]'")
