@@ -58,8 +58,9 @@ def test_matrix_run_and_toml_config(toy, tmp_path):
                    '[detectors.knn]\nn_neighbors = 7\n')
     r = invoke("run", "--config", str(cfg), "--output", str(tmp_path / "m"), "-q")
     assert r.exit_code == 0, r.output
-    dirs = sorted(p.name for p in (tmp_path / "m").iterdir())
+    dirs = sorted(p.name for p in (tmp_path / "m").iterdir() if p.is_dir())
     assert len(dirs) == 2 and any("n_neighbors=7" in d for d in dirs)
+    assert {"leaderboard.csv", "leaderboard.parquet"} <= {p.name for p in (tmp_path / "m").iterdir()}
     for d in dirs:
         res = json.loads((tmp_path / "m" / d / "results.json").read_text())
         assert list(res["modalities"]) == ["joint"] and res["dataset"]["size"] == 60

@@ -160,6 +160,10 @@ def test_commands_accept_a_matrix_folder(matrix, tmp_path):
     lb = invoke("leaderboard", root, "--out", tmp_path / "lb").output
     assert pd.read_csv(tmp_path / "lb" / "leaderboard.csv").equals(pd.read_csv(root / "leaderboard.csv"))
     assert "wrote" in lb
+    globbed = sorted(root.iterdir())  # `fmb leaderboard runs/x/*`: the plan, progress/ and leaderboard are skipped
+    assert {p.name for p in globbed} >= {"fmb-run.json", "progress", "leaderboard.csv"}
+    assert expand_run_dirs([str(p) for p in globbed]) == expand_run_dirs(root)
+    invoke("leaderboard", *globbed, "--no-write")
     r = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "cmp")])
     assert r.exit_code == 2 and "not an fmb run folder" in r.output
 
@@ -204,3 +208,60 @@ def test_tables_in_a_pipe_are_never_wrapped_or_cut(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("| example/knn:n_neighbors=10/synthetic:size=60")]
     assert len(rows) == 3 and max(map(len, rows)) > 80  # one line each, wider than a default 80-column console
     assert any(f"| image    | {auroc:.3f} |" in r for r in rows)
+
+
+def test_slurm_analysis_job_writes_the_leaderboard_at_the_matrix_root(matrix, tmp_path, monkeypatch):
+    """The rendered stage-4 script, run as Slurm would (bash), compares the systems and writes the leaderboard."""
+    from fmb.executors import slurm
+    from fmb.executors.plan import DetectUnit, RunPlan
+
+    root, _ = matrix
+    systems = expand_run_dirs(root)[:2]
+    plan = RunPlan(tmp_path / "job", "slurm", [], [DetectUnit(p.name, "u", [], str(p), {}) for p in systems])
+    (tmp_path / "job" / "slurm").mkdir(parents=True)
+    monkeypatch.setattr(slurm, "sbatch", lambda script, *opts: "1")
+    common = {"log_dir": str(tmp_path), "fmb_home": str(tmp_path / "home"), "workdir": str(tmp_path),
+              "fmb": slurm.fmb_command()}
+    assert slurm._submit_analysis(plan, slurm.SlurmOptions(), common, "0") == "1"
+    script = (tmp_path / "job" / "slurm" / "analysis.sbatch").read_text()
+    subprocess.run(["bash", "-c", script.splitlines()[-1]], cwd=tmp_path, check=True, capture_output=True)
+    df = pd.read_csv(tmp_path / "job" / "leaderboard.csv")
+    assert {d for s in df.run_dirs for d in json.loads(s)} == {str(p) for p in systems}  # seeds 0 and 1
+    assert (df.n_seeds == 2).all() and len(df) == 3
+
+
+def test_gpu_is_recorded_only_from_an_already_imported_torch(monkeypatch):
+    from types import SimpleNamespace
+
+    from fmb.protocol import environment as env
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert env.gpu_info("cuda") is None and "torch" not in sys.modules  # never imported just for this
+    cuda = SimpleNamespace(is_available=lambda: True, current_device=lambda: 0, device_count=lambda: 2,
+                           get_device_name=lambda i: f"NVIDIA H200 #{i}")
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda, version=SimpleNamespace(cuda="12.4")))
+    assert env.gpu_info("cuda:1") == {"name": "NVIDIA H200 #1", "count": 2, "cuda": "12.4", "device_index": 1}
+    assert env.gpu_info("cpu") is None
+
+
+def test_git_revision_without_git_is_none(monkeypatch, tmp_path):
+    from fmb.protocol import environment as env
+
+    env.git_revision.cache_clear()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on the PATH
+    try:
+        assert env.git_revision() is None
+    finally:
+        env.git_revision.cache_clear()
+
+
+def test_warnings_outside_a_terminal_are_one_line_each():
+    import io
+
+    from rich.console import Console
+
+    from fmb.reporting import Reporter
+
+    buf = io.StringIO()
+    Reporter(Console(file=buf)).warn("a long warning " * 20)
+    assert buf.getvalue().count("\n") == 1 and buf.getvalue().startswith("warning: a long warning")

@@ -143,5 +143,8 @@ def test_cli_embed_shard_then_detect_then_status(toy, tmp_path):
     r = runner.invoke(cli, ["status", str(out), "--json"])
     info = json.loads(r.output)
     assert info["complete"] and info["embeddings"][0]["done"] == 4 and info["executor"] == "local"
-    r = runner.invoke(cli, ["status", str(tmp_path)])
-    assert r.exit_code == 2 and "not a run plan" in r.output
+    r = runner.invoke(cli, ["status", str(tmp_path)])  # a folder of run folders: a matrix folder
+    assert r.exit_code == 0 and "detect run: results written" in r.output, r.output
+    (tmp_path / "empty").mkdir()
+    r = runner.invoke(cli, ["status", str(tmp_path / "empty")])
+    assert r.exit_code == 2 and "not an fmb run folder" in r.output

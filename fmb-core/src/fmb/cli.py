@@ -268,6 +268,11 @@ def detect(models, detectors, datasets, modality, weights, seeds, device, batch_
             for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output))]
     if report:
         ReportRuns([d for d, _ in done]).run(reporter)
+    if len(done) > 1:  # a matrix: its leaderboard at the root, as `fmb run` writes it
+        from fmb.executors.plan import plan_dir
+        from fmb.leaderboard import leaderboard, write_leaderboard
+
+        write_leaderboard(leaderboard([d for d, _ in done]), plan_dir(cfgs, output))
     _print_results(done, reporter, report=report)
 
 

@@ -23,10 +23,11 @@ class Reporter:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[dim]{message}[/dim]", highlight=False)
+            self.console.print(f"[dim]{message}[/dim]", highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+        # soft_wrap: one line per message in logs (rich would break it at 80 columns outside a terminal)
+        self.console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False, soft_wrap=True)
 
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -79,6 +80,12 @@ def _domain(res: dict) -> str:
     return f"OUTSIDE ({n})" if n else "ok"
 
 
+def _this_run_seconds(res: dict) -> float:
+    """This process's embedding (or cache-reading) seconds: ``wall_seconds`` (schema 2), else ``seconds``."""
+    emb = res["embedding"]
+    return emb.get("wall_seconds", emb["seconds"])
+
+
 def summary_table(results: list[tuple[str, dict]]) -> Table:
     """One row per system (its full specs, :func:`fmb.leaderboard.system_label`, and seed) and modality:
     AUROC, AP, P@100, recall@1%, objects left out of the metrics as
@@ -102,7 +109,7 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
             t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
                       _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), _fmt(m.get("n_unlabelled")),
                       res["model"]["weights"]["kind"], _domain(res),
-                      f"{res['embedding']['seconds'] + entry['detect_seconds']:.1f}")
+                      f"{_this_run_seconds(res) + entry['detect_seconds']:.1f}")
         for mod, cause in (res.get("failed_outputs") or {}).items():
             t.add_row(f"{system}\n[red]not scored: {cause}[/red]", mod, "failed", "-", "-", "-", "-",
                       res["model"]["weights"]["kind"], _domain(res), "-")

@@ -258,9 +258,11 @@ def _load_results(path: Path) -> Results:
         raise _not_a_run(path, f"cannot read {RESULTS} ({getattr(exc, 'strerror', None) or exc})") from exc
     if not isinstance(result, dict):
         raise _not_a_run(path, f"{RESULTS} is not a JSON object")
-    version = result.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise UsageError(f"{str(path / RESULTS)!r} has schema_version {version!r}, newer than this FMB reads "
+    version = result.get("schema_version")  # absent: a hand-made folder, read as the oldest version
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise _not_a_run(path, f"{RESULTS} has schema_version {version!r}, not an integer")
+    if version is not None and version > SCHEMA_VERSION:
+        raise UsageError(f"{str(path / RESULTS)!r} has schema_version {version}, newer than this FMB reads "
                          f"({SCHEMA_VERSION}): upgrade fmb-core (pip install -U fmb-core)")
     return result  # type: ignore[return-value]
 
@@ -283,14 +285,22 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
     """Run folders from the folders given: a run folder stands for itself, a *matrix folder* (``fmb run``
     with several systems: no results of its own, one run folder per system inside) for its systems, in
     name order; files and other folders beside the systems (the plan, progress/, slurm/, the
-    leaderboard) are ignored. The same folder given twice counts once. UsageError (one line) naming a
-    folder that is neither."""
+    leaderboard) are ignored, also when given one by one (``runs/x/*``). The same folder given twice counts
+    once. UsageError (one line) naming a folder that is neither, or when nothing is left."""
+    from fmb.executors.plan import PLAN_FILE  # the owners of these files name them
+    from fmb.leaderboard import CSV, PARQUET
+
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]
     out: list[Path] = []
     for p in map(Path, paths):
+        beside_systems = (p.parent / PLAN_FILE).exists() or any(
+            (p.parent / name).exists() for name in (CSV, PARQUET))
+        if beside_systems and len(paths) > 1 and (p.is_file() or (p.is_dir() and not is_run_dir(p)
+                                                                  and not any(map(is_run_dir, p.iterdir())))):
+            continue  # `fmb compare runs/x/*`: the plan, progress/, slurm/, the leaderboard beside the systems
         if not p.is_dir():
-            raise UsageError(f"{str(p)!r} is not a folder (expected a run folder or a matrix folder)")
+            raise _not_a_run(p, "no such folder (expected a run folder or a matrix folder)")
         if is_run_dir(p):
             found = [p]
         else:
@@ -298,4 +308,6 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
             if not found:
                 raise _not_a_run(p, f"no {RESULTS} in it nor in any folder inside it (not a matrix folder either)")
         out += [f for f in found if f.resolve() not in {o.resolve() for o in out}]
+    if not out:
+        raise UsageError(f"no run folder among {', '.join(map(str, paths))}")
     return out

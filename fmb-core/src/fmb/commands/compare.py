@@ -8,7 +8,7 @@ import click
 
 
 @click.command("compare")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out", type=click.Path(file_okay=False), default="fmb-compare", show_default=True,
               help="Folder for the tables (Parquet + CSV) and summary.json.")
 @click.option("--modality", default=None, help="Compare only this modality of each run.")

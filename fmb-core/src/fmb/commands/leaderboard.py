@@ -8,7 +8,7 @@ import click
 
 
 @click.command("leaderboard")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Folder for leaderboard.csv/.parquet (default: the folder given, when it is one matrix folder).")
 @click.option("--no-write", is_flag=True, help="Only print the table.")
