@@ -106,7 +106,8 @@ def test_report_command_options_and_determinism(toy, tmp_path):
     assert a.read_bytes() == b.read_bytes()  # figures and page are deterministic
     page = parse(a)
     assert page.classes.count("card") == 3 * 8
-    assert "PCA" in page.all_text and "#8" in page.all_text and "#9" not in page.all_text
+    raw = a.read_text(encoding="utf-8")
+    assert "PCA" in page.all_text and "<b>#8</b>" in raw and "<b>#9</b>" not in raw  # the gallery's own ranks
 
 
 def test_report_of_two_runs_compares_every_system(toy, tmp_path):
@@ -124,7 +125,8 @@ def test_report_of_two_runs_compares_every_system(toy, tmp_path):
 
 
 def test_unlabelled_run_still_makes_a_report(tmp_path):
-    table = ToyDataset(size=60)._table.drop_columns(list(C.LABEL_COLUMNS))
+    table = ToyDataset(size=60)._table
+    table = table.drop_columns([c for c in C.LABEL_COLUMNS if c in table.column_names])
     pq.write_table(table, tmp_path / "objects.parquet")
     run(tmp_path / "run", "--no-report", dataset=f"parquet:path={tmp_path / 'objects.parquet'}")
     invoke("report", tmp_path / "run", "--top-k", 8, "--embedding-map", "pca")
@@ -152,3 +154,22 @@ def test_gone_cache_and_moved_data_degrade_to_notes(toy, tmp_path, fmb_home):
 def test_not_a_run_folder_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert r.exit_code == 2 and r.output.startswith("Error:") and "not an fmb run folder" in r.output
+
+
+def test_matrix_folder_makes_one_combined_page(toy, tmp_path):
+    invoke("run", "--model", "baseline", "--detector", "iforest", "--detector", "knn", "--dataset", "toy:size=120",
+           "--modality", "joint", "--output", tmp_path / "mx", "-q", "--no-report")
+    systems = sorted(p.name for p in (tmp_path / "mx").iterdir() if (p / "results.json").exists())
+    assert len(systems) == 2
+    out = invoke("report", tmp_path / "mx", "--top-k", 4, "--embedding-map", "pca")
+    report = tmp_path / "mx" / "report.html"
+    assert f"report: {report}" in out
+    page = parse(report)
+    raw = report.read_text(encoding="utf-8")
+    assert {"leaderboard", "metrics", "curves", "agreement", "systems"} <= page.ids
+    assert raw.index('id="leaderboard"') < raw.index('id="curves"') < raw.index('id="systems"')
+    assert raw.count('<details class="system"') == 2 and "<details class=\"system\" open" not in raw
+    assert (tmp_path / "mx" / "figures" / "roc_pr_compare.png").exists()
+    assert raw.count("roc_pr_compare.png") == 1  # one comparison figure, not one per system
+    decode_images(page, report.parent)
+    assert_offline(page, report)

@@ -58,6 +58,7 @@ def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
 def _add_commands() -> None:
     """Add every core command to the group (plugins add theirs in :func:`main`)."""
     from fmb.commands.compare import compare_cmd
+    from fmb.commands.export import export_cmd
     from fmb.commands.leaderboard import leaderboard_cmd
     from fmb.commands.listing import datasets, detectors, models, plugins
     from fmb.commands.neighbors import neighbors_cmd
@@ -71,7 +72,7 @@ def _add_commands() -> None:
     from fmb.report.command import report_cmd
 
     for c in (plugins, models, datasets, detectors, run, embed, detect, show, compare_cmd, probe_cmd,
-              neighbors_cmd, review_cmd, leaderboard_cmd, report_cmd, new_plugin_command, status, retrain):
+              neighbors_cmd, review_cmd, leaderboard_cmd, export_cmd, report_cmd, new_plugin_command, status, retrain):
         cli.add_command(c)
 
 

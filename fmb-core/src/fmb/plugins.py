@@ -283,7 +283,9 @@ class Registry:
         except KeyError:
             names = self.names(kind)
             close = difflib.get_close_matches(name, names, n=3, cutoff=0.7)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            from fmb.extras import plugin_hint
+
+            hint = plugin_hint(kind, name) or (f"; did you mean {', '.join(close)}?" if close else "")
             raise UnknownNameError(f"unknown {kind} {name!r}{hint} (registered: {', '.join(names) or 'none'})"
                                    ) from None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fmb import __version__, hookimpl
+from fmb import __version__, extras, hookimpl
 from fmb.detectors.flow_defaults import DEFAULTS as FLOW_DEFAULTS
 from fmb.detectors.pyod_catalog import PYOD_DETECTORS
 from fmb.specs import DetectorSpec
@@ -19,7 +19,7 @@ def register_detectors(register):
             params=params))
     register(DetectorSpec(
         name="nf", description="Normalising-flow density (zuko MAF/NSF) on PCA-whitened embeddings, "
-                               "out-of-fold: score = -log p (needs the [flows] extra: torch, zuko)",
+                               "out-of-fold: score = -log p" + extras.status_note("flows"),
         loader="fmb.detectors.flow:make_detector", version=__version__, license="MIT (zuko)",
         citation="Rozet et al., zuko: normalizing flows in PyTorch (2022); Papamakarios et al. (2017), MAF",
         params=dict(FLOW_DEFAULTS)))

@@ -12,7 +12,9 @@ live in the Arrow *field metadata* (all values are UTF-8 strings):
            column of the same length, or, for a grid shared by every row, the field metadata
            of ``flux``: ``wavelength_start``, ``wavelength_step``, ``unit``.
 Truth (optional): ``is_anomaly`` bool, ``anomaly_class`` string (``"normal"`` for normal
-objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32. A null ``is_anomaly`` means
+objects), ``redshift``, ``log_mstar``, ``log_sfr`` float32. Coordinates (optional): ``ra``, ``dec``
+float64, ICRS degrees (``0 <= ra < 360``, ``-90 <= dec <= 90``; null = unknown), carried like the truth
+columns to the embedding cache, ``scores.parquet``, the report and ``fmb export``. A null ``is_anomaly`` means
 *unlabelled* (never inspected): such objects are left out of every label metric. An object
 flagged anomalous without a class has class ``"unknown"`` (see :func:`resolve_labels`).
 """
@@ -41,7 +43,11 @@ UNKNOWN_CLASS = "unknown"
 #: the class shown for objects whose ``is_anomaly`` is null (left out of every metric and figure of truth)
 UNLABELLED_CLASS = "unlabelled"
 PHYSICAL = ("redshift", "log_mstar", "log_sfr")
-LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL)
+RA = "ra"
+DEC = "dec"
+COORDINATES = (RA, DEC)
+#: Per-object scalar columns carried beside the scores (truth, physical parameters and sky coordinates).
+LABEL_COLUMNS = (IS_ANOMALY, ANOMALY_CLASS, *PHYSICAL, *COORDINATES)
 
 #: The DESI coadd grid: 3600 + 0.8 i Angstrom, i < 7781.
 DESI_WAVE_START = 3600.0
@@ -89,10 +95,20 @@ def spectrum_fields(npix: int = DESI_NPIX, start: float | None = DESI_WAVE_START
             pa.field(MASK, pa.list_(pa.bool_(), npix))]
 
 
-def label_fields() -> list[pa.Field]:
-    """Optional truth fields."""
+def truth_fields() -> list[pa.Field]:
+    """Optional truth fields: is_anomaly, anomaly_class and the physical parameters."""
     return [pa.field(IS_ANOMALY, pa.bool_()), pa.field(ANOMALY_CLASS, pa.string()),
             *(pa.field(p, pa.float32()) for p in PHYSICAL)]
+
+
+def coordinate_fields() -> list[pa.Field]:
+    """Optional sky coordinates, degrees (float64: float32 would round a coordinate by up to ~0.1")."""
+    return [pa.field(c, pa.float64(), metadata=_meta(unit="deg", frame="ICRS")) for c in COORDINATES]
+
+
+def label_fields() -> list[pa.Field]:
+    """Every optional per-object scalar field (:data:`LABEL_COLUMNS`): truth, then sky coordinates."""
+    return [*truth_fields(), *coordinate_fields()]
 
 
 def storage(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -270,7 +270,31 @@ def validate_batch(batch: pa.RecordBatch, source: str, row_offset: int, repairs:
             if col is not None:
                 replaced[name] = col
     replaced.update(_check_spectrum(batch, source, row_offset, ids, repairs))
+    _check_coordinates(batch, source, row_offset, ids)
     return _replace_columns(batch, replaced)
+
+
+#: Valid ranges of the sky coordinates, degrees (ra wraps at 360; 360 itself is refused, as astropy's Longitude
+#: would silently wrap it to 0).
+COORDINATE_RANGES = {C.RA: (0.0, 360.0, False), C.DEC: (-90.0, 90.0, True)}
+
+
+def _check_coordinates(batch: pa.RecordBatch, source: str, row_offset: int, ids: np.ndarray) -> None:
+    """``ra``/``dec`` where present: numbers in range or null; a DataError naming the file, row and value."""
+    for name, (lo, hi, closed) in COORDINATE_RANGES.items():
+        if name not in batch.schema.names:
+            continue
+        arr = batch.column(name)
+        if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
+            raise DataError(f"{source}: column {name!r} must be numeric degrees, got {arr.type}")
+        v = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        bad = valid & ~((v >= lo) & ((v <= hi) if closed else (v < hi)))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            rng = f"[{lo:g}, {hi:g}{']' if closed else ')'}"
+            raise DataError(f"{source}: {row_label(ids, i, row_offset)}: {name} = {float(v[i])!r} degrees "
+                            f"is outside {rng}")
 
 
 def _replace_columns(batch: pa.RecordBatch, replaced: dict[str, pa.Array]) -> pa.RecordBatch:

@@ -108,6 +108,11 @@ def _plan(first: SourceFile, units: str, rgb: bool, wavelength: str) -> Plan:
 
     labels = {k: s for k, s in (("is_anomaly", "is_anomaly"), ("anomaly_class", "anomaly_type"),
                                 ("redshift", "redshift")) if s in names}
+    for key, candidates in (("ra", ("ra", "RA", "right_ascension", "RIGHT_ASCENSION", "TARGET_RA")),
+                            ("dec", ("dec", "DEC", "declination", "DECLINATION", "TARGET_DEC"))):
+        found = next((c for c in candidates if c in names), None)
+        if found:  # sky coordinates where the release has them (degrees, ICRS)
+            labels[key] = found
     use_ivar = has("ivar") and not has("error")
     scale = [ZERO_POINTS_NJY[b] / NANOMAGGY_NJY for b in BANDS] if units == "nanomaggies" else None
     return Plan(object_id=ids, image=list(BAND_COLUMNS),

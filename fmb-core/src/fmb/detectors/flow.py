@@ -182,12 +182,10 @@ class FlowDetector(Detector):
         self.history_: list[dict[str, Any]] = []
 
     def fit_score(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
-        try:
-            import torch
-            import zuko  # noqa: F401
-        except ImportError as exc:
-            raise DetectorError(f"detector 'nf' needs torch and zuko ({exc}): "
-                                "pip install 'fmb-core[flows]'") from exc
+        from fmb import extras
+
+        extras.require("flows", "detector 'nf'")
+        import torch
         X = self.check_input(X)
         cfg = dict(self.params)
         k = int(cfg["folds"])

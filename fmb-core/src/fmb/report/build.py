@@ -11,9 +11,10 @@ import numpy as np
 from fmb import __version__
 from fmb.io import atomic_path
 from fmb.report import figures as F
-from fmb.report.collect import Run, load_runs, systems
+from fmb.report.collect import Ranking, Run, load_runs, systems
 from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
+from fmb.runs import expand_run_dirs
 
 METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
                   "precision@1%", "recall@100", "recall@1%", "artefact_fraction@100", "artefact_fraction@1%")
@@ -147,37 +148,71 @@ def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
     return Section("embeddings", "Embedding map", "".join(parts))
 
 
-def gallery_section(runs: list[Run], k: int) -> Section:
+def rank_lookup(runs: list[Run], this: Run) -> list[tuple[str, dict[str, int]]]:
+    """(label, object id as text -> rank) of every OTHER ranking an object's caption cites: this run's other
+    modalities and the main ranking (:func:`main_ranking`) of every other run."""
+    pick = [(rk.modality, rk) for rk in this.rankings] + [(r.name, main_ranking(r)) for r in runs if r is not this]
+    return [(label, dict(zip(map(str, rk.object_id.tolist()), rk.rank.tolist()))) for label, rk in pick]
+
+
+def _caption(c, modality: str, elsewhere: list[tuple[str, dict[str, int]]]) -> str:
+    from fmb.report import sky
+
+    klass = ("unknown (no labels)" if c.true_class is None else
+             f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
+    bits = [f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; score {c.score:.4g} &nbsp; "
+            f"true class: {klass}"]
+    if c.redshift is not None:
+        bits.append(f"z = {c.redshift:.4f}")
+    if c.ra is not None and c.dec is not None:
+        bits.append(f"RA {c.ra:.5f}°, Dec {c.dec:+.5f}° "
+                    f'(<a href="{esc(sky.legacy_viewer_url(c.ra, c.dec))}" rel="noopener">Legacy Surveys</a>, '
+                    f'<a href="{esc(sky.esasky_url(c.ra, c.dec))}" rel="noopener">ESASky</a>)')
+    ranks = [f"{esc(label)} #{look[str(c.object_id)]}" for label, look in elsewhere
+             if label != modality and str(c.object_id) in look]
+    if ranks:
+        bits.append("rank elsewhere: " + ", ".join(ranks))
+    return "<br>".join(bits)
+
+
+def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None,
+                    shared: dict | None = None) -> Section:
+    """Top-k cards per ranking; captions cite each object's rank in the other rankings of ``all_runs``;
+    ``shared``: thumbnails already drawn for other runs of the page (:func:`fmb.report.gallery.build_gallery`)."""
+    from fmb.plots.object_card import STRETCH
     from fmb.report.gallery import build_gallery
 
+    all_runs = all_runs or runs
     parts = []
     for run in runs:
         try:
-            cards = build_gallery(run, k, run.path / "figures")
+            cards = build_gallery(run, k, run.path / "figures", shared)
         except UnavailableError as exc:
             parts.append(note(f"{run.name}: gallery unavailable: {exc}"))
             continue
+        elsewhere = rank_lookup(all_runs, run)
         for modality, cs in cards.items():
             items = []
             for c in cs:
                 pics = "".join(img(p, f"{what} of object {c.object_id}", cls)
                                for p, what, cls in ((c.image, "cut-out", "cut"), (c.spectrum, "spectrum", "spec")) if p)
-                klass = ("unknown (no labels)" if c.true_class is None else
-                         f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
                 items.append(f'<div class="card">{pics or "<em>no image or spectrum</em>"}<div class="cap">'
-                             f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; "
-                             f"score {c.score:.4g} &nbsp; true class: {klass}</div></div>")
+                             f"{_caption(c, modality, elsewhere)}</div></div>")
             parts.append(f"<h3>{esc(run.name)}: top {len(cs)} by {esc(modality)} score</h3>"
                          f'<div class="gallery">{"".join(items)}</div>')
-    body = ('<p class="muted">Cut-outs: RGB composite (or the first band, asinh stretch), north up as stored. '
-            "Spectra: observed-frame wavelength, masked pixels dropped.</p>") + "".join(parts)
+    body = (f'<p class="muted">Cut-outs: each band ({esc(STRETCH)} stretch) and the RGB composite, north up as '
+            "stored, scale bar in arcsec from the pixel scale. Spectra: observed frame, inverse-variance weighted "
+            "into 300 bins, 1σ band in grey, masked pixels shaded red, y-range from the 1st-99th percentile; "
+            "[OII] 3727, Hβ 4861, [OIII] 5007, Hα 6563 (vacuum wavelengths of the SDSS line table) marked at the "
+            "object's redshift where known.</p>") + "".join(parts)
     return Section("gallery", f"Top-{k} gallery", body)
 
 
-def agreement_section(runs: list[Run], out_dir: Path) -> Section | None:
+def agreement_section(runs: list[Run], out_dir: Path, main_only: bool = False) -> Section | None:
+    """Heatmaps of rank agreement between systems (every run x modality, or each run's main ranking)."""
     from fmb.compare import rankings as R
 
-    sys = systems(runs)
+    sys = [(r.name, r, main_ranking(r)) for r in runs] if main_only else systems(runs)
     if len(sys) < 2:
         return None
     ids, S = R.align([rk.object_id for *_, rk in sys], [rk.score for *_, rk in sys])
@@ -215,41 +250,133 @@ def review_section(runs: list[Run]) -> Section | None:
     return Section("review", "Simulated expert", "".join(parts)) if parts else None
 
 
-def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
-                 embedding_map: str = "auto", seed: int = 0) -> Path:
-    """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path."""
-    runs = load_runs([Path(p) for p in paths])
-    out = Path(out) if out else default_out([r.path for r in runs])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sections = [metadata_section(runs), metrics_section(runs),
-                per_run_figure(runs, "curves", "ROC and precision-recall",
-                               lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"), True,
-                               "The anomalies are the positives; dashed lines: a random ranking."),
-                per_run_figure(runs, "scores", "Score distributions",
-                               lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
-                               "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
-                               "each object of each anomaly class (one dot per object).",
-                               "Histogram of the scores of all objects (no labels to split them by)."),
-                per_run_figure(runs, "recall", "Recall per class",
-                               lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
-                               "Fraction of each anomaly class found within the top 5% of the ranking."),
-                embedding_section(runs, embedding_map, seed),
-                gallery_section(runs, top_k)]
-    agreement = agreement_section(runs, out.parent)
+def main_ranking(run: Run) -> Ranking:
+    """The ranking that stands for a run in comparisons: ``joint`` where the run has it, else its first modality."""
+    return next((rk for rk in run.rankings if rk.modality == "joint"), run.rankings[0])
+
+
+def leaderboard_section(runs: list[Run]) -> Section:
+    """The leaderboard (:func:`fmb.leaderboard.leaderboard`: one row per system and output, seeds pooled,
+    sorted by the declared main score) as the page's first table."""
+    from fmb.leaderboard import HIGHER_IS_BETTER, MAIN_SCORE, _cell, leaderboard
+
+    df = leaderboard([r.path for r in runs])
+    rows = [[r.rank, r.system, r.modality, r.seeds, _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
+             _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high)] for r in df.itertuples(index=False)]
+    body = table(["#", "system", "output", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"], rows,
+                 numeric={0}) + (
+        f'<p class="muted">Main score: {esc(MAIN_SCORE.upper())} '
+        f"({'higher' if HIGHER_IS_BETTER else 'lower'} is better). Mean ± sample sd over seeds (several seeds "
+        "only); [CI]: bootstrap interval over objects recorded in results.json (mean of the seeds' bounds). "
+        "The same table is <code>fmb leaderboard</code>.</p>")
+    return Section("leaderboard", "Leaderboard", body)
+
+
+def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
+    """One ROC and one precision-recall figure with a line per run (its main ranking, :func:`main_ranking`)."""
+    entries = [(r.name, main_ranking(r)) for r in runs]
+    labelled = [(n, rk) for n, rk in entries if rk.has_labels]
+    if not labelled:
+        return Section("curves", "ROC and precision-recall", note("not available: no run has labels"))
+    path = F.roc_pr_compare(labelled, out_dir / "figures" / "roc_pr_compare.png")
+    mods = sorted({rk.modality for _, rk in labelled})
+    body = img(path, "ROC and precision-recall of every system") + (
+        f'<p class="muted">One line per system, on its {esc(" / ".join(mods))} score (joint where the model has '
+        "it); legend ordered by AUROC (ROC) and AP (PR), best first; dashed: a random ranking. The anomalies are "
+        "the positives. Each system's own curves per modality are in its section below.</p>")
+    return Section("curves", "ROC and precision-recall", body)
+
+
+def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run],
+                   shared: dict | None = None) -> str:
+    """A collapsed <details> block with everything about one run (metadata, curves, scores, map, gallery)."""
+    one = [run]
+    rk = main_ranking(run)
+    m = (run.result.get("modalities", {}).get(rk.modality, {}).get("metrics") or {})
+    summary = f"<b>{esc(run.name)}</b> &nbsp; <span class=\"muted\">{esc(run.title)}"
+    if m.get("auroc") is not None:
+        summary += f"; {esc(rk.modality)} AUROC {m['auroc']:.3f}, AP {m.get('average_precision', float('nan')):.3f}"
+    summary += "</span>"
+    figs = run.path / "figures"
+    parts = [metadata_section(one), metrics_section(one),
+             per_run_figure(one, "curves", "ROC and precision-recall",
+                            lambda r: F.roc_pr(r, figs / "roc_pr.png"), True),
+             per_run_figure(one, "scores", "Score distributions",
+                            lambda r: F.score_histograms(r, figs / "scores.png"), False),
+             per_run_figure(one, "recall", "Recall per class",
+                            lambda r: F.class_recall(r, figs / "class_recall.png"), True),
+             embedding_section(one, embedding_map, seed), gallery_section(one, top_k, all_runs, shared)]
+    inner = "".join(f"<h3>{esc(s.title)}</h3>{s.body}" for s in parts[1:])
+    return (f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
+            f"{parts[0].body}{inner}</details>")
+
+
+def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map: str, seed: int) -> list[Section]:
+    """The page of several runs: leaderboard, one comparison figure, agreement, then one collapsed block per run."""
+    full = metrics_section(runs)
+    sections = [leaderboard_section(runs),
+                Section("metrics", "Metrics", f"<details><summary>every run and output, P@k and R@k "
+                        f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>")]
+    sections.append(compare_curves_section(runs, out_dir))
+    agreement = agreement_section(runs, out_dir, main_only=True)
     if agreement:
         sections.append(agreement)
+    shared: dict = {}  # thumbnails of objects shared by several runs are drawn once
+    blocks = "".join(system_details(r, embedding_map, seed, top_k, runs, shared) for r in runs)
+    sections.append(Section("systems", f"Systems ({len(runs)})",
+                            '<p class="muted">Click a system to open its metadata, curves per modality, score '
+                            f"distributions, recall per class, embedding map and top-{top_k} gallery.</p>" + blocks))
+    return sections
+
+
+def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
+                 embedding_map: str = "auto", seed: int = 0) -> Path:
+    """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path.
+
+    One run: every section in full. Several runs (or a matrix folder, expanded to its run folders): one
+    combined page (leaderboard at the top, one ROC/PR figure comparing the systems, agreement, and a
+    collapsed section per run), so that a 12-system page stays a few screens long.
+    """
+    runs = load_runs(expand_run_dirs([Path(p) for p in paths]))
+    out = Path(out) if out else default_out([r.path for r in runs])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if len(runs) > 1:
+        sections = combined_sections(runs, out.parent, top_k, embedding_map, seed)
+    else:
+        sections = single_sections(runs, top_k, embedding_map, seed)
+        agreement = agreement_section(runs, out.parent)
+        if agreement:
+            sections.append(agreement)
     review = review_section(runs)
     if review:
         sections.append(review)
     title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
     subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
-        label for label, *_ in systems(runs))
+        label for label, *_ in systems(runs)) if len(runs) == 1 else (
+        f"fmb {__version__}; {len(runs)} runs, {sum(len(r.rankings) for r in runs)} rankings (run x modality)")
     if not any(r.has_labels for r in runs):
         sections[0].body = note("These runs have no labels: metrics, ROC/PR curves and recall per class are "
                                 "not available; the rest of the report is.") + sections[0].body
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page(title, subtitle, sections), encoding="utf-8")
     return out
+
+
+def single_sections(runs: list[Run], top_k: int, embedding_map: str, seed: int) -> list[Section]:
+    return [metadata_section(runs), metrics_section(runs),
+            per_run_figure(runs, "curves", "ROC and precision-recall",
+                           lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"), True,
+                           "The anomalies are the positives; dashed lines: a random ranking."),
+            per_run_figure(runs, "scores", "Score distributions",
+                           lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
+                           "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
+                           "each object of each anomaly class (one dot per object).",
+                           "Histogram of the scores of all objects (no labels to split them by)."),
+            per_run_figure(runs, "recall", "Recall per class",
+                           lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
+                           "Fraction of each anomaly class found within the top 5% of the ranking."),
+            embedding_section(runs, embedding_map, seed),
+            gallery_section(runs, top_k)]
 
 
 __all__ = ["build_report", "default_out", "fmt"]

@@ -80,6 +80,10 @@ def resolve_method(method: str, n: int) -> str:
         raise ValueError(f"embedding map must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "auto":
         return "umap" if umap_available() and n >= UMAP_MIN_OBJECTS else "pca"
+    if method == "umap":
+        from fmb import extras
+
+        extras.require("umap", "--embedding-map umap")
     return method
 
 

@@ -87,6 +87,41 @@ def roc_pr(run: Run, path: Path) -> Path:
     return save(fig, path)
 
 
+def roc_pr_compare(entries: list[tuple[str, Ranking]], path: Path) -> Path:
+    """ROC and precision-recall of several systems in one figure: a line per (label, ranking), legends outside the
+    axes ordered best first (AUROC for ROC, AP for PR); up to 20 distinct colours (tab20), then line styles."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    p = plt()
+    curves = []
+    for label, rk in entries:
+        y = rk.labels[C.IS_ANOMALY].astype(bool)
+        if 0 < y.sum() < len(y):
+            curves.append((label, y, rk.score, roc_auc_score(y, rk.score), average_precision_score(y, rk.score)))
+    width = 0.07 * max([len(c[0]) for c in curves] + [10]) + 1.6  # legend column, in inches
+    fig, (a1, a2) = p.subplots(1, 2, figsize=(11 + 2 * width, 4.8), layout="constrained")
+    cmap = p.get_cmap("tab20")
+    styles = ("-", "--", ":", "-.")
+    for i, (label, y, s, auc, ap) in enumerate(curves):
+        kw = {"color": cmap(i % 20), "ls": styles[(i // 20) % 4], "lw": 1.3}
+        fpr, tpr, _ = roc_curve(y, s)
+        prec, rec, _ = precision_recall_curve(y, s)
+        a1.plot(fpr, tpr, label=f"{auc:.3f}  {label}", **kw)
+        a2.step(rec, prec, where="post", label=f"{ap:.3f}  {label}", **kw)
+    a1.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+    if curves:
+        a2.axhline(curves[0][1].mean(), ls="--", color="0.6", lw=1)
+    a1.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title="ROC", xlim=(0, 1), ylim=(0, 1.01))
+    a2.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.01))
+    for a, key, name in ((a1, 3, "AUROC"), (a2, 4, "AP")):
+        h, lab = a.get_legend_handles_labels()
+        order = sorted(range(len(curves)), key=lambda j: -curves[j][key])
+        a.legend([h[j] for j in order], [lab[j] for j in order], title=name, loc="upper left",
+                 bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7 if len(curves) > 12 else 8)
+        a.grid(alpha=0.3)
+    return save(fig, path)
+
+
 def score_histograms(run: Run, path: Path) -> Path:
     """Per modality: the score histogram (normal vs anomalous) and each anomaly class's scores as a strip."""
     p = plt()

@@ -15,8 +15,6 @@ from fmb.report.collect import Ranking, Run
 from fmb.report.embedmap import UnavailableError
 from fmb.report.figures import plt
 
-CUTOUT_PX = 160
-
 
 @dataclass
 class Card:
@@ -28,6 +26,9 @@ class Card:
     true_class: str | None
     image: Path | None
     spectrum: Path | None
+    redshift: float | None = None
+    ra: float | None = None
+    dec: float | None = None
 
 
 def top_ids(rk: Ranking, k: int) -> list:
@@ -68,67 +69,41 @@ def fetch_rows(ds, ids: list) -> dict[str, pa.RecordBatch]:
     return found
 
 
-def _stretch(img: np.ndarray) -> np.ndarray:
-    lo, hi = np.nanpercentile(img, [1, 99.7])
-    soft = max(hi - lo, 1e-12) / 20
-    x = np.arcsinh((img - lo) / soft) / max(np.arcsinh((hi - lo) / soft), 1e-12)
-    return np.clip(np.nan_to_num(x), 0, 1)
-
-
 def cutout(row: pa.RecordBatch, path: Path) -> Path | None:
-    """The RGB composite (or the first band, stretched) as a PNG upscaled to ~160 px."""
-    from PIL import Image
+    """The bands and the RGB composite side by side (:func:`fmb.plots.object_card.draw_images`: the same drawing
+    as ``fmb show``), with a scale bar; None when the object has no image."""
+    from fmb.plots.object_card import draw_images, image_panels
 
-    names = row.schema.names
-    if C.RGB in names:
-        arr = np.moveaxis(C.column_array(row, C.RGB, np.uint8)[0], 0, -1)
-        im = Image.fromarray(np.ascontiguousarray(arr[::-1]), "RGB")
-    elif C.IMAGE in names:
-        band = C.column_array(row, C.IMAGE)[0][0]
-        im = Image.fromarray((_stretch(band)[::-1] * 255).astype(np.uint8), "L")
-    else:
+    n = len(image_panels(row))
+    if not n:
         return None
-    scale = max(1, CUTOUT_PX // max(im.size))
-    im = im.resize((im.size[0] * scale, im.size[1] * scale), Image.NEAREST)
+    p = plt()
+    fig, axes = p.subplots(1, n, figsize=(1.15 * n, 1.3), squeeze=False)
+    draw_images(list(axes[0]), row, small=True)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86, wspace=0.05)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        im.save(tmp, format="PNG")
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    p.close(fig)
     return path
 
 
 class SpectrumThumbs:
-    """Small spectrum plots (masked pixels dropped) with wavelength and flux units; one figure reused."""
+    """Small binned spectra (:func:`fmb.plots.object_card.draw_spectrum`, as in ``fmb show``); one figure reused."""
 
     def __init__(self) -> None:
         self.fig = None
 
     def draw(self, row: pa.RecordBatch, path: Path) -> Path | None:
+        from fmb.plots.object_card import draw_spectrum, redshift_of
+
         if C.FLUX not in row.schema.names:
             return None
-        wave = C.wavelength(row)
-        wave = wave[0] if wave.ndim == 2 else wave
-        flux = C.column_array(row, C.FLUX)[0].astype(float)
-        bad = np.zeros(len(flux), bool)
-        if C.MASK in row.schema.names:
-            bad |= C.column_array(row, C.MASK, bool)[0]
-        if C.IVAR in row.schema.names:
-            bad |= C.column_array(row, C.IVAR)[0] <= 0
-        f = np.where(bad, np.nan, flux)
-        unit = (C.field_meta(row.schema.field(C.FLUX), "unit", "") or "arbitrary units").replace("Angstrom", "Å")
         if self.fig is None:
-            self.fig = plt().figure(figsize=(3.8, 1.8))
+            self.fig = plt().figure(figsize=(4.6, 1.9))
         self.fig.clf()
-        ax = self.fig.add_axes((0.12, 0.25, 0.86, 0.63))
-        ax.plot(wave, f, lw=0.4, color="C0")
-        fin = f[np.isfinite(f)]
-        if fin.size:
-            lo, hi = np.percentile(fin, [0.5, 99.5])
-            pad = 0.15 * (hi - lo + 1e-12)
-            ax.set_ylim(lo - pad, hi + pad)
-        ax.set_xlabel("observed wavelength [Å]", fontsize=7, labelpad=1)
-        ax.set_ylabel("flux", fontsize=7, labelpad=1)
-        ax.set_title(f"flux in {unit}", fontsize=7, loc="left", pad=2)
-        ax.tick_params(labelsize=6.5, pad=1)
+        ax = self.fig.add_axes((0.13, 0.22, 0.85, 0.66))
+        draw_spectrum(ax, row, redshift_of(row), small=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             self.fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
@@ -144,12 +119,29 @@ def _safe(v: object) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]", "-", str(v))[:80]
 
 
-def build_gallery(run: Run, k: int, fig_dir: Path) -> dict[str, list[Card]]:
-    """Per modality, the cards of the top-k objects; thumbnails under ``fig_dir/gallery``."""
-    ds = open_run_dataset(run)
+def _num(v: object) -> float | None:
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def build_gallery(run: Run, k: int, fig_dir: Path,
+                  shared: dict[tuple[str, str], tuple[Path | None, Path | None]] | None = None
+                  ) -> dict[str, list[Card]]:
+    """Per modality, the cards of the top-k objects; thumbnails under ``fig_dir/gallery``.
+
+    ``shared`` (data set fingerprint, object id) -> thumbnails, filled in place, lets the runs of one report
+    that read the same data set (a matrix) draw each object once; the data set is opened again only for
+    objects not drawn yet (and then its fingerprint is checked against results.json).
+    """
+    fingerprint = str((run.result.get("dataset") or {}).get("fingerprint") or run.path)
+    shared = {} if shared is None else shared
     wanted = {m.modality: top_ids(m, k) for m in run.rankings}
-    rows = fetch_rows(ds, [i for ids in wanted.values() for i in ids])
-    drawn: dict[str, tuple[Path | None, Path | None]] = {}
+    todo = [i for ids in wanted.values() for i in ids if (fingerprint, str(i)) not in shared]
+    rows = fetch_rows(open_run_dataset(run), todo) if todo else {}
+    drawn = {key: v for (fp, key), v in shared.items() if fp == fingerprint}
     out: dict[str, list[Card]] = {}
     thumbs = SpectrumThumbs()
     for rk in run.rankings:
@@ -161,12 +153,15 @@ def build_gallery(run: Run, k: int, fig_dir: Path) -> dict[str, list[Card]]:
             row = rows.get(key)
             if row is not None and key not in drawn:
                 stem = fig_dir / "gallery" / f"object-{_safe(oid)}"
-                drawn[key] = (cutout(row, stem.with_name(stem.name + "-image.png")),
-                              thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")))
+                drawn[key] = shared[(fingerprint, key)] = (
+                    cutout(row, stem.with_name(stem.name + "-image.png")),
+                    thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")))
             img, spec = drawn.get(key, (None, None))
             i = pos[key]
+            extra = {k: _num(rk.labels[c][i]) for k, c in (("redshift", "redshift"), ("ra", C.RA), ("dec", C.DEC))
+                     if c in rk.labels}
             cards.append(Card(oid, int(rk.rank[i]), float(rk.score[i]),
-                              None if classes is None else str(classes[i]), img, spec))
+                              None if classes is None else str(classes[i]), img, spec, **extra))
         out[rk.modality] = cards
     thumbs.close()
     return out

@@ -28,14 +28,17 @@ code{font-size:12px;background:#f0f2f5;padding:1px 4px;border-radius:3px;word-br
 img.fig{max-width:100%;height:auto;display:block;margin:8px 0}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;margin:8px 0;font-size:14px}
 .muted{color:#6b7280;font-size:13px}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:10px}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:10px}
 .card{border:1px solid #e2e5ea;border-radius:6px;padding:8px;display:flex;flex-wrap:wrap;gap:4px 8px;
   align-items:center;background:#fcfcfd}
 .card img{display:block}
-.card .cut{width:128px;height:128px;image-rendering:pixelated;flex:none}
-.card .spec{width:380px;max-width:100%;height:auto}
+.card .cut{max-width:100%;height:auto;flex:none}
+.card .spec{width:460px;max-width:100%;height:auto}
 .card .cap{font-size:13px;flex-basis:100%}
 .cls-anom{color:#b91c1c;font-weight:600}
+details.system{border:1px solid #e2e5ea;border-radius:6px;margin:6px 0;padding:4px 12px;background:#fcfcfd}
+details.system[open]{background:#fff}
+details>summary{cursor:pointer;padding:4px 0;font-size:14px}
 .meta td:first-child{font-weight:600;white-space:nowrap}
 """
 

@@ -71,7 +71,7 @@ class ToyDataset(Dataset):
                 cls[i] = "spike"
                 flux[i, L // 2 - 4: L // 2 + 4] += 4.0
         fields = [pa.field(C.OBJECT_ID, pa.int64()), C.image_field(BANDS, s, s, 0.1),
-                  *C.spectrum_fields(L, 3600.0, 0.8), *C.label_fields()]
+                  *C.spectrum_fields(L, 3600.0, 0.8), *C.truth_fields()]
         arrays = [
             pa.array(np.arange(n, dtype=np.int64)),
             pa.FixedSizeListArray.from_arrays(pa.array(images.astype(np.float32).ravel()), 4 * s * s),

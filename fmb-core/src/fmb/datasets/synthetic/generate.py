@@ -203,7 +203,7 @@ def make_schema(stamp: int, options: dict | None = None) -> pa.Schema:
     """The canonical schema of the synthetic survey (options recorded in the schema metadata)."""
     fields = [pa.field(C.OBJECT_ID, pa.int64()),
               C.image_field(list(survey.BANDS), stamp, stamp, survey.PIXEL_SCALE),
-              C.rgb_field(stamp, stamp), *C.spectrum_fields(), *C.label_fields()]
+              C.rgb_field(stamp, stamp), *C.spectrum_fields(), *C.truth_fields()]
     meta = {"fmb.dataset": "synthetic", "fmb.synthetic.version": GENERATOR_VERSION}
     if options is not None:
         meta["fmb.synthetic.options"] = json.dumps(options, sort_keys=True)
