@@ -29,10 +29,14 @@ def bare_loop(comps, batches, mapping) -> float:
             for lo in range(0, len(img), 16):
                 s = slice(lo, lo + 16)
                 ti = comps.image_codec.encode(HSCImage(flux=img[s].clone(), bands=bands))
-                ts = comps.spectrum_codec.encode(DESISpectrum(flux=sp[0][s], ivar=sp[1][s], mask=sp[2][s],
-                                                              wavelength=sp[3][s]))
-                for inp in ({mapping.token_key: ti}, {"tok_spectrum_desi": ts},
-                            {mapping.token_key: ti, "tok_spectrum_desi": ts}):
+                ts = comps.spectrum_codec.encode(
+                    DESISpectrum(flux=sp[0][s], ivar=sp[1][s], mask=sp[2][s], wavelength=sp[3][s])
+                )
+                for inp in (
+                    {mapping.token_key: ti},
+                    {"tok_spectrum_desi": ts},
+                    {mapping.token_key: ti, "tok_spectrum_desi": ts},
+                ):
                     n_tok = sum(v.shape[1] for v in inp.values())
                     comps.model.encode(inp, num_encoder_tokens=n_tok).mean(1).numpy()
     return time.perf_counter() - t0
@@ -63,17 +67,28 @@ def main() -> None:
     mapping = get_mapping("hsc")
     t = time.perf_counter()
     comps = resolve("random", args.size, seed=0)
-    print(f"build {args.size} (random): {time.perf_counter() - t:.1f} s; "
-          f"{sum(p.numel() for p in comps.model.parameters()) / 1e6:.1f}M encoder-decoder params, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"build {args.size} (random): {time.perf_counter() - t:.1f} s; "
+        f"{sum(p.numel() for p in comps.model.parameters()) / 1e6:.1f}M encoder-decoder params, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     model = AionModel(registry().model("aion"), comps, {"size": args.size}, mapping)
 
     prepared = []
     for b in ds.iter_batches(args.batch):
         img, sp = images_from_batch(b), spectra_from_batch(b)
-        prepared.append((torch.from_numpy(img.flux) * mapping.flux_scale, mapping.codec_bands(img.bands),
-                         (torch.from_numpy(sp.flux), torch.from_numpy(sp.ivar), torch.from_numpy(sp.mask),
-                          torch.from_numpy(sp.wavelength))))
+        prepared.append(
+            (
+                torch.from_numpy(img.flux) * mapping.flux_scale,
+                mapping.codec_bands(img.bands),
+                (
+                    torch.from_numpy(sp.flux),
+                    torch.from_numpy(sp.ivar),
+                    torch.from_numpy(sp.mask),
+                    torch.from_numpy(sp.wavelength),
+                ),
+            )
+        )
 
     bare, fmb = [], []
     for _ in range(args.repeat):

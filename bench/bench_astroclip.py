@@ -25,8 +25,8 @@ def bare_forward(net, images: torch.Tensor, spectra: torch.Tensor, batch_size: i
     t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            a = net.image_encoder(images[i:i + batch_size])
-            b = net.spectrum_encoder(spectra[i:i + batch_size])
+            a = net.image_encoder(images[i : i + batch_size])
+            b = net.spectrum_encoder(spectra[i : i + batch_size])
             torch.nn.functional.normalize(a, dim=-1) + torch.nn.functional.normalize(b, dim=-1)
     return time.perf_counter() - t0
 
@@ -75,12 +75,16 @@ def main() -> None:
     batches = list(dataset.iter_batches(a.batch_size))
     model_only = min(timed_embed(small, batches) for _ in range(a.repeat))
     ratio = bare / fmb
-    print(f"small: bare forward {a.n / bare:8.1f} obj/s ({bare:.2f} s); fmb embed {a.n / fmb:8.1f} obj/s "
-          f"({fmb:.2f} s); throughput ratio {ratio:.3f} (target >= {TARGET_RATIO}) "
-          f"{'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}")
-    print(f"small: model.embed on already-read batches {a.n / model_only:8.1f} obj/s ({model_only:.2f} s); ratio "
-          f"{bare / model_only:.3f} (the plugin's own overhead: preprocessing); the rest is FMB's embed stage "
-          "(reading, prefetch thread, Parquet cache)")
+    print(
+        f"small: bare forward {a.n / bare:8.1f} obj/s ({bare:.2f} s); fmb embed {a.n / fmb:8.1f} obj/s "
+        f"({fmb:.2f} s); throughput ratio {ratio:.3f} (target >= {TARGET_RATIO}) "
+        f"{'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}"
+    )
+    print(
+        f"small: model.embed on already-read batches {a.n / model_only:8.1f} obj/s ({model_only:.2f} s); ratio "
+        f"{bare / model_only:.3f} (the plugin's own overhead: preprocessing); the rest is FMB's embed stage "
+        "(reading, prefetch thread, Parquet cache)"
+    )
 
     if a.official_batches > 0:
         t0 = time.perf_counter()
@@ -94,8 +98,10 @@ def main() -> None:
             t0 = time.perf_counter()
             official.embed(batch)
             t_fmb = time.perf_counter() - t0
-            print(f"official batch {k} ({bs} objects): bare {t_bare:.2f} s ({t_bare / bs:.2f} s/object), "
-                  f"fmb embed {t_fmb:.2f} s ({t_fmb / bs:.2f} s/object), ratio {t_bare / t_fmb:.3f}")
+            print(
+                f"official batch {k} ({bs} objects): bare {t_bare:.2f} s ({t_bare / bs:.2f} s/object), "
+                f"fmb embed {t_fmb:.2f} s ({t_fmb / bs:.2f} s/object), ratio {t_bare / t_fmb:.3f}"
+            )
         with torch.inference_mode():
             x = pairs.images[:bs]
             t0 = time.perf_counter()

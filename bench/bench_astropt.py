@@ -50,8 +50,10 @@ def main() -> None:
 
     spec = registry().model("astropt")
     ds = ToyDataset(size=a.n, stamp=a.stamp, npix=a.npix)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {a.n} objects, "
-          f"{a.stamp}px 4-band images, {a.npix}-pixel spectra, batch {a.batch_size}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {a.n} objects, "
+        f"{a.stamp}px 4-band images, {a.npix}-pixel spectra, batch {a.batch_size}"
+    )
 
     def passes(m, ti, pi, ts, ps):
         with torch.inference_mode():
@@ -76,8 +78,9 @@ def main() -> None:
         def upstream():
             with torch.no_grad():
                 for ti, pi, ts, ps in tokens:
-                    m.net.generate_embeddings({"images": ti, "images_positions": pi, "spectra": ts,
-                                               "spectra_positions": ps})
+                    m.net.generate_embeddings(
+                        {"images": ti, "images_positions": pi, "spectra": ts, "spectra_positions": ps}
+                    )
 
         bare()  # warm-up
         runs = {"fmb embed": fmb_embed, "bare forward": bare, "astropt generate_embeddings (all blocks)": upstream}
@@ -90,15 +93,19 @@ def main() -> None:
             print(f"001M {k:42s} wall {w:7.3f} s ({a.n / w:7.1f} obj/s)  cpu {c:7.3f} s")
         for i, what in ((0, "wall"), (1, "cpu")):
             ratio = best["bare forward"][i] / best["fmb embed"][i]
-            print(f"throughput ratio fmb/bare ({what} time) = {ratio:.3f} (target >= {TARGET_RATIO}): "
-                  f"{'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
+            print(
+                f"throughput ratio fmb/bare ({what} time) = {ratio:.3f} (target >= {TARGET_RATIO}): "
+                f"{'PASS' if ratio >= TARGET_RATIO else 'FAIL'}"
+            )
 
         big = registry().load_model(spec.name, weights="random", options={"size": "095M"})
         b = next(ds.iter_batches(a.big_batch))
         big.embed(b)  # warm-up
         t_big, c_big = best_of(lambda: big.embed(b), a.repeat)
-        print(f"095M (12/12/768, image 224 px + spectrum) embed: {t_big:.2f} s wall ({c_big:.2f} s cpu) per batch "
-              f"of {a.big_batch} ({t_big / a.big_batch * 1000:.0f} ms/object)")
+        print(
+            f"095M (12/12/768, image 224 px + spectrum) embed: {t_big:.2f} s wall ({c_big:.2f} s cpu) per batch "
+            f"of {a.big_batch} ({t_big / a.big_batch * 1000:.0f} ms/object)"
+        )
 
 
 if __name__ == "__main__":

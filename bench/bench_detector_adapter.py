@@ -49,8 +49,10 @@ def main() -> None:
     ratio = t_fmb / t_direct
     print(f"{a.detector} on {a.n} x {a.d}, params {params}")
     print(f"pyod directly   {t_direct:.2f} s")
-    print(f"FMB adapter     {t_fmb:.2f} s  ratio {ratio:.3f} (target <= {TARGET_RATIO}): "
-          f"{'OK' if ratio <= TARGET_RATIO else 'OVER TARGET'}")
+    print(
+        f"FMB adapter     {t_fmb:.2f} s  ratio {ratio:.3f} (target <= {TARGET_RATIO}): "
+        f"{'OK' if ratio <= TARGET_RATIO else 'OVER TARGET'}"
+    )
 
 
 if __name__ == "__main__":

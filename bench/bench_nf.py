@@ -51,8 +51,11 @@ def upstream_recipe(X: np.ndarray, seed: int = 0) -> np.ndarray:
     d = x.shape[1]
     flows = []
     for _ in range(4):
-        flows += [nf.flows.AffineCouplingBlock(nf.nets.MLP([d // 2, 16, 16, d], init_zeros=True), scale_map="sigmoid"),
-                  nf.flows.Permute(d, mode="swap"), nf.flows.ActNorm(d)]
+        flows += [
+            nf.flows.AffineCouplingBlock(nf.nets.MLP([d // 2, 16, 16, d], init_zeros=True), scale_map="sigmoid"),
+            nf.flows.Permute(d, mode="swap"),
+            nf.flows.ActNorm(d),
+        ]
     model = nf.NormalizingFlow(nf.distributions.DiagGaussian(d), flows)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-5)
     for _ in range(5):
@@ -93,24 +96,52 @@ def part_time(n: int, dim: int) -> dict:
     X, y = planted(n, dim)
     det = FlowDetector()
     s_nf, t_nf = timed(det.fit_score, X, 0)
-    row = {"n": n, "dim": dim, "nf_seconds": round(t_nf, 1), "nf_auroc_planted": round(roc_auc_score(y, s_nf), 4),
-           "nf_epochs": [h["epochs_run"] for h in det.history_], "nf_params": det.params}
+    row = {
+        "n": n,
+        "dim": dim,
+        "nf_seconds": round(t_nf, 1),
+        "nf_auroc_planted": round(roc_auc_score(y, s_nf), 4),
+        "nf_epochs": [h["epochs_run"] for h in det.history_],
+        "nf_params": det.params,
+    }
     if have_normflows():
         s_up, t_up = timed(upstream_recipe, X)
-        row.update(upstream_seconds=round(t_up, 1), upstream_auroc_planted=round(roc_auc_score(y, s_up), 4),
-                   time_ratio_nf_over_upstream=round(t_nf / t_up, 2))
+        row.update(
+            upstream_seconds=round(t_up, 1),
+            upstream_auroc_planted=round(roc_auc_score(y, s_up), 4),
+            time_ratio_nf_over_upstream=round(t_nf / t_up, 2),
+        )
     return row
 
 
 def fmb_run(detector: str, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "fmb.cli", "run", "--model", "baseline", "--detector", detector,
-           "--output", str(out), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fmb.cli",
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        detector,
+        "--output",
+        str(out),
+        "-q",
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     res = json.loads((out / "results.json").read_text())
-    return {"seconds_total": round(time.perf_counter() - t0, 1),
-            **{m: {"auroc": round(e["metrics"]["auroc"], 4), "ap": round(e["metrics"]["average_precision"], 4),
-                   "detect_seconds": e["detect_seconds"]} for m, e in res["modalities"].items()}}
+    return {
+        "seconds_total": round(time.perf_counter() - t0, 1),
+        **{
+            m: {
+                "auroc": round(e["metrics"]["auroc"], 4),
+                "ap": round(e["metrics"]["average_precision"], 4),
+                "detect_seconds": e["detect_seconds"],
+            }
+            for m, e in res["modalities"].items()
+        },
+    }
 
 
 def part_auroc(out: Path) -> dict:
@@ -130,8 +161,11 @@ def part_auroc(out: Path) -> dict:
             X = C.column_array(table, m)
             ok = np.isfinite(X).all(axis=1)
             s, t = timed(upstream_recipe, X[ok])
-            up[m] = {"auroc": round(roc_auc_score(y[ok], s), 4), "ap": round(average_precision_score(y[ok], s), 4),
-                     "detect_seconds": round(t, 2)}
+            up[m] = {
+                "auroc": round(roc_auc_score(y[ok], s), 4),
+                "ap": round(average_precision_score(y[ok], s), 4),
+                "detect_seconds": round(t, 2),
+            }
         rows["upstream-realnvp"] = up
     return rows
 

@@ -32,17 +32,55 @@ def main() -> None:
     for det in DETECTORS:
         run = out / f"baseline__{det}"
         if not (run / "results.json").exists():
-            subprocess.run([sys.executable, "-m", "fmb.cli", "run", "--model", "baseline", "--detector", det,
-                            "--dataset", a.dataset, "--output", str(run), "-q", "--no-report"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "fmb.cli",
+                    "run",
+                    "--model",
+                    "baseline",
+                    "--detector",
+                    det,
+                    "--dataset",
+                    a.dataset,
+                    "--output",
+                    str(run),
+                    "-q",
+                    "--no-report",
+                ],
+                check=True,
+            )
         runs.append(str(run))
-    subprocess.run([sys.executable, "-m", "fmb.cli", "review", "--simulate", *runs, "--budget", str(a.budget),
-                    "--top", str(a.top), "--seed", str(a.seed), "--out", str(out / "review")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fmb.cli",
+            "review",
+            "--simulate",
+            *runs,
+            "--budget",
+            str(a.budget),
+            "--top",
+            str(a.top),
+            "--seed",
+            str(a.seed),
+            "--out",
+            str(out / "review"),
+        ],
+        check=True,
+    )
     res = json.loads((out / "review" / "simulation.json").read_text())
     ratio = f"{res['ratio']:.2f}x" if res["ratio"] is not None else "n/a (none found without)"
-    print(f"dataset {a.dataset}, {len(res['systems'])} systems, queue {res['queue_length']} objects "
-          f"({res['interesting_in_queue']} interesting)")
-    print(f"interesting in the first {res['inspected']} inspected: active learning {res['found_active']}, "
-          f"plain fused ranking {res['found_plain']}, ratio {ratio}")
+    print(
+        f"dataset {a.dataset}, {len(res['systems'])} systems, queue {res['queue_length']} objects "
+        f"({res['interesting_in_queue']} interesting)"
+    )
+    print(
+        f"interesting in the first {res['inspected']} inspected: active learning {res['found_active']}, "
+        f"plain fused ranking {res['found_plain']}, ratio {ratio}"
+    )
 
 
 if __name__ == "__main__":

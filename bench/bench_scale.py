@@ -42,8 +42,9 @@ print(json.dumps({"seconds": dt, "rss_gb": resource.getrusage(resource.RUSAGE_SE
 
 def run(n: int, spec: str, timeout: float) -> dict | None:
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(n), spec], capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(n), spec], capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return None
     if out.returncode:

@@ -59,10 +59,19 @@ def main() -> None:
         for name, fn in systems:
             s = fn()
             m = compute_metrics(s, y, cls, labelled)
-            rows.append({"system": f"{model_name} {name}", "auroc": m["auroc"], "ap": m["average_precision"],
-                         "per_class": {k: v["recall@5%"] for k, v in m["per_class"].items()}})
-            print(f"{model_name:16s} {name:24s} AUROC {m['auroc']:.3f}  AP {m['average_precision']:.3f}  "
-                  + " ".join(f"{k}={v['recall@5%']:.2f}" for k, v in m["per_class"].items()), flush=True)
+            rows.append(
+                {
+                    "system": f"{model_name} {name}",
+                    "auroc": m["auroc"],
+                    "ap": m["average_precision"],
+                    "per_class": {k: v["recall@5%"] for k, v in m["per_class"].items()},
+                }
+            )
+            print(
+                f"{model_name:16s} {name:24s} AUROC {m['auroc']:.3f}  AP {m['average_precision']:.3f}  "
+                + " ".join(f"{k}={v['recall@5%']:.2f}" for k, v in m["per_class"].items()),
+                flush=True,
+            )
 
     best = max(rows, key=lambda r: r["auroc"])
     print(f"\nbest AUROC {best['auroc']:.3f}  ({best['system']})")

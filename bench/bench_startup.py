@@ -36,8 +36,10 @@ def main() -> None:
         best, med = best_of([fmb, *args], n)
         extra = best - base
         verdict = "OK" if extra < TARGET_S else "OVER TARGET"
-        print(f"fmb {' '.join(args):<18} best {best:.3f} s  median {med:.3f} s  "
-              f"extra {extra:+.3f} s (target < {TARGET_S} s, ratio {best / base:.2f}x): {verdict}")
+        print(
+            f"fmb {' '.join(args):<18} best {best:.3f} s  median {med:.3f} s  "
+            f"extra {extra:+.3f} s (target < {TARGET_S} s, ratio {best / base:.2f}x): {verdict}"
+        )
 
 
 if __name__ == "__main__":

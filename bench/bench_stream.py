@@ -56,8 +56,13 @@ print(json.dumps(dict(rows=size, seconds=dt, cpu_s=cpu, per_s=size / dt, rss_bef
 def child(code: str, args: list[str], home: Path) -> str:
     """Run ``code`` in a fresh interpreter; a fresh embedding cache, the shared data set cache."""
     shutil.rmtree(home / "embeddings", ignore_errors=True)
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True,
-                         env={**os.environ, "FMB_HOME": str(home)})
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FMB_HOME": str(home)},
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -78,21 +83,27 @@ def main() -> None:
     for size in args.sizes:
         r = json.loads(child(CHILD, [str(size), "1", str(args.batch_size)], args.home))
         peaks[size] = r["peak_rss_mb"]
-        print(f"embed {size:>6,} objects (workers 1): {r['seconds']:.1f} s, {r['per_s']:.0f} objects/s, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (after start-up {r['rss_before_mb']:.0f} MB), "
-              f"{r['shards']} shard(s)")
+        print(
+            f"embed {size:>6,} objects (workers 1): {r['seconds']:.1f} s, {r['per_s']:.0f} objects/s, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB (after start-up {r['rss_before_mb']:.0f} MB), "
+            f"{r['shards']} shard(s)"
+        )
     if len(peaks) >= 2:
         small, big = min(peaks), max(peaks)
         g = peaks[big] / peaks[small]
-        print(f"peak RSS {big:,} vs {small:,} objects: {g:.2f}x (target < {TARGET_GROWTH}x): "
-              f"{'OK' if g < TARGET_GROWTH else 'OVER TARGET'}")
+        print(
+            f"peak RSS {big:,} vs {small:,} objects: {g:.2f}x (target < {TARGET_GROWTH}x): "
+            f"{'OK' if g < TARGET_GROWTH else 'OVER TARGET'}"
+        )
 
     rates = {}
     for w in args.workers:
         r = json.loads(child(CHILD, [str(args.throughput_size), str(w), str(args.batch_size)], args.home))
         rates[w] = r["per_s"]
-        print(f"throughput, {args.throughput_size:,} objects, workers {w}: {r['per_s']:.0f} objects/s "
-              f"({r['seconds']:.1f} s wall, {r['cpu_s']:.1f} s CPU, {os.cpu_count()} cores)")
+        print(
+            f"throughput, {args.throughput_size:,} objects, workers {w}: {r['per_s']:.0f} objects/s "
+            f"({r['seconds']:.1f} s wall, {r['cpu_s']:.1f} s CPU, {os.cpu_count()} cores)"
+        )
     if 1 in rates and 2 in rates:
         print(f"workers 2 vs 1: {rates[2] / rates[1]:.2f}x")
 

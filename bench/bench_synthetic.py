@@ -51,8 +51,13 @@ print(json.dumps(dict(rows=n, import_s=t_import, first_s=t_first, first_cpu_s=cp
 def run_size(size: int, chunk: int, keep: bool) -> dict:
     home = tempfile.mkdtemp(prefix=f"fmb-bench-synth-{size}-")
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(size), str(chunk)], check=True,
-                             capture_output=True, text=True, env={**os.environ, "FMB_HOME": home})
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(size), str(chunk)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "FMB_HOME": home},
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         if not keep:
@@ -69,18 +74,24 @@ def main() -> None:
     for size in args.sizes:
         r = results[size] = run_size(size, args.chunk_size, args.keep)
         per_obj = r["first_s"] / r["rows"] * 1000
-        print(f"{size:>7} objects: import {r['import_s']:.2f} s, generate+stream {r['first_s']:.2f} s "
-              f"({per_obj:.2f} ms/object; CPU {r['first_cpu_s']:.1f} s), cached {r['cached_s']:.2f} s, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB, cache {r['cache_mb']:.0f} MB")
+        print(
+            f"{size:>7} objects: import {r['import_s']:.2f} s, generate+stream {r['first_s']:.2f} s "
+            f"({per_obj:.2f} ms/object; CPU {r['first_cpu_s']:.1f} s), cached {r['cached_s']:.2f} s, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB, cache {r['cache_mb']:.0f} MB"
+        )
     if 2000 in results:
         t = results[2000]["first_s"]
-        print(f"generation of 2,000 objects: {t:.2f} s (target <= {TARGET_GEN_S} s, "
-              f"ratio {t / TARGET_GEN_S:.2f}): {'OK' if t <= TARGET_GEN_S else 'OVER TARGET'}")
+        print(
+            f"generation of 2,000 objects: {t:.2f} s (target <= {TARGET_GEN_S} s, "
+            f"ratio {t / TARGET_GEN_S:.2f}): {'OK' if t <= TARGET_GEN_S else 'OVER TARGET'}"
+        )
     if len(args.sizes) >= 2:
         small, big = min(args.sizes), max(args.sizes)
         g = results[big]["peak_rss_mb"] / results[small]["peak_rss_mb"]
-        print(f"peak RSS {big:,} vs {small:,} objects: {g:.2f}x (target < {TARGET_GROWTH}x, ratio "
-              f"{g / TARGET_GROWTH:.2f}): {'OK' if g < TARGET_GROWTH else 'OVER TARGET'}")
+        print(
+            f"peak RSS {big:,} vs {small:,} objects: {g:.2f}x (target < {TARGET_GROWTH}x, ratio "
+            f"{g / TARGET_GROWTH:.2f}): {'OK' if g < TARGET_GROWTH else 'OVER TARGET'}"
+        )
 
 
 if __name__ == "__main__":

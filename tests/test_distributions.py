@@ -7,8 +7,11 @@ from importlib.metadata import distribution, entry_points
 
 import pytest
 
-PACKAGES = {"fmb-astropt": ("astropt", "AGPL-3.0-or-later"), "fmb-astroclip": ("astroclip", "MIT"),
-            "fmb-aion": ("aion", "MIT")}
+PACKAGES = {
+    "fmb-astropt": ("astropt", "AGPL-3.0-or-later"),
+    "fmb-astroclip": ("astroclip", "MIT"),
+    "fmb-aion": ("aion", "MIT"),
+}
 
 
 @pytest.mark.parametrize("dist", sorted(PACKAGES))
@@ -35,8 +38,10 @@ def test_fmb_plugins_json_lists_the_model_packages():
 
 
 def test_no_plugin_imports_torchvision():
-    code = ("import sys\nfrom fmb.plugins import registry\nreg = registry()\n"
-            "for n in reg.names('model'):\n    reg.model(n)\n"
-            "print('torchvision' in sys.modules, 'torch' in sys.modules)")
+    code = (
+        "import sys\nfrom fmb.plugins import registry\nreg = registry()\n"
+        "for n in reg.names('model'):\n    reg.model(n)\n"
+        "print('torchvision' in sys.modules, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == ["False", "False"]

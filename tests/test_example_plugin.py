@@ -16,10 +16,26 @@ def test_example_declares_only_its_entry_point():
 @pytest.mark.slow
 def test_fmb_run_with_the_example_plugin(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run(["fmb", "run", "--model", "example", "--detector", "mahalanobis",
-                           "--dataset", "synthetic:size=64", "--output", str(out), "-q", "--no-report"],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, FMB_LOAD_PLUGINS="example"))  # this entry point only
+    proc = subprocess.run(
+        [
+            "fmb",
+            "run",
+            "--model",
+            "example",
+            "--detector",
+            "mahalanobis",
+            "--dataset",
+            "synthetic:size=64",
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, FMB_LOAD_PLUGINS="example"),
+    )  # this entry point only
     assert proc.returncode == 0, proc.stderr
     results = list(out.rglob("results.json"))
     assert len(results) == 1 and (results[0].parent / "scores.parquet").exists()
@@ -44,10 +60,12 @@ def test_example_weights_load_strictly(tmp_path):
     for k, v in m.embed(batch).items():
         np.testing.assert_array_equal(again.embed(batch)[k], v)
     good = dict(m.matrices)
-    faults = {"renamed": ({"img": good["image"], "spectrum": good["spectrum"]}, "image"),
-              "dropped": ({"spectrum": good["spectrum"]}, "image"),
-              "extra": ({**good, "bias": np.zeros(3)}, "bias"),
-              "wrong_shape": ({**good, "spectrum": good["spectrum"][:-1]}, "spectrum")}
+    faults = {
+        "renamed": ({"img": good["image"], "spectrum": good["spectrum"]}, "image"),
+        "dropped": ({"spectrum": good["spectrum"]}, "image"),
+        "extra": ({**good, "bias": np.zeros(3)}, "bias"),
+        "wrong_shape": ({**good, "spectrum": good["spectrum"][:-1]}, "spectrum"),
+    }
     for fault, (arrays, key) in faults.items():
         bad = tmp_path / f"{fault}.npz"
         np.savez(bad, **arrays)

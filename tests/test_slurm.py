@@ -108,14 +108,22 @@ def test_repository_slurm_folder_holds_the_templates():
 
 def test_slurm_profile_stages_and_flags(tmp_path):
     profile = tmp_path / "site.toml"
-    profile.write_text('[slurm]\npartition = "gpu"\naccount = "astro"\ngpus_per_task = 1\ntime = "10:00:00"\n'
-                       'array_parallelism = 8\nextra = ["--constraint=a100"]\nsetup = ["module load cuda"]\n'
-                       '[slurm.detect]\ntime = "01:00:00"\nmem = "16G"\n')
+    profile.write_text(
+        '[slurm]\npartition = "gpu"\naccount = "astro"\ngpus_per_task = 1\ntime = "10:00:00"\n'
+        'array_parallelism = 8\nextra = ["--constraint=a100"]\nsetup = ["module load cuda"]\n'
+        '[slurm.detect]\ntime = "01:00:00"\nmem = "16G"\n'
+    )
     opts = S.SlurmOptions.from_profile(str(profile), array_parallelism=None, mem="32G", account=None)
     embed = opts.sbatch_lines("embed").splitlines()
     detect = opts.sbatch_lines("detect").splitlines()
-    assert {"#SBATCH --partition=gpu", "#SBATCH --gpus-per-task=1", "#SBATCH --time=10:00:00",
-            "#SBATCH --mem=32G", "#SBATCH --account=astro", "#SBATCH --constraint=a100"} <= set(embed)
+    assert {
+        "#SBATCH --partition=gpu",
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --time=10:00:00",
+        "#SBATCH --mem=32G",
+        "#SBATCH --account=astro",
+        "#SBATCH --constraint=a100",
+    } <= set(embed)
     assert "#SBATCH --time=01:00:00" in detect and "#SBATCH --mem=32G" in detect  # flags win
     assert not any("gpus" in line for line in detect)
     assert opts.array_parallelism == 8 and opts.setup("embed") == "module load cuda"
@@ -132,8 +140,21 @@ def _cache_markers(home: Path) -> list[Path]:
 def test_killed_local_worker_resumes(slow_site, fmb_home, tmp_path):
     """kill -9 of an `fmb embed` process mid-way: the rerun embeds only the shards that were not finished."""
     env = {**os.environ, "FMB_SLOW_DELAY": "0.4"}
-    cmd = [sys.executable, "-m", "fmb.cli", "embed", "--model", "slow", "--dataset", DATASET,
-           "--shard-size", "16", "--batch-size", "8", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fmb.cli",
+        "embed",
+        "--model",
+        "slow",
+        "--dataset",
+        DATASET,
+        "--shard-size",
+        "16",
+        "--batch-size",
+        "8",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while not _cache_markers(fmb_home) and time.monotonic() < deadline and proc.poll() is None:
@@ -188,8 +209,19 @@ def test_slurm_results_equal_local(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("FMB_HOME", str(tmp_path / "home-local"))
     invoke("run", "--model", "baseline", *FAST, "--shards", "4", "--output", str(tmp_path / "local"))
     monkeypatch.setenv("FMB_HOME", str(tmp_path / "home-slurm"))
-    out = invoke("run", "--model", "baseline", *FAST, "--shards", "4", "--output", str(tmp_path / "slurm"),
-                 "--executor", "slurm", "--wait")
+    out = invoke(
+        "run",
+        "--model",
+        "baseline",
+        *FAST,
+        "--shards",
+        "4",
+        "--output",
+        str(tmp_path / "slurm"),
+        "--executor",
+        "slurm",
+        "--wait",
+    )
     assert "array 0-3" in out and ": complete" in out
     local, remote = tmp_path / "local", tmp_path / "slurm"
     assert metrics(local) == metrics(remote)
@@ -203,15 +235,30 @@ def test_slurm_results_equal_local(cluster, tmp_path, monkeypatch):
     assert len(logs) == 5  # 4 embedding tasks + detection
     info = json.loads(invoke("status", str(remote), "--json"))
     assert info["complete"] and {j["state"] for j in info["jobs"]} == {"COMPLETED"}
-    assert "nothing to submit" in invoke("run", "--model", "baseline", *FAST, "--shards", "4", "--output",
-                                         str(remote), "--executor", "slurm")
+    assert "nothing to submit" in invoke(
+        "run", "--model", "baseline", *FAST, "--shards", "4", "--output", str(remote), "--executor", "slurm"
+    )
 
 
 def test_scancelled_array_task_is_rerun_on_resubmission(cluster, slow_site, tmp_path, monkeypatch):
     monkeypatch.setenv("FMB_SLOW_DELAY", "1")
     run = tmp_path / "run"
-    args = ["run", "--model", "slow", *FAST, "--batch-size", "16", "--shards", "3", "--output", str(run),
-            "--executor", "slurm", "--array-parallelism", "1"]
+    args = [
+        "run",
+        "--model",
+        "slow",
+        *FAST,
+        "--batch-size",
+        "16",
+        "--shards",
+        "3",
+        "--output",
+        str(run),
+        "--executor",
+        "slurm",
+        "--array-parallelism",
+        "1",
+    ]
     invoke(*args)
     plan = json.loads((run / "fmb-run.json").read_text())
     job = next(iter(plan["submissions"][-1]["embed"].values()))["job"]

@@ -71,15 +71,27 @@ def main() -> None:
     mask = np.zeros((2, 7781), bool)
     mask[0, 1000:1100] = True
     ivar[mask] = 0.0
-    sp = DESISpectrum(flux=torch.from_numpy(flux), ivar=torch.from_numpy(ivar), mask=torch.from_numpy(mask),
-                      wavelength=torch.from_numpy(np.broadcast_to(wave, flux.shape).copy()))
+    sp = DESISpectrum(
+        flux=torch.from_numpy(flux),
+        ivar=torch.from_numpy(ivar),
+        mask=torch.from_numpy(mask),
+        wavelength=torch.from_numpy(np.broadcast_to(wave, flux.shape).copy()),
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        OUT, ls_flux=ls, ls_pixel_scale=np.float32(0.262), ls_expected=ls_out,
-        hsc_flux_hsc_units=hsc, hsc_pixel_scale=np.float32(0.168), hsc_expected=hsc_out,
-        spec_flux=sp.flux.numpy(), spec_ivar=sp.ivar.numpy(), spec_mask=sp.mask.numpy(),
+        OUT,
+        ls_flux=ls,
+        ls_pixel_scale=np.float32(0.262),
+        ls_expected=ls_out,
+        hsc_flux_hsc_units=hsc,
+        hsc_pixel_scale=np.float32(0.168),
+        hsc_expected=hsc_out,
+        spec_flux=sp.flux.numpy(),
+        spec_ivar=sp.ivar.numpy(),
+        spec_mask=sp.mask.numpy(),
         spec_wavelength=sp.wavelength.numpy()[0],
-        upstream=np.array(f"polymathic-aion=={version('polymathic-aion')} torch=={torch.__version__}"))
+        upstream=np.array(f"polymathic-aion=={version('polymathic-aion')} torch=={torch.__version__}"),
+    )
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)", file=sys.stderr)
 
 

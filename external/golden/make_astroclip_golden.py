@@ -29,15 +29,18 @@ from pathlib import Path
 import numpy as np
 
 COMMIT = "9d8506970773fbbf4f0d445d2b52def77bd60f56"
-FILES = {"astroclip.astrodino.data.augmentations": "astroclip/astrodino/data/augmentations.py",
-         "astroclip.data.datamodule": "astroclip/data/datamodule.py"}
+FILES = {
+    "astroclip.astrodino.data.augmentations": "astroclip/astrodino/data/augmentations.py",
+    "astroclip.data.datamodule": "astroclip/data/datamodule.py",
+}
 OUT = Path(__file__).resolve().parents[2] / "fmb-astroclip" / "tests" / "data" / "astroclip_golden.npz"
 
 
 def _git_show(repo: str, path: str) -> str:
     flag = "--git-dir" if (Path(repo) / "HEAD").is_file() else "-C"
-    return subprocess.run(["git", flag, repo, "show", f"{COMMIT}:{path}"], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", flag, repo, "show", f"{COMMIT}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def load_upstream(repo: str) -> types.ModuleType:
@@ -45,9 +48,13 @@ def load_upstream(repo: str) -> types.ModuleType:
     sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
     lightning = types.ModuleType("lightning")
     lightning.LightningDataModule = object
-    for name, mod in {"datasets": types.ModuleType("datasets"), "lightning": lightning,
-                      "skimage": types.ModuleType("skimage"), "skimage.filters": types.ModuleType("skimage.filters"),
-                      "skimage.transform": types.ModuleType("skimage.transform")}.items():
+    for name, mod in {
+        "datasets": types.ModuleType("datasets"),
+        "lightning": lightning,
+        "skimage": types.ModuleType("skimage"),
+        "skimage.filters": types.ModuleType("skimage.filters"),
+        "skimage.transform": types.ModuleType("skimage.transform"),
+    }.items():
         sys.modules.setdefault(name, mod)
     for pkg in ("astroclip", "astroclip.astrodino", "astroclip.astrodino.data", "astroclip.data"):
         m = types.ModuleType(pkg)
@@ -89,17 +96,24 @@ def main(repo: str) -> None:
     dm = load_upstream(repo)
     cutouts, spectra = make_inputs()
     stored = [np.ascontiguousarray(c.astype(np.float32).T) for c in cutouts]  # export_data.py: .T
-    samples = [{"image": torch.tensor(s), "spectrum": torch.tensor(sp.astype(np.float32).reshape(-1, 1))}
-               for s, sp in zip(stored, spectra)]
+    samples = [
+        {"image": torch.tensor(s), "spectrum": torch.tensor(sp.astype(np.float32).reshape(-1, 1))}
+        for s, sp in zip(stored, spectra)
+    ]
     out = dm.AstroClipCollator()(samples)  # defaults: center_crop=144, bands g, r, z, m=0.03, Q=20
     image_out = out["image"].numpy().astype(np.float32)
     spectrum_out = out["spectrum"].numpy()[..., 0].astype(np.float32)
     assert np.array_equal(spectrum_out.astype(np.float16).astype(np.float32), spectrum_out)  # stored losslessly
     assert image_out.shape == (len(cutouts), 3, 144, 144), image_out.shape
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(OUT, cutouts=cutouts, spectra=spectra, image_out=image_out,
-                        spectrum_out=spectrum_out.astype(np.float16),
-                        commit=np.array(COMMIT))
+    np.savez_compressed(
+        OUT,
+        cutouts=cutouts,
+        spectra=spectra,
+        image_out=image_out,
+        spectrum_out=spectrum_out.astype(np.float16),
+        commit=np.array(COMMIT),
+    )
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes) from PolymathicAI/AstroCLIP@{COMMIT[:7]}")
 
 

@@ -50,8 +50,13 @@ def main() -> None:
     hwc[0, 2:10, 4:12, :] = 250  # top-left corner block (rows 2-9, cols 4-11)
     out = {"rgb_hwc": hwc, "upstream": np.array(f"astropt=={version('astropt')} torch=={torch.__version__}")}
     for patch in (16, 8):
-        reg = ModalityRegistry([ModalityConfig(name="images", input_size=patch * patch * 3, patch_size=patch,
-                                               pos_input_size=1, embed_pos=True)])
+        reg = ModalityRegistry(
+            [
+                ModalityConfig(
+                    name="images", input_size=patch * patch * 3, patch_size=patch, pos_input_size=1, embed_pos=True
+                )
+            ]
+        )
         ds = GalaxyImageDataset(None, transform={"images": standardise}, spiral=True, modality_registry=reg)
         toks = [ds.process_galaxy(np.array(img).swapaxes(0, 2)).to(torch.float).numpy() for img in hwc]
         out[f"tokens_p{patch}"] = np.stack(toks)

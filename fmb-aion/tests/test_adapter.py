@@ -58,8 +58,26 @@ def test_checkpoint_round_trip_and_use(tmp_path, tiny_parts, images):
 @pytest.mark.filterwarnings("ignore::fmb_aion.weights.RandomWeightsWarning")
 def test_retrain_command(toy, tmp_path):
     out = tmp_path / "run"
-    res = CliRunner().invoke(cli, ["retrain", "aion", "--dataset", "toy:size=4", "--weights", "random",
-                                   "--size", "tiny", "--epochs", "1", "--batch-size", "2", "--output", str(out), "-q"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "retrain",
+            "aion",
+            "--dataset",
+            "toy:size=4",
+            "--weights",
+            "random",
+            "--size",
+            "tiny",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--output",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (out / "adapter.pt").exists() and f"aion:adapter={out}" in res.output
     _, meta, _ = load_adapter(out)  # the run folder loads as the adapter

@@ -16,7 +16,11 @@ def _offline_empty_hub(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::fmb_aion.weights.RandomWeightsWarning")
-@parametrize("model", "aion", skip={"outputs": "size=tiny is 64-d, the spec declares base's 768 (see test_model.py)"},
-             size="tiny")
+@parametrize(
+    "model",
+    "aion",
+    skip={"outputs": "size=tiny is 64-d, the spec declares base's 768 (see test_model.py)"},
+    size="tiny",
+)
 def test_conformance(fmb_check):
     fmb_check()

@@ -15,8 +15,19 @@ from fmb.data import canonical as C
 def test_fmb_run_tiny_on_toy(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "res"
-    args = ["run", "--model", "aion:size=tiny", "--detector", "iforest", "--dataset", "toy:size=48",
-            "--output", str(out), "-q", "--no-report"]
+    args = [
+        "run",
+        "--model",
+        "aion:size=tiny",
+        "--detector",
+        "iforest",
+        "--dataset",
+        "toy:size=48",
+        "--output",
+        str(out),
+        "-q",
+        "--no-report",
+    ]
     res = CliRunner().invoke(cli, args)
     if res.exit_code == 2 and "no-report" in res.output:  # older fmb without the report step
         res = CliRunner().invoke(cli, args[:-1])
@@ -45,8 +56,22 @@ def test_fmb_run_tiny_on_a_legacy_survey_parquet_file(tmp_path, monkeypatch):
     spec = write_table(survey_table(n=24, n_anom=3, size=32), tmp_path / "ls.parquet")
     spec += ",image_bands=[g,r,i,z],pixel_scale=0.262"
     out = tmp_path / "res"
-    res = CliRunner().invoke(cli, ["run", "--model", "aion:size=tiny", "--detector", "iforest", "--dataset", spec,
-                                   "--output", str(out), "-q", "--no-report"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "aion:size=tiny",
+            "--detector",
+            "iforest",
+            "--dataset",
+            spec,
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads((out / "results.json").read_text())
     assert result["model"]["settings"]["preprocess"] == 2

@@ -23,8 +23,10 @@ GOLDEN = np.load(Path(__file__).parent / "data" / "aion_golden.npz")
 def image_batch(flux: np.ndarray, bands: list[str], pixel_scale: float, spectra: dict | None = None) -> pa.RecordBatch:
     n, b, h, w = flux.shape
     fields = [pa.field(C.OBJECT_ID, pa.int64()), C.image_field(bands, h, w, pixel_scale)]
-    cols = [pa.array(np.arange(n)), pa.FixedSizeListArray.from_arrays(pa.array(flux.astype(np.float32).ravel()),
-                                                                       b * h * w)]
+    cols = [
+        pa.array(np.arange(n)),
+        pa.FixedSizeListArray.from_arrays(pa.array(flux.astype(np.float32).ravel()), b * h * w),
+    ]
     if spectra:
         npix = spectra["flux"].shape[1]
         fields += C.spectrum_fields(npix)
@@ -53,8 +55,9 @@ def test_legacy_survey_stamps_match_upstream(model, bands):
     batch = image_batch(GOLDEN["ls_flux"], bands, float(GOLDEN["ls_pixel_scale"]))
     flux, codec_bands, mapping, valid = model.codec_inputs(batch)
     assert mapping.name == "legacy" and codec_bands == ["DES-G", "DES-R", "DES-I", "DES-Z"] and valid.all()
-    np.testing.assert_allclose(codec_view(model.image_codec, flux, codec_bands), GOLDEN["ls_expected"],
-                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        codec_view(model.image_codec, flux, codec_bands), GOLDEN["ls_expected"], rtol=0, atol=1e-5
+    )
 
 
 def test_hsc_stamps_match_upstream(model):
@@ -62,8 +65,9 @@ def test_hsc_stamps_match_upstream(model):
     batch = image_batch(nmgy, ["g", "r", "i", "z", "y"], float(GOLDEN["hsc_pixel_scale"]))
     flux, codec_bands, mapping, _ = model.codec_inputs(batch)
     assert mapping.name == "hsc" and codec_bands == ["HSC-G", "HSC-R", "HSC-I", "HSC-Z", "HSC-Y"]
-    np.testing.assert_allclose(codec_view(model.image_codec, flux, codec_bands), GOLDEN["hsc_expected"],
-                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        codec_view(model.image_codec, flux, codec_bands), GOLDEN["hsc_expected"], rtol=0, atol=1e-5
+    )
 
 
 def test_spectra_match_upstream():

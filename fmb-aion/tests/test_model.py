@@ -104,8 +104,12 @@ def test_option_errors():
     assert parse_options({"size": "tiny"})[:2] == ("tiny", True)
     assert parse_options(None)[2] is None  # bands=auto: chosen per image
     assert parse_options({"adapter": "x.pt"})[2].name == "adapter"
-    for bad, msg in [({"colour": 1}, "unknown option"), ({"size": "huge"}, "unknown size"),
-                     ({"bands": "adapter"}, "needs adapter"), ({"bands": "sdss"}, "unknown band mapping"),
-                     ({"bands": "hsc", "adapter": "x.pt"}, "drop bands")]:
+    for bad, msg in [
+        ({"colour": 1}, "unknown option"),
+        ({"size": "huge"}, "unknown size"),
+        ({"bands": "adapter"}, "needs adapter"),
+        ({"bands": "sdss"}, "unknown band mapping"),
+        ({"bands": "hsc", "adapter": "x.pt"}, "drop bands"),
+    ]:
         with pytest.raises(UsageError, match=msg):
             parse_options(bad)

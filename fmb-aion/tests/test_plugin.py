@@ -27,6 +27,5 @@ def test_plugin_module_imports_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys, fmb_aion.plugin, fmb_aion.commands; "
-            "print(any(m in sys.modules for m in ('torch', 'aion')))")
+    code = "import sys, fmb_aion.plugin, fmb_aion.commands; print(any(m in sys.modules for m in ('torch', 'aion')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

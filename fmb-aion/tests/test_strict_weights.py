@@ -19,8 +19,11 @@ from fmb_aion.adapter import EuclidHSCAdapter, load_adapter, save_adapter
 
 from .conftest import COMMIT
 
-FILES = {"encoder": "model.safetensors", "image": "codecs/image/model.safetensors",
-         "spectrum": "codecs/spectrum/model.safetensors"}
+FILES = {
+    "encoder": "model.safetensors",
+    "image": "codecs/image/model.safetensors",
+    "spectrum": "codecs/spectrum/model.safetensors",
+}
 
 
 def _load(weights, **options):
@@ -56,8 +59,9 @@ def test_encoder_faults_are_refused(saved, tmp_path, fault):
     _one_line_naming(exc, key, str(folder / FILES["encoder"]))
 
 
-@pytest.mark.parametrize(("part", "fault"), [("image", "renamed"), ("image", "wrong_shape"),
-                                             ("spectrum", "dropped"), ("spectrum", "extra")])
+@pytest.mark.parametrize(
+    ("part", "fault"), [("image", "renamed"), ("image", "wrong_shape"), ("spectrum", "dropped"), ("spectrum", "extra")]
+)
 def test_codec_faults_are_refused(saved, tmp_path, part, fault):
     state, key = weight_faults(load_file(str(saved / FILES[part])))[fault]
     folder = _corrupt(saved, tmp_path / "bad", part, state)
@@ -103,8 +107,24 @@ def test_run_with_a_bad_folder_exits_2_and_writes_no_results(saved, tmp_path, to
     state, key = weight_faults(load_file(str(saved / FILES["encoder"])))["renamed"]
     folder = _corrupt(saved, tmp_path / "bad", "encoder", state)
     out = tmp_path / "res"
-    res = CliRunner().invoke(cli, ["run", "--model", "aion", "--weights", str(folder), "--detector", "iforest",
-                                   "--dataset", "toy:size=8", "--output", str(out), "-q", "--no-report"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "aion",
+            "--weights",
+            str(folder),
+            "--detector",
+            "iforest",
+            "--dataset",
+            "toy:size=8",
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert res.exit_code == 2, res.output
     errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and key in errors[0]

@@ -62,8 +62,9 @@ def test_gated_repo_says_a_token_is_needed(monkeypatch):
     response = httpx.Response(403, request=httpx.Request("GET", url))
 
     def gated(*a, **k):
-        raise GatedRepoError("403 Client Error: access to model polymathic-ai/aion-base is restricted",
-                             response=response)
+        raise GatedRepoError(
+            "403 Client Error: access to model polymathic-ai/aion-base is restricted", response=response
+        )
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", gated)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")

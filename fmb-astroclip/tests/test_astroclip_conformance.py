@@ -15,7 +15,11 @@ def _offline_empty_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
 
 
-@parametrize("model", "astroclip", skip={"outputs": "size=small is 128-d, the spec declares official's 1024 "
-                                                    "(see test_model.py)"}, size="small")
+@parametrize(
+    "model",
+    "astroclip",
+    skip={"outputs": "size=small is 128-d, the spec declares official's 1024 (see test_model.py)"},
+    size="small",
+)
 def test_conformance(fmb_check):
     fmb_check()

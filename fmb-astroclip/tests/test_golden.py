@@ -22,9 +22,11 @@ def _batch(images: np.ndarray, bands: list[str], pixel_scale: float, spectra: np
     arrays = [pa.FixedSizeListArray.from_arrays(pa.array(images.astype(np.float32).ravel()), images[0].size)]
     if spectra is not None:
         fields += C.spectrum_fields()
-        arrays += [pa.FixedSizeListArray.from_arrays(pa.array(spectra.astype(np.float32).ravel()), C.DESI_NPIX),
-                   pa.FixedSizeListArray.from_arrays(pa.array(np.ones(spectra.size, np.float32)), C.DESI_NPIX),
-                   pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(spectra.size, bool)), C.DESI_NPIX)]
+        arrays += [
+            pa.FixedSizeListArray.from_arrays(pa.array(spectra.astype(np.float32).ravel()), C.DESI_NPIX),
+            pa.FixedSizeListArray.from_arrays(pa.array(np.ones(spectra.size, np.float32)), C.DESI_NPIX),
+            pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(spectra.size, bool)), C.DESI_NPIX),
+        ]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -53,8 +55,7 @@ def test_band_order_in_the_data_does_not_matter(golden):
 
 
 def test_spectrum_inputs_equal_upstream(golden):
-    batch = _batch(golden["cutouts"].astype(np.float32), ["g", "r", "z"], 0.262,
-                   golden["spectra"].astype(np.float32))
+    batch = _batch(golden["cutouts"].astype(np.float32), ["g", "r", "z"], 0.262, golden["spectra"].astype(np.float32))
     s, ok = spectrum_inputs(batch)
     assert ok.all()
     assert np.abs(s.numpy() - golden["spectrum_out"].astype(np.float32)).max() <= 1e-5
@@ -81,7 +82,10 @@ def test_euclid_stamp_is_resampled_to_the_native_scale():
     batch = _batch(img, ["VIS", "Y", "J", "H"], 0.1)
     plan = image_plan(batch.schema)
     assert [(m["band"], m["from"], m["match"]) for m in plan["band_map"]] == [
-        ("g", "VIS", "wavelength"), ("r", "VIS", "wavelength"), ("z", "Y", "wavelength")]
+        ("g", "VIS", "wavelength"),
+        ("r", "VIS", "wavelength"),
+        ("z", "Y", "wavelength"),
+    ]
     assert plan["resample"]["zoom"] == pytest.approx(0.1 / 0.262, rel=1e-5)
     assert plan["resample"]["rows"]["content"] == pytest.approx(64 * 0.1 / 0.262, abs=1e-3)
     flat, _ = image_inputs(_batch(np.ones_like(img), ["VIS", "Y", "J", "H"], 0.1))

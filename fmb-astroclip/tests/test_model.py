@@ -57,7 +57,7 @@ def test_batch_invariance(small, batch):
     for lo, n in ((0, 1), (5, 3), (11, 1)):
         part = small.embed(batch.slice(lo, n))
         for k in full:
-            np.testing.assert_allclose(part[k], full[k][lo:lo + n], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(part[k], full[k][lo : lo + n], rtol=1e-4, atol=1e-5)
 
 
 def _with_mask(batch: pa.RecordBatch, rows: list[int]) -> pa.RecordBatch:

@@ -44,8 +44,15 @@ def test_retrain_lowers_validation_loss_and_writes_its_files(trained):
     assert [h["epoch"] for h in hist] == list(range(11))  # one evaluation per epoch
     assert summary["best_val_loss"] < hist[0]["val_loss"] - MARGIN
     assert max(h["val_mismatch_auroc"] for h in hist[1:]) > hist[0]["val_mismatch_auroc"] + MARGIN
-    for name in ("model.safetensors", "config.json", "history.json", "history.csv", "loss.png", "retrain.json",
-                 "state.pt"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "history.json",
+        "history.csv",
+        "loss.png",
+        "retrain.json",
+        "state.pt",
+    ):
         assert (out / name).exists(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["size"] == "small" and cfg["base_weights"]["kind"] == "random"
@@ -69,8 +76,9 @@ def test_resume_continues_and_refuses_to_overwrite(tmp_path, toy):
     cfg = AstroClipTraining(size="small", epochs=1, batch_size=16, warmup_steps=1)
 
     def run(resume=False):
-        return fit(make_task(cfg, ds, weights="random", device="cpu"), cfg, tmp_path / "r", resume=resume,
-                   log=lambda s: None)
+        return fit(
+            make_task(cfg, ds, weights="random", device="cpu"), cfg, tmp_path / "r", resume=resume, log=lambda s: None
+        )
 
     run()
     with pytest.raises(UsageError, match="--resume"):
@@ -84,17 +92,62 @@ def test_resume_continues_and_refuses_to_overwrite(tmp_path, toy):
 def test_retrain_command_and_run_end_to_end(tmp_path, toy):
     assert "astroclip" in cli.commands["retrain"].list_commands(None)
     runner = CliRunner()
-    res = runner.invoke(cli, ["retrain", "astroclip", "--dataset", "toy:size=40", "--size", "small", "--weights",
-                              "random", "--epochs", "1", "--batch-size", "16", "--output", str(tmp_path / "ck")])
+    res = runner.invoke(
+        cli,
+        [
+            "retrain",
+            "astroclip",
+            "--dataset",
+            "toy:size=40",
+            "--size",
+            "small",
+            "--weights",
+            "random",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--output",
+            str(tmp_path / "ck"),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(cli, ["run", "--model", "astroclip:size=small", "--detector", "iforest", "--dataset",
-                              "toy:size=64", "--output", str(tmp_path / "res"), "-q"])
+    res = runner.invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "astroclip:size=small",
+            "--detector",
+            "iforest",
+            "--dataset",
+            "toy:size=64",
+            "--output",
+            str(tmp_path / "res"),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "res" / "results.json").read_text())
     assert result["model"]["weights"]["kind"] == "random" and result["model"]["settings"]["size"] == "small"
     assert set(result["modalities"]) == {"image", "spectrum", "joint"}
-    res = runner.invoke(cli, ["run", "--model", "astroclip", "--weights", str(tmp_path / "ck"), "--detector",
-                              "iforest", "--dataset", "toy:size=64", "--output", str(tmp_path / "res2"), "-q"])
+    res = runner.invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "astroclip",
+            "--weights",
+            str(tmp_path / "ck"),
+            "--detector",
+            "iforest",
+            "--dataset",
+            "toy:size=64",
+            "--output",
+            str(tmp_path / "res2"),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "res2" / "results.json").read_text())
     assert result["model"]["weights"]["kind"] == "path" and result["model"]["settings"]["size"] == "small"

@@ -87,8 +87,24 @@ def test_run_with_a_bad_file_exits_2_and_writes_no_results(saved, tmp_path, toy)
     state, key = weight_faults(load_file(str(saved / "model.safetensors")))["dropped"]
     save_file(state, str(folder / "model.safetensors"))
     out = tmp_path / "res"
-    res = CliRunner().invoke(cli, ["run", "--model", "astroclip", "--weights", str(folder), "--detector", "iforest",
-                                   "--dataset", "toy:size=8", "--output", str(out), "-q", "--no-report"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "astroclip",
+            "--weights",
+            str(folder),
+            "--detector",
+            "iforest",
+            "--dataset",
+            "toy:size=8",
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert res.exit_code == 2, res.output
     errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and key in errors[0]

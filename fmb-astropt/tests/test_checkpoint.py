@@ -21,9 +21,15 @@ class NotAllowed:  # a class only this test knows: a safe loader must refuse to 
 
 def _official(path, net, prefix=""):
     """A checkpoint laid out as astropt's train.py writes it (optionally with torch.compile prefixes)."""
-    ckpt = {"model": {prefix + k: v for k, v in net.state_dict().items()}, "optimizer": {},
-            "model_args": model_args_of(net), "iter_num": 10, "best_val_loss": 0.5, "config": {"lr": 6e-4},
-            "modality_registry": net.modality_registry}
+    ckpt = {
+        "model": {prefix + k: v for k, v in net.state_dict().items()},
+        "optimizer": {},
+        "model_args": model_args_of(net),
+        "iter_num": 10,
+        "best_val_loss": 0.5,
+        "config": {"lr": 6e-4},
+        "modality_registry": net.modality_registry,
+    }
     torch.save(ckpt, path)
     return path
 
@@ -50,8 +56,9 @@ def test_official_layout_with_compile_prefix_loads(tmp_path):
 def test_a_foreign_pickled_class_is_refused(tmp_path):
     m = load()
     f = tmp_path / "evil.pt"
-    torch.save({**read_checkpoint(save_checkpoint(tmp_path / "ok.pt", m.net, model_args_of(m.net))),
-                "extra": NotAllowed()}, f)
+    torch.save(
+        {**read_checkpoint(save_checkpoint(tmp_path / "ok.pt", m.net, model_args_of(m.net))), "extra": NotAllowed()}, f
+    )
     with pytest.raises(ModelError, match="refusing checkpoint"):
         load(weights=str(f))
 

@@ -115,8 +115,10 @@ def test_image_only_dataset_gives_image_output(model, batch):
     assert set(emb) == {"image"}
 
 
-@pytest.mark.parametrize("options", [{"size": "003M"}, {"pooling": "max"}, {"layer": 9}, {"colour": 1},
-                                     {"channels": "VIS,Y"}, {"image_size": 50}])
+@pytest.mark.parametrize(
+    "options",
+    [{"size": "003M"}, {"pooling": "max"}, {"layer": 9}, {"colour": 1}, {"channels": "VIS,Y"}, {"image_size": 50}],
+)
 def test_bad_options_are_one_line_errors(options, batch):
     with pytest.raises(ModelError):
         load(**options).embed(batch)

@@ -72,8 +72,11 @@ def test_patch_size_comes_from_the_checkpoint(tmp_path):
 
     from fmb_astropt.checkpoint import build, model_args_for, save_checkpoint
 
-    mods = [ModalityConfig(name="images", input_size=8 * 8 * 3, pos_input_size=1, patch_size=8, embed_pos=True,
-                           loss_weight=1.0)]
+    mods = [
+        ModalityConfig(
+            name="images", input_size=8 * 8 * 3, pos_input_size=1, patch_size=8, embed_pos=True, loss_weight=1.0
+        )
+    ]
     torch.manual_seed(0)
     net = build(model_args_for(4, 8, 128, modalities=mods), mods)
     f = save_checkpoint(tmp_path / "ckpt.pt", net, model_args_for(4, 8, 128, modalities=mods))

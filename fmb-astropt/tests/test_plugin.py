@@ -19,8 +19,21 @@ def test_registered_through_entry_point():
 def test_fmb_run_end_to_end(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "run"
-    res = CliRunner().invoke(cli, ["run", "--model", "astropt:size=001M", "--detector", "iforest",
-                                   "--dataset", "toy:size=48", "--output", str(out), "-q"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "astropt:size=001M",
+            "--detector",
+            "iforest",
+            "--dataset",
+            "toy:size=48",
+            "--output",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads((out / "results.json").read_text())
     assert result["model"]["weights"]["kind"] == "random"

@@ -12,10 +12,34 @@ from fmb.cli import cli
 
 def test_short_retrain_lowers_validation_loss(toy, tmp_path):
     out = tmp_path / "retrained"
-    res = CliRunner().invoke(cli, ["retrain", "astropt", "--dataset", "toy:size=48",
-                                   "--model", "astropt:size=001M,image_size=32", "--weights", "random",
-                                   "--output", str(out), "--max-steps", "24", "--batch-size", "8", "--lr", "2e-3",
-                                   "--warmup-steps", "4", "--eval-every", "8", "--val-fraction", "0.25", "-q"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "retrain",
+            "astropt",
+            "--dataset",
+            "toy:size=48",
+            "--model",
+            "astropt:size=001M,image_size=32",
+            "--weights",
+            "random",
+            "--output",
+            str(out),
+            "--max-steps",
+            "24",
+            "--batch-size",
+            "8",
+            "--lr",
+            "2e-3",
+            "--warmup-steps",
+            "4",
+            "--eval-every",
+            "8",
+            "--val-fraction",
+            "0.25",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "retrain.json").read_text())
     assert summary["best_val_loss"] < summary["initial_val_loss"]

@@ -23,8 +23,18 @@ def model():
 
 def _write(path, net, state):
     """A checkpoint in astropt's train.py layout holding ``state`` as its weights."""
-    torch.save({"model": state, "optimizer": {}, "model_args": model_args_of(net), "iter_num": 1,
-                "best_val_loss": 1.0, "config": {}, "modality_registry": net.modality_registry}, path)
+    torch.save(
+        {
+            "model": state,
+            "optimizer": {},
+            "model_args": model_args_of(net),
+            "iter_num": 1,
+            "best_val_loss": 1.0,
+            "config": {},
+            "modality_registry": net.modality_registry,
+        },
+        path,
+    )
     return path
 
 
@@ -70,9 +80,24 @@ def test_run_with_a_bad_file_exits_2_and_writes_no_results(model, tmp_path, toy)
     state, key = weight_faults(model.net.state_dict())["wrong_shape"]
     f = _write(tmp_path / "ckpt.pt", model.net, state)
     out = tmp_path / "res"
-    res = CliRunner().invoke(cli, ["run", "--model", "astropt:size=001M,image_size=64", "--weights", str(f),
-                                   "--detector", "iforest", "--dataset", "toy:size=8", "--output", str(out), "-q",
-                                   "--no-report"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "astropt:size=001M,image_size=64",
+            "--weights",
+            str(f),
+            "--detector",
+            "iforest",
+            "--dataset",
+            "toy:size=8",
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert res.exit_code == 2, res.output
     errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and key in errors[0] and "wrong shape" in errors[0]

@@ -44,8 +44,9 @@ def lookalike_columns(n: int = 6, h: int = 32, seed: int = 0, npix: int = NPIX, 
         "RGB_image": rgb,
         **{c: bands[:, b] for b, c in enumerate(BAND_COLUMNS)},
         "spectrum": {"wavelength": np.tile(wave, (n, 1)), "flux": flux, "error": error},
-        "sed_data": {k: rng.uniform(1, 10, n).astype(np.float32).tolist()
-                     for k in ("flux_vis", "flux_y", "flux_j", "flux_h")},
+        "sed_data": {
+            k: rng.uniform(1, 10, n).astype(np.float32).tolist() for k in ("flux_vis", "flux_y", "flux_j", "flux_h")
+        },
         "is_anomaly": [t != "none" for t in types[:n]],
         "anomaly_type": types[:n],
     }
@@ -55,15 +56,23 @@ def hf_features(h: int = 32):
     """The real data set's Features (plus the benchmark-only label columns)."""
     from datasets import Array2D, Features, Image, Sequence, Value
 
-    return Features({
-        "object_id": Value("int64"), "targetid": Value("int64"), "redshift": Value("float32"),
-        "RGB_image": Image(),
-        **{c: Array2D((h, h), "float32") for c in BAND_COLUMNS},
-        "spectrum": {"wavelength": Sequence(Value("float32")), "flux": Sequence(Value("float32")),
-                     "error": Sequence(Value("float32"))},
-        "sed_data": {k: Value("float32") for k in ("flux_vis", "flux_y", "flux_j", "flux_h")},
-        "is_anomaly": Value("bool"), "anomaly_type": Value("string"),
-    })
+    return Features(
+        {
+            "object_id": Value("int64"),
+            "targetid": Value("int64"),
+            "redshift": Value("float32"),
+            "RGB_image": Image(),
+            **{c: Array2D((h, h), "float32") for c in BAND_COLUMNS},
+            "spectrum": {
+                "wavelength": Sequence(Value("float32")),
+                "flux": Sequence(Value("float32")),
+                "error": Sequence(Value("float32")),
+            },
+            "sed_data": {k: Value("float32") for k in ("flux_vis", "flux_y", "flux_j", "flux_h")},
+            "is_anomaly": Value("bool"),
+            "anomaly_type": Value("string"),
+        }
+    )
 
 
 def hf_dataset(n: int = 6, h: int = 32, seed: int = 0, **kw):
@@ -97,8 +106,7 @@ def save_parquet(path: Path, **kw) -> Path:
 
 def _list2d(a: np.ndarray) -> pa.Array:
     n, h, w = a.shape
-    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, n * h * w + 1, w, dtype=np.int32)),
-                                     pa.array(a.reshape(-1)))
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, n * h * w + 1, w, dtype=np.int32)), pa.array(a.reshape(-1)))
     return pa.ListArray.from_arrays(pa.array(np.arange(0, n * h + 1, h, dtype=np.int32)), inner)
 
 
@@ -111,19 +119,27 @@ def lookalike_table(n: int = 6, h: int = 32, seed: int = 0, columns: dict | None
     c = lookalike_columns(n, h, seed, **kw)
     c.update(columns or {})
     s = c["spectrum"]
-    spectrum = pa.StructArray.from_arrays([_lists(list(s[k])) for k in ("wavelength", "flux", "error")],
-                                          names=["wavelength", "flux", "error"])
-    rgb = pa.StructArray.from_arrays([pa.array([png_bytes(im) for im in c["RGB_image"]], pa.binary()),
-                                      pa.nulls(n, pa.string())], names=["bytes", "path"])
+    spectrum = pa.StructArray.from_arrays(
+        [_lists(list(s[k])) for k in ("wavelength", "flux", "error")], names=["wavelength", "flux", "error"]
+    )
+    rgb = pa.StructArray.from_arrays(
+        [pa.array([png_bytes(im) for im in c["RGB_image"]], pa.binary()), pa.nulls(n, pa.string())],
+        names=["bytes", "path"],
+    )
     cols = {
-        "object_id": pa.array(c["object_id"]), "targetid": pa.array(c["targetid"], pa.int64()),
-        "redshift": pa.array(c["redshift"], pa.float32()), "RGB_image": rgb,
-        **{b: (_list2d(np.asarray(c[b], np.float32)) if not isinstance(c[b], pa.Array) else c[b])
-           for b in BAND_COLUMNS},
+        "object_id": pa.array(c["object_id"]),
+        "targetid": pa.array(c["targetid"], pa.int64()),
+        "redshift": pa.array(c["redshift"], pa.float32()),
+        "RGB_image": rgb,
+        **{
+            b: (_list2d(np.asarray(c[b], np.float32)) if not isinstance(c[b], pa.Array) else c[b]) for b in BAND_COLUMNS
+        },
         "spectrum": spectrum,
-        "sed_data": pa.StructArray.from_arrays([pa.array(v, pa.float32()) for v in c["sed_data"].values()],
-                                               names=list(c["sed_data"])),
-        "is_anomaly": pa.array(c["is_anomaly"]), "anomaly_type": pa.array(c["anomaly_type"]),
+        "sed_data": pa.StructArray.from_arrays(
+            [pa.array(v, pa.float32()) for v in c["sed_data"].values()], names=list(c["sed_data"])
+        ),
+        "is_anomaly": pa.array(c["is_anomaly"]),
+        "anomaly_type": pa.array(c["anomaly_type"]),
     }
     return pa.table(cols)
 

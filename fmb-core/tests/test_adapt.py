@@ -11,11 +11,25 @@ from fmb.data import canonical as C
 from fmb.errors import DataError
 from fmb.specs import ModelSpec, SpecError
 
-IMG = ImageContract(bands=(Band("g", 482.7), Band("r", 643.2), Band("z", 917.9)), pixel_scale_arcsec=0.262,
-                    stamp_size=144, flux_unit="nanomaggies", zero_point=22.5, orientation="natural",
-                    stretch="none", source="test")
-SPEC = SpectrumContract(wavelength_min_aa=3600.0, wavelength_max_aa=9824.0, pixel_aa=0.8, resolution="R~3000",
-                        flux_unit="1e-17 erg/s/cm2/A", normalisation="none", source="test")
+IMG = ImageContract(
+    bands=(Band("g", 482.7), Band("r", 643.2), Band("z", 917.9)),
+    pixel_scale_arcsec=0.262,
+    stamp_size=144,
+    flux_unit="nanomaggies",
+    zero_point=22.5,
+    orientation="natural",
+    stretch="none",
+    source="test",
+)
+SPEC = SpectrumContract(
+    wavelength_min_aa=3600.0,
+    wavelength_max_aa=9824.0,
+    pixel_aa=0.8,
+    resolution="R~3000",
+    flux_unit="1e-17 erg/s/cm2/A",
+    normalisation="none",
+    source="test",
+)
 
 
 def _schema(bands, h, scale, start=C.DESI_WAVE_START, npix=C.DESI_NPIX):
@@ -68,7 +82,7 @@ def test_map_bands_by_name_then_wavelength():
 def test_domain_warnings_on_the_synthetic_survey_and_none_at_home():
     c = InputContract(image=IMG, spectrum=SPEC)
     w = domain_warnings(_schema(["VIS", "Y", "J", "H"], 64, 0.1), c)
-    assert any("pixel scale 0.1\"/px" in s and "ratio 0.382" in s for s in w)
+    assert any('pixel scale 0.1"/px' in s and "ratio 0.382" in s for s in w)
     assert any("they cover 17%" in s for s in w)  # 6.4" of 37.7"
     assert any("band g (483 nm) fed from VIS (718 nm)" in s for s in w)
     assert not any(s.startswith("spectrum") for s in w)

@@ -36,8 +36,9 @@ def parquet(path, **extra):
 def scaled(table: pa.Table) -> pa.Table:
     img = np.array(table.column("image").to_pylist(), np.float32)
     img[CHANGED] *= 4
-    return table.set_column(table.schema.get_field_index("image"), "image",
-                            pa.array(img.tolist(), table.schema.field("image").type))
+    return table.set_column(
+        table.schema.get_field_index("image"), "image", pa.array(img.tolist(), table.schema.field("image").type)
+    )
 
 
 def check_changed(first, second):
@@ -45,7 +46,7 @@ def check_changed(first, second):
     assert second.key != first.key and second.reused_shards == 0 and second.built_shards > 0
     a, b = first.matrix("image"), second.matrix("image")
     moved = ~np.isclose(a, b).all(axis=1)
-    assert moved[CHANGED].all() and not moved[:CHANGED.start].any() and not moved[CHANGED.stop:].any()
+    assert moved[CHANGED].all() and not moved[: CHANGED.start].any() and not moved[CHANGED.stop :].any()
 
 
 def plain_parquet(table, path):
@@ -109,8 +110,11 @@ def test_save_to_disk_folder_with_a_changed_arrow_shard_is_not_reused(tmp_path):
         table = pa.ipc.open_stream(src).read_all()
     vis = table.column("VIS_image").to_pylist()
     vis[3] = [[4 * v for v in row] for row in vis[3]]
-    table = table.set_column(table.schema.get_field_index("VIS_image"), table.schema.field("VIS_image"),
-                             pa.array(vis, table.schema.field("VIS_image").type))
+    table = table.set_column(
+        table.schema.get_field_index("VIS_image"),
+        table.schema.field("VIS_image"),
+        pa.array(vis, table.schema.field("VIS_image").type),
+    )
     with pa.OSFile(str(tmp_path / "new.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     os.replace(tmp_path / "new.arrow", arrow)

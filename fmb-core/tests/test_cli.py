@@ -18,8 +18,9 @@ def invoke(*args):
 
 def test_run_writes_results_and_scores(toy, tmp_path):
     out = tmp_path / "run"
-    r = invoke("run", "--model", "baseline", "--detector", "iforest", "--dataset", "toy:size=120",
-               "--output", str(out), "-q")
+    r = invoke(
+        "run", "--model", "baseline", "--detector", "iforest", "--dataset", "toy:size=120", "--output", str(out), "-q"
+    )
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["schema_version"] == 2
@@ -53,9 +54,11 @@ def test_same_command_twice_reuses_embeddings_and_gives_identical_metrics(toy, t
 
 def test_matrix_run_and_toml_config(toy, tmp_path):
     cfg = tmp_path / "bench.toml"
-    cfg.write_text('[benchmark]\nmodels = ["baseline"]\ndetectors = ["ecod", "knn"]\n'
-                   'datasets = ["toy"]\nmodality = "joint"\n\n[datasets.toy]\nsize = 60\n\n'
-                   '[detectors.knn]\nn_neighbors = 7\n')
+    cfg.write_text(
+        '[benchmark]\nmodels = ["baseline"]\ndetectors = ["ecod", "knn"]\n'
+        'datasets = ["toy"]\nmodality = "joint"\n\n[datasets.toy]\nsize = 60\n\n'
+        "[detectors.knn]\nn_neighbors = 7\n"
+    )
     r = invoke("run", "--config", str(cfg), "--output", str(tmp_path / "m"), "-q")
     assert r.exit_code == 0, r.output
     dirs = sorted(p.name for p in (tmp_path / "m").iterdir() if p.is_dir())
@@ -70,30 +73,67 @@ def test_matrix_run_and_toml_config(toy, tmp_path):
 
 
 def test_embed_then_detect_stages(toy, tmp_path):
-    r = invoke("detect", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=50",
-               "--output", str(tmp_path / "d"), "-q")
+    r = invoke(
+        "detect",
+        "--model",
+        "baseline",
+        "--detector",
+        "knn",
+        "--dataset",
+        "toy:size=50",
+        "--output",
+        str(tmp_path / "d"),
+        "-q",
+    )
     assert r.exit_code == 2 and "run `fmb embed` first" in r.output
     r = invoke("embed", "--model", "baseline", "--dataset", "toy:size=50", "-q")
     assert r.exit_code == 0 and "built 1 shard" in r.output
-    r = invoke("detect", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=50",
-               "--output", str(tmp_path / "d"), "-q")
+    r = invoke(
+        "detect",
+        "--model",
+        "baseline",
+        "--detector",
+        "knn",
+        "--dataset",
+        "toy:size=50",
+        "--output",
+        str(tmp_path / "d"),
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "d" / "results.json").read_text())["embedding"]["reused"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "--model", "basline", "--detector", "iforest"], "unknown model 'basline'; did you mean baseline?"),
-    (["run", "--model", "baseline", "--detector", "iforets"], "did you mean iforest?"),
-    (["run", "--model", "baseline", "--detector", "knn:n_neighbours=3", "--dataset", "toy:size=20"],
-     "detector 'knn': unknown parameter(s) n_neighbours"),
-    (["run", "--model", "baseline", "--detector", "knn:n_neighbors", "--dataset", "toy"], "expected key=value"),
-    (["run", "--model", "baseline"], "no detector given"),
-    (["run", "--config", "/nonexistent/bench.toml", "--model", "baseline", "--detector", "knn"], "cannot read"),
-    (["run", "--model", "baseline:depth=3", "--detector", "knn", "--dataset", "toy:size=20"], "takes no options"),
-    (["run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=-5"], "toy dataset: bad options"),
-    (["run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=20", "--weights", "/no/such.ckpt"],
-     "no such file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--model", "basline", "--detector", "iforest"], "unknown model 'basline'; did you mean baseline?"),
+        (["run", "--model", "baseline", "--detector", "iforets"], "did you mean iforest?"),
+        (
+            ["run", "--model", "baseline", "--detector", "knn:n_neighbours=3", "--dataset", "toy:size=20"],
+            "detector 'knn': unknown parameter(s) n_neighbours",
+        ),
+        (["run", "--model", "baseline", "--detector", "knn:n_neighbors", "--dataset", "toy"], "expected key=value"),
+        (["run", "--model", "baseline"], "no detector given"),
+        (["run", "--config", "/nonexistent/bench.toml", "--model", "baseline", "--detector", "knn"], "cannot read"),
+        (["run", "--model", "baseline:depth=3", "--detector", "knn", "--dataset", "toy:size=20"], "takes no options"),
+        (["run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=-5"], "toy dataset: bad options"),
+        (
+            [
+                "run",
+                "--model",
+                "baseline",
+                "--detector",
+                "knn",
+                "--dataset",
+                "toy:size=20",
+                "--weights",
+                "/no/such.ckpt",
+            ],
+            "no such file",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(toy, tmp_path, args, message):
     r = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "x")])
     assert r.exit_code == 2, r.output
@@ -111,8 +151,20 @@ def test_invalid_toml_names_the_file(toy, tmp_path):
 def test_unwritable_output_directory(toy, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=20",
-                                 "--output", str(blocker / "sub")])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "knn",
+            "--dataset",
+            "toy:size=20",
+            "--output",
+            str(blocker / "sub"),
+        ],
+    )
     assert r.exit_code == 2 and "is not writable" in r.output
 
 
@@ -133,15 +185,18 @@ def test_listing_commands_json():
 
 
 def run_fmb(*args, **env):
-    return subprocess.run([sys.executable, "-m", "fmb.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fmb.cli", *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+    )
 
 
 def test_help_and_plugins_do_not_import_heavy_modules():
-    code = ("import sys; from fmb.cli import main; sys.argv=['fmb','plugins','--json']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy=[m for m in ('torch','pyod','sklearn','torchvision','pyarrow','numpy') if m in sys.modules]\n"
-            "print('HEAVY', heavy, file=sys.stderr)")
+    code = (
+        "import sys; from fmb.cli import main; sys.argv=['fmb','plugins','--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy=[m for m in ('torch','pyod','sklearn','torchvision','pyarrow','numpy') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in p.stderr, p.stderr
 
@@ -155,9 +210,27 @@ def test_version_and_subprocess_error_exit_code():
 
 # ---------------------------------------------------------------- the run folder as one unit
 
+
 def _run(out, *extra, detector="iforest", dataset="toy:size=40"):
-    return CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", detector, "--dataset", dataset,
-                                    "--modality", "image", "--output", str(out), "-q", "--no-report", *extra])
+    return CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            detector,
+            "--dataset",
+            dataset,
+            "--modality",
+            "image",
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+            *extra,
+        ],
+    )
 
 
 def _error_line(r):
@@ -193,10 +266,12 @@ def test_same_system_again_replaces_its_run_and_stale_report(toy, tmp_path):
     assert pq.read_schema(out / "scores.parquet").metadata[b"fmb.run_id"].decode() == res["run_id"]
 
 
-@pytest.mark.parametrize("target, err, words", [("results.json", 28, "No space left on device"),
-                                                ("scores.parquet", 13, "Permission denied")])
-def test_disk_full_or_no_permission_is_one_line_and_never_looks_complete(toy, tmp_path, monkeypatch, target,
-                                                                         err, words):
+@pytest.mark.parametrize(
+    "target, err, words", [("results.json", 28, "No space left on device"), ("scores.parquet", 13, "Permission denied")]
+)
+def test_disk_full_or_no_permission_is_one_line_and_never_looks_complete(
+    toy, tmp_path, monkeypatch, target, err, words
+):
     import os as _os
 
     out = tmp_path / "run"
@@ -234,8 +309,23 @@ def test_readers_refuse_scores_of_another_run(toy, tmp_path):
 
 def test_bad_parameters_fail_before_any_work(toy, tmp_path, fmb_home):
     for det in ("nf:n_components=0", "nf:epochs=0", "knn:method=foo", "nf:hidden=-5", "nf:lr=-1"):
-        r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "iforest", "--detector", det,
-                                     "--dataset", "toy:size=40", "--output", str(tmp_path / "o"), "-q"])
+        r = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--model",
+                "baseline",
+                "--detector",
+                "iforest",
+                "--detector",
+                det,
+                "--dataset",
+                "toy:size=40",
+                "--output",
+                str(tmp_path / "o"),
+                "-q",
+            ],
+        )
         assert det.split(":")[1].split("=")[0] in _error_line(r)
     assert not (fmb_home / "embeddings").exists() and not (tmp_path / "o").exists()
 

@@ -44,11 +44,14 @@ def test_align_intersects_and_counts_dropped():
     assert al.dropped == {"a": 1, "b": 1}
 
 
-@pytest.mark.parametrize("systems, msg", [
-    ([system("a", [1, 2], [1, 2])], "at least 2 systems"),
-    ([system("a", [1, 2], [1, 2]), system("b", [2, 3], [1, 2])], "only 1 object"),
-    ([system("a", [1, 1], [1, 2]), system("b", [1, 2], [1, 2])], "duplicate"),
-])
+@pytest.mark.parametrize(
+    "systems, msg",
+    [
+        ([system("a", [1, 2], [1, 2])], "at least 2 systems"),
+        ([system("a", [1, 2], [1, 2]), system("b", [2, 3], [1, 2])], "only 1 object"),
+        ([system("a", [1, 1], [1, 2]), system("b", [1, 2], [1, 2])], "duplicate"),
+    ],
+)
 def test_align_bad_input(systems, msg):
     with pytest.raises(UsageError, match=msg):
         align(systems)
@@ -78,20 +81,50 @@ def test_compare_matrices_are_oriented_source_to_target():
 
 def write_run(path, ids, scores, modality="image", model="m"):
     path.mkdir(parents=True)
-    (path / "results.json").write_text(json.dumps({"model": {"name": model},
-                                                   "config": {"detector": "d", "detector_params": {}, "seed": 0}}))
-    pq.write_table(pa.table({"object_id": ids, "modality": [modality] * len(ids), "score": scores}),
-                   path / "scores.parquet")
+    (path / "results.json").write_text(
+        json.dumps({"model": {"name": model}, "config": {"detector": "d", "detector_params": {}, "seed": 0}})
+    )
+    pq.write_table(
+        pa.table({"object_id": ids, "modality": [modality] * len(ids), "score": scores}), path / "scores.parquet"
+    )
 
 
 def test_cli_compare_runs(toy, tmp_path):
     for det in ("ecod", "hbos"):
-        r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", det, "--modality", "image",
-                                     "--dataset", "toy:size=120", "--output", str(tmp_path / det), "-q"])
+        r = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--model",
+                "baseline",
+                "--detector",
+                det,
+                "--modality",
+                "image",
+                "--dataset",
+                "toy:size=120",
+                "--output",
+                str(tmp_path / det),
+                "-q",
+            ],
+        )
         assert r.exit_code == 0, r.output
     write_run(tmp_path / "other", list(range(100, 300)), list(np.arange(200.0)))
-    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "ecod"), str(tmp_path / "hbos"), str(tmp_path / "other"),
-                                 "--out", str(tmp_path / "cmp"), "--top-k", "10", "--bootstrap", "20"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "compare",
+            str(tmp_path / "ecod"),
+            str(tmp_path / "hbos"),
+            str(tmp_path / "other"),
+            "--out",
+            str(tmp_path / "cmp"),
+            "--top-k",
+            "10",
+            "--bootstrap",
+            "20",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "20 common objects" in r.output and "dropped" in r.output
     summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())

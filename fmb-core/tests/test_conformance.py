@@ -67,14 +67,23 @@ def test_skip_is_reported_not_run():
 FAULTS = {
     "zeros-when-masked": lambda out, batch: {k: np.nan_to_num(v) for k, v in out.items()},
     "batch-dependent": lambda out, batch: {k: v - np.nanmean(v, axis=0) for k, v in out.items()},
-    "noisy": lambda out, batch: {k: v + np.random.default_rng().normal(size=v.shape).astype(v.dtype)
-                                 for k, v in out.items()},
+    "noisy": lambda out, batch: {
+        k: v + np.random.default_rng().normal(size=v.shape).astype(v.dtype) for k, v in out.items()
+    },
     "float64": lambda out, batch: {k: v.astype(np.float64) for k, v in out.items()},
-    "joint-without-spectrum": lambda out, batch: {**out, "joint": np.zeros((batch.num_rows, 1152), np.float32),
-                                                  "spectrum": np.zeros((batch.num_rows, 128), np.float32)},
+    "joint-without-spectrum": lambda out, batch: {
+        **out,
+        "joint": np.zeros((batch.num_rows, 1152), np.float32),
+        "spectrum": np.zeros((batch.num_rows, 128), np.float32),
+    },
 }
-CAUGHT_BY = {"zeros-when-masked": "masked_spectrum", "batch-dependent": "batch_independent",
-             "noisy": "deterministic", "float64": "outputs", "joint-without-spectrum": "missing_modality"}
+CAUGHT_BY = {
+    "zeros-when-masked": "masked_spectrum",
+    "batch-dependent": "batch_independent",
+    "noisy": "deterministic",
+    "float64": "outputs",
+    "joint-without-spectrum": "missing_modality",
+}
 
 
 class FaultyModel(BaselineModel):
@@ -92,6 +101,7 @@ def _faulty_loader(fault):
         m = load_baseline(spec)
         m.__class__ = type(f"Faulty_{fault}", (FaultyModel,), {"fault": fault})
         return m
+
     return load
 
 
@@ -108,9 +118,15 @@ def faulty(monkeypatch):
         @hookimpl
         def register_models(self, register):
             for i, fault in enumerate(FAULTS):
-                register(ModelSpec(name=fault, description="faulty", loader=f"fmb_test_faulty:load_{i}",
-                                   modalities=("image", "spectrum"),
-                                   outputs={"image": 1024, "spectrum": 128, "joint": 1152}))
+                register(
+                    ModelSpec(
+                        name=fault,
+                        description="faulty",
+                        loader=f"fmb_test_faulty:load_{i}",
+                        modalities=("image", "spectrum"),
+                        outputs={"image": 1024, "spectrum": 128, "joint": 1152},
+                    )
+                )
 
         @hookimpl
         def register_detectors(self, register):
@@ -165,23 +181,31 @@ def test_heavy_registration_is_caught_by_its_import_cost(tmp_path, monkeypatch):
         "import fmb_fake_heavy\nfrom fmb import hookimpl\nfrom fmb.specs import ModelSpec\n\n"
         "@hookimpl\ndef register_models(register):\n"
         "    register(ModelSpec(name='heavy', description='x', loader='fmb_heavy_plugin:x',\n"
-        "                       modalities=('image',), outputs={'image': 2}))\n")
+        "                       modalities=('image',), outputs={'image': 2}))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import fmb_heavy_plugin
 
-    with registered_plugin(fmb_heavy_plugin, "heavy-plugin"), pytest.raises(
-            AssertionError, match=r"registering plugin module 'fmb_heavy_plugin' takes .* over the budget .*"
-                                  r"heaviest: fmb_fake_heavy \d+ ms"):
+    with (
+        registered_plugin(fmb_heavy_plugin, "heavy-plugin"),
+        pytest.raises(
+            AssertionError,
+            match=r"registering plugin module 'fmb_heavy_plugin' takes .* over the budget .*"
+            r"heaviest: fmb_fake_heavy \d+ ms",
+        ),
+    ):
         check_light_registration("model", "heavy")
     monkeypatch.delitem(sys.modules, "fmb_heavy_plugin")
     monkeypatch.delitem(sys.modules, "fmb_fake_heavy")
 
 
 def test_import_cost_by_package_adds_self_times():
-    log = ("import time: self [us] | cumulative | imported package\n"
-           "import time:       100 |        100 |     sklearn.utils\n"
-           "import time:       250 |        350 |   sklearn\n"
-           "import time:        40 |         40 | json\n")
+    log = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       100 |        100 |     sklearn.utils\n"
+        "import time:       250 |        350 |   sklearn\n"
+        "import time:        40 |         40 | json\n"
+    )
     assert check_cost(log) == {"sklearn": 350e-6, "json": 40e-6}
 
 
@@ -200,8 +224,14 @@ def test_dataset_ignoring_start_is_caught(monkeypatch):
         def register_datasets(self, register):
             from fmb.specs import DatasetSpec
 
-            register(DatasetSpec(name="noslice", description="x", loader="fmb_test_faulty_ds:open_dataset",
-                                 modalities=("image", "spectrum")))
+            register(
+                DatasetSpec(
+                    name="noslice",
+                    description="x",
+                    loader="fmb_test_faulty_ds:open_dataset",
+                    modalities=("image", "spectrum"),
+                )
+            )
 
     with registered_plugin(Plugin(), "noslice"):
         check_dataset("noslice", checks=["schema", "batches"])
@@ -210,6 +240,7 @@ def test_dataset_ignoring_start_is_caught(monkeypatch):
 
 
 # ---------------------------------------------------------------- planted bugs a plugin author could make
+
 
 class ProjModel(Model):
     """A random projection of the image pixels; ``bug`` plants one fault."""
@@ -244,6 +275,7 @@ def _proj_loader(bug):
             return ProjModel(spec, WeightsInfo(kind="random", seed=seed), matrix(s), bug)
         m = matrix(0) if bug == "path-ignored" else np.load(weights)  # the bug: default weights, recorded as path
         return ProjModel(spec, WeightsInfo(kind="path", location=weights), m, bug)
+
     return load
 
 
@@ -262,8 +294,11 @@ def proj_models(monkeypatch):
         def register_models(self, register):
             for bug in PROJ_BUGS:
                 loader = f"fmb_test_proj:load_{bug.replace('-', '_')}"
-                register(ModelSpec(name=f"proj-{bug}", description="x", loader=loader, modalities=("image",),
-                                   outputs={"image": 8}))
+                register(
+                    ModelSpec(
+                        name=f"proj-{bug}", description="x", loader=loader, modalities=("image",), outputs={"image": 8}
+                    )
+                )
 
     with registered_plugin(Plugin(), "proj"):
         yield
@@ -274,20 +309,26 @@ def test_correct_projection_model_passes_the_new_checks(proj_models):
     assert [r.status for r in results] == ["passed"] * 4
 
 
-@pytest.mark.parametrize(("bug", "check", "cause"), [
-    ("seed-ignored", "seeded", "the loader ignores its seed at weight initialisation"),
-    ("seed-unseeded", "seeded", "the weight initialisation is not seeded"),
-    ("path-ignored", "weights_roundtrip", r"the loader ignores --weights PATH \(yet records kind 'path'\)"),
-    ("first-batch-state", "no_hidden_state", "keeps state fitted on the batches it has seen"),
-])
+@pytest.mark.parametrize(
+    ("bug", "check", "cause"),
+    [
+        ("seed-ignored", "seeded", "the loader ignores its seed at weight initialisation"),
+        ("seed-unseeded", "seeded", "the weight initialisation is not seeded"),
+        ("path-ignored", "weights_roundtrip", r"the loader ignores --weights PATH \(yet records kind 'path'\)"),
+        ("first-batch-state", "no_hidden_state", "keeps state fitted on the batches it has seen"),
+    ],
+)
 def test_planted_model_bug_is_caught_naming_its_cause(proj_models, bug, check, cause):
     with pytest.raises(AssertionError, match=rf"\[model conformance: {check}\] model 'proj-{bug}'.*{cause}"):
         check_model(f"proj-{bug}", checks=[check])
 
 
 def test_model_dropping_rows_is_reported_as_dropped_rows_not_nan(faulty_drop):
-    with pytest.raises(AssertionError, match=r"masked_spectrum\] model 'drops-masked' output 'spectrum': 10 rows for "
-                                             r"a batch of 12; embed must return exactly one row per input row") as e:
+    with pytest.raises(
+        AssertionError,
+        match=r"masked_spectrum\] model 'drops-masked' output 'spectrum': 10 rows for "
+        r"a batch of 12; embed must return exactly one row per input row",
+    ) as e:
         check_model("drops-masked", checks=["masked_spectrum"])
     assert "NaN" not in str(e.value).split("(")[0]
 
@@ -302,6 +343,7 @@ def faulty_drop(monkeypatch):
                 out = super().embed(batch)
                 keep = ~C.column_array(batch, C.MASK, bool).all(axis=1)
                 return {k: (v[keep] if k != "image" else v) for k, v in out.items()}
+
         m.__class__ = Drops
         return m
 
@@ -312,9 +354,15 @@ def faulty_drop(monkeypatch):
     class Plugin:
         @hookimpl
         def register_models(self, register):
-            register(ModelSpec(name="drops-masked", description="x", loader="fmb_test_drop:load",
-                               modalities=("image", "spectrum"),
-                               outputs={"image": 1024, "spectrum": 128, "joint": 1152}))
+            register(
+                ModelSpec(
+                    name="drops-masked",
+                    description="x",
+                    loader="fmb_test_drop:load",
+                    modalities=("image", "spectrum"),
+                    outputs={"image": 1024, "spectrum": 128, "joint": 1152},
+                )
+            )
 
     with registered_plugin(Plugin(), "drops"):
         yield
@@ -328,8 +376,9 @@ class BatchCentred(ToyDataset):
             img = C.column_array(b, C.IMAGE)
             img = (img - img.mean(axis=0)).astype(np.float32)
             i = b.schema.get_field_index(C.IMAGE)
-            yield b.set_column(i, b.schema.field(i), pa.FixedSizeListArray.from_arrays(pa.array(img.ravel()),
-                                                                                        img[0].size))
+            yield b.set_column(
+                i, b.schema.field(i), pa.FixedSizeListArray.from_arrays(pa.array(img.ravel()), img[0].size)
+            )
 
 
 class OptionBlindFingerprint(ToyDataset):
@@ -349,8 +398,14 @@ def faulty_datasets(monkeypatch):
         @hookimpl
         def register_datasets(self, register):
             for name in ("centred", "blind"):
-                register(DatasetSpec(name=name, description="x", loader=f"fmb_test_faulty_data:{name}",
-                                     modalities=("image", "spectrum")))
+                register(
+                    DatasetSpec(
+                        name=name,
+                        description="x",
+                        loader=f"fmb_test_faulty_data:{name}",
+                        modalities=("image", "spectrum"),
+                    )
+                )
 
     with registered_plugin(Plugin(), "faulty-data"):
         yield
@@ -358,16 +413,22 @@ def faulty_datasets(monkeypatch):
 
 def test_rows_that_depend_on_batching_are_caught(faulty_datasets):
     check_dataset("centred", size=32, checks=["schema", "batches"])  # ids alone look fine
-    with pytest.raises(AssertionError, match=r"\[dataset conformance: slicing\] dataset 'centred': rows read in "
-                                             r"batches of 1 differ .*column 'image', row 0.*how it is batched"):
+    with pytest.raises(
+        AssertionError,
+        match=r"\[dataset conformance: slicing\] dataset 'centred': rows read in "
+        r"batches of 1 differ .*column 'image', row 0.*how it is batched",
+    ):
         check_dataset("centred", size=32, checks=["slicing"])
 
 
 def test_fingerprint_that_ignores_options_is_caught(faulty_datasets, toy):
     results = check_dataset("toy", size=24, seed=0, checks=["fingerprint_options"])
     assert results[0].status == "passed"
-    with pytest.raises(AssertionError, match=r"fingerprint_options\] dataset 'blind': options seed=0 and seed=1 give "
-                                             r"different data but the same fingerprint"):
+    with pytest.raises(
+        AssertionError,
+        match=r"fingerprint_options\] dataset 'blind': options seed=0 and seed=1 give "
+        r"different data but the same fingerprint",
+    ):
         check_dataset("blind", size=24, seed=0, checks=["fingerprint_options"])
 
 

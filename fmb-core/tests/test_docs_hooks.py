@@ -57,8 +57,14 @@ def test_every_hook_is_documented_with_its_signature():
 
 def test_reference_documents_the_environment_and_json():
     text = (DOCS / "hooks.md").read_text()
-    for needle in ("FMB_TRACE_PLUGINS=1", "FMB_LOAD_PLUGINS", "FMB_RAISE_PLUGIN_ERRORS", "fmb plugins --json",
-                   '"hooks"', "pytest11"):
+    for needle in (
+        "FMB_TRACE_PLUGINS=1",
+        "FMB_LOAD_PLUGINS",
+        "FMB_RAISE_PLUGIN_ERRORS",
+        "fmb plugins --json",
+        '"hooks"',
+        "pytest11",
+    ):
         assert needle in text
 
 
@@ -90,8 +96,12 @@ def importable(monkeypatch):
 
 def test_model_tutorial_code_runs_and_conforms(tmp_path, importable):
     blocks = extract("model-tutorial.md", tmp_path)
-    assert {"pyproject.toml", "src/fmb_mymodel/plugin.py", "src/fmb_mymodel/model.py",
-            "tests/test_conformance.py"} <= set(blocks)
+    assert {
+        "pyproject.toml",
+        "src/fmb_mymodel/plugin.py",
+        "src/fmb_mymodel/model.py",
+        "tests/test_conformance.py",
+    } <= set(blocks)
     meta = tomllib.loads(blocks["pyproject.toml"])
     assert meta["project"]["entry-points"]["fmb"] == {"mymodel": "fmb_mymodel.plugin"}
     (tmp_path / "src/fmb_mymodel/__init__.py").write_text("")

@@ -69,10 +69,12 @@ def test_save_to_disk_layout_converts_to_canonical(disk_root):
 
 
 def test_disk_reader_does_not_need_datasets(disk_root):
-    code = ("import sys; sys.modules['datasets'] = None\n"
-            "from fmb.datasets.euclid_desi import open_dataset\n"
-            f"ds = open_dataset({str(disk_root)!r}, split='test')\n"
-            "print(len(ds), sum(b.num_rows for b in ds.iter_batches(4)))")
+    code = (
+        "import sys; sys.modules['datasets'] = None\n"
+        "from fmb.datasets.euclid_desi import open_dataset\n"
+        f"ds = open_dataset({str(disk_root)!r}, split='test')\n"
+        "print(len(ds), sum(b.num_rows for b in ds.iter_batches(4)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["10", "10"]
 
@@ -184,10 +186,13 @@ def test_ragged_spectrum(tmp_path):
     spec = t.column("spectrum").combine_chunks()
     flux = spec.field("flux").to_pylist()
     flux[2] = flux[2][:-3]
-    new = pa.StructArray.from_arrays([spec.field("wavelength"), pa.array(flux, pa.list_(pa.float32())),
-                                      spec.field("error")], names=["wavelength", "flux", "error"])
-    path = F.write_parquet(t.set_column(t.schema.get_field_index("spectrum"), "spectrum", new),
-                           tmp_path / "test.parquet")
+    new = pa.StructArray.from_arrays(
+        [spec.field("wavelength"), pa.array(flux, pa.list_(pa.float32())), spec.field("error")],
+        names=["wavelength", "flux", "error"],
+    )
+    path = F.write_parquet(
+        t.set_column(t.schema.get_field_index("spectrum"), "spectrum", new), tmp_path / "test.parquet"
+    )
     with pytest.raises(DataError, match=r"row 2 \(object_id=-600000000000000002\): field 'flux' is ragged"):
         _all(E.open_dataset(path))
 
@@ -198,8 +203,7 @@ def test_nan_in_image_is_an_error(tmp_path):
     path = F.write_parquet(F.lookalike_table(5, 8, columns=c), tmp_path / "test.parquet")
     with pytest.raises(DataError) as e:
         _all(E.open_dataset(path))
-    assert str(e.value) == ("test.parquet: row 3 (object_id=-600000000000000003): field 'image': "
-                            "2 non-finite pixels")
+    assert str(e.value) == ("test.parquet: row 3 (object_id=-600000000000000003): field 'image': 2 non-finite pixels")
 
 
 def test_nan_in_spectrum_and_bad_errors_are_counted_repairs(tmp_path):
@@ -215,8 +219,11 @@ def test_nan_in_spectrum_and_bad_errors_are_counted_repairs(tmp_path):
     assert np.isfinite(ivar).all() and np.isfinite(C.column_array(t, C.FLUX)).all()
     assert mask[1, :4].all() and mask[2, :3].all() and mask[3, 7] and mask[4].all()
     assert (ivar[2, :3] == 0).all() and ivar[3, 7] == 0
-    assert ds.repairs.counts == {"spectrum_invalid_error_masked": 4 + 7781,
-                                 "spectrum_nonfinite_pixels_masked": 4, "spectrum_empty": 1}
+    assert ds.repairs.counts == {
+        "spectrum_invalid_error_masked": 4 + 7781,
+        "spectrum_nonfinite_pixels_masked": 4,
+        "spectrum_empty": 1,
+    }
     _all(ds)  # a second pass does not count again
     assert ds.repairs.counts["spectrum_nonfinite_pixels_masked"] == 4
     assert t.num_rows == 5
@@ -274,8 +281,9 @@ def test_offline_hub_cache_is_found_through_huggingface_hub(tmp_path, parquet_ro
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert try_to_load_from_cache(F.REPO, "data/test-00000-of-00001.parquet", cache_dir=str(cache),
-                                  repo_type="dataset") == str(seeded)
+    assert try_to_load_from_cache(
+        F.REPO, "data/test-00000-of-00001.parquet", cache_dir=str(cache), repo_type="dataset"
+    ) == str(seeded)
     ds = E.open_dataset(split="test")
     assert ds.options()["source"] == "hub" and len(ds) == 10
     assert [str(p) for p in ds.options()["files"]] == [str(seeded)]
@@ -297,8 +305,7 @@ def test_offline_without_cache_fails_fast_with_one_line(tmp_path, monkeypatch):
 def test_options_as_parsed_from_the_command_line(parquet_root):
     from fmb.params import parse_spec
 
-    _, params = parse_spec(f"euclid-desi:path={parquet_root},split='train,test',rgb=false,units=raw,"
-                           "batch_rows=3")
+    _, params = parse_spec(f"euclid-desi:path={parquet_root},split='train,test',rgb=false,units=raw,batch_rows=3")
     ds = E.open_dataset(**params)
     assert len(ds) == 17 and C.RGB not in ds.schema.names
     assert ds.options()["split"] == "train,test" and ds.options()["rgb"] is False
@@ -308,8 +315,12 @@ def test_load_dataset_cache_folder(tmp_path, parquet_root, monkeypatch):
     """Upstream's fallback layout: the Arrow cache written by datasets.load_dataset."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     cache = tmp_path / "hf_datasets"
-    datasets.load_dataset("parquet", data_files={"test": str(parquet_root / "data" / "test-*.parquet")},
-                          split="test", cache_dir=str(cache))
+    datasets.load_dataset(
+        "parquet",
+        data_files={"test": str(parquet_root / "data" / "test-*.parquet")},
+        split="test",
+        cache_dir=str(cache),
+    )
     ds = E.open_dataset(cache, split="test")
     assert ds.options()["source"] == "arrow" and len(ds) == 10
     assert _all(ds).equals(_all(E.open_dataset(parquet_root, split="test")))

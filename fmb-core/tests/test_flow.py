@@ -75,27 +75,39 @@ def test_preprocessor_pca_only_when_wider_and_clips():
 
 def test_nf_saves_flows(tmp_path):
     FlowDetector(**{**TINY, "epochs": 1, "save_dir": str(tmp_path / "flows")}).fit_score(
-        gaussian_with_outliers(n=40, d=3), seed=0)
+        gaussian_with_outliers(n=40, d=3), seed=0
+    )
     names = sorted(p.name for p in (tmp_path / "flows").iterdir())
     assert names == ["fold-0.pt", "fold-1.pt", "fold-2.pt", "folds.json"]
 
 
-@pytest.mark.parametrize("X, msg", [
-    (np.ones((40, 3)), "constant"),
-    (np.zeros((5, 3)), "too few"),
-    (np.ones((1, 3)), "at least 2"),
-])
+@pytest.mark.parametrize(
+    "X, msg",
+    [
+        (np.ones((40, 3)), "constant"),
+        (np.zeros((5, 3)), "too few"),
+        (np.ones((1, 3)), "at least 2"),
+    ],
+)
 def test_nf_bad_input(X, msg):
     with pytest.raises(DetectorError, match=msg):
         FlowDetector(**TINY).fit_score(X)
 
 
-@pytest.mark.parametrize("params, msg", [({"flow": "glow"}, "flow='glow' must be one of maf, nsf"),
-                                         ({"folds": 1}, "folds"), ({"bogus": 1}, "unknown parameter"),
-                                         ({"n_components": 0}, r"n_components=0 must be an integer >= 1"),
-                                         ({"epochs": 0}, "epochs=0"), ({"hidden": -5}, "hidden=-5"),
-                                         ({"lr": -1}, r"lr=-1 must be a number > 0"),
-                                         ({"epochs": True}, "epochs=True"), ({"epochs": 2.5}, "epochs=2.5")])
+@pytest.mark.parametrize(
+    "params, msg",
+    [
+        ({"flow": "glow"}, "flow='glow' must be one of maf, nsf"),
+        ({"folds": 1}, "folds"),
+        ({"bogus": 1}, "unknown parameter"),
+        ({"n_components": 0}, r"n_components=0 must be an integer >= 1"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"hidden": -5}, "hidden=-5"),
+        ({"lr": -1}, r"lr=-1 must be a number > 0"),
+        ({"epochs": True}, "epochs=True"),
+        ({"epochs": 2.5}, "epochs=2.5"),
+    ],
+)
 def test_nf_bad_params(params, msg):
     with pytest.raises(UsageError, match=msg):
         FlowDetector(**params)
@@ -113,9 +125,23 @@ def test_fmb_run_with_nf(toy, tmp_path):
 
     from fmb.cli import cli
 
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector",
-                                 "nf:folds=3,epochs=3,hidden=8,transforms=1,n_components=8",
-                                 "--dataset", "toy:size=120", "--modality", "image", "--output", str(tmp_path), "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "nf:folds=3,epochs=3,hidden=8,transforms=1,n_components=8",
+            "--dataset",
+            "toy:size=120",
+            "--modality",
+            "image",
+            "--output",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "results.json").read_text())["modalities"]["image"]["metrics"]
     assert m["auroc"] > 0.6
@@ -141,8 +167,15 @@ def test_early_stopping_ignores_one_extreme_validation_row():
 def test_step_budget_caps_training():
     rng = np.random.default_rng(4)
     Ztr = rng.standard_normal((256, 2)).astype(np.float32)
-    cfg = {**flow.DEFAULTS, **TINY, "max_steps": 7, "eval_every": 100, "patience": 50, "batch_size": 16,
-           "device": "cpu"}
+    cfg = {
+        **flow.DEFAULTS,
+        **TINY,
+        "max_steps": 7,
+        "eval_every": 100,
+        "patience": 50,
+        "batch_size": 16,
+        "device": "cpu",
+    }
     _, h = flow.train_flow(Ztr, Ztr[:20], cfg, seed=0)
     assert h["steps_run"] == 7 and h["steps_per_epoch"] == 16
     _, h = flow.train_flow(Ztr, Ztr[:20], {**cfg, "epochs": 1, "max_steps": 1000}, seed=0)

@@ -98,10 +98,15 @@ def test_weights_policy(offline_cache, tmp_path):
 
 
 def test_auto_falls_back_to_random_with_one_loud_warning(offline_cache):
-    with pytest.warns(RandomWeightsWarning, match=r"m: no weights found \(hf:other/repo/w/ckpt.bin: HF_HUB_OFFLINE"
-                      r".*RANDOM initialisation \(seed 4\).*Try this"):
+    with pytest.warns(
+        RandomWeightsWarning,
+        match=r"m: no weights found \(hf:other/repo/w/ckpt.bin: HF_HUB_OFFLINE"
+        r".*RANDOM initialisation \(seed 4\).*Try this",
+    ):
         src = resolve_source("auto", model="m", seed=4, fetch=_fetch, official="other/repo", hint="Try this")
     assert src.kind == "random"
     with pytest.warns(RandomWeightsWarning, match="no tiny weights"):
-        assert resolve_source("auto", model="m", seed=0, fetch=_fetch, official=REPO,
-                              no_official="no tiny weights").kind == "random"
+        assert (
+            resolve_source("auto", model="m", seed=0, fetch=_fetch, official=REPO, no_official="no tiny weights").kind
+            == "random"
+        )

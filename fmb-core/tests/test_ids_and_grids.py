@@ -35,8 +35,25 @@ def _all(ds, column):
 
 
 def _run(spec, out, *extra, modality="image"):
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "iforest", "--modality", modality,
-                                 "--dataset", spec, "--output", str(out), "-q", "--no-report", *extra])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "iforest",
+            "--modality",
+            modality,
+            "--dataset",
+            spec,
+            "--output",
+            str(out),
+            "-q",
+            "--no-report",
+            *extra,
+        ],
+    )
     return r
 
 
@@ -46,6 +63,7 @@ def _scores(out):
 
 
 # ----------------------------------------------------------------------------- ids
+
 
 def test_duplicate_ids_finds_the_earliest_repeat():
     rng = np.random.default_rng(1)
@@ -74,8 +92,10 @@ def test_integral_float_ids_become_int64_and_are_counted(tmp_path):
     assert ds.repairs.counts[C.ID_FLOAT_REPAIR] == 40
 
 
-@pytest.mark.parametrize("bad, why", [(39627835577647001.0, "beyond 2\\*\\*53"), (12.5, "not an integer"),
-                                      (float("nan"), "beyond 2\\*\\*53")])
+@pytest.mark.parametrize(
+    "bad, why",
+    [(39627835577647001.0, "beyond 2\\*\\*53"), (12.5, "not an integer"), (float("nan"), "beyond 2\\*\\*53")],
+)
 def test_other_float_ids_are_a_one_line_error(tmp_path, bad, why):
     """cases/r01: DESI TARGETIDs read as float64 were silently turned into text."""
     t = survey_table(30, n_anom=2, **SMALL)
@@ -95,7 +115,8 @@ def test_uint64_ids_above_int64_are_refused_naming_file_and_field(tmp_path):
     assert r.exit_code == 2
     assert r.output.strip().splitlines()[-1] == (
         "Error: uint64.parquet: row 0: field 'object_id': uint64 id 9223372036854775808 is above 2**63 - 1, "
-        "the int64 limit; store ids as strings")
+        "the int64 limit; store ids as strings"
+    )
 
 
 def test_uint64_ids_within_int64_are_read(tmp_path):
@@ -128,8 +149,9 @@ def test_compare_joins_int_and_text_id_runs(tmp_path):
     """cases/r12: compare of the same objects stored with int and with text ids crashed."""
     t = survey_table(60, n_anom=4, **SMALL)
     a = write_table(t, tmp_path / "intid.parquet")
-    b = write_table(t.set_column(0, "object_id", pa.array([str(i) for i in range(1000, 1060)])),
-                    tmp_path / "strid.parquet")
+    b = write_table(
+        t.set_column(0, "object_id", pa.array([str(i) for i in range(1000, 1060)])), tmp_path / "strid.parquet"
+    )
     for spec, out in ((a, "ri"), (b, "rs")):
         assert _run(spec, tmp_path / out).exit_code == 0
     assert list(_scores(tmp_path / "ri").values()) == list(_scores(tmp_path / "rs").values())
@@ -141,6 +163,7 @@ def test_compare_joins_int_and_text_id_runs(tmp_path):
 
 
 # ----------------------------------------------------------------------------- duplicates on every path
+
 
 @pytest.fixture
 def dup1100(tmp_path):
@@ -170,6 +193,7 @@ def test_duplicate_far_apart_is_refused_by_embed_shard_and_detect(dup1100, tmp_p
 
 
 # ----------------------------------------------------------------------------- wavelength grids
+
 
 def _reversed(t):
     for name in ("flux", "error"):
@@ -211,8 +235,11 @@ def test_non_monotonic_grid_is_a_one_line_error(tmp_path, mode):
     rows = [wave.tolist()] * 30
     rows[5] = bad.tolist()
     pq.write_table(t.append_column("wavelength", pa.array(rows, pa.list_(pa.float64()))), tmp_path / "nm.parquet")
-    with pytest.raises(DataError, match=r"^nm.parquet: row 5 \(object_id=1005\): field 'wavelength' is not "
-                                        r"monotonic \(pixel 11: 3608.8 then 3608\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^nm.parquet: row 5 \(object_id=1005\): field 'wavelength' is not "
+        r"monotonic \(pixel 11: 3608.8 then 3608\)$",
+    ):
         next(_open(f"parquet:path={tmp_path / 'nm.parquet'}{mode}").iter_batches(30))
 
 
@@ -234,6 +261,7 @@ def test_leading_null_spectra_do_not_decide_the_grid(tmp_path, leading):
 
 # ----------------------------------------------------------------------------- image layout, show
 
+
 def test_channels_last_stamps_are_detected(tmp_path):
     """cases/r07: [H, W, C] stamps were read as 32 bands of 32x4 pixels."""
     t = survey_table(30, n_anom=2, **SMALL)
@@ -250,9 +278,12 @@ def test_ambiguous_stamps_ask_for_image_layout(tmp_path):
     cube = np.zeros((10, 16, 16, 16), np.float32).tolist()
     cube = pa.array(cube, t.schema.field("image").type)
     spec = write_table(t.set_column(1, "image", cube), tmp_path / "cube.parquet")
-    with pytest.raises(DataError, match=r"^cube.parquet: field 'image' \('image'\): stamps of shape \(16, 16, 16\) "
-                                        r"could be bands-first or bands-last; give image_layout=chw or "
-                                        r"image_layout=hwc$"):
+    with pytest.raises(
+        DataError,
+        match=r"^cube.parquet: field 'image' \('image'\): stamps of shape \(16, 16, 16\) "
+        r"could be bands-first or bands-last; give image_layout=chw or "
+        r"image_layout=hwc$",
+    ):
         _open(spec)
     assert C.field_shape(_open(spec + ",image_layout=hwc").schema.field("image")) == (16, 16, 16)
 
@@ -262,8 +293,9 @@ def test_show_is_not_stopped_by_a_nan_in_another_object(tmp_path):
     t = survey_table(300, n_anom=5, size=16, npix=8)
     img = np.array(t.column("image").to_pylist(), np.float32)
     img[250, 2, :, :6] = np.nan
-    spec = write_table(t.set_column(1, "image", pa.array(img.tolist(), t.schema.field("image").type)),
-                       tmp_path / "nanedge.parquet")
+    spec = write_table(
+        t.set_column(1, "image", pa.array(img.tolist(), t.schema.field("image").type)), tmp_path / "nanedge.parquet"
+    )
     for how in (["--index", "3"], ["--index", "260"], ["--object-id", "1251"]):
         out = tmp_path / f"{how[1]}.png"
         r = CliRunner().invoke(cli, ["show", spec, *how, "--out", str(out)])

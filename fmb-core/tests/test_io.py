@@ -22,7 +22,7 @@ def test_existing_file_survives_a_failed_rewrite(tmp_path):
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_text("{")
         raise RuntimeError("crash")
-    assert target.read_text().strip().startswith("{\n  \"a\": 1")
+    assert target.read_text().strip().startswith('{\n  "a": 1')
 
 
 def test_permissions_follow_umask(tmp_path):

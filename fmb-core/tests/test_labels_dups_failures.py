@@ -14,9 +14,15 @@ from fmb.testing.survey_table import GRID_OPTIONS, survey_table
 
 def _run(path, detector, modality, out, params=None):
     console = Console(record=True, width=200)
-    cfg = RunConfig(model="baseline", detector=detector, detector_params=params or {}, dataset="parquet",
-                    dataset_options={"path": str(path), **dict(o.split("=") for o in GRID_OPTIONS.split(","))},
-                    modality=modality, output=str(out))
+    cfg = RunConfig(
+        model="baseline",
+        detector=detector,
+        detector_params=params or {},
+        dataset="parquet",
+        dataset_options={"path": str(path), **dict(o.split("=") for o in GRID_OPTIONS.split(","))},
+        modality=modality,
+        output=str(out),
+    )
     res = run_system(registry(), cfg, out, Reporter(console=console, quiet=True))
     return res, pq.read_table(out / "scores.parquet"), console.export_text()
 
@@ -25,8 +31,10 @@ def test_null_labels_are_left_out_of_the_metrics_and_counted(tmp_path, fmb_home)
     t = survey_table(80, seed=3, n_anom=12)
     y = t.column("is_anomaly").to_pylist()
     y[40:] = [None] * 40
-    pq.write_table(t.set_column(t.schema.get_field_index("is_anomaly"), "is_anomaly", pa.array(y, pa.bool_())),
-                   tmp_path / "p.parquet")
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("is_anomaly"), "is_anomaly", pa.array(y, pa.bool_())),
+        tmp_path / "p.parquet",
+    )
     res, scores, log = _run(tmp_path / "p.parquet", "iforest", "image", tmp_path / "out")
     m = res["modalities"]["image"]["metrics"]
     s = scores.column("score").to_numpy()
@@ -43,8 +51,10 @@ def test_flagged_anomaly_without_class_is_unknown_in_scores_and_per_class(tmp_pa
     flagged = [i for i, v in enumerate(t.column("is_anomaly").to_pylist()) if v]
     cls[flagged[0]] = None
     cls[flagged[1]] = "normal"
-    pq.write_table(t.set_column(t.schema.get_field_index("anomaly_class"), "anomaly_class",
-                                pa.array(cls, pa.string())), tmp_path / "p.parquet")
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("anomaly_class"), "anomaly_class", pa.array(cls, pa.string())),
+        tmp_path / "p.parquet",
+    )
     res, scores, _ = _run(tmp_path / "p.parquet", "iforest", "image", tmp_path / "out")
     pc = res["modalities"]["image"]["metrics"]["per_class"]
     assert pc["unknown"]["n"] == 2 and pc["blob"]["n"] == 4
@@ -80,8 +90,9 @@ def test_lof_on_identical_rows_keeps_its_ranking_and_warns(tmp_path, fmb_home, m
 def test_one_output_that_cannot_be_scored_does_not_lose_the_others(tmp_path, fmb_home):
     t = survey_table(60, seed=1)
     i = t.schema.get_field_index("error")
-    pq.write_table(t.set_column(i, "error", pa.array(np.zeros((60, 512)).tolist(), t.schema.field(i).type)),
-                   tmp_path / "p.parquet")
+    pq.write_table(
+        t.set_column(i, "error", pa.array(np.zeros((60, 512)).tolist(), t.schema.field(i).type)), tmp_path / "p.parquet"
+    )
     res, scores, _ = _run(tmp_path / "p.parquet", "iforest", "all", tmp_path / "out")
     assert set(res["modalities"]) == {"image"}
     assert set(res["failed_outputs"]) == {"spectrum", "joint"}
@@ -104,8 +115,10 @@ def test_report_figures_leave_unlabelled_objects_out_like_results_json(tmp_path,
     t = survey_table(80, seed=3, n_anom=12)
     y = t.column("is_anomaly").to_pylist()
     y[40:] = [None] * 40
-    pq.write_table(t.set_column(t.schema.get_field_index("is_anomaly"), "is_anomaly", pa.array(y, pa.bool_())),
-                   tmp_path / "p.parquet")
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("is_anomaly"), "is_anomaly", pa.array(y, pa.bool_())),
+        tmp_path / "p.parquet",
+    )
     res, _, _ = _run(tmp_path / "p.parquet", "iforest", "image", tmp_path / "out")
     (rk,) = load_run(tmp_path / "out").rankings
     truth, s = rk.truth()

@@ -24,8 +24,24 @@ from fmb.leaderboard import leaderboard
 from fmb.protocol.metrics import _BATCH, bootstrap_intervals
 from fmb.runs import SCHEMA_VERSION, expand_run_dirs, json_schema, read_results, validate_results
 
-MATRIX = ["--model", "baseline", "--model", "example", "--detector", "iforest", "--detector", "knn",
-          "--detector", "knn:n_neighbors=10", "--seed", "0", "--seed", "1", "--dataset", "synthetic:size=120"]
+MATRIX = [
+    "--model",
+    "baseline",
+    "--model",
+    "example",
+    "--detector",
+    "iforest",
+    "--detector",
+    "knn",
+    "--detector",
+    "knn:n_neighbors=10",
+    "--seed",
+    "0",
+    "--seed",
+    "1",
+    "--dataset",
+    "synthetic:size=120",
+]
 
 
 def invoke(*args):
@@ -63,9 +79,13 @@ def test_matrix_writes_a_leaderboard_with_seed_spread_and_intervals(matrix):
     assert (np.diff(df["auroc"]) <= 0).all()  # best first: AUROC, higher is better
     assert "main score: AUROC, higher is better" in output
     for row in df.itertuples():
-        dirs = [p for p in systems if read_results(p)["config"]["seed"] in (0, 1)
-                and row.system.startswith(read_results(p)["config"]["model"] + "/")
-                and row.system == _label(read_results(p))]
+        dirs = [
+            p
+            for p in systems
+            if read_results(p)["config"]["seed"] in (0, 1)
+            and row.system.startswith(read_results(p)["config"]["model"] + "/")
+            and row.system == _label(read_results(p))
+        ]
         assert row.n_seeds == 2 and len(dirs) == 2
         aurocs, aps = zip(*(_auroc_ap(d, row.modality) for d in dirs))
         assert row.auroc == pytest.approx(np.mean(aurocs)) and row.ap == pytest.approx(np.mean(aps))
@@ -100,12 +120,21 @@ def test_bootstrap_intervals_match_scipy_with_scikit_learn():
     got = bootstrap_intervals(s, y, seed=7, n_resamples=200)
     pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
     for name, fn in (("auroc", roc_auc_score), ("average_precision", average_precision_score)):
+
         def stat(a, b, fn=fn):
             idx = np.concatenate([a, b]).astype(int)
             return fn(y[idx], s[idx])
 
-        ref = bootstrap((pos, neg), stat, n_resamples=200, method="percentile", vectorized=False, batch=_BATCH,
-                        paired=False, random_state=np.random.default_rng(7))
+        ref = bootstrap(
+            (pos, neg),
+            stat,
+            n_resamples=200,
+            method="percentile",
+            vectorized=False,
+            batch=_BATCH,
+            paired=False,
+            random_state=np.random.default_rng(7),
+        )
         assert got[f"{name}_ci"] == pytest.approx([ref.confidence_interval.low, ref.confidence_interval.high])
         assert got[f"{name}_stderr"] == pytest.approx(ref.standard_error)
     assert bootstrap_intervals(s, np.zeros(90, bool), seed=0)["auroc_ci"] is None  # one class: undefined
@@ -113,14 +142,17 @@ def test_bootstrap_intervals_match_scipy_with_scikit_learn():
 
 def test_results_json_validates_against_the_shipped_schema(matrix):
     import jsonschema  # an fmb-core dependency (fmb.runs.validate_results)
+
     root, _ = matrix
     schema = json_schema()
     res = json.loads((expand_run_dirs(root)[0] / "results.json").read_text())
     assert res["schema_version"] == SCHEMA_VERSION == 2
     validate_results(res)  # FMB's own check
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(res)
-    for broken in ({k: v for k, v in res.items() if k != "provenance"},
-                   {**res, "embedding": {**res["embedding"], "seconds": -1}}):
+    for broken in (
+        {k: v for k, v in res.items() if k != "provenance"},
+        {**res, "embedding": {**res["embedding"], "seconds": -1}},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
         with pytest.raises(UsageError, match=r"does not follow the results\.json schema"):
@@ -133,8 +165,9 @@ def test_results_json_validates_against_the_shipped_schema(matrix):
             assert prov["model_libraries"][lib] == version(lib)
         except PackageNotFoundError:
             assert prov["model_libraries"][lib] is None
-    head = subprocess.run(["git", "-C", os.path.dirname(fmb.__file__), "rev-parse", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", os.path.dirname(fmb.__file__), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert (prov["git_revision"] or "").split("+")[0] == head  # the tests run from a checkout
 
 
@@ -199,10 +232,29 @@ def test_tables_in_a_pipe_are_never_wrapped_or_cut(tmp_path):
     """`fmb run ... 2>&1 | cat`: the summary is a Markdown table, one line per row, whatever its width."""
     env = {**os.environ, "FMB_HOME": str(tmp_path / "home")}
     env.pop("COLUMNS", None)
-    out = subprocess.run([sys.executable, "-m", "fmb.cli", "run", "--model", "example", "--detector",
-                          "knn:n_neighbors=10", "--dataset", "synthetic:size=60", "--output", str(tmp_path / "r"),
-                          "--no-report", "-q"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env=env, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fmb.cli",
+            "run",
+            "--model",
+            "example",
+            "--detector",
+            "knn:n_neighbors=10",
+            "--dataset",
+            "synthetic:size=60",
+            "--output",
+            str(tmp_path / "r"),
+            "--no-report",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     assert "…" not in out
     auroc = read_results(tmp_path / "r")["modalities"]["image"]["metrics"]["auroc"]
     rows = [line for line in out.splitlines() if line.startswith("| example/knn:n_neighbors=10/synthetic:size=60")]
@@ -220,8 +272,12 @@ def test_slurm_analysis_job_writes_the_leaderboard_at_the_matrix_root(matrix, tm
     plan = RunPlan(tmp_path / "job", "slurm", [], [DetectUnit(p.name, "u", [], str(p), {}) for p in systems])
     (tmp_path / "job" / "slurm").mkdir(parents=True)
     monkeypatch.setattr(slurm, "sbatch", lambda script, *opts: "1")
-    common = {"log_dir": str(tmp_path), "fmb_home": str(tmp_path / "home"), "workdir": str(tmp_path),
-              "fmb": slurm.fmb_command()}
+    common = {
+        "log_dir": str(tmp_path),
+        "fmb_home": str(tmp_path / "home"),
+        "workdir": str(tmp_path),
+        "fmb": slurm.fmb_command(),
+    }
     assert slurm._submit_analysis(plan, slurm.SlurmOptions(), common, "0") == "1"
     script = (tmp_path / "job" / "slurm" / "analysis.sbatch").read_text()
     subprocess.run(["bash", "-c", script.splitlines()[-1]], cwd=tmp_path, check=True, capture_output=True)
@@ -237,8 +293,12 @@ def test_gpu_is_recorded_only_from_an_already_imported_torch(monkeypatch):
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     assert env.gpu_info("cuda") is None and "torch" not in sys.modules  # never imported just for this
-    cuda = SimpleNamespace(is_available=lambda: True, current_device=lambda: 0, device_count=lambda: 2,
-                           get_device_name=lambda i: f"NVIDIA H200 #{i}")
+    cuda = SimpleNamespace(
+        is_available=lambda: True,
+        current_device=lambda: 0,
+        device_count=lambda: 2,
+        get_device_name=lambda i: f"NVIDIA H200 #{i}",
+    )
     monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda, version=SimpleNamespace(cuda="12.4")))
     assert env.gpu_info("cuda:1") == {"name": "NVIDIA H200 #1", "count": 2, "cuda": "12.4", "device_index": 1}
     assert env.gpu_info("cpu") is None

@@ -19,6 +19,7 @@ def test_precision_at_k_with_a_tie_across_the_cut_is_the_expectation_over_tie_or
     np.testing.assert_allclose(top_k_weights(s, 2), [1, 1 / 3, 1 / 3, 1 / 3, 0])
     # enumerate the 3! orders of the tie and average the precision of the top 2 by brute force
     import itertools
+
     precs = []
     for perm in itertools.permutations([1, 2, 3]):
         top = [0, perm[0]]

@@ -49,7 +49,8 @@ def test_mismatch_different_dims_is_one_clear_line():
         MismatchDetector().fit_score_inputs({"image": np.ones((10, 4)), "spectrum": np.ones((10, 3))})
     with pytest.raises(DetectorError, match="constant"):
         MismatchDetector(align="cca", folds=2).fit_score_inputs(
-            {"image": np.ones((10, 4)), "spectrum": np.random.default_rng(0).normal(size=(10, 3))})
+            {"image": np.ones((10, 4)), "spectrum": np.random.default_rng(0).normal(size=(10, 3))}
+        )
 
 
 def test_percentiles_and_known_fusion():
@@ -60,8 +61,10 @@ def test_percentiles_and_known_fusion():
     np.testing.assert_allclose(fuse(pi, ps, pm, "min"), [0.125, 0.25])
     np.testing.assert_allclose(fuse(pi, ps, pm, "avg"), [0.3125, 0.25])
     np.testing.assert_allclose(uplift(fuse(pi, ps, None, "geo"), pi, ps), [-0.5, 0.0])
-    assert passes({"image": pi, "spectrum": ps}, {"image": 0.5, "spectrum": 0.2, "mismatch": 0.9}).tolist() == \
-        [True, False]
+    assert passes({"image": pi, "spectrum": ps}, {"image": 0.5, "spectrum": 0.2, "mismatch": 0.9}).tolist() == [
+        True,
+        False,
+    ]
     with pytest.raises(UsageError, match="mode"):
         fuse(pi, ps, None, "max")
 
@@ -92,15 +95,35 @@ def test_fusion_uses_mismatch_when_dims_match_and_rejects_bad_params():
 
 
 def test_run_mismatch_on_baseline_explains_dims(toy, tmp_path):
-    r = invoke("run", "--model", "baseline", "--detector", "mismatch", "--dataset", "toy:size=60",
-               "--output", str(tmp_path), "-q")
+    r = invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "mismatch",
+        "--dataset",
+        "toy:size=60",
+        "--output",
+        str(tmp_path),
+        "-q",
+    )
     assert r.exit_code == 2 and "declares no shared image-spectrum space" in r.output
     assert len(r.output.strip().splitlines()) == 1
 
 
 def test_run_fusion_reports_cross_modality_with_components(toy, tmp_path):
-    r = invoke("run", "--model", "baseline", "--detector", "fusion:base=iforest,mode=geo,align=cca",
-               "--dataset", "toy:size=120", "--output", str(tmp_path), "-q")
+    r = invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "fusion:base=iforest,mode=geo,align=cca",
+        "--dataset",
+        "toy:size=120",
+        "--output",
+        str(tmp_path),
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "results.json").read_text())
     entry = res["modalities"]["image+spectrum"]
@@ -109,6 +132,18 @@ def test_run_fusion_reports_cross_modality_with_components(toy, tmp_path):
     t = pq.read_table(tmp_path / "scores.parquet")
     assert t.num_rows == 120 and set(t.column("modality").to_pylist()) == {"image+spectrum"}
     assert {"p_image", "p_spectrum", "p_mismatch", "uplift", "passes"} <= set(t.column_names)
-    r = invoke("run", "--model", "baseline", "--detector", "mismatch:align=cca", "--modality", "image",
-               "--dataset", "toy:size=60", "--output", str(tmp_path / "x"), "-q")
+    r = invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "mismatch:align=cca",
+        "--modality",
+        "image",
+        "--dataset",
+        "toy:size=60",
+        "--output",
+        str(tmp_path / "x"),
+        "-q",
+    )
     assert r.exit_code == 2 and "drop --modality" in r.output

@@ -20,11 +20,25 @@ def test_cosine_neighbours_excludes_self_and_bad_rows():
 
 
 def test_cli_neighbors(toy, tmp_path):
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "ecod", "--dataset", "toy:size=40",
-                                 "--output", str(tmp_path), "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "ecod",
+            "--dataset",
+            "toy:size=40",
+            "--output",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["neighbors", "3", "--run", str(tmp_path), "--modality", "spectrum", "-k", "5",
-                                 "--json"])
+    r = CliRunner().invoke(
+        cli, ["neighbors", "3", "--run", str(tmp_path), "--modality", "spectrum", "-k", "5", "--json"]
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     assert len(rows) == 6 and rows[0]["object_id"] == 3 and rows[0]["query"]

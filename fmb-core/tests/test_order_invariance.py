@@ -23,19 +23,23 @@ N_DUP = 6  # rows 1..6 copy row 0's image and spectrum (distinct ids): tied scor
 N_NULL = 5  # unlabelled objects
 
 DETECTORS = [(d, "spectrum") for d in PYOD_DETECTORS] + [
-    ("iforest", "all"), ("lof", "all"),
-    ("knn:ann_threshold=0", "spectrum"), ("lof:ann_threshold=0", "all"),  # the HNSW neighbour graph
+    ("iforest", "all"),
+    ("lof", "all"),
+    ("knn:ann_threshold=0", "spectrum"),
+    ("lof:ann_threshold=0", "all"),  # the HNSW neighbour graph
     ("nf:epochs=2,folds=2,hidden=8,transforms=1,n_components=4,patience=1", "spectrum"),
     ("mismatch:align=cca,folds=2,pca=4,components=2", "all"),
     ("fusion:base=lof,align=cca", "all"),
-    ("crossmodal:folds=3,pca=4,neighbors=5", "all"), ("crossmodal:base=lof,regressor=ridge,pca=4", "all")]
+    ("crossmodal:folds=3,pca=4,neighbors=5", "all"),
+    ("crossmodal:base=lof,regressor=ridge,pca=4", "all"),
+]
 
 
 def _table() -> pa.Table:
     t = survey_table(N, seed=5, n_anom=6)
     cols = {name: t.column(name).to_pylist() for name in t.column_names}
     for c in ("image", "flux", "error"):
-        cols[c][1:1 + N_DUP] = [cols[c][0]] * N_DUP
+        cols[c][1 : 1 + N_DUP] = [cols[c][0]] * N_DUP
     rows = np.random.default_rng(1).choice(np.arange(N_DUP + 1, N), N_NULL, replace=False)
     for r in rows:
         cols["is_anomaly"][r] = None
@@ -59,8 +63,15 @@ def _run(spec: str, modality: str, dataset: str, out) -> tuple[dict, pa.Table]:
 
     name, params = parse_spec(spec)
     ds_name, ds_opts = parse_spec(f"parquet:{dataset}")
-    cfg = RunConfig(model="baseline", detector=name, detector_params=params, dataset=ds_name,
-                    dataset_options=ds_opts, modality=modality, output=str(out))
+    cfg = RunConfig(
+        model="baseline",
+        detector=name,
+        detector_params=params,
+        dataset=ds_name,
+        dataset_options=ds_opts,
+        modality=modality,
+        output=str(out),
+    )
     res = run_system(registry(), cfg, out, Reporter(quiet=True))
     scores = pq.read_table(out / "scores.parquet")
     scores = scores.take(pc.sort_indices(scores, [("modality", "ascending"), ("object_id", "ascending")]))

@@ -68,13 +68,15 @@ def test_builtin_name_taken_by_a_plugin_is_an_error_naming_both(capsys):
     with registered_plugin(DetectorPlugin("knn"), "dup-plugin"):
         reg = P.registry()
     err = capsys.readouterr().err
-    assert ("detector name 'knn' is registered by fmb-core (fmb.builtin.detectors) and by test-plugin (dup-plugin)"
-            in err)
+    assert (
+        "detector name 'knn' is registered by fmb-core (fmb.builtin.detectors) and by test-plugin (dup-plugin)" in err
+    )
     with pytest.raises(P.PluginError, match=r"fmb-core \(fmb.builtin.detectors\).*test-plugin \(dup-plugin\)"):
         reg.detector("knn")  # neither side wins
     assert reg.detector("lof").source.startswith("fmb-core")  # other names keep working
     assert reg.problems("dup-plugin") == [
-        "conflict: detector 'knn' also registered by fmb-core (fmb.builtin.detectors)"]
+        "conflict: detector 'knn' also registered by fmb-core (fmb.builtin.detectors)"
+    ]
     assert P.registry().detector("knn").source.startswith("fmb-core")  # usable again once the plugin is gone
 
 
@@ -95,10 +97,12 @@ class HalfBroken:
 
     @hookimpl
     def register_models(self, register):
-        register(ModelSpec(name="good-first", description="x", loader="a:b", modalities=("image",),
-                           outputs={"image": 2}))
-        register(ModelSpec(name="bad-second", description="x", loader="a:b", modalities=("radio",),
-                           outputs={"image": 2}))
+        register(
+            ModelSpec(name="good-first", description="x", loader="a:b", modalities=("image",), outputs={"image": 2})
+        )
+        register(
+            ModelSpec(name="bad-second", description="x", loader="a:b", modalities=("radio",), outputs={"image": 2})
+        )
 
     @hookimpl
     def register_detectors(self, register):
@@ -164,8 +168,9 @@ def register_detectors(register):
 def install_dist(root, dist, ep_name, module, models=(), detectors=(), code=None):
     """A real installed distribution: ``module.py`` plus ``dist-1.0.dist-info`` with an ``fmb`` entry point."""
     root.mkdir(exist_ok=True)
-    (root / f"{module}.py").write_text(code or PLUGIN_CODE.format(models=list(models), detectors=list(detectors),
-                                                                  dist=dist, module=module))
+    (root / f"{module}.py").write_text(
+        code or PLUGIN_CODE.format(models=list(models), detectors=list(detectors), dist=dist, module=module)
+    )
     info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
@@ -250,27 +255,43 @@ def test_loader_that_does_not_import_is_one_line_exit_2(dists, monkeypatch, tmp_
 def test_loader_module_missing_names_the_spec():
     from fmb.specs import LoaderError
 
-    spec = ModelSpec(name="ghost", description="x", loader="fmb_no_such_module.model:load", modalities=("image",),
-                     outputs={"image": 2}, source="fmb-ghost (ghost)")
-    with pytest.raises(LoaderError, match=r"^model 'ghost' from fmb-ghost \(ghost\): loader "
-                                          r"'fmb_no_such_module.model:load' does not import: ModuleNotFoundError"):
+    spec = ModelSpec(
+        name="ghost",
+        description="x",
+        loader="fmb_no_such_module.model:load",
+        modalities=("image",),
+        outputs={"image": 2},
+        source="fmb-ghost (ghost)",
+    )
+    with pytest.raises(
+        LoaderError,
+        match=r"^model 'ghost' from fmb-ghost \(ghost\): loader "
+        r"'fmb_no_such_module.model:load' does not import: ModuleNotFoundError",
+    ):
         spec.load()
     with pytest.raises(LoaderError, match="names a int, not a callable"):
-        ModelSpec(name="g", description="x", loader="fmb.cli:EXIT_USAGE", modalities=("image",),
-                  outputs={"image": 2}).load()
+        ModelSpec(
+            name="g", description="x", loader="fmb.cli:EXIT_USAGE", modalities=("image",), outputs={"image": 2}
+        ).load()
 
 
 def test_raise_plugin_errors_help_is_one_line(tmp_path):
     root = tmp_path / "site"
     install_dist(root, "fmb-broken", "broken", "fmb_broken_plugin", code="import fmb_no_such_dependency\n")
-    env = dict(os.environ, FMB_RAISE_PLUGIN_ERRORS="1", FMB_LOAD_PLUGINS="broken",
-               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "fmb.cli", "--help"], capture_output=True, text=True, env=env,
-                          timeout=120)
+    env = dict(
+        os.environ,
+        FMB_RAISE_PLUGIN_ERRORS="1",
+        FMB_LOAD_PLUGINS="broken",
+        PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "fmb.cli", "--help"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "Error: plugin 'broken' from fmb-broken failed to import: ModuleNotFoundError: "
-        "No module named 'fmb_no_such_dependency'"]
+        "No module named 'fmb_no_such_dependency'"
+    ]
 
 
 def test_broken_entry_point_is_skipped(monkeypatch, fresh_pm, capsys):

@@ -40,8 +40,9 @@ def test_run_probes_adds_random_rows_that_do_worse():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(120, 4)).astype(np.float32)
     z = 0.6 + 0.15 * X[:, 0]
-    t = pa.table({"object_id": np.arange(120), "redshift": z,
-                  "image": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 4)})
+    t = pa.table(
+        {"object_id": np.arange(120), "redshift": z, "image": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 4)}
+    )
     rows = run_probes("m", t, ("ridge",), folds=3, seed=0)
     by = {r["model"]: r for r in rows}
     assert set(by) == {"m", "random"} and by["random"]["dim"] == 4
@@ -57,16 +58,49 @@ def test_too_few_objects_is_a_clear_error():
 
 
 def test_cli_probe_run_dir_and_model(toy, tmp_path):
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "ecod", "--modality", "spectrum",
-                                 "--dataset", "toy:size=60", "--output", str(tmp_path / "run"), "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "ecod",
+            "--modality",
+            "spectrum",
+            "--dataset",
+            "toy:size=60",
+            "--output",
+            str(tmp_path / "run"),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["probe", str(tmp_path / "run"), "--regressor", "ridge", "--folds", "3",
-                                 "--modality", "spectrum"])
+    r = CliRunner().invoke(
+        cli, ["probe", str(tmp_path / "run"), "--regressor", "ridge", "--folds", "3", "--modality", "spectrum"]
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads((tmp_path / "run" / "probe.json").read_text())["rows"]
     assert {(r["model"], r["target"]) for r in rows} >= {("baseline", "redshift"), ("random", "log_sfr")}
-    r = CliRunner().invoke(cli, ["probe", "--model", "baseline", "--dataset", "toy:size=60", "--regressor", "ridge",
-                                 "--folds", "3", "--no-random", "--modality", "image", "--out", str(tmp_path / "p")])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "probe",
+            "--model",
+            "baseline",
+            "--dataset",
+            "toy:size=60",
+            "--regressor",
+            "ridge",
+            "--folds",
+            "3",
+            "--no-random",
+            "--modality",
+            "image",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+    )
     assert r.exit_code == 0, r.output and (tmp_path / "p" / "probe.csv").exists()
     r = CliRunner().invoke(cli, ["probe"])
     assert r.exit_code == 2 and "either RUN_DIR or --model" in r.output

@@ -20,8 +20,22 @@ def test_python_api_doc_runs_and_matches_the_cli(tmp_path, monkeypatch):
     ns: dict = {}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), ns)
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "iforest", "--dataset",
-                                 "synthetic:size=60", "--output", "cli-run", "-q", "--no-report"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "iforest",
+            "--dataset",
+            "synthetic:size=60",
+            "--output",
+            "cli-run",
+            "-q",
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     cli_res = json.loads((tmp_path / "cli-run" / "results.json").read_text())
     api = ns["result"]

@@ -80,8 +80,10 @@ def test_pairwise_reads_source_row_to_target_column():
 
 
 def test_align_intersects_ids_and_drops_non_finite():
-    ids, S = R.align([np.array([5, 1, 3, 7]), np.array([3, 5, 9, 1])],
-                     [np.array([0.5, 0.1, 0.3, 0.7]), np.array([3.0, np.nan, 9.0, 1.0])])
+    ids, S = R.align(
+        [np.array([5, 1, 3, 7]), np.array([3, 5, 9, 1])],
+        [np.array([0.5, 0.1, 0.3, 0.7]), np.array([3.0, np.nan, 9.0, 1.0])],
+    )
     assert ids.tolist() == [1, 3]  # 5 is NaN in the second ranking
     np.testing.assert_array_equal(S, [[0.1, 1.0], [0.3, 3.0]])
     with pytest.raises(ValueError):

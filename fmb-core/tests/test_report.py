@@ -24,8 +24,9 @@ def invoke(*args):
 
 
 def run(out, *extra, dataset="toy:size=120"):
-    return invoke("run", "--model", "baseline", "--detector", "iforest", "--dataset", dataset, "--output", out,
-                  "-q", *extra)
+    return invoke(
+        "run", "--model", "baseline", "--detector", "iforest", "--dataset", dataset, "--output", out, "-q", *extra
+    )
 
 
 class Page(HTMLParser):
@@ -101,8 +102,9 @@ def test_report_command_options_and_determinism(toy, tmp_path):
     assert not (tmp_path / "run" / "report.html").exists()
     a, b = tmp_path / "a.html", tmp_path / "b.html"
     for out in (a, b):
-        assert f"report: {out}" in invoke("report", tmp_path / "run", "--out", out, "--top-k", 8,
-                                          "--embedding-map", "pca")
+        assert f"report: {out}" in invoke(
+            "report", tmp_path / "run", "--out", out, "--top-k", 8, "--embedding-map", "pca"
+        )
     assert a.read_bytes() == b.read_bytes()  # figures and page are deterministic
     page = parse(a)
     assert page.classes.count("card") == 3 * 8
@@ -112,10 +114,24 @@ def test_report_command_options_and_determinism(toy, tmp_path):
 
 def test_report_of_two_runs_compares_every_system(toy, tmp_path):
     run(tmp_path / "runs" / "iforest", "--no-report")
-    invoke("run", "--model", "baseline", "--detector", "knn", "--dataset", "toy:size=120", "--modality", "joint",
-           "--output", tmp_path / "runs" / "knn", "-q", "--no-report")
-    out = invoke("report", tmp_path / "runs" / "iforest", tmp_path / "runs" / "knn", "--top-k", 8,
-                 "--embedding-map", "pca")
+    invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "knn",
+        "--dataset",
+        "toy:size=120",
+        "--modality",
+        "joint",
+        "--output",
+        tmp_path / "runs" / "knn",
+        "-q",
+        "--no-report",
+    )
+    out = invoke(
+        "report", tmp_path / "runs" / "iforest", tmp_path / "runs" / "knn", "--top-k", 8, "--embedding-map", "pca"
+    )
     report = tmp_path / "runs" / "report.html"
     assert f"report: {report}" in out
     page = parse(report)
@@ -157,8 +173,23 @@ def test_not_a_run_folder_is_one_line(tmp_path):
 
 
 def test_matrix_folder_makes_one_combined_page(toy, tmp_path):
-    invoke("run", "--model", "baseline", "--detector", "iforest", "--detector", "knn", "--dataset", "toy:size=120",
-           "--modality", "joint", "--output", tmp_path / "mx", "-q", "--no-report")
+    invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "iforest",
+        "--detector",
+        "knn",
+        "--dataset",
+        "toy:size=120",
+        "--modality",
+        "joint",
+        "--output",
+        tmp_path / "mx",
+        "-q",
+        "--no-report",
+    )
     systems = sorted(p.name for p in (tmp_path / "mx").iterdir() if (p / "results.json").exists())
     assert len(systems) == 2
     out = invoke("report", tmp_path / "mx", "--top-k", 4, "--embedding-map", "pca")
@@ -168,7 +199,7 @@ def test_matrix_folder_makes_one_combined_page(toy, tmp_path):
     raw = report.read_text(encoding="utf-8")
     assert {"leaderboard", "metrics", "curves", "agreement", "systems"} <= page.ids
     assert raw.index('id="leaderboard"') < raw.index('id="curves"') < raw.index('id="systems"')
-    assert raw.count('<details class="system"') == 2 and "<details class=\"system\" open" not in raw
+    assert raw.count('<details class="system"') == 2 and '<details class="system" open' not in raw
     assert (tmp_path / "mx" / "figures" / "roc_pr_compare.png").exists()
     assert raw.count("roc_pr_compare.png") == 1  # one comparison figure, not one per system
     decode_images(page, report.parent)

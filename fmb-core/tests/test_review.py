@@ -29,8 +29,22 @@ def runs(tmp_path_factory):
     dirs = []
     for det in ("ecod", "iforest"):
         out = root / det
-        r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", det, "--dataset",
-                                     "synthetic:size=60", "--output", str(out), "-q", "--no-report"])
+        r = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--model",
+                "baseline",
+                "--detector",
+                det,
+                "--dataset",
+                "synthetic:size=60",
+                "--output",
+                str(out),
+                "-q",
+                "--no-report",
+            ],
+        )
         assert r.exit_code == 0, r.output
         dirs.append(out)
     mp.undo()
@@ -48,8 +62,12 @@ def test_artefact_fraction_by_hand():
     cls = np.array(["normal"] * 200, dtype=object)
     cls[[0, 3, 9, 10, 60, 150]] = ["cosmic_ray", "lens", "dead_arm", "sat_trail", "cosmic_ray", "dead_arm"]
     out = artefact_fraction(scores, cls, ARTEFACTS)
-    assert out == {"artefact_fraction@10": 2 / 10, "artefact_fraction@50": 3 / 50,
-                   "artefact_fraction@100": 4 / 100, "artefact_fraction@1%": 1 / 2}
+    assert out == {
+        "artefact_fraction@10": 2 / 10,
+        "artefact_fraction@50": 3 / 50,
+        "artefact_fraction@100": 4 / 100,
+        "artefact_fraction@1%": 1 / 2,
+    }
     perm = np.random.default_rng(0).permutation(200)  # the order of the rows does not matter
     assert artefact_fraction(scores[perm], cls[perm], ARTEFACTS) == out
     assert artefact_fraction(scores, cls, ()) == {}
@@ -105,8 +123,10 @@ def test_labels_saved_atomically_and_reloaded(tmp_path):
     store.set("3", "artefact", "", 2)
     store.set("7", "boring", "no", 3)  # relabelled: the later label wins
     again = read_labels(path)
-    assert {o: (x.label, x.note, x.position) for o, x in again.items()} == {"3": ("artefact", "", 2),
-                                                                            "7": ("boring", "no", 3)}
+    assert {o: (x.label, x.note, x.position) for o, x in again.items()} == {
+        "3": ("artefact", "", 2),
+        "7": ("boring", "no", 3),
+    }
     assert pq.read_schema(path).metadata[b"fmb_labels_version"] == b"1"
     assert not [p for p in tmp_path.iterdir() if p.name != "labels.parquet"]  # no temporary left behind
     csv = tmp_path / "export.csv"
@@ -158,7 +178,11 @@ def test_rerank_pushes_down_neighbours_of_artefacts():
 
 def test_simulated_expert(home, tmp_path):
     assert [expert_label(c, ARTEFACTS) for c in ("lens", "cosmic_ray", "normal", "mismatch")] == [
-        "interesting", "artefact", "boring", "interesting"]
+        "interesting",
+        "artefact",
+        "boring",
+        "interesting",
+    ]
     q = build_queue(home, top=10)
     truth = [c.truth for c in q.candidates]
     plain = discovery(q, None, 15, False)
@@ -188,8 +212,11 @@ def test_app_api_and_safety(home, tmp_path):
     store = LabelStore(tmp_path / "labels.parquet")
     client = TestClient(make_app(ReviewSession(q, store, tmp_path)))
     page = client.get("/")
-    assert page.status_code == 200 and "/static/review.js" in page.text and "http" not in page.text.split(
-        "<footer>")[0].replace("http-equiv", "")
+    assert (
+        page.status_code == 200
+        and "/static/review.js" in page.text
+        and "http" not in page.text.split("<footer>")[0].replace("http-equiv", "")
+    )
     state = client.get("/api/queue").json()
     first = state["next"][0]["object_id"]
     assert first == q.candidates[0].object_id and state["labelled"] == 0
@@ -204,9 +231,17 @@ def test_app_api_and_safety(home, tmp_path):
     img = client.get("/img/0.png")
     assert img.status_code == 200 and img.headers["content-type"] == "image/png" and img.content[:4] == b"\x89PNG"
     assert client.get("/static/review.css").status_code == 200
-    for bad in ("/static/../labels.parquet", "/static/%2e%2e/app.py", "/static/..%2fapp.py", "/img/9999.png",
-                "/img/..%2f..%2fetc%2fpasswd", "/img/-1.png", "/labels.parquet", "/cards/card-00000.png",
-                "/static/../../../../etc/passwd"):
+    for bad in (
+        "/static/../labels.parquet",
+        "/static/%2e%2e/app.py",
+        "/static/..%2fapp.py",
+        "/img/9999.png",
+        "/img/..%2f..%2fetc%2fpasswd",
+        "/img/-1.png",
+        "/labels.parquet",
+        "/cards/card-00000.png",
+        "/static/../../../../etc/passwd",
+    ):
         resp = client.get(bad)
         assert resp.status_code == 404, bad
         assert b"root:" not in resp.content and b"PAR1" not in resp.content[:4]
@@ -214,8 +249,22 @@ def test_app_api_and_safety(home, tmp_path):
 
 def test_cli_review_refusals(home, tmp_path, runs):
     other = tmp_path / "other"
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "ecod", "--dataset",
-                                 "synthetic:size=40", "--output", str(other), "-q", "--no-report"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "ecod",
+            "--dataset",
+            "synthetic:size=40",
+            "--output",
+            str(other),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["review", str(home[0]), str(other), "--simulate"])
     assert r.exit_code == 2 and "different data sets" in r.output

@@ -26,8 +26,10 @@ CHROMEDRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
     if os.environ.get("CI"):
         raise RuntimeError("CI is set but chromium/chromedriver are missing: .ci/run installs them (apt-get)")
-    pytest.skip("chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+    pytest.skip(
+        "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
 try:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
@@ -42,9 +44,13 @@ WAIT = 120  # seconds: an upper bound for a slow shared machine, not a timed ass
 
 
 def start_server(run_dir: Path, out: Path, env: dict) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fmb.cli", "review", str(run_dir), "--port", "0", "--out",
-                             str(out), "--top", "8"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fmb.cli", "review", str(run_dir), "--port", "0", "--out", str(out), "--top", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -58,11 +64,11 @@ def start_server(run_dir: Path, out: Path, env: dict) -> tuple[subprocess.Popen,
 def driver(tmp_path):
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-              "--disable-gpu"):
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000", "--disable-gpu"):
         opts.add_argument(a)
-    opts.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
-                                           "download.prompt_for_download": False})
+    opts.add_experimental_option(
+        "prefs", {"download.default_directory": str(tmp_path / "downloads"), "download.prompt_for_download": False}
+    )
     d = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     yield d
     d.quit()
@@ -74,8 +80,22 @@ def next_ids(driver) -> list[str]:
 
 def test_review_in_browser(tmp_path, driver):
     run_dir = tmp_path / "run"
-    r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "ecod", "--dataset", "synthetic:size=60",
-                                 "--output", str(run_dir), "-q", "--no-report"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "baseline",
+            "--detector",
+            "ecod",
+            "--dataset",
+            "synthetic:size=60",
+            "--output",
+            str(run_dir),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = tmp_path / "review"
     env = dict(os.environ)
@@ -94,22 +114,31 @@ def test_review_in_browser(tmp_path, driver):
             body.send_keys(key)
             wait.until(lambda d, n=n: d.find_element(By.ID, "n-labelled").text == str(n))
         labelled = plain[:1]  # the first card is labelled first; the later ones come from the re-ranked queue
-        recent = {li.get_attribute("data-object-id"): li.text.split(": ")[1].split(" ")[0]
-                  for li in driver.find_elements(By.CSS_SELECTOR, "#recent li")}
+        recent = {
+            li.get_attribute("data-object-id"): li.text.split(": ")[1].split(" ")[0]
+            for li in driver.find_elements(By.CSS_SELECTOR, "#recent li")
+        }
         assert len(recent) == 5 and labelled[0] in recent and recent[labelled[0]] == "artefact"
         assert sorted(recent.values()) == sorted(["artefact", "artefact", "interesting", "boring", "unsure"])
         # the page shows the server's re-ranked queue, which is not the plain anomaly order
         state = json.loads(urllib.request.urlopen(url + "api/queue").read())
         shown = next_ids(driver)
         assert shown == [c["object_id"] for c in state["next"]] and not set(shown) & set(recent)
-        ranks = [int(r.find_elements(By.TAG_NAME, "td")[2].text)
-                 for r in driver.find_elements(By.CSS_SELECTOR, "#next tbody tr")]
+        ranks = [
+            int(r.find_elements(By.TAG_NAME, "td")[2].text)
+            for r in driver.find_elements(By.CSS_SELECTOR, "#next tbody tr")
+        ]
         assert ranks != sorted(ranks), "the queue was not re-ranked"
-        assert all(r.find_elements(By.TAG_NAME, "td")[3].text != "–"
-                   for r in driver.find_elements(By.CSS_SELECTOR, "#next tbody tr"))
+        assert all(
+            r.find_elements(By.TAG_NAME, "td")[3].text != "–"
+            for r in driver.find_elements(By.CSS_SELECTOR, "#next tbody tr")
+        )
         assert "re-ranked after 5 labels" in driver.find_element(By.ID, "rerank-info").text
-        wait.until(lambda d: d.execute_script(
-            "const i = document.getElementById('card-img'); return i.complete && i.naturalWidth > 0;"))
+        wait.until(
+            lambda d: d.execute_script(
+                "const i = document.getElementById('card-img'); return i.complete && i.naturalWidth > 0;"
+            )
+        )
         driver.save_screenshot(os.environ.get("FMB_REVIEW_SCREENSHOT") or str(tmp_path / "review.png"))
         # a crash: the server is killed, then started again on the same labels file
         proc.send_signal(signal.SIGKILL)
@@ -117,8 +146,10 @@ def test_review_in_browser(tmp_path, driver):
         proc, url = start_server(run_dir, out, env)
         driver.get(url)
         wait.until(lambda d: d.find_element(By.ID, "n-labelled").text == "5")
-        again = {li.get_attribute("data-object-id"): li.text.split(": ")[1].split(" ")[0]
-                 for li in driver.find_elements(By.CSS_SELECTOR, "#recent li")}
+        again = {
+            li.get_attribute("data-object-id"): li.text.split(": ")[1].split(" ")[0]
+            for li in driver.find_elements(By.CSS_SELECTOR, "#recent li")
+        }
         assert again == recent
         assert any("(arc?)" in li.text for li in driver.find_elements(By.CSS_SELECTOR, "#recent li"))
         driver.find_element(By.ID, "export").click()

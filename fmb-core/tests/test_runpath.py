@@ -20,9 +20,17 @@ class FragilePlugin:
     @fmb.hookimpl
     def register_models(self, register):
         base = registry().model("baseline")
-        register(ModelSpec(name="fragile", description="baseline whose construction can be made to raise",
-                           loader="fmb.models.baseline:load_model", version="1", license="MIT",
-                           modalities=base.modalities, outputs=dict(base.outputs)))
+        register(
+            ModelSpec(
+                name="fragile",
+                description="baseline whose construction can be made to raise",
+                loader="fmb.models.baseline:load_model",
+                version="1",
+                license="MIT",
+                modalities=base.modalities,
+                outputs=dict(base.outputs),
+            )
+        )
 
 
 def invoke(*args):
@@ -61,11 +69,26 @@ def test_sharded_run_refuses_duplicate_ids_like_the_plain_one(tmp_path):
     ids[7] = ids[3]
     import pyarrow as pa
 
-    spec = write_table(t.set_column(t.schema.get_field_index("object_id"), "object_id", pa.array(ids)),
-                       tmp_path / "dup.parquet")
+    spec = write_table(
+        t.set_column(t.schema.get_field_index("object_id"), "object_id", pa.array(ids)), tmp_path / "dup.parquet"
+    )
     for extra in ([], ["--shards", "2"]):
-        r = CliRunner().invoke(cli, ["run", "--model", "baseline", "--detector", "iforest", "--dataset", spec,
-                                     "-q", "--output", str(tmp_path / f"out{len(extra)}"), *extra])
+        r = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--model",
+                "baseline",
+                "--detector",
+                "iforest",
+                "--dataset",
+                spec,
+                "-q",
+                "--output",
+                str(tmp_path / f"out{len(extra)}"),
+                *extra,
+            ],
+        )
         assert r.exit_code == 2 and "duplicate" in r.output.lower(), r.output
 
 
@@ -79,8 +102,9 @@ def test_detect_after_embed_never_constructs_the_model(toy, tmp_path, monkeypatc
         monkeypatch.setattr(fmb.models.baseline, "load_model", construction_raises)  # the spec's loader
         invoke("detect", *common, "--detector", "knn", "--output", str(tmp_path / "d"))
         # and without an embedding for this request (another seed) it says so, still without building it
-        r = CliRunner().invoke(cli, ["detect", *common, "--seed", "5", "--detector", "knn",
-                                     "--output", str(tmp_path / "e")])
+        r = CliRunner().invoke(
+            cli, ["detect", *common, "--seed", "5", "--detector", "knn", "--output", str(tmp_path / "e")]
+        )
         assert r.exit_code == 2 and "run `fmb embed` first" in r.output, r.output
     res = json.loads((tmp_path / "d" / "results.json").read_text())
     assert res["model"]["name"] == "fragile" and res["model"]["weights"]["kind"] == "none"

@@ -14,8 +14,13 @@ from fmb.scaffold import names, new_plugin
 
 
 def test_names():
-    assert names("my-model") == {"name": "my-model", "dist": "fmb-my-model", "package": "fmb_my_model",
-                                 "cls": "MyModelModel", "fmb_version": names("x")["fmb_version"]}
+    assert names("my-model") == {
+        "name": "my-model",
+        "dist": "fmb-my-model",
+        "package": "fmb_my_model",
+        "cls": "MyModelModel",
+        "fmb_version": names("x")["fmb_version"],
+    }
     with pytest.raises(UsageError, match="must match"):
         names("MyModel")
 
@@ -33,10 +38,31 @@ def test_skeleton_installs_and_passes_its_tests(tmp_path):
     root = tmp_path / "fmb-skel"
     assert (root / "src/fmb_skel/plugin.py").exists() and (root / "tests/test_conformance.py").exists()
     site = tmp_path / "site"  # installed into a private folder: the shared environment stays untouched
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(root)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     env = dict(os.environ, PYTHONPATH=str(site), FMB_LOAD_PLUGINS="skel")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=root,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "9 passed, 2 skipped" in proc.stdout  # every check of the kit; two do not apply to the skeleton

@@ -136,8 +136,10 @@ def test_cli_embed_shard_then_detect_then_status(toy, tmp_path):
     assert "shard 1/4 rows 10-20: built" in r.output
     r = runner.invoke(cli, ["detect", *args, "--detector", "iforest", "--output", str(out)])
     assert r.exit_code == 2 and "shard 0 of 4 missing" in r.output
-    r = runner.invoke(cli, ["run", *args, "--detector", "iforest", "--shards", "4", "--output", str(out),
-                            "--workers", "2", "--no-report"])
+    r = runner.invoke(
+        cli,
+        ["run", *args, "--detector", "iforest", "--shards", "4", "--output", str(out), "--workers", "2", "--no-report"],
+    )
     assert r.exit_code == 0, r.output
     assert (out / "results.json").exists() and (out / "fmb-run.json").exists()
     r = runner.invoke(cli, ["status", str(out), "--json"])

@@ -33,8 +33,19 @@ def sky_table(n=60, dec_bad_row=None):
 def sky_run(tmp_path, fmb_home):
     t = sky_table()
     spec = write_table(t, tmp_path / "sky.parquet")
-    invoke("run", "--model", "baseline", "--detector", "knn", "--dataset", spec, "--output", tmp_path / "run",
-           "-q", "--no-report")
+    invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "knn",
+        "--dataset",
+        spec,
+        "--output",
+        tmp_path / "run",
+        "-q",
+        "--no-report",
+    )
     return tmp_path / "run", t
 
 
@@ -63,8 +74,20 @@ def test_coordinates_reach_scores_and_every_export_format(sky_run, tmp_path):
 
 def test_coordinate_out_of_range_is_refused_naming_the_row(tmp_path, fmb_home):
     spec = write_table(sky_table(dec_bad_row=7), tmp_path / "bad.parquet")
-    out = invoke("run", "--model", "baseline", "--detector", "knn", "--dataset", spec, "--output", tmp_path / "r",
-                 "-q", "--no-report", code=2)
+    out = invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "knn",
+        "--dataset",
+        spec,
+        "--output",
+        tmp_path / "r",
+        "-q",
+        "--no-report",
+        code=2,
+    )
     assert "dec = 95.0 degrees is outside [-90, 90]" in out and "1007" in out
 
 
@@ -85,8 +108,11 @@ def test_bin_spectrum_is_the_ivar_weighted_mean_and_masks_empty_bins():
 
 def test_missing_extra_and_plugin_model_name_the_pip_command(monkeypatch):
     monkeypatch.setitem(extras.EXTRAS, "umap", ("no_such_module_xyz",))
-    with pytest.raises(UsageError, match=r"needs the 'umap' extra \(no_such_module_xyz not installed\): "
-                                         r"pip install 'fmb-core\[umap\]'"):
+    with pytest.raises(
+        UsageError,
+        match=r"needs the 'umap' extra \(no_such_module_xyz not installed\): "
+        r"pip install 'fmb-core\[umap\]'",
+    ):
         extras.require("umap", "--embedding-map umap")
     assert extras.status_note("umap") == " (NOT INSTALLED: pip install 'fmb-core[umap]')"
     monkeypatch.setitem(extras.PLUGIN_PACKAGES, "nosuchmodel", "fmb-nosuchmodel")
@@ -100,5 +126,7 @@ def test_umap_map_without_umap_is_one_line_exit_2(sky_run, monkeypatch):
     monkeypatch.setitem(extras.EXTRAS, "umap", ("no_such_module_xyz",))
     run, _ = sky_run
     out = invoke("report", run, "--embedding-map", "umap", code=2)
-    assert out.strip() == ("Error: --embedding-map umap needs the 'umap' extra (no_such_module_xyz not installed): "
-                           "pip install 'fmb-core[umap]'")
+    assert out.strip() == (
+        "Error: --embedding-map umap needs the 'umap' extra (no_such_module_xyz not installed): "
+        "pip install 'fmb-core[umap]'"
+    )

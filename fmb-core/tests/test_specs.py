@@ -6,8 +6,15 @@ from fmb.specs import DatasetSpec, DetectorSpec, ModelSpec, SpecError
 
 
 def model(**kw):
-    base = dict(name="m", description="d", loader="pkg.mod:load", version="1", license="MIT",
-                modalities=("image", "spectrum"), outputs={"image": 8, "spectrum": 8, "joint": 16})
+    base = dict(
+        name="m",
+        description="d",
+        loader="pkg.mod:load",
+        version="1",
+        license="MIT",
+        modalities=("image", "spectrum"),
+        outputs={"image": 8, "spectrum": 8, "joint": 16},
+    )
     return ModelSpec(**{**base, **kw})
 
 
@@ -15,21 +22,24 @@ def test_valid_model_spec():
     model().validate()
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"name": "Bad Name"}, "name must match"),
-    ({"name": ""}, "'name' must be a non-empty string"),
-    ({"description": ""}, "'description'"),
-    ({"version": None}, "'version'"),
-    ({"loader": "pkg.mod.load"}, "not 'module:attr'"),
-    ({"modalities": ()}, "modalities"),
-    ({"modalities": ("radio",)}, "modalities"),
-    ({"outputs": {}}, "at least one"),
-    ({"outputs": {"image": 0}}, "positive int"),
-    ({"outputs": {"image": True}}, "positive int"),
-    ({"outputs": {"sound": 4}}, "unknown output 'sound'"),
-    ({"modalities": ("image",), "outputs": {"spectrum": 4}}, "needs modality 'spectrum'"),
-    ({"modalities": ("image",), "outputs": {"image": 4, "joint": 4}}, "'joint' output needs two"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"name": "Bad Name"}, "name must match"),
+        ({"name": ""}, "'name' must be a non-empty string"),
+        ({"description": ""}, "'description'"),
+        ({"version": None}, "'version'"),
+        ({"loader": "pkg.mod.load"}, "not 'module:attr'"),
+        ({"modalities": ()}, "modalities"),
+        ({"modalities": ("radio",)}, "modalities"),
+        ({"outputs": {}}, "at least one"),
+        ({"outputs": {"image": 0}}, "positive int"),
+        ({"outputs": {"image": True}}, "positive int"),
+        ({"outputs": {"sound": 4}}, "unknown output 'sound'"),
+        ({"modalities": ("image",), "outputs": {"spectrum": 4}}, "needs modality 'spectrum'"),
+        ({"modalities": ("image",), "outputs": {"image": 4, "joint": 4}}, "'joint' output needs two"),
+    ],
+)
 def test_bad_model_specs_name_the_field(kw, match):
     with pytest.raises(SpecError, match=match) as info:
         model(**kw).validate()

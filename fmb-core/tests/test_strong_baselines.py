@@ -149,14 +149,18 @@ def test_crossmodal_is_seeded_and_base_detector_scores_residuals():
     np.testing.assert_allclose(s, ref)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"regressor": "svr"}, "parameter regressor='svr' must be one of knn, ridge"),
-    ({"folds": 1}, "folds=1 must be an integer >= 2"), ({"pca": 0}, "pca=0"),
-    ({"neighbours": 5}, "unknown parameter(s) neighbours (did you mean 'neighbors'?)"),
-    ({"base": "nosuch"}, "detector 'crossmodal': parameter base='nosuch': unknown detector 'nosuch'"),
-    ({"base": "fusion"}, "base detector 'fusion' must score one embedding at a time"),
-    ({"base": "knn", "base_params": {"n_neighbors": 0}}, "detector 'knn': parameter n_neighbors=0"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"regressor": "svr"}, "parameter regressor='svr' must be one of knn, ridge"),
+        ({"folds": 1}, "folds=1 must be an integer >= 2"),
+        ({"pca": 0}, "pca=0"),
+        ({"neighbours": 5}, "unknown parameter(s) neighbours (did you mean 'neighbors'?)"),
+        ({"base": "nosuch"}, "detector 'crossmodal': parameter base='nosuch': unknown detector 'nosuch'"),
+        ({"base": "fusion"}, "base detector 'fusion' must score one embedding at a time"),
+        ({"base": "knn", "base_params": {"n_neighbors": 0}}, "detector 'knn': parameter n_neighbors=0"),
+    ],
+)
 def test_crossmodal_parameters_are_checked(params, message):
     with pytest.raises(UsageError) as err:
         registry().detector("crossmodal").load()(**params)
@@ -182,8 +186,18 @@ def test_spearman_matches_scipy_and_hand_value():
 
 
 def test_nuisance_in_results_json(toy, tmp_path):
-    r = invoke("run", "--model", "baseline", "--detector", "iforest", "--dataset", "toy:size=60",
-               "--output", str(tmp_path), "-q")
+    r = invoke(
+        "run",
+        "--model",
+        "baseline",
+        "--detector",
+        "iforest",
+        "--dataset",
+        "toy:size=60",
+        "--output",
+        str(tmp_path),
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "results.json").read_text())
     scores = pq.read_table(tmp_path / "scores.parquet")
@@ -227,13 +241,15 @@ def test_mismatch_refuses_models_without_a_shared_space():
 # ------------------------------------------------------------------ every class findable by what the docs say
 #: class -> the baseline-strong statistic that docs/datasets/synthetic.md says makes it detectable
 #: (image indices as in fmb.models.baseline_strong's docstring; spectrum ones offset by IMAGE_DIM)
-DESIGNED = {"lens": 96,                 # VIS high-pass residual energy at 1-2.5" (arcs)
-            "merger": IMAGE_DIM - 1,    # tidal residual fraction of the central segment
-            "agn": IMAGE_DIM + 34,      # blue/red continuum ratio
-            "eelg": IMAGE_DIM + 46,     # [OIII]5007 line residual at the spectrum's own redshift
-            "sat_trail": 99,            # Radon line excess of the off-source VIS residual
-            "cosmic_ray": 98,           # sharpness off the sources
-            "dead_arm": IMAGE_DIM + 33}  # longest masked run
+DESIGNED = {
+    "lens": 96,  # VIS high-pass residual energy at 1-2.5" (arcs)
+    "merger": IMAGE_DIM - 1,  # tidal residual fraction of the central segment
+    "agn": IMAGE_DIM + 34,  # blue/red continuum ratio
+    "eelg": IMAGE_DIM + 46,  # [OIII]5007 line residual at the spectrum's own redshift
+    "sat_trail": 99,  # Radon line excess of the off-source VIS residual
+    "cosmic_ray": 98,  # sharpness off the sources
+    "dead_arm": IMAGE_DIM + 33,
+}  # longest masked run
 
 
 def test_each_class_is_findable_by_its_designed_statistic(tmp_path, monkeypatch):
@@ -247,9 +263,14 @@ def test_each_class_is_findable_by_its_designed_statistic(tmp_path, monkeypatch)
     ds = open_dataset(size=160, seed=3, chunk_size=160, rates={c: 1 / 16 for c in ANOMALY_CLASSES})
     t = pa.Table.from_batches(list(ds.iter_batches(500)))
     cls = t.column("anomaly_class").to_numpy(zero_copy_only=False)
-    feats = np.hstack([image_features(C.column_array(t, C.IMAGE)),
-                       spectrum_features(C.column_array(t, C.FLUX), C.column_array(t, C.IVAR),
-                                         C.column_array(t, C.MASK, bool), C.wavelength(t))])
+    feats = np.hstack(
+        [
+            image_features(C.column_array(t, C.IMAGE)),
+            spectrum_features(
+                C.column_array(t, C.FLUX), C.column_array(t, C.IVAR), C.column_array(t, C.MASK, bool), C.wavelength(t)
+            ),
+        ]
+    )
     for c, j in DESIGNED.items():
         m = (cls == c) | (cls == "normal")
         assert (cls == c).sum() == 10

@@ -45,8 +45,19 @@ def small(home):
 def test_schema(small):
     ds, a = small
     schema = ds.schema
-    assert schema.names == ["object_id", "image", "rgb", "flux", "ivar", "mask", "is_anomaly",
-                            "anomaly_class", "redshift", "log_mstar", "log_sfr"]
+    assert schema.names == [
+        "object_id",
+        "image",
+        "rgb",
+        "flux",
+        "ivar",
+        "mask",
+        "is_anomaly",
+        "anomaly_class",
+        "redshift",
+        "log_mstar",
+        "log_sfr",
+    ]
     assert schema.field("object_id").type == pa.int64()
     assert C.field_shape(schema.field("image")) == (4, 32, 32)
     assert C.image_bands(schema) == ["VIS", "Y", "J", "H"]
@@ -70,7 +81,7 @@ def test_values_finite_and_consistent(small):
     assert np.isfinite(a["image"]).all() and np.isfinite(a["flux"]).all()
     assert np.isfinite(a["ivar"]).all() and (a["ivar"] >= 0).all()
     assert (a["mask"] == (a["ivar"] == 0)).all()
-    assert a["mask"].any(1).all()        # every spectrum has ordinary masked pixels, as DESI coadds do
+    assert a["mask"].any(1).all()  # every spectrum has ordinary masked pixels, as DESI coadds do
     assert np.median(a["mask"][a["anomaly_class"] == "normal"].mean(1)) < 0.02
     assert (a["is_anomaly"] == (a["anomaly_class"] != "normal")).all()
     assert ((a["redshift"] > 0.01) & (a["redshift"] < 1.6)).all()
@@ -109,7 +120,7 @@ def test_deterministic_across_homes(tmp_path, monkeypatch):
 def test_chunks_independent_of_generation_order(tmp_path, monkeypatch):
     monkeypatch.setenv("FMB_HOME", str(tmp_path / "a"))
     ds = open_dataset(**SMALL)
-    tail = arrays(pa.Table.from_batches(list(ds.iter_batches(100, start=16))))   # shard 1 first
+    tail = arrays(pa.Table.from_batches(list(ds.iter_batches(100, start=16))))  # shard 1 first
     assert ds.generated_shards == 1 and not (ds.cache_path / "manifest.json").exists()
     full = arrays(read_all(ds))
     assert ds.generated_shards == 2 and (ds.cache_path / "manifest.json").exists()
@@ -159,26 +170,29 @@ def test_string_options_and_exact_counts(home):
 
 
 def test_default_rates_plan(home):
-    ds = open_dataset(size=2000)            # planning only: nothing is generated
+    ds = open_dataset(size=2000)  # planning only: nothing is generated
     codes = np.bincount(ds._codes, minlength=9)
     assert codes[0] == 1900 and codes[1:].tolist() == [13, 13, 13, 13, 12, 12, 12, 12]
     lens_only = open_dataset(size=32, rates={"lens": 0.25})
     assert np.bincount(lens_only._codes, minlength=9).tolist() == [24, 8] + [0] * 7
 
 
-@pytest.mark.parametrize("opts, message", [
-    (dict(size=-1), "size=-1 must be"),
-    (dict(size="abc"), "must be an integer"),
-    (dict(size=2.5), "must be an integer"),
-    (dict(rates={"lense": 0.1}), "unknown anomaly class 'lense'"),
-    (dict(rates="lens=abc"), "must be a number"),
-    (dict(rates="lens"), "expected class=value"),
-    (dict(anomaly_rate=1.5), "anomaly_rate=1.5 must be between"),
-    (dict(size=10, rates={"lens": 0.6, "agn": 0.6}), "add up to 1.2, more than 1"),
-    (dict(stamp=8), "stamp=8 must be"),
-    (dict(colour="red"), "unknown option(s) colour"),
-    (dict(strengths={"lens": -1}), "strengths[lens]=-1.0"),
-])
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        (dict(size=-1), "size=-1 must be"),
+        (dict(size="abc"), "must be an integer"),
+        (dict(size=2.5), "must be an integer"),
+        (dict(rates={"lense": 0.1}), "unknown anomaly class 'lense'"),
+        (dict(rates="lens=abc"), "must be a number"),
+        (dict(rates="lens"), "expected class=value"),
+        (dict(anomaly_rate=1.5), "anomaly_rate=1.5 must be between"),
+        (dict(size=10, rates={"lens": 0.6, "agn": 0.6}), "add up to 1.2, more than 1"),
+        (dict(stamp=8), "stamp=8 must be"),
+        (dict(colour="red"), "unknown option(s) colour"),
+        (dict(strengths={"lens": -1}), "strengths[lens]=-1.0"),
+    ],
+)
 def test_bad_options(opts, message):
     with pytest.raises(DataError) as info:
         open_dataset(**opts)
@@ -208,9 +222,18 @@ def test_normal_rows_unaffected_by_strengths(injected):
         assert np.array_equal(on.image[i], off.image[i]) and np.array_equal(on.flux[i], off.flux[i])
 
 
-@pytest.mark.parametrize("name, image_changes, spectrum_changes", [
-    ("lens", True, True), ("merger", True, False), ("agn", True, True), ("eelg", True, True),
-    ("sat_trail", True, False), ("cosmic_ray", True, False), ("dead_arm", False, True)])
+@pytest.mark.parametrize(
+    "name, image_changes, spectrum_changes",
+    [
+        ("lens", True, True),
+        ("merger", True, False),
+        ("agn", True, True),
+        ("eelg", True, True),
+        ("sat_trail", True, False),
+        ("cosmic_ray", True, False),
+        ("dead_arm", False, True),
+    ],
+)
 def test_injection_modalities(injected, name, image_changes, spectrum_changes):
     on, off = injected
     for i in _rows(on, name):
@@ -228,7 +251,7 @@ def test_vis_only_artefacts(injected):
         yy, xx = np.mgrid[:32, :32]
         dist = (xx - 16) * np.sin(d["theta"]) - (yy - 16) * np.cos(d["theta"]) - d["offset"]
         strong = diff[0] > 0.5 * d["amplitude"]
-        assert strong.sum() >= 16 and np.abs(dist[strong]).max() < 1.5         # a straight streak
+        assert strong.sum() >= 16 and np.abs(dist[strong]).max() < 1.5  # a straight streak
     for i in _rows(on, "cosmic_ray"):
         diff = on.image[i] - off.image[i]
         assert np.abs(diff[1:]).max() == 0
@@ -240,7 +263,7 @@ def test_lens_and_merger_add_light(injected):
     on, off = injected
     for i in _rows(on, "lens"):
         diff = (on.image[i] - off.image[i]).sum((1, 2))
-        assert diff[0] > 0 and diff[0] > diff[3]                              # a blue arc
+        assert diff[0] > 0 and diff[0] > diff[3]  # a blue arc
         assert on.details[i]["z_source"] > on.redshift[i]
     for i in _rows(on, "merger"):
         assert (on.image[i] - off.image[i]).sum((1, 2)).min() > 0
@@ -264,11 +287,13 @@ def test_dead_arm_contiguous(injected):
         idx = np.arange(lo_i, hi_i)
         arm = [(a, b) for a, b in survey.ARMS if survey.SPEC_WAVE[lo_i] == pytest.approx(a, abs=1)]
         n_arm = int(((survey.SPEC_WAVE >= arm[0][0]) & (survey.SPEC_WAVE < arm[0][1])).sum())
-        assert 0.1 * n_arm - 1 <= idx.size <= n_arm                 # 10-100 % of one arm, from its blue end
+        assert 0.1 * n_arm - 1 <= idx.size <= n_arm  # 10-100 % of one arm, from its blue end
         assert on.mask[i, idx].all() and (on.flux[i, idx] == 0).all() and (on.ivar[i, idx] == 0).all()
-        assert np.array_equal(on.mask[i] & ~np.isin(np.arange(on.mask.shape[1]), idx), off.mask[i] & ~np.isin(
-            np.arange(on.mask.shape[1]), idx))                       # elsewhere the ordinary masked pixels
-    for res in (on, off):                                            # every spectrum has ordinary masked pixels
+        assert np.array_equal(
+            on.mask[i] & ~np.isin(np.arange(on.mask.shape[1]), idx),
+            off.mask[i] & ~np.isin(np.arange(on.mask.shape[1]), idx),
+        )  # elsewhere the ordinary masked pixels
+    for res in (on, off):  # every spectrum has ordinary masked pixels
         assert res.mask.any(axis=1).all()
         assert (res.flux[res.mask] == 0).all() and (res.ivar[res.mask] == 0).all()
 
@@ -278,7 +303,7 @@ def test_mismatch_shows_another_galaxy(injected):
     for i in range(len(on.anomaly_class)):
         ok = on.ivar[i] > 0
         chi2 = np.mean((on.flux[i, ok] - on.spec_model[i, ok]) ** 2 * on.ivar[i, ok])
-        assert 0.8 < chi2 < 1.25                                             # flux = model + noise
+        assert 0.8 < chi2 < 1.25  # flux = model + noise
         if on.anomaly_class[i] == "mismatch":
             assert on.donor[i] >= 0
             assert abs(on.spec_redshift[i] - on.redshift[i]) / (1 + on.redshift[i]) > 0.02
@@ -320,8 +345,13 @@ def test_leak_features_do_not_separate(home):
     """The old leaks: "any masked spectrum pixel" (dead_arm) and the fibre-to-image flux ratio (agn hosts were
     given a point source's fibre fraction). Every spectrum now has masked pixels, and at strength 0 the AGN
     rows (here all of one survey's anomalies) are ordinary galaxies, so the ratio is at chance."""
-    a = arrays(read_all(open_dataset(size=160, seed=5, chunk_size=160, stamp=16,
-                                     rates={"dead_arm": 0.25, "agn": 0.25}, strengths={"agn": 0})))
+    a = arrays(
+        read_all(
+            open_dataset(
+                size=160, seed=5, chunk_size=160, stamp=16, rates={"dead_arm": 0.25, "agn": 0.25}, strengths={"agn": 0}
+            )
+        )
+    )
     cls = a["anomaly_class"]
     anymask = a["mask"].any(axis=1).astype(float)
     assert _auroc(anymask[cls == "dead_arm"], anymask[cls == "normal"]) == 0.5
@@ -333,8 +363,9 @@ def test_class_counts_rule():
     assert sum(A.class_counts(2000, {c: 0.05 / 8 for c in ANOMALY_CLASSES}).values()) == 100
     eighth = A.class_counts(20, {c: 1 / 8 for c in ANOMALY_CLASSES})
     assert eighth == dict(zip(ANOMALY_CLASSES, [3] * 4 + [2] * 4))
-    assert A.class_counts(40, {"lens": 0.1, "agn": 0.05}) == {c: {"lens": 4, "agn": 2}.get(c, 0)
-                                                              for c in ANOMALY_CLASSES}
+    assert A.class_counts(40, {"lens": 0.1, "agn": 0.05}) == {
+        c: {"lens": 4, "agn": 2}.get(c, 0) for c in ANOMALY_CLASSES
+    }
 
 
 # ------------------------------------------------------------------ honesty of the labels
@@ -370,10 +401,12 @@ def test_pca_baseline_is_neither_trivial_nor_impossible(home):
     score = ((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(1)
     cls = a["anomaly_class"]
     auc = roc_auc_score(a["is_anomaly"], score)
-    per = {c: roc_auc_score(cls[(cls == c) | (cls == "normal")] == c, score[(cls == c) | (cls == "normal")])
-           for c in ANOMALY_CLASSES}
+    per = {
+        c: roc_auc_score(cls[(cls == c) | (cls == "normal")] == c, score[(cls == c) | (cls == "normal")])
+        for c in ANOMALY_CLASSES
+    }
     print(f"AUROC {auc:.3f}", {k: round(v, 2) for k, v in per.items()})
-    assert 0.52 < auc < 0.9                    # above chance, far from trivial
-    assert max(per.values()) < 0.95            # no class is given away to a naive floor (no leak)
+    assert 0.52 < auc < 0.9  # above chance, far from trivial
+    assert max(per.values()) < 0.95  # no class is given away to a naive floor (no leak)
     assert per["lens"] > 0.6 and per["dead_arm"] > 0.6
-    assert per["mismatch"] < 0.8               # invisible to a per-modality concatenation baseline
+    assert per["mismatch"] < 0.8  # invisible to a per-modality concatenation baseline

@@ -90,8 +90,10 @@ def test_cli_options_are_generated_from_the_fields():
 
 
 def test_default_output_is_under_fmb_home(fmb_home):
-    assert default_output("m", "parquet:path=/a b.parquet", 3) == fmb_home / "retrained" / "m" / \
-        "parquet-path=-a-b.parquet-seed3"
+    assert (
+        default_output("m", "parquet:path=/a b.parquet", 3)
+        == fmb_home / "retrained" / "m" / "parquet-path=-a-b.parquet-seed3"
+    )
 
 
 class _Linear:

@@ -13,13 +13,16 @@ from fmb.data.validate import validate_batch
 NPIX = 20
 
 
-def canonical_batch(n: int = 4, h: int = 3, ids=None, image=None, flux=None, ivar=None, mask=None,
-                    with_spectrum: bool = True) -> pa.RecordBatch:
+def canonical_batch(
+    n: int = 4, h: int = 3, ids=None, image=None, flux=None, ivar=None, mask=None, with_spectrum: bool = True
+) -> pa.RecordBatch:
     ids = list(range(100, 100 + n)) if ids is None else ids
     image = np.ones((n, 4, h, h), np.float32) if image is None else image
     fields = [pa.field(C.OBJECT_ID, pa.int64()), C.image_field(["VIS", "Y", "J", "H"], h, h, 0.1)]
-    cols = [pa.array(ids, pa.int64()),
-            pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1), pa.float32()), 4 * h * h)]
+    cols = [
+        pa.array(ids, pa.int64()),
+        pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1), pa.float32()), 4 * h * h),
+    ]
     if with_spectrum:
         flux = np.ones((n, NPIX), np.float32) if flux is None else flux
         ivar = np.ones((n, NPIX), np.float32) if ivar is None else ivar
@@ -80,14 +83,16 @@ def test_variable_lists_become_fixed_and_ragged_is_an_error():
     b = canonical_batch(n=2)
     flux = pa.array([np.ones(NPIX, np.float32), np.ones(NPIX, np.float32)], pa.list_(pa.float32()))
     schema = b.schema.set(2, pa.field(C.FLUX, flux.type, metadata=b.schema.field(C.FLUX).metadata))
-    out = validate_batch(pa.RecordBatch.from_arrays([*b.columns[:2], flux, *b.columns[3:]], schema=schema),
-                         "f", 0, Repairs())
+    out = validate_batch(
+        pa.RecordBatch.from_arrays([*b.columns[:2], flux, *b.columns[3:]], schema=schema), "f", 0, Repairs()
+    )
     assert pa.types.is_fixed_size_list(out.schema.field(C.FLUX).type)
     assert out.schema.field(C.FLUX).metadata == b.schema.field(C.FLUX).metadata
     ragged = pa.array([np.ones(NPIX, np.float32), np.ones(NPIX - 1, np.float32)], pa.list_(pa.float32()))
     with pytest.raises(DataError, match=r"row 1 \(object_id=101\): field 'flux': length 19, expected 20"):
-        validate_batch(pa.RecordBatch.from_arrays([*b.columns[:2], ragged, *b.columns[3:]], schema=schema),
-                       "f", 0, Repairs())
+        validate_batch(
+            pa.RecordBatch.from_arrays([*b.columns[:2], ragged, *b.columns[3:]], schema=schema), "f", 0, Repairs()
+        )
 
 
 def test_spectrum_length_mismatch_between_columns():
@@ -95,8 +100,9 @@ def test_spectrum_length_mismatch_between_columns():
     ivar = pa.FixedSizeListArray.from_arrays(pa.array(np.ones(2 * (NPIX + 1), np.float32)), NPIX + 1)
     schema = b.schema.set(3, pa.field(C.IVAR, ivar.type))
     with pytest.raises(DataError, match="field 'ivar': length 21, expected 20"):
-        validate_batch(pa.RecordBatch.from_arrays([*b.columns[:3], ivar, b.columns[4]], schema=schema),
-                       "f", 0, Repairs())
+        validate_batch(
+            pa.RecordBatch.from_arrays([*b.columns[:3], ivar, b.columns[4]], schema=schema), "f", 0, Repairs()
+        )
 
 
 def test_spectrum_nonfinite_and_negative_ivar_are_counted_repairs():
@@ -108,8 +114,7 @@ def test_spectrum_nonfinite_and_negative_ivar_are_counted_repairs():
     rep = Repairs()
     out = validate_batch(canonical_batch(flux=flux, ivar=ivar), "s.parquet", 0, rep)
     assert rep.counts == {"spectrum_nonfinite_pixels_masked": 4, "spectrum_negative_ivar_masked": 2}
-    f, iv, m = (C.column_array(out, k, t) for k, t in ((C.FLUX, np.float32), (C.IVAR, np.float32),
-                                                          (C.MASK, bool)))
+    f, iv, m = (C.column_array(out, k, t) for k, t in ((C.FLUX, np.float32), (C.IVAR, np.float32), (C.MASK, bool)))
     assert np.isfinite(f).all() and np.isfinite(iv).all() and (iv >= 0).all()
     assert m[0, :3].all() and m[1, 5] and m[2, 6:8].all() and m.sum() == 6
     assert (f[0, :3] == 0).all() and (iv[0, :3] == 0).all() and (iv[2, 6:8] == 0).all()

@@ -42,8 +42,14 @@ def expand(z: torch.Tensor) -> torch.Tensor:
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(4, cout), nn.SiLU(),
-                         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(4, cout), nn.SiLU())
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.GroupNorm(4, cout),
+        nn.SiLU(),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.GroupNorm(4, cout),
+        nn.SiLU(),
+    )
 
 
 class UNet(nn.Module):
@@ -111,8 +117,9 @@ def freeze(codec: Any) -> Any:
     return fix_hsc_decode(codec)
 
 
-def train_step(adapter: EuclidHSCAdapter, codec: Any, x: torch.Tensor, optimiser: torch.optim.Optimizer,
-               grad_clip: float = 1.0) -> float:
+def train_step(
+    adapter: EuclidHSCAdapter, codec: Any, x: torch.Tensor, optimiser: torch.optim.Optimizer, grad_clip: float = 1.0
+) -> float:
     """One optimiser step on the cycle loss of the batch ``x`` (Euclid nanomaggies, 96 x 96)."""
     adapter.train()
     optimiser.zero_grad(set_to_none=True)
@@ -129,8 +136,13 @@ def save_adapter(adapter: EuclidHSCAdapter, path: str | Path, meta: dict[str, An
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {"format": FORMAT, "widths": list(adapter.widths), "to_hsc": adapter.to_hsc.state_dict(),
-            "to_euclid": adapter.to_euclid.state_dict(), "meta": meta}
+    blob = {
+        "format": FORMAT,
+        "widths": list(adapter.widths),
+        "to_hsc": adapter.to_hsc.state_dict(),
+        "to_euclid": adapter.to_euclid.state_dict(),
+        "meta": meta,
+    }
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
     return path

@@ -80,8 +80,10 @@ class BandMapping:
         """Codec band names for the image's own band order; unknown, mixed or repeated bands are an error."""
         missing = [b for b in bands if self.slot(b) is None]
         if missing:
-            raise UsageError(f"aion: band mapping {self.name!r} has no slot for band(s) {', '.join(missing)} "
-                             f"(it maps {', '.join(self.known())})")
+            raise UsageError(
+                f"aion: band mapping {self.name!r} has no slot for band(s) {', '.join(missing)} "
+                f"(it maps {', '.join(self.known())})"
+            )
         if any(b in EUCLID_BANDS for b in bands) and not all(b in EUCLID_BANDS for b in bands):
             raise UsageError(f"aion: image bands {', '.join(bands)} mix Euclid and optical bands")
         out = [self.slot(b) for b in bands]
@@ -96,19 +98,37 @@ class BandMapping:
         return [*self.slots, *letters, *native]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "slots": dict(self.slots), "flux_scale": round(self.flux_scale, 6),
-                "modality": self.modality, "pixel_scale": self.pixel_scale}
+        return {
+            "name": self.name,
+            "slots": dict(self.slots),
+            "flux_scale": round(self.flux_scale, 6),
+            "modality": self.modality,
+            "pixel_scale": self.pixel_scale,
+        }
 
 
 MAPPINGS: dict[str, BandMapping] = {
-    "hsc": BandMapping("hsc", {"VIS": "HSC-R", "Y": "HSC-I", "J": "HSC-Z", "H": "HSC-Y"},
-                       NMGY_TO_HSC, "HSCImage", "tok_image_hsc", PIXEL_SCALE["hsc"]),
-    "legacy": BandMapping("legacy", {"VIS": "DES-G", "Y": "DES-R", "J": "DES-I", "H": "DES-Z"},
-                          1.0, "LegacySurveyImage", "tok_image", PIXEL_SCALE["legacy"]),
+    "hsc": BandMapping(
+        "hsc",
+        {"VIS": "HSC-R", "Y": "HSC-I", "J": "HSC-Z", "H": "HSC-Y"},
+        NMGY_TO_HSC,
+        "HSCImage",
+        "tok_image_hsc",
+        PIXEL_SCALE["hsc"],
+    ),
+    "legacy": BandMapping(
+        "legacy",
+        {"VIS": "DES-G", "Y": "DES-R", "J": "DES-I", "H": "DES-Z"},
+        1.0,
+        "LegacySurveyImage",
+        "tok_image",
+        PIXEL_SCALE["legacy"],
+    ),
 }
 #: the learned adapter writes all five HSC bands
-ADAPTER = BandMapping("adapter", {b: b for b in HSC_BANDS}, NMGY_TO_HSC, "HSCImage", "tok_image_hsc",
-                      PIXEL_SCALE["hsc"])
+ADAPTER = BandMapping(
+    "adapter", {b: b for b in HSC_BANDS}, NMGY_TO_HSC, "HSCImage", "tok_image_hsc", PIXEL_SCALE["hsc"]
+)
 DEFAULT_MAPPING = "auto"
 
 

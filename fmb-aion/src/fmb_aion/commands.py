@@ -23,6 +23,8 @@ class AionTraining(TrainingConfig):
 
 
 RETRAIN = Retrainer(
-    config=AionTraining, task="fmb_aion.retrain:make_task",
+    config=AionTraining,
+    task="fmb_aion.retrain:make_task",
     help="Train AION's learned Euclid->HSC image adapter (cycle loss through the frozen image codec).",
-    usage="fmb run --model aion:adapter={out} ...")
+    usage="fmb run --model aion:adapter={out} ...",
+)

@@ -47,8 +47,16 @@ POOLING = "masked mean of AION.encode output over valid encoder tokens"
 class AionModel(Model):
     """See the module docstring."""
 
-    def __init__(self, spec: ModelSpec, comps: Components, options: dict[str, Any], mapping: BandMapping | None,
-                 adapter: Any = None, adapter_sha256: str = "", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        comps: Components,
+        options: dict[str, Any],
+        mapping: BandMapping | None,
+        adapter: Any = None,
+        adapter_sha256: str = "",
+        device: str = "cpu",
+    ) -> None:
         super().__init__(spec, comps.info, options)
         self.device = device
         self.comps = comps
@@ -79,11 +87,19 @@ class AionModel(Model):
         return {k: self.dim for k in self.spec.outputs}
 
     def settings(self) -> dict[str, Any]:
-        return {"size": self.comps.size, "dim": self.dim, "encoder_depth": len(self.aion.encoder),
-                "bands": self.mapping.to_dict() if self.mapping else {"name": "auto"},
-                "adapter_sha256": self.adapter_sha256, "preprocess": PREPROCESS_VERSION,
-                "image_size": IMAGE_SIZE, "image_resample": IMAGE_RESAMPLE, "pooling": POOLING,
-                "image_tokens": self.mapping.token_key if self.mapping else "auto", "spectrum_tokens": SPECTRUM_KEY}
+        return {
+            "size": self.comps.size,
+            "dim": self.dim,
+            "encoder_depth": len(self.aion.encoder),
+            "bands": self.mapping.to_dict() if self.mapping else {"name": "auto"},
+            "adapter_sha256": self.adapter_sha256,
+            "preprocess": PREPROCESS_VERSION,
+            "image_size": IMAGE_SIZE,
+            "image_resample": IMAGE_RESAMPLE,
+            "pooling": POOLING,
+            "image_tokens": self.mapping.token_key if self.mapping else "auto",
+            "spectrum_tokens": SPECTRUM_KEY,
+        }
 
     def save_weights(self, path: str | Path) -> Path:
         """Save model and codecs as a snapshot folder that ``--weights PATH`` loads."""
@@ -115,8 +131,10 @@ class AionModel(Model):
     def _image_tokens(self, flux: Any, codec_bands: list[str], mapping: BandMapping) -> Any:
         import torch
 
-        parts = [image_tokens(self.image_codec, flux[lo:lo + MICRO_BATCH], codec_bands, mapping.modality)
-                 for lo in range(0, len(flux), MICRO_BATCH)]
+        parts = [
+            image_tokens(self.image_codec, flux[lo : lo + MICRO_BATCH], codec_bands, mapping.modality)
+            for lo in range(0, len(flux), MICRO_BATCH)
+        ]
         return torch.cat(parts)
 
     def _spectrum_tokens(self, sp: Any, rows: np.ndarray) -> Any:
@@ -124,7 +142,7 @@ class AionModel(Model):
 
         parts = []
         for lo in range(0, len(rows), MICRO_BATCH):
-            r = rows[lo:lo + MICRO_BATCH]
+            r = rows[lo : lo + MICRO_BATCH]
             parts.append(spectrum_tokens(self.spectrum_codec, sp.flux[r], sp.ivar[r], sp.mask[r], sp.wavelength[r]))
         return torch.cat(parts).to(self.device)
 
@@ -135,13 +153,13 @@ class AionModel(Model):
         n = next(iter(tokens.values())).shape[0]
         out = np.empty((n, self.dim), np.float32)
         for lo in range(0, n, MICRO_BATCH):
-            inp = {k: v[lo:lo + MICRO_BATCH] for k, v in tokens.items()}
+            inp = {k: v[lo : lo + MICRO_BATCH] for k, v in tokens.items()}
             n_tok = sum(v.shape[1] for v in inp.values())
             enc_tokens, enc_emb, enc_mask, _ = self.aion.embed_inputs(inp, num_encoder_tokens=n_tok)
             context = self.aion._encode(enc_tokens, enc_emb, enc_mask)
             keep = (~enc_mask.reshape(enc_mask.shape[0], -1)).to(context.dtype).unsqueeze(-1)
             pooled = (context * keep).sum(1) / keep.sum(1).clamp_min(1.0)
-            out[lo:lo + len(pooled)] = pooled.float().cpu().numpy()
+            out[lo : lo + len(pooled)] = pooled.float().cpu().numpy()
         return out
 
     def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
@@ -164,8 +182,10 @@ class AionModel(Model):
                 out["spectrum"] = self._scatter(n, sp_rows, {SPECTRUM_KEY: sp_tok})
             if has_image and has_spectrum and "joint" in self.spec.outputs:
                 both = np.intersect1d(img_rows, sp_rows)
-                tok = {mapping.token_key: img_tok[np.searchsorted(img_rows, both)],
-                       SPECTRUM_KEY: sp_tok[np.searchsorted(sp_rows, both)]}
+                tok = {
+                    mapping.token_key: img_tok[np.searchsorted(img_rows, both)],
+                    SPECTRUM_KEY: sp_tok[np.searchsorted(sp_rows, both)],
+                }
                 out["joint"] = self._scatter(n, both, tok)
         return {k: v for k, v in out.items() if k in self.spec.outputs}
 
@@ -194,8 +214,9 @@ def parse_options(options: dict[str, Any] | None) -> tuple[str, bool, BandMappin
     return size, "size" in opts, get_mapping(bands), adapter
 
 
-def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> AionModel:
+def load_model(
+    spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
+) -> AionModel:
     """Loader named by the spec: resolve weights (:mod:`fmb_aion.weights`) and build the model."""
     size, size_given, mapping, adapter_path = parse_options(options)
     adapter, sha = None, ""

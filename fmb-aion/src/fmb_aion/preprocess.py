@@ -37,8 +37,10 @@ from fmb.errors import DataError
 
 IMAGE_SIZE = 96
 PREPROCESS_VERSION = 2  # bump when what the codec sees changes (part of the embedding cache key)
-IMAGE_RESAMPLE = ("resample to the survey pixel scale (linear, centre kept, flux per pixel scaled by area), "
-                  "then centre crop/zero pad to 96 like the codec's CenterCrop")
+IMAGE_RESAMPLE = (
+    "resample to the survey pixel scale (linear, centre kept, flux per pixel scaled by area), "
+    "then centre crop/zero pad to 96 like the codec's CenterCrop"
+)
 SCALE_TOLERANCE = 1e-3
 
 
@@ -108,8 +110,10 @@ def images_from_batch(batch: pa.RecordBatch, target_scale: float, size: int = IM
     """The batch's images as codec stamps on a ``target_scale`` arcsec/px grid (see the module docstring)."""
     scale = image_pixel_scale(batch)
     if not (math.isfinite(scale) and scale > 0):
-        raise DataError(f"aion: field 'image' has no pixel scale (metadata pixel_scale={scale}); AION resamples "
-                        "stamps to its surveys' pixel grids, so give the dataset pixel_scale=ARCSEC_PER_PIXEL")
+        raise DataError(
+            f"aion: field 'image' has no pixel scale (metadata pixel_scale={scale}); AION resamples "
+            "stamps to its surveys' pixel grids, so give the dataset pixel_scale=ARCSEC_PER_PIXEL"
+        )
     x = C.column_array(batch, C.IMAGE, np.float32)
     finite = np.isfinite(x)
     valid = finite.reshape(len(x), -1).any(axis=1)

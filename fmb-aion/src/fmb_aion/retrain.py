@@ -69,13 +69,23 @@ class AionAdapterTask:
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
         """Mean cycle loss over ``idx`` (weighted by batch size)."""
         self.module.eval()
-        return {"val_loss": batched_mean(idx, self.cfg.batch_size, lambda b: float(
-            self.module.cycle_loss(self.images[torch.from_numpy(b)].to(self.device), self.codec)))}
+        return {
+            "val_loss": batched_mean(
+                idx,
+                self.cfg.batch_size,
+                lambda b: float(self.module.cycle_loss(self.images[torch.from_numpy(b)].to(self.device), self.codec)),
+            )
+        }
 
     def save(self, folder: Path) -> Path:
-        meta = {"dataset": self.dataset.name, "dataset_fingerprint": getattr(self.dataset, "fingerprint", ""),
-                "objects": len(self.ids), "config": self.cfg.to_dict(), "codec_weights": self.weights.to_dict(),
-                "codec_size": self.comps.size}
+        meta = {
+            "dataset": self.dataset.name,
+            "dataset_fingerprint": getattr(self.dataset, "fingerprint", ""),
+            "objects": len(self.ids),
+            "config": self.cfg.to_dict(),
+            "codec_weights": self.weights.to_dict(),
+            "codec_size": self.comps.size,
+        }
         return save_adapter(self.module, folder / ADAPTER_FILE, meta)
 
 

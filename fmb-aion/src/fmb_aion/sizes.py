@@ -24,8 +24,16 @@ SIZES = ("base", "tiny")
 TOKEN_KEYS = ("tok_image_hsc", "tok_image", "tok_spectrum_desi")
 LFQ_DIM = 10  # the spectrum quantiser's code width (codebook 1024 = 2**10)
 
-_AION_COMMON: dict[str, Any] = {"mlp_ratio": 4.0, "qkv_bias": False, "proj_bias": False, "mlp_bias": False,
-                                "norm_bias": False, "act_layer": "SiLU", "gated_mlp": True, "qk_norm": True}
+_AION_COMMON: dict[str, Any] = {
+    "mlp_ratio": 4.0,
+    "qkv_bias": False,
+    "proj_bias": False,
+    "mlp_bias": False,
+    "norm_bias": False,
+    "act_layer": "SiLU",
+    "gated_mlp": True,
+    "qk_norm": True,
+}
 _AION = {
     "base": {"dim": 768, "encoder_depth": 12, "decoder_depth": 12, "num_heads": 12},
     "tiny": {"dim": 64, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 2},
@@ -35,10 +43,18 @@ _IMAGE_CODEC = {
     "tiny": {"quantizer_levels": [7, 5, 5, 5, 5], "hidden_dims": 16, "n_compressions": 2, "num_consecutive": 1},
 }
 _SPECTRUM_CODEC = {
-    "base": {"encoder_depths": (3, 3, 9, 3), "encoder_dims": (96, 192, 384, 768),
-             "decoder_depths": (3, 3, 9, 3), "decoder_dims": (384, 192, 96, 1)},
-    "tiny": {"encoder_depths": (1, 1, 1, 1), "encoder_dims": (8, 16, 32, 64),
-             "decoder_depths": (1, 1, 1, 1), "decoder_dims": (32, 16, 8, 1)},
+    "base": {
+        "encoder_depths": (3, 3, 9, 3),
+        "encoder_dims": (96, 192, 384, 768),
+        "decoder_depths": (3, 3, 9, 3),
+        "decoder_dims": (384, 192, 96, 1),
+    },
+    "tiny": {
+        "encoder_depths": (1, 1, 1, 1),
+        "encoder_dims": (8, 16, 32, 64),
+        "decoder_depths": (1, 1, 1, 1),
+        "decoder_dims": (32, 16, 8, 1),
+    },
 }
 
 
@@ -50,8 +66,7 @@ def check_size(size: str) -> str:
 
 def aion_config(size: str) -> dict[str, Any]:
     """``AION(config)`` for a random model reading and predicting the image and spectrum tokens."""
-    return {"domains_in": list(TOKEN_KEYS), "domains_out": list(TOKEN_KEYS), **_AION[check_size(size)],
-            **_AION_COMMON}
+    return {"domains_in": list(TOKEN_KEYS), "domains_out": list(TOKEN_KEYS), **_AION[check_size(size)], **_AION_COMMON}
 
 
 def image_codec_config(size: str) -> dict[str, Any]:

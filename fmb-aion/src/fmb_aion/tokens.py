@@ -21,15 +21,17 @@ def modality_class(name: str) -> Any:
     return getattr(M, name)
 
 
-def image_tokens(codec: Any, flux: torch.Tensor | np.ndarray, bands: list[str],
-                 modality: str = "HSCImage") -> torch.Tensor:
+def image_tokens(
+    codec: Any, flux: torch.Tensor | np.ndarray, bands: list[str], modality: str = "HSCImage"
+) -> torch.Tensor:
     """``[N, 576]`` image tokens of ``flux`` [N, B, 96, 96] in the codec's units; ``flux`` is left unchanged."""
     x = torch.as_tensor(flux, dtype=torch.float32).to(next(codec.parameters()).device, copy=True)
     return codec.encode(modality_class(modality)(flux=x, bands=list(bands)))
 
 
-def spectrum_tokens(codec: Any, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
-                    wavelength: np.ndarray) -> torch.Tensor:
+def spectrum_tokens(
+    codec: Any, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wavelength: np.ndarray
+) -> torch.Tensor:
     """``[N, 273]`` DESI spectrum tokens (normalisation token first)."""
     from aion.modalities import DESISpectrum
 
@@ -38,8 +40,14 @@ def spectrum_tokens(codec: Any, flux: np.ndarray, ivar: np.ndarray, mask: np.nda
     def t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype).to(device, copy=True)
 
-    return codec.encode(DESISpectrum(flux=t(flux, torch.float32), ivar=t(ivar, torch.float32),
-                                     mask=t(mask, torch.bool), wavelength=t(wavelength, torch.float32)))
+    return codec.encode(
+        DESISpectrum(
+            flux=t(flux, torch.float32),
+            ivar=t(ivar, torch.float32),
+            mask=t(mask, torch.bool),
+            wavelength=t(wavelength, torch.float32),
+        )
+    )
 
 
 def fix_hsc_decode(codec: Any) -> Any:

@@ -33,8 +33,11 @@ HF_REPO = "polymathic-ai/aion-base"
 CODEC_FOLDERS = {"image": "codecs/image", "spectrum": "codecs/spectrum"}
 SNAPSHOT_FILES = ["config.json", "model.safetensors", "codecs/image/*", "codecs/spectrum/*"]
 #: The files a snapshot folder must hold; each is read (and hashed).
-LOADED_FILES = ("config.json", "model.safetensors", *(f"{d}/{f}" for d in CODEC_FOLDERS.values()
-                                                      for f in ("config.json", "model.safetensors")))
+LOADED_FILES = (
+    "config.json",
+    "model.safetensors",
+    *(f"{d}/{f}" for d in CODEC_FOLDERS.values() for f in ("config.json", "model.safetensors")),
+)
 
 
 #: core's random-weights warning (kept under this name for filters written against fmb-aion)
@@ -67,8 +70,10 @@ def _codec_kwargs(folder: Path, name: str, codec_cls: Any = None) -> dict[str, A
 
     cfg_file = folder / CODEC_FOLDERS[name] / "config.json"
     if not cfg_file.is_file():
-        raise ModelError(f"aion: {folder} has no {CODEC_FOLDERS[name]}/config.json (expected the aion-base layout: "
-                         "config.json, model.safetensors, codecs/image/, codecs/spectrum/)")
+        raise ModelError(
+            f"aion: {folder} has no {CODEC_FOLDERS[name]}/config.json (expected the aion-base layout: "
+            "config.json, model.safetensors, codecs/image/, codecs/spectrum/)"
+        )
     cfg = _read_config(cfg_file)
     if codec_cls is None:
         return cfg
@@ -110,8 +115,9 @@ def _build(what: str, file: Path, build: Any) -> Any:
     try:
         return build()
     except Exception as exc:  # a config.json that does not describe a valid architecture
-        raise ModelError(f"aion: {file} does not describe a valid {what} ({type(exc).__name__}: "
-                         f"{' '.join(str(exc).split())[:200]})") from None
+        raise ModelError(
+            f"aion: {file} does not describe a valid {what} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        ) from None
 
 
 def load_folder(folder: Path) -> tuple[Any, Any, Any]:
@@ -128,8 +134,10 @@ def load_folder(folder: Path) -> tuple[Any, Any, Any]:
 
     for rel in ("config.json", "model.safetensors"):
         if not (folder / rel).is_file():
-            raise ModelError(f"aion: {folder} has no {rel} (expected the aion-base layout: config.json, "
-                             "model.safetensors, codecs/image/, codecs/spectrum/)")
+            raise ModelError(
+                f"aion: {folder} has no {rel} (expected the aion-base layout: config.json, "
+                "model.safetensors, codecs/image/, codecs/spectrum/)"
+            )
     cfg_file = folder / "config.json"
     config = _read_config(cfg_file)
     model = _build("AION model", cfg_file, lambda: AION(config))
@@ -190,8 +198,7 @@ def _random(size: str, seed: int) -> Components:
     return Components(*build_random(size, seed), WeightsInfo(kind="random", seed=seed), size)
 
 
-def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0,
-            size_given: bool = False) -> Components:
+def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0, size_given: bool = False) -> Components:
     """Load what ``--weights`` asks for (core's policy, :func:`fmb.protocol.weights.resolve_source`)."""
     from fmb import hub
 
@@ -199,15 +206,26 @@ def resolve(weights: str | WeightsRequest, size: str = "base", seed: int = 0,
     if req.kind == "none":
         raise UsageError("aion: --weights none is not possible (AION has learned weights); use random")
     if req.kind == "path" and not Path(req.location).is_dir():
-        raise UsageError(f"aion: --weights {req.location!r} must be a snapshot folder (config.json, "
-                         "model.safetensors, codecs/image/, codecs/spectrum/)")
-    src = resolve_source(req, model="aion", seed=seed, official=HF_REPO,
-                         no_official=f"no published weights for size={size}" if size_given and size != "base" else "",
-                         fetch=lambda repo, rev: hub.snapshot(repo, rev, SNAPSHOT_FILES, require=LOADED_FILES),
-                         hint=f"Use --weights hf:{HF_REPO} (gated; needs HF_TOKEN) or a local snapshot folder")
+        raise UsageError(
+            f"aion: --weights {req.location!r} must be a snapshot folder (config.json, "
+            "model.safetensors, codecs/image/, codecs/spectrum/)"
+        )
+    src = resolve_source(
+        req,
+        model="aion",
+        seed=seed,
+        official=HF_REPO,
+        no_official=f"no published weights for size={size}" if size_given and size != "base" else "",
+        fetch=lambda repo, rev: hub.snapshot(repo, rev, SNAPSHOT_FILES, require=LOADED_FILES),
+        hint=f"Use --weights hf:{HF_REPO} (gated; needs HF_TOKEN) or a local snapshot folder",
+    )
     if src.kind == "random":
         return _random(size, seed)
     model, ic, sc = load_folder(src.path)  # strict; the provenance is recorded only after it loaded
-    info = WeightsInfo(kind=src.kind, location=str(src.path) if src.kind == "path" else src.location,
-                       revision=src.revision, sha256=folder_sha256(src.path))
+    info = WeightsInfo(
+        kind=src.kind,
+        location=str(src.path) if src.kind == "path" else src.location,
+        revision=src.revision,
+        sha256=folder_sha256(src.path),
+    )
     return Components(model, ic, sc, info, "weights")

@@ -29,22 +29,24 @@ import torch
 from fmb.errors import ModelError
 
 #: Globals the restricted unpickler rebuilds for real: tensor reconstruction and plain containers.
-ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset({
-    ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_tensor"),
-    ("torch._utils", "_rebuild_parameter"),
-    ("torch._utils", "_rebuild_parameter_with_state"),
-    ("torch", "Size"),
-    ("torch", "device"),
-    ("torch.storage", "UntypedStorage"),
-    ("torch.storage", "TypedStorage"),
-    ("collections", "OrderedDict"),
-    ("collections", "defaultdict"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "slice"),
-    ("builtins", "complex"),
-})
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("torch._utils", "_rebuild_tensor_v2"),
+        ("torch._utils", "_rebuild_tensor"),
+        ("torch._utils", "_rebuild_parameter"),
+        ("torch._utils", "_rebuild_parameter_with_state"),
+        ("torch", "Size"),
+        ("torch", "device"),
+        ("torch.storage", "UntypedStorage"),
+        ("torch.storage", "TypedStorage"),
+        ("collections", "OrderedDict"),
+        ("collections", "defaultdict"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "slice"),
+        ("builtins", "complex"),
+    }
+)
 _DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
 
 
@@ -113,7 +115,6 @@ def read_torch_file(path: str | Path) -> Any:
         return restricted_load(path)
 
 
-
 def _tensors(d: Any, where: str) -> dict[str, torch.Tensor]:
     if not isinstance(d, dict):
         raise ModelError(f"astroclip: {where} is not a mapping of tensors")
@@ -132,7 +133,7 @@ def _rechunk(state: dict[str, torch.Tensor], prefix: str, depth: int, chunks: in
         m = pat.match(k)
         if m and chunks > 1:
             i = int(m.group(1))
-            k = f"{prefix}blocks.{i // per}.{i}.{k[m.end():]}"
+            k = f"{prefix}blocks.{i // per}.{i}.{k[m.end() :]}"
         out[k] = v
     return out
 
@@ -144,17 +145,25 @@ def map_official(obj: Any, depth: int, chunks: int) -> tuple[str, dict[str, torc
     """
     if isinstance(obj, dict) and "teacher" in obj:  # astrodino.ckpt
         teacher = _tensors(obj["teacher"], "astrodino 'teacher'")
-        state = {f"image_encoder.backbone.{k[len('backbone.'):]}": v for k, v in teacher.items()
-                 if k.startswith("backbone.")}
+        state = {
+            f"image_encoder.backbone.{k[len('backbone.') :]}": v
+            for k, v in teacher.items()
+            if k.startswith("backbone.")
+        }
         return "image_backbone", _rechunk(state, "image_encoder.backbone.", depth, chunks)
-    state = _tensors(obj["state_dict"], "checkpoint 'state_dict'") if isinstance(obj, dict) and "state_dict" in obj \
+    state = (
+        _tensors(obj["state_dict"], "checkpoint 'state_dict'")
+        if isinstance(obj, dict) and "state_dict" in obj
         else _tensors(obj, "checkpoint")
+    )
     if any(k.startswith(("image_encoder.", "spectrum_encoder.")) for k in state):
         return "full", _rechunk(state, "image_encoder.backbone.", depth, chunks)
     if any(k.startswith("data_embed.") for k in state):  # specformer.ckpt
         return "spectrum_backbone", {f"spectrum_encoder.backbone.{k}": v for k, v in state.items()}
-    raise ModelError("astroclip: checkpoint is neither astroclip, astrodino nor specformer "
-                     f"(first keys: {', '.join(list(state)[:3])})")
+    raise ModelError(
+        "astroclip: checkpoint is neither astroclip, astrodino nor specformer "
+        f"(first keys: {', '.join(list(state)[:3])})"
+    )
 
 
 def read_checkpoint(path: str | Path, depth: int, chunks: int) -> tuple[str, dict[str, torch.Tensor]]:
@@ -171,8 +180,9 @@ def read_checkpoint(path: str | Path, depth: int, chunks: int) -> tuple[str, dic
     return map_official(obj, depth, chunks)
 
 
-def load_into(model: torch.nn.Module, kind: str, state: dict[str, torch.Tensor], assign: bool = False,
-              source: str = "checkpoint") -> None:
+def load_into(
+    model: torch.nn.Module, kind: str, state: dict[str, torch.Tensor], assign: bool = False, source: str = "checkpoint"
+) -> None:
     """Strict load (:func:`fmb.protocol.weights.load_state_dict_strict`): the whole model for ``full``,
     else the named backbone only. A missing, unexpected or wrong-shape tensor is a one-line
     :class:`ModelError` naming ``source`` and the keys (in this package's names, after the mapping above).
@@ -186,11 +196,14 @@ def load_into(model: torch.nn.Module, kind: str, state: dict[str, torch.Tensor],
         target, prefix = model.image_encoder.backbone, "image_encoder.backbone."
     else:
         target, prefix = model.spectrum_encoder.backbone, "spectrum_encoder.backbone."
-    sub = {k.removeprefix(prefix) if k.startswith(prefix) else k: v.float() if v.is_floating_point() else v
-           for k, v in state.items()}
+    sub = {
+        k.removeprefix(prefix) if k.startswith(prefix) else k: v.float() if v.is_floating_point() else v
+        for k, v in state.items()
+    }
     try:
-        load_state_dict_strict(target, sub, f"astroclip: {source}" + (f" ({prefix.rstrip('.')})" if prefix else ""),
-                               assign=assign)
+        load_state_dict_strict(
+            target, sub, f"astroclip: {source}" + (f" ({prefix.rstrip('.')})" if prefix else ""), assign=assign
+        )
     except ModelError as exc:
         if "wrong shape" in str(exc):
             raise ModelError(f"{exc} (another size? try --model astroclip:size=...)") from None

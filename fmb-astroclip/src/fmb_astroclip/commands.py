@@ -23,5 +23,7 @@ class AstroClipTraining(TrainingConfig):
 
 
 RETRAIN = Retrainer(
-    config=AstroClipTraining, task="fmb_astroclip.retrain:make_task",
-    help="Contrastive fine-tuning of AstroCLIP's heads on DATASET; the run folder works as --weights FOLDER.")
+    config=AstroClipTraining,
+    task="fmb_astroclip.retrain:make_task",
+    help="Contrastive fine-tuning of AstroCLIP's heads on DATASET; the run folder works as --weights FOLDER.",
+)

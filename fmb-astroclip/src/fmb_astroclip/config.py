@@ -54,8 +54,18 @@ class AstroClipConfig:
 
 SIZES: dict[str, AstroClipConfig] = {
     "official": AstroClipConfig(),
-    "small": AstroClipConfig(size="small", vit_dim=64, vit_depth=2, vit_heads=4, vit_block_chunks=2,
-                             spec_dim=64, spec_depth=2, spec_heads=4, embed_dim=128, head_heads=4),
+    "small": AstroClipConfig(
+        size="small",
+        vit_dim=64,
+        vit_depth=2,
+        vit_heads=4,
+        vit_block_chunks=2,
+        spec_dim=64,
+        spec_depth=2,
+        spec_heads=4,
+        embed_dim=128,
+        head_heads=4,
+    ),
 }
 
 

@@ -33,8 +33,15 @@ OPTIONS = ("size", "path", "repo", "file")
 class AstroClipModel(Model):
     """See the module docstring."""
 
-    def __init__(self, spec: ModelSpec, weights: WeightsInfo, options: dict[str, Any], net: AstroClip,
-                 device: str = "cpu", parts: str = "full") -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        weights: WeightsInfo,
+        options: dict[str, Any],
+        net: AstroClip,
+        device: str = "cpu",
+        parts: str = "full",
+    ) -> None:
         super().__init__(spec, weights, options)
         self.net = net.to(device).eval()
         self.device = torch.device(device)
@@ -46,8 +53,13 @@ class AstroClipModel(Model):
         return {k: d for k in self.spec.outputs}
 
     def settings(self) -> dict[str, Any]:
-        return {"size": self.net.cfg.size, "architecture": self.net.cfg.to_dict(), "weights_loaded": self.parts,
-                "preprocess": PREPROCESS_VERSION, "joint": JOINT}
+        return {
+            "size": self.net.cfg.size,
+            "architecture": self.net.cfg.to_dict(),
+            "weights_loaded": self.parts,
+            "preprocess": PREPROCESS_VERSION,
+            "joint": JOINT,
+        }
 
     def input_adaptation(self, schema: pa.Schema) -> dict[str, Any] | None:
         """The image adaptation (band map, pixel-scale resampling, crop/pad, units) for this schema."""
@@ -86,8 +98,9 @@ def joint_embedding(image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
     return F.normalize(a + b, dim=-1).numpy().astype(np.float32)
 
 
-def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> AstroClipModel:
+def load_model(
+    spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
+) -> AstroClipModel:
     """Loader named by the spec."""
     opts = {**spec.default_options, **(options or {})}
     unknown = sorted(set(opts) - set(OPTIONS))
@@ -95,6 +108,7 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
         raise ModelError(f"model {spec.name!r}: unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
     size = str(opts["size"]) if "size" in opts else None
     repo = str(opts["repo"]) if "repo" in opts else None
-    loaded = resolve(weights, size, seed, path=opts.get("path"), repo=repo,
-                     filename=str(opts.get("file", OFFICIAL_FILE)))
+    loaded = resolve(
+        weights, size, seed, path=opts.get("path"), repo=repo, filename=str(opts.get("file", OFFICIAL_FILE))
+    )
     return AstroClipModel(spec, loaded.weights, opts, loaded.net, device, loaded.parts)

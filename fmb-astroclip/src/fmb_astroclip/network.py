@@ -27,10 +27,18 @@ class AstroClip(nn.Module):
     def __init__(self, cfg: AstroClipConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        vit = VisionTransformer(cfg.vit_dim, cfg.vit_depth, cfg.vit_heads, cfg.vit_patch, cfg.image_size,
-                                cfg.vit_layerscale, cfg.vit_block_chunks)
-        spec = SpecFormer(cfg.spec_dim, cfg.spec_depth, cfg.spec_heads, cfg.spec_max_len, cfg.spec_section,
-                          cfg.spec_overlap)
+        vit = VisionTransformer(
+            cfg.vit_dim,
+            cfg.vit_depth,
+            cfg.vit_heads,
+            cfg.vit_patch,
+            cfg.image_size,
+            cfg.vit_layerscale,
+            cfg.vit_block_chunks,
+        )
+        spec = SpecFormer(
+            cfg.spec_dim, cfg.spec_depth, cfg.spec_heads, cfg.spec_max_len, cfg.spec_section, cfg.spec_overlap
+        )
         self.image_encoder = ImageHead(vit, cfg.vit_dim, cfg.embed_dim, cfg.head_heads, cfg.head_dropout)
         self.spectrum_encoder = SpectrumHead(spec, cfg.spec_dim, cfg.embed_dim, cfg.head_heads, cfg.head_dropout)
         if cfg.learnable_logit_scale:

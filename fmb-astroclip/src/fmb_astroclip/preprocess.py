@@ -67,8 +67,11 @@ def to_rgb(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def image_plan(schema: pa.Schema, size: int = 144) -> dict:
     """What :func:`image_inputs` does to images of this schema (band map, resampling, units)."""
-    return {**plan_image(schema, image_contract(size)), "stretch": "upstream ToRGB (see module docstring)",
-            "orientation": "natural (no transpose)"}
+    return {
+        **plan_image(schema, image_contract(size)),
+        "stretch": "upstream ToRGB (see module docstring)",
+        "orientation": "natural (no transpose)",
+    }
 
 
 def image_inputs(batch: pa.RecordBatch, size: int = 144) -> tuple[torch.Tensor, np.ndarray]:

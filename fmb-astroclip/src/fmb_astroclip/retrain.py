@@ -104,14 +104,17 @@ class Encoder:
     def _tokens(self, backbone: torch.nn.Module, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
         backbone.eval()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            return torch.cat([backbone.forward_tokens(x[i:i + chunk].to(self.device)).float()
-                              for i in range(0, len(x), chunk)])
+            return torch.cat(
+                [backbone.forward_tokens(x[i : i + chunk].to(self.device)).float() for i in range(0, len(x), chunk)]
+            )
 
     def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             if self.cached:
-                return (self.net.image_encoder.forward_tokens(self.im_tok[idx]),
-                        self.net.spectrum_encoder.forward_tokens(self.sp_tok[idx]))
+                return (
+                    self.net.image_encoder.forward_tokens(self.im_tok[idx]),
+                    self.net.spectrum_encoder.forward_tokens(self.sp_tok[idx]),
+                )
             return self.net(self.pairs.images[idx].to(self.device), self.pairs.spectra[idx].to(self.device))
 
 
@@ -121,7 +124,7 @@ def evaluate(net: AstroClip, enc: Encoder, idx: np.ndarray, batch_size: int, see
     ims, sps, losses = [], [], []
     with torch.no_grad():
         for i in range(0, len(idx), batch_size):
-            sel = torch.from_numpy(idx[i:i + batch_size])
+            sel = torch.from_numpy(idx[i : i + batch_size])
             a, b = enc(sel)
             if len(sel) > 1:
                 losses.append(float(clip_loss(a, b, net.cfg.logit_scale)) * len(sel))
@@ -136,7 +139,6 @@ def _train_mode(net: AstroClip, unfreeze_blocks: int) -> None:
     if not unfreeze_blocks:  # frozen backbones stay in eval mode
         net.image_encoder.backbone.eval()
         net.spectrum_encoder.backbone.eval()
-
 
 
 class AstroClipTask:
@@ -169,8 +171,9 @@ class AstroClipTask:
         return {"val_loss": loss, "val_mismatch_auroc": auc}
 
     def save(self, folder: Path) -> Path:
-        save_checkpoint(self.module, folder, extra={"retrain": self.cfg.to_dict(),
-                                                    "base_weights": self.weights.to_dict()})
+        save_checkpoint(
+            self.module, folder, extra={"retrain": self.cfg.to_dict(), "base_weights": self.weights.to_dict()}
+        )
         return folder
 
 

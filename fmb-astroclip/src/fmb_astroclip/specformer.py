@@ -75,8 +75,9 @@ def spectrum_tokens(x: torch.Tensor, section: int = 20, overlap: int = 10) -> to
 class SpecFormer(nn.Module):
     """Token embedding + learned positions + post-norm stack; ``head`` reconstructs windows (pretraining)."""
 
-    def __init__(self, dim: int, depth: int, heads: int, max_len: int = 800, section: int = 20,
-                 overlap: int = 10) -> None:
+    def __init__(
+        self, dim: int, depth: int, heads: int, max_len: int = 800, section: int = 20, overlap: int = 10
+    ) -> None:
         super().__init__()
         self.section, self.overlap, self.max_len = section, overlap, max_len
         self.data_embed = nn.Linear(section + 2, dim)

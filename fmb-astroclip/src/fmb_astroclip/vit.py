@@ -92,8 +92,16 @@ class BlockChunk(nn.ModuleList):
 class VisionTransformer(nn.Module):
     """DINOv2-style ViT; :meth:`forward_tokens` is the path AstroCLIP's image head uses."""
 
-    def __init__(self, dim: int, depth: int, heads: int, patch: int, image_size: int,
-                 layerscale: float = 1e-5, block_chunks: int = 4) -> None:
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        heads: int,
+        patch: int,
+        image_size: int,
+        layerscale: float = 1e-5,
+        block_chunks: int = 4,
+    ) -> None:
         super().__init__()
         n_patches = (image_size // patch) ** 2
         self.patch_embed = PatchEmbed(patch, dim)
@@ -102,7 +110,9 @@ class VisionTransformer(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, dim))
         blocks = [Block(dim, heads, layerscale) for _ in range(depth)]
         step = depth // block_chunks if block_chunks > 0 else depth
-        self.blocks = nn.ModuleList(BlockChunk([nn.Identity()] * i + blocks[i:i + step]) for i in range(0, depth, step))
+        self.blocks = nn.ModuleList(
+            BlockChunk([nn.Identity()] * i + blocks[i : i + step]) for i in range(0, depth, step)
+        )
         self.norm = nn.LayerNorm(dim, eps=LAYERNORM_EPS)
         self._init_weights()
 

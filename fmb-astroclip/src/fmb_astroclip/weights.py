@@ -37,8 +37,9 @@ class Loaded:
     parts: str  # full | image_backbone | spectrum_backbone | none
 
 
-def save_checkpoint(net: AstroClip, folder: str | Path, extra: dict | None = None,
-                    weights_file: str = RETRAIN_WEIGHTS) -> Path:
+def save_checkpoint(
+    net: AstroClip, folder: str | Path, extra: dict | None = None, weights_file: str = RETRAIN_WEIGHTS
+) -> Path:
     """``folder/model.safetensors`` + ``folder/config.json`` (the architecture): loadable as ``--weights folder``."""
     from safetensors.torch import save_file
 
@@ -90,8 +91,7 @@ def _config(file: Path, size: str | None) -> AstroClipConfig:
     return config_for(size or "official")
 
 
-def from_file(file: Path, size: str | None, seed: int, kind: str, location: str = "",
-              revision: str = "") -> Loaded:
+def from_file(file: Path, size: str | None, seed: int, kind: str, location: str = "", revision: str = "") -> Loaded:
     file = _checkpoint_file(file)
     cfg = _config(file, size)
     parts, state = read_checkpoint(file, cfg.vit_depth, cfg.vit_block_chunks)
@@ -103,10 +103,16 @@ def from_file(file: Path, size: str | None, seed: int, kind: str, location: str 
     load_into(net, parts, state, assign=parts == "full", source=str(file))
     # provenance only after the strict load succeeded
     if parts != "full":
-        warn(f"astroclip: {file.name} holds only the {parts.replace('_', ' ')}; everything else is RANDOM "
-             f"(seed {seed})")
-    info = WeightsInfo(kind=kind, location=location or str(file), revision=revision, sha256=sha256_file(file),
-                       seed=None if parts == "full" else seed)
+        warn(
+            f"astroclip: {file.name} holds only the {parts.replace('_', ' ')}; everything else is RANDOM (seed {seed})"
+        )
+    info = WeightsInfo(
+        kind=kind,
+        location=location or str(file),
+        revision=revision,
+        sha256=sha256_file(file),
+        seed=None if parts == "full" else seed,
+    )
     return Loaded(net, info, parts)
 
 
@@ -114,8 +120,14 @@ def random_weights(size: str | None, seed: int) -> Loaded:
     return Loaded(build(config_for(size or "official"), seed), WeightsInfo(kind="random", seed=seed), "none")
 
 
-def resolve(weights: str, size: str | None = None, seed: int = 0, path: str | None = None,
-            repo: str | None = None, filename: str = OFFICIAL_FILE) -> Loaded:
+def resolve(
+    weights: str,
+    size: str | None = None,
+    seed: int = 0,
+    path: str | None = None,
+    repo: str | None = None,
+    filename: str = OFFICIAL_FILE,
+) -> Loaded:
     """Build the network that ``--weights`` asks for (see the module docstring).
 
     ``repo`` (default the official one) is where ``auto`` looks; for a non-official size only an
@@ -126,10 +138,17 @@ def resolve(weights: str, size: str | None = None, seed: int = 0, path: str | No
 
     if path and parse_weights(weights).kind == "auto":  # auto with an explicit local file
         weights = str(path)
-    no_official = "" if (size or "official") == "official" or repo else \
-        f"astroclip size {size!r} has no published weights"
-    src = resolve_source(weights, model="astroclip", seed=seed, official=repo or OFFICIAL_REPO,
-                         no_official=no_official, fetch=lambda r, rev: hub.download(r, filename, rev))
+    no_official = (
+        "" if (size or "official") == "official" or repo else f"astroclip size {size!r} has no published weights"
+    )
+    src = resolve_source(
+        weights,
+        model="astroclip",
+        seed=seed,
+        official=repo or OFFICIAL_REPO,
+        no_official=no_official,
+        fetch=lambda r, rev: hub.download(r, filename, rev),
+    )
     if src.kind == "random":
         return random_weights(size, seed)
     if src.kind == "path":

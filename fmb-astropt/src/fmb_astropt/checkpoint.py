@@ -35,26 +35,54 @@ def safe_classes() -> list[Any]:
     extra: list[Any] = [m.ModalityRegistry, m.ModalityConfig, m.GPTConfig, np.dtype]
     core = np._core if hasattr(np, "_core") else np.core
     extra.append(core.multiarray.scalar)
-    extra += [getattr(np.dtypes, n) for n in ("Float64DType", "Float32DType", "Int64DType", "BoolDType")
-              if hasattr(np, "dtypes") and hasattr(np.dtypes, n)]
+    extra += [
+        getattr(np.dtypes, n)
+        for n in ("Float64DType", "Float32DType", "Int64DType", "BoolDType")
+        if hasattr(np, "dtypes") and hasattr(np.dtypes, n)
+    ]
     return extra
 
 
 def modality_configs(multimodal: bool, n_chan: int = 3) -> list[Any]:
     """The modalities of the official models: images (16-px patches) and, multimodal, spectra."""
     m = _astropt()
-    mods = [m.ModalityConfig(name=IMAGES, input_size=PATCH * PATCH * n_chan, pos_input_size=1, patch_size=PATCH,
-                             embed_pos=True, loss_weight=1.0)]
+    mods = [
+        m.ModalityConfig(
+            name=IMAGES,
+            input_size=PATCH * PATCH * n_chan,
+            pos_input_size=1,
+            patch_size=PATCH,
+            embed_pos=True,
+            loss_weight=1.0,
+        )
+    ]
     if multimodal:
-        mods.append(m.ModalityConfig(name=SPECTRA, input_size=SPECTRUM_PATCH, pos_input_size=SPECTRUM_PATCH,
-                                     patch_size=SPECTRUM_PATCH, embed_pos=False, loss_weight=0.5))
+        mods.append(
+            m.ModalityConfig(
+                name=SPECTRA,
+                input_size=SPECTRUM_PATCH,
+                pos_input_size=SPECTRUM_PATCH,
+                patch_size=SPECTRUM_PATCH,
+                embed_pos=False,
+                loss_weight=0.5,
+            )
+        )
     return mods
 
 
 def model_args_for(n_layer: int, n_head: int, n_embd: int, modalities: list[Any], n_chan: int = 3) -> dict[str, Any]:
     """GPTConfig keyword arguments as the official training scripts record them."""
-    return dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_chan=n_chan, block_size=BLOCK_SIZE,
-                dropout=0.0, bias=False, modalities=modalities, attn_type="causal")
+    return dict(
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        n_chan=n_chan,
+        block_size=BLOCK_SIZE,
+        dropout=0.0,
+        bias=False,
+        modalities=modalities,
+        attn_type="causal",
+    )
 
 
 def model_args_of(net: torch.nn.Module) -> dict[str, Any]:
@@ -89,14 +117,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:
         msg = " ".join(str(exc).split())
         if "weights_only" in msg or "Unsupported global" in msg or "WeightsUnpickler" in msg:
-            raise ModelError(f"astropt: refusing checkpoint {path}: it pickles objects outside the allowed "
-                             f"astropt classes ({msg[:300]})") from None
+            raise ModelError(
+                f"astropt: refusing checkpoint {path}: it pickles objects outside the allowed "
+                f"astropt classes ({msg[:300]})"
+            ) from None
         raise ModelError(f"astropt: cannot read checkpoint {path}: {type(exc).__name__}: {msg[:300]}") from None
     if not isinstance(obj, dict) or "model" not in obj or "model_args" not in obj:
         raise ModelError(f"astropt: {path} is not an AstroPT checkpoint (needs 'model' and 'model_args')")
     if "modality_registry" not in obj:
-        raise ModelError(f"astropt: {path} has no 'modality_registry' (an astropt v1 checkpoint?); "
-                         "only the v2 format is supported")
+        raise ModelError(
+            f"astropt: {path} has no 'modality_registry' (an astropt v1 checkpoint?); only the v2 format is supported"
+        )
     return obj
 
 
@@ -106,10 +137,12 @@ def strip_compile_prefix(state: dict[str, Any], source: str) -> dict[str, Any]:
     train.py saves that state dict as it is. A key present under both names is refused."""
     out: dict[str, Any] = {}
     for k, v in state.items():
-        name = k[len(COMPILE_PREFIX):] if k.startswith(COMPILE_PREFIX) else k
+        name = k[len(COMPILE_PREFIX) :] if k.startswith(COMPILE_PREFIX) else k
         if name in out:
-            raise ModelError(f"{source}: tensor {name} is in the checkpoint twice (with and without the "
-                             f"torch.compile prefix {COMPILE_PREFIX!r})")
+            raise ModelError(
+                f"{source}: tensor {name} is in the checkpoint twice (with and without the "
+                f"torch.compile prefix {COMPILE_PREFIX!r})"
+            )
         out[name] = v
     return out
 
@@ -132,16 +165,25 @@ def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> t
     try:
         net = build(dict(ckpt["model_args"]), modalities, init=False)
     except Exception as exc:
-        raise ModelError(f"astropt: {source}: its model_args do not describe a network ({type(exc).__name__}: "
-                         f"{' '.join(str(exc).split())[:200]})") from None
+        raise ModelError(
+            f"astropt: {source}: its model_args do not describe a network ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]})"
+        ) from None
     state = strip_compile_prefix(ckpt["model"], f"astropt: {source}")
     load_state_dict_strict(net, state, f"astropt: {source}")
     return net
 
 
-def save_checkpoint(path: str | Path, net: torch.nn.Module, model_args: dict[str, Any], *,
-                    optimizer: torch.optim.Optimizer | None = None, iter_num: int = 0,
-                    best_val_loss: float = float("nan"), config: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    net: torch.nn.Module,
+    model_args: dict[str, Any],
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    iter_num: int = 0,
+    best_val_loss: float = float("nan"),
+    config: dict[str, Any] | None = None,
+) -> Path:
     """Write ``net`` in the official ``ckpt.pt`` layout (loadable by astropt's ``load_astropt`` too)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,4 +200,3 @@ def save_checkpoint(path: str | Path, net: torch.nn.Module, model_args: dict[str
     torch.save(ckpt, tmp)
     tmp.replace(path)
     return path
-

@@ -25,6 +25,8 @@ class AstroPTTraining(TrainingConfig):
 
 
 RETRAIN = Retrainer(
-    config=AstroPTTraining, task="fmb_astropt.retrain:make_task",
+    config=AstroPTTraining,
+    task="fmb_astropt.retrain:make_task",
     help="Continue training AstroPT (its next-token Huber loss) on DATASET; writes ckpt.pt (load it with "
-         "--weights FOLDER).")
+    "--weights FOLDER).",
+)

@@ -85,13 +85,20 @@ class Options:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(opts) - known)
         if unknown:
-            raise ModelError(f"model 'astropt': unknown option(s) {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(known))})")
-        o = cls(size=str(opts.get("size", "")), layer=str(opts.get("layer", "middle")),
-                pooling=str(opts.get("pooling", "mean")), channels=str(opts.get("channels", "")),
-                softening=float(opts.get("softening", DEFAULT_SOFTENING)),
-                image_size=int(opts.get("image_size", 0)), hf_file=str(opts.get("hf_file", "")),
-                stretch=str(opts.get("stretch", "rgb")), input=str(opts.get("input", "image")))
+            raise ModelError(
+                f"model 'astropt': unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        o = cls(
+            size=str(opts.get("size", "")),
+            layer=str(opts.get("layer", "middle")),
+            pooling=str(opts.get("pooling", "mean")),
+            channels=str(opts.get("channels", "")),
+            softening=float(opts.get("softening", DEFAULT_SOFTENING)),
+            image_size=int(opts.get("image_size", 0)),
+            hf_file=str(opts.get("hf_file", "")),
+            stretch=str(opts.get("stretch", "rgb")),
+            input=str(opts.get("input", "image")),
+        )
         if o.stretch not in STRETCHES:
             raise ModelError(f"model 'astropt': stretch {o.stretch!r} is not one of {', '.join(STRETCHES)}")
         if o.input not in INPUTS:

@@ -50,17 +50,21 @@ class AstroPTModel(Model):
         img = net.modality_registry.get_config(IMAGES)
         self.patch = int(getattr(img, "patch_size", 0) or PATCH)  # the checkpoint's own patch size
         if img.input_size % (self.patch * self.patch):
-            raise ModelError(f"astropt: image input size {img.input_size} is not a multiple of patch "
-                             f"{self.patch} x {self.patch}")
+            raise ModelError(
+                f"astropt: image input size {img.input_size} is not a multiple of patch {self.patch} x {self.patch}"
+            )
         self.n_chan = img.input_size // (self.patch * self.patch)
-        self.image_size = opts.image_size or (IMAGE_SIZE_MULTIMODAL if SPECTRA in self.modalities
-                                              else IMAGE_SIZE_IMAGE_ONLY)
+        self.image_size = opts.image_size or (
+            IMAGE_SIZE_MULTIMODAL if SPECTRA in self.modalities else IMAGE_SIZE_IMAGE_ONLY
+        )
         if self.image_size % self.patch:
-            raise ModelError(f"astropt: image_size {self.image_size} is not a multiple of the checkpoint's "
-                             f"patch size {self.patch}")
+            raise ModelError(
+                f"astropt: image_size {self.image_size} is not a multiple of the checkpoint's patch size {self.patch}"
+            )
         if (self.image_size // self.patch) ** 2 > cfg.block_size:
-            raise ModelError(f"astropt: image_size {self.image_size} gives more tokens than the block size "
-                             f"{cfg.block_size}")
+            raise ModelError(
+                f"astropt: image_size {self.image_size} gives more tokens than the block size {cfg.block_size}"
+            )
         super().__init__(spec, weights, self.settings())
 
     @property
@@ -70,10 +74,20 @@ class AstroPTModel(Model):
 
     def settings(self) -> dict[str, Any]:
         o = self.opts
-        return {"size": self.size, "layer": self.layer, "pooling": o.pooling, "channels": o.channels,
-                "softening": o.softening, "image_size": self.image_size, "modalities": list(self.modalities),
-                "patch": self.patch, "stretch": o.stretch, "input": o.input, "pixel_scale": PIXEL_SCALE,
-                "preprocess": PREPROCESS_VERSION}
+        return {
+            "size": self.size,
+            "layer": self.layer,
+            "pooling": o.pooling,
+            "channels": o.channels,
+            "softening": o.softening,
+            "image_size": self.image_size,
+            "modalities": list(self.modalities),
+            "patch": self.patch,
+            "stretch": o.stretch,
+            "input": o.input,
+            "pixel_scale": PIXEL_SCALE,
+            "preprocess": PREPROCESS_VERSION,
+        }
 
     def save_weights(self, path: str | Path) -> Path:
         """Write the network as an official-format ``ckpt.pt`` (``path`` itself if it ends in .pt)."""
@@ -96,16 +110,29 @@ class AstroPTModel(Model):
             tok, pos = rgb_tokens(rgb, self.patch)
         else:
             _, scale, _, _ = image_meta(batch.schema)
-            tok, pos = image_tokens(C.column_array(batch, C.IMAGE), C.image_bands(batch.schema), self.image_size,
-                                    self.n_chan, self.opts.channels, self.opts.softening, pixel_scale=scale,
-                                    target_scale=PIXEL_SCALE, patch=self.patch, stretch=self.opts.stretch)
+            tok, pos = image_tokens(
+                C.column_array(batch, C.IMAGE),
+                C.image_bands(batch.schema),
+                self.image_size,
+                self.n_chan,
+                self.opts.channels,
+                self.opts.softening,
+                pixel_scale=scale,
+                target_scale=PIXEL_SCALE,
+                patch=self.patch,
+                stretch=self.opts.stretch,
+            )
         return tok.to(self.device), pos.to(self.device)
 
     def spectrum_inputs(self, batch: pa.RecordBatch) -> tuple[Any, Any, np.ndarray]:
         from fmb_astropt.preprocess import spectrum_tokens
 
-        tok, pos, valid = spectrum_tokens(C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR),
-                                          C.column_array(batch, C.MASK, bool), C.wavelength(batch))
+        tok, pos, valid = spectrum_tokens(
+            C.column_array(batch, C.FLUX),
+            C.column_array(batch, C.IVAR),
+            C.column_array(batch, C.MASK, bool),
+            C.wavelength(batch),
+        )
         return tok.to(self.device), pos.to(self.device), valid
 
     # ------------------------------------------------------------------ embeddings
@@ -141,8 +168,9 @@ class AstroPTModel(Model):
         return res
 
 
-def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> AstroPTModel:
+def load_model(
+    spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
+) -> AstroPTModel:
     """Loader named by the spec (see the module docstring and :class:`fmb_astropt.config.Options`)."""
     from fmb_astropt.weights import resolve_network
 
@@ -150,6 +178,8 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
     net, info = resolve_network(weights, opts, seed)
     cfg = net.config
     if opts.size and SIZES[opts.size] != (cfg.n_layer, cfg.n_head, cfg.n_embd):
-        raise ModelError(f"astropt: size {opts.size} asked for, but the weights ({info.location}) are a "
-                         f"{size_of(cfg.n_layer, cfg.n_head, cfg.n_embd)} model")
+        raise ModelError(
+            f"astropt: size {opts.size} asked for, but the weights ({info.location}) are a "
+            f"{size_of(cfg.n_layer, cfg.n_head, cfg.n_embd)} model"
+        )
     return AstroPTModel(spec, info, opts, net, device)

@@ -63,15 +63,19 @@ def channel_groups(bands: list[str], channels: str, n_chan: int) -> list[list[in
         elif n_chan == 1:
             channels = "+".join(bands)
         else:
-            raise ModelError(f"astropt: cannot map bands {','.join(bands)} to {n_chan} channels; "
-                             f"give --model astropt:channels=A,B+C,D")
+            raise ModelError(
+                f"astropt: cannot map bands {','.join(bands)} to {n_chan} channels; "
+                f"give --model astropt:channels=A,B+C,D"
+            )
     groups = []
     for entry in channels.split(","):
         names = [b for b in entry.split("+") if b]
         missing = [b for b in names if b not in bands]
         if not names or missing:
-            raise ModelError(f"astropt: channels {channels!r} names bands {missing or entry!r} the image "
-                             f"does not have (bands: {','.join(bands)})")
+            raise ModelError(
+                f"astropt: channels {channels!r} names bands {missing or entry!r} the image "
+                f"does not have (bands: {','.join(bands)})"
+            )
         groups.append([bands.index(b) for b in names])
     if len(groups) != n_chan:
         raise ModelError(f"astropt: channels {channels!r} gives {len(groups)} channels, the model takes {n_chan}")
@@ -83,8 +87,9 @@ RGB_SCALES = {"z": (0, 2.2), "r": (1, 3.4), "g": (2, 6.0)}
 RGB_M, RGB_Q = 0.03, 20.0
 
 
-def lupton_rgb(planes: np.ndarray, scales: tuple[float, float, float] = (2.2, 3.4, 6.0), m: float = RGB_M,
-               q: float = RGB_Q) -> np.ndarray:
+def lupton_rgb(
+    planes: np.ndarray, scales: tuple[float, float, float] = (2.2, 3.4, 6.0), m: float = RGB_M, q: float = RGB_Q
+) -> np.ndarray:
     """``[N, 3, H, W]`` flux (nanomaggies) in R, G, B plane order -> uint8 ``[N, 3, H, W]``.
 
     Lupton et al. (2004, PASP 116, 133) arcsinh colour stretch as legacypipe's ``sdss_rgb`` renders the
@@ -132,10 +137,18 @@ def centre_crop_pad(x: np.ndarray, size: int) -> np.ndarray:
     return x
 
 
-def image_tokens(images: np.ndarray, bands: list[str], image_size: int, n_chan: int = 3,
-                 channels: str = "", softening: float = 0.02, pixel_scale: float | None = None,
-                 target_scale: float = 0.262, patch: int = PATCH,
-                 stretch: str = "rgb") -> tuple[torch.Tensor, torch.Tensor]:
+def image_tokens(
+    images: np.ndarray,
+    bands: list[str],
+    image_size: int,
+    n_chan: int = 3,
+    channels: str = "",
+    softening: float = 0.02,
+    pixel_scale: float | None = None,
+    target_scale: float = 0.262,
+    patch: int = PATCH,
+    stretch: str = "rgb",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Float ``[N, B, H, W]`` images (nanomaggies, ``pixel_scale`` arcsec/px; ``None`` = already at
     ``target_scale``) -> tokens ``[N, T, patch**2 * n_chan]`` and positions ``[N, T]`` (long)."""
     from fmb.adapt import resample_to_scale
@@ -160,8 +173,9 @@ def image_tokens(images: np.ndarray, bands: list[str], image_size: int, n_chan: 
     return tok, pos
 
 
-def spectrum_tokens(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
-                    wavelength: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def spectrum_tokens(
+    flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wavelength: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Spectra ``[N, L]`` -> tokens ``[N, T, 256]``, positions ``[N, T, 256]`` and a ``[N]`` has-spectrum flag."""
     flux = np.asarray(flux, dtype=np.float64)
     good = ~np.asarray(mask, bool) & np.isfinite(flux) & np.isfinite(ivar) & (np.asarray(ivar) > 0)

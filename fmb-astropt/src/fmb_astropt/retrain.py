@@ -25,8 +25,9 @@ from fmb_astropt.config import IMAGES, SPECTRA
 from fmb_astropt.model import AstroPTModel
 
 
-def collect_tokens(model: AstroPTModel, dataset: Dataset, max_objects: int = 0,
-                   chunk: int = 256) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+def collect_tokens(
+    model: AstroPTModel, dataset: Dataset, max_objects: int = 0, chunk: int = 256
+) -> tuple[dict[str, torch.Tensor], np.ndarray]:
     """Every usable object's tokens (float16 on the CPU) and object ids; rows without a spectrum are
     dropped when the network also models spectra."""
     want_spec = SPECTRA in model.modalities
@@ -55,8 +56,9 @@ def collect_tokens(model: AstroPTModel, dataset: Dataset, max_objects: int = 0,
     return data, np.concatenate(ids)
 
 
-def inputs_targets(data: dict[str, torch.Tensor], idx: torch.Tensor, names: list[str],
-                   device: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def inputs_targets(
+    data: dict[str, torch.Tensor], idx: torch.Tensor, names: list[str], device: str
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """astropt's X/Y: the first modality predicts its own next token; later ones are predicted whole."""
     X: dict[str, torch.Tensor] = {}
     Y: dict[str, torch.Tensor] = {}
@@ -101,9 +103,12 @@ class AstroPTTask:
         return {"val_loss": batched_mean(idx, self.cfg.batch_size, loss)}
 
     def save(self, folder: Path) -> Path:
-        return save_checkpoint(folder / "ckpt.pt", self.module, model_args_of(self.module),
-                               config={"fmb_retrain": self.cfg.to_dict(), "dataset": self.dataset,
-                                       "image_size": self.model.image_size})
+        return save_checkpoint(
+            folder / "ckpt.pt",
+            self.module,
+            model_args_of(self.module),
+            config={"fmb_retrain": self.cfg.to_dict(), "dataset": self.dataset, "image_size": self.model.image_size},
+        )
 
 
 def make_task(cfg: AstroPTTraining, dataset: Dataset, weights: str, device: str) -> AstroPTTask:

@@ -81,15 +81,25 @@ def resolve_network(weights: str, opts: Options, seed: int) -> tuple[Any, Weight
 
     size = opts.size or DEFAULT_SIZE
     filename = opts.hf_file or hub_file(size)
-    no_official = "" if size in OFFICIAL_SIZES or opts.hf_file else \
-        f"there is no official {size} checkpoint (official: {', '.join(OFFICIAL_SIZES)})"
-    src = resolve_source(weights, model="astropt", seed=seed, official=OFFICIAL_REPO, no_official=no_official,
-                         fetch=lambda repo, rev: hub.download(repo, filename, rev))
+    no_official = (
+        ""
+        if size in OFFICIAL_SIZES or opts.hf_file
+        else f"there is no official {size} checkpoint (official: {', '.join(OFFICIAL_SIZES)})"
+    )
+    src = resolve_source(
+        weights,
+        model="astropt",
+        seed=seed,
+        official=OFFICIAL_REPO,
+        no_official=no_official,
+        fetch=lambda repo, rev: hub.download(repo, filename, rev),
+    )
     if src.kind == "random":
         return random_network(size, seed), WeightsInfo(kind="random", seed=seed)
     f = checkpoint_file(src.path)
     net = network_from_file(f)  # strict: the provenance below is recorded only after it loaded
     if src.kind == "path":
         return net, WeightsInfo(kind="path", location=str(f), sha256=sha256_file(f))
-    return net, WeightsInfo(kind="hf", location=f"{src.location}/{filename}", revision=src.revision,
-                            sha256=sha256_file(f))
+    return net, WeightsInfo(
+        kind="hf", location=f"{src.location}/{filename}", revision=src.revision, sha256=sha256_file(f)
+    )

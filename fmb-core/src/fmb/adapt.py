@@ -31,8 +31,15 @@ from fmb.errors import DataError
 #: CTIO/DECam g r i z (Legacy Survey), Subaru/HSC y, Euclid VIS and NISP Y J H. A dataset may give its own
 #: as the image field's ``wavelengths`` metadata (nm, comma-separated, one per band).
 KNOWN_BAND_NM: dict[str, float] = {
-    "g": 482.7, "r": 643.2, "i": 782.6, "z": 917.9, "y": 977.5,
-    "VIS": 718.0, "Y": 1081.0, "J": 1367.0, "H": 1771.0,
+    "g": 482.7,
+    "r": 643.2,
+    "i": 782.6,
+    "z": 917.9,
+    "y": 977.5,
+    "VIS": 718.0,
+    "Y": 1081.0,
+    "J": 1367.0,
+    "H": 1771.0,
 }
 
 #: A resampling by more than this factor either way is outside the training domain (warned).
@@ -54,11 +61,14 @@ def band_wavelengths(bands: list[str], schema: pa.Schema | None = None) -> list[
             try:
                 values = [float(v) for v in meta.split(",")]
             except ValueError:
-                raise DataError(f"field 'image': metadata wavelengths={meta!r} is not comma-separated "
-                                "numbers") from None
+                raise DataError(
+                    f"field 'image': metadata wavelengths={meta!r} is not comma-separated numbers"
+                ) from None
             if len(values) != len(bands) or not all(v > 0 for v in values):
-                raise DataError(f"field 'image': metadata wavelengths={meta!r} needs one positive value (nm) "
-                                f"per band ({len(bands)})")
+                raise DataError(
+                    f"field 'image': metadata wavelengths={meta!r} needs one positive value (nm) "
+                    f"per band ({len(bands)})"
+                )
             return values
     return [KNOWN_BAND_NM.get(b) for b in bands]
 
@@ -76,32 +86,57 @@ def map_bands(data_bands: list[str], data_nm: list[float | None], contract: Imag
         else:
             known = [(abs(nm - band.wavelength_nm), j) for j, nm in enumerate(data_nm) if nm is not None]
             if not known:
-                raise DataError(f"field 'image': bands {','.join(data_bands)} have no band {band.name!r} and no known "
-                                "wavelengths to map by (give the image field a 'wavelengths' metadata in nm)")
+                raise DataError(
+                    f"field 'image': bands {','.join(data_bands)} have no band {band.name!r} and no known "
+                    "wavelengths to map by (give the image field a 'wavelengths' metadata in nm)"
+                )
             i, match = min(known)[1], "wavelength"
-        out.append({"band": band.name, "wavelength_nm": band.wavelength_nm, "from": data_bands[i], "index": i,
-                    "from_wavelength_nm": data_nm[i], "match": match})
+        out.append(
+            {
+                "band": band.name,
+                "wavelength_nm": band.wavelength_nm,
+                "from": data_bands[i],
+                "index": i,
+                "from_wavelength_nm": data_nm[i],
+                "match": match,
+            }
+        )
     return out
 
 
 def _axis_plan(n_in: int, zoom: float, n_out: int) -> dict[str, Any]:
     content = n_in * zoom
-    return {"in": n_in, "content": round(content, 3), "crop": round(max(0.0, content - n_out), 3),
-            "pad": round(max(0.0, n_out - content), 3)}
+    return {
+        "in": n_in,
+        "content": round(content, 3),
+        "crop": round(max(0.0, content - n_out), 3),
+        "pad": round(max(0.0, n_out - content), 3),
+    }
 
 
-def resample_plan(shape_hw: tuple[int, int], pixel_scale_in: float, pixel_scale_out: float, stamp_size: int,
-                  flux_conserving: bool = True) -> dict[str, Any]:
+def resample_plan(
+    shape_hw: tuple[int, int],
+    pixel_scale_in: float,
+    pixel_scale_out: float,
+    stamp_size: int,
+    flux_conserving: bool = True,
+) -> dict[str, Any]:
     """What :func:`resample_to_scale` does to ``[H, W]`` stamps (no data needed): the record it returns."""
     zoom = pixel_scale_in / pixel_scale_out
     identity = math.isclose(zoom, 1.0, rel_tol=1e-6)
     return {
-        "pixel_scale_in": pixel_scale_in, "pixel_scale_out": pixel_scale_out, "zoom": round(zoom, 6),
-        "stamp_out": stamp_size, "rows": _axis_plan(shape_hw[0], zoom, stamp_size),
+        "pixel_scale_in": pixel_scale_in,
+        "pixel_scale_out": pixel_scale_out,
+        "zoom": round(zoom, 6),
+        "stamp_out": stamp_size,
+        "rows": _axis_plan(shape_hw[0], zoom, stamp_size),
         "cols": _axis_plan(shape_hw[1], zoom, stamp_size),
-        "method": ("integer centre crop/pad (no interpolation)" if identity else
-                   "scipy.ndimage.affine_transform order=1 (bilinear), centre to centre"
-                   + (", Gaussian anti-alias sigma=(1/zoom-1)/2 px" if zoom < 1 else "")),
+        "method": (
+            "integer centre crop/pad (no interpolation)"
+            if identity
+            else "scipy.ndimage.affine_transform order=1 (bilinear), centre to centre"
+            + (", Gaussian anti-alias sigma=(1/zoom-1)/2 px" if zoom < 1 else "")
+        ),
         "conserves": "flux" if flux_conserving else "surface brightness",
         "flux_factor": 1.0 if identity or not flux_conserving else round(1.0 / zoom**2, 6),
     }
@@ -123,8 +158,9 @@ def _centre_crop_pad(x: np.ndarray, size: int) -> np.ndarray:
     return x
 
 
-def resample_to_scale(images: np.ndarray, pixel_scale_in: float, pixel_scale_out: float, stamp_size: int,
-                      flux_conserving: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+def resample_to_scale(
+    images: np.ndarray, pixel_scale_in: float, pixel_scale_out: float, stamp_size: int, flux_conserving: bool = True
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Resample ``[B, C, H, W]`` stamps from ``pixel_scale_in`` to ``pixel_scale_out`` arcsec/px, then centre
     crop or zero-pad to ``stamp_size`` x ``stamp_size``. Returns ``(float32 [B, C, S, S], record)``.
 
@@ -143,8 +179,10 @@ def resample_to_scale(images: np.ndarray, pixel_scale_in: float, pixel_scale_out
     if x.ndim != 4:
         raise ValueError(f"resample_to_scale: images must be [B, C, H, W], got shape {x.shape}")
     if not (pixel_scale_in > 0 and pixel_scale_out > 0) or stamp_size <= 0:
-        raise ValueError(f"resample_to_scale: scales {pixel_scale_in}, {pixel_scale_out} and stamp size "
-                         f"{stamp_size} must be positive")
+        raise ValueError(
+            f"resample_to_scale: scales {pixel_scale_in}, {pixel_scale_out} and stamp size "
+            f"{stamp_size} must be positive"
+        )
     record = resample_plan(x.shape[-2:], pixel_scale_in, pixel_scale_out, stamp_size, flux_conserving)
     zoom = pixel_scale_in / pixel_scale_out
     if math.isclose(zoom, 1.0, rel_tol=1e-6):
@@ -161,8 +199,15 @@ def resample_to_scale(images: np.ndarray, pixel_scale_in: float, pixel_scale_out
         flat = ndimage.gaussian_filter(flat, sigma=(0, sigma, sigma), mode="constant", cval=0.0)
     # output index o -> input coordinate (o - (S-1)/2) / zoom + (n-1)/2, shifted by the padding
     offset = [0.0] + [pad + (n - 1) / 2.0 - (stamp_size - 1) / 2.0 / zoom for n in (h, w)]
-    out = ndimage.affine_transform(flat, [1.0, 1.0 / zoom, 1.0 / zoom], offset=offset,
-                                   output_shape=(b * c, stamp_size, stamp_size), order=1, mode="constant", cval=0.0)
+    out = ndimage.affine_transform(
+        flat,
+        [1.0, 1.0 / zoom, 1.0 / zoom],
+        offset=offset,
+        output_shape=(b * c, stamp_size, stamp_size),
+        order=1,
+        mode="constant",
+        cval=0.0,
+    )
     out *= record["flux_factor"]
     return out.reshape(b, c, stamp_size, stamp_size).astype(np.float32), record
 
@@ -198,7 +243,8 @@ def plan_image(schema: pa.Schema, contract: ImageContract) -> dict[str, Any]:
         "band_map": map_bands(bands, band_wavelengths(bands, schema), contract),
         "resample": resample_plan(tuple(shape[-2:]), scale_in, contract.pixel_scale_arcsec, contract.stamp_size),
         "pixel_scale_assumed": assumed,
-        "unit_in": unit, "unit_out": contract.flux_unit,
+        "unit_in": unit,
+        "unit_out": contract.flux_unit,
     }
 
 
@@ -227,14 +273,18 @@ def image_warnings(schema: pa.Schema, contract: ImageContract) -> list[str]:
         scale = want
     ratio = scale / want
     if ratio > SCALE_RATIO_LIMIT or ratio < 1 / SCALE_RATIO_LIMIT:
-        out.append(f"pixel scale {scale:g}\"/px vs the model's {want:g}\"/px (ratio {ratio:.3g}): resolution "
-                   "and noise differ from training")
+        out.append(
+            f'pixel scale {scale:g}"/px vs the model\'s {want:g}"/px (ratio {ratio:.3g}): resolution '
+            "and noise differ from training"
+        )
     side = contract.stamp_size * want
     for axis, n in (("height", shape[-2]), ("width", shape[-1])):
         frac = n * scale / side
         if frac < COVERAGE_LIMIT:
-            out.append(f"stamps span {n * scale:.3g}\" ({axis}), the model's input {side:.3g}\": "
-                       f"they cover {100 * frac:.0f}% of its side")
+            out.append(
+                f'stamps span {n * scale:.3g}" ({axis}), the model\'s input {side:.3g}": '
+                f"they cover {100 * frac:.0f}% of its side"
+            )
             break
     try:
         bmap = map_bands(bands, band_wavelengths(bands, schema), contract)
@@ -267,8 +317,11 @@ def domain_warnings(schema: pa.Schema, contract: InputContract | None) -> list[s
             lo = float(start)
             hi = lo + float(step) * (C.field_shape(fld)[0] - 1)
             cover = (min(hi, spec.wavelength_max_aa) - max(lo, spec.wavelength_min_aa)) / (
-                spec.wavelength_max_aa - spec.wavelength_min_aa)
+                spec.wavelength_max_aa - spec.wavelength_min_aa
+            )
             if cover < SPECTRAL_COVERAGE_LIMIT:
-                out.append(f"spectrum: {lo:.0f}-{hi:.0f} A covers {100 * max(cover, 0):.0f}% of the model's "
-                           f"{spec.wavelength_min_aa:.0f}-{spec.wavelength_max_aa:.0f} A")
+                out.append(
+                    f"spectrum: {lo:.0f}-{hi:.0f} A covers {100 * max(cover, 0):.0f}% of the model's "
+                    f"{spec.wavelength_min_aa:.0f}-{spec.wavelength_max_aa:.0f} A"
+                )
     return out

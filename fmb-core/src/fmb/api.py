@@ -38,16 +38,28 @@ class RunResult:
 def _configs(model: str, detector: str, dataset: str, **options: Any) -> list:
     from fmb.config import expand, resolve
 
-    overrides = {"models": [model], "detectors": [detector], "datasets": [dataset],
-                 **{k: v for k, v in options.items() if k != "seeds"}}
+    overrides = {
+        "models": [model],
+        "detectors": [detector],
+        "datasets": [dataset],
+        **{k: v for k, v in options.items() if k != "seeds"},
+    }
     if "seed" in overrides:
         overrides["seeds"] = [overrides.pop("seed")]
     return expand(resolve(None, overrides))
 
 
-def run(model: str = "baseline", detector: str = "iforest", dataset: str = "synthetic", *,
-        output: str | Path | None = None, report: bool = False, quiet: bool = True, shards: int | None = None,
-        **options: Any) -> RunResult:
+def run(
+    model: str = "baseline",
+    detector: str = "iforest",
+    dataset: str = "synthetic",
+    *,
+    output: str | Path | None = None,
+    report: bool = False,
+    quiet: bool = True,
+    shards: int | None = None,
+    **options: Any,
+) -> RunResult:
     """Embed, detect and score one system, like ``fmb run``; returns its :class:`RunResult`.
 
     ``model``, ``detector`` and ``dataset`` take the CLI's ``name:key=value,...`` form; ``options`` are

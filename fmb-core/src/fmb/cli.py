@@ -35,16 +35,22 @@ class FMBGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {type(exc).__name__}: {exc}".splitlines()[0]
-                       + " (run `fmb --debug ...` for the traceback)", err=True)
+            click.echo(
+                f"Error: {type(exc).__name__}: {exc}".splitlines()[0] + " (run `fmb --debug ...` for the traceback)",
+                err=True,
+            )
             ctx.exit(1)
 
 
 @click.group(cls=FMBGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fmb")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads per stage for BLAS/OpenMP/torch (default: $FMB_THREADS, else the CPUs; fmb.threads).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads per stage for BLAS/OpenMP/torch (default: $FMB_THREADS, else the CPUs; fmb.threads).",
+)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
     """FMB, the Foundation Models Benchmark: embed -> detect -> score -> compare -> report."""
@@ -71,8 +77,26 @@ def _add_commands() -> None:
     from fmb.commands.status import status
     from fmb.report.command import report_cmd
 
-    for c in (plugins, models, datasets, detectors, run, embed, detect, show, compare_cmd, probe_cmd,
-              neighbors_cmd, review_cmd, leaderboard_cmd, export_cmd, report_cmd, new_plugin_command, status, retrain):
+    for c in (
+        plugins,
+        models,
+        datasets,
+        detectors,
+        run,
+        embed,
+        detect,
+        show,
+        compare_cmd,
+        probe_cmd,
+        neighbors_cmd,
+        review_cmd,
+        leaderboard_cmd,
+        export_cmd,
+        report_cmd,
+        new_plugin_command,
+        status,
+        retrain,
+    ):
         cli.add_command(c)
 
 

@@ -42,12 +42,31 @@ else:  # pragma: no cover
 LIST_KEYS = {"models": "model", "detectors": "detector", "datasets": "dataset", "seeds": "seed"}
 SCALAR_KEYS = ("modality", "weights", "device", "batch_size", "output", "overwrite")
 TABLES = ("models", "detectors", "datasets")
-DEFAULTS: dict[str, Any] = {"models": [], "detectors": [], "datasets": ["synthetic"], "seeds": [0],
-                            "modality": "all", "weights": "auto", "device": "auto", "batch_size": 64,
-                            "output": "", "overwrite": False}
+DEFAULTS: dict[str, Any] = {
+    "models": [],
+    "detectors": [],
+    "datasets": ["synthetic"],
+    "seeds": [0],
+    "modality": "all",
+    "weights": "auto",
+    "device": "auto",
+    "batch_size": 64,
+    "output": "",
+    "overwrite": False,
+}
 #: the type of each [benchmark] key (a list key also takes a single value)
-KEY_TYPES: dict[str, type] = {"models": str, "detectors": str, "datasets": str, "seeds": int, "modality": str,
-                              "weights": str, "device": str, "batch_size": int, "output": str, "overwrite": bool}
+KEY_TYPES: dict[str, type] = {
+    "models": str,
+    "detectors": str,
+    "datasets": str,
+    "seeds": int,
+    "modality": str,
+    "weights": str,
+    "device": str,
+    "batch_size": int,
+    "output": str,
+    "overwrite": bool,
+}
 _TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false"}
 
 
@@ -60,15 +79,15 @@ def _check_benchmark(where: str, bench: dict[str, Any]) -> None:
     """Every [benchmark] key is known and of the right type (one-line UsageError with a suggestion)."""
     for key, value in bench.items():
         if key not in DEFAULTS:
-            raise UsageError(f"{where}: unknown key {key!r} in [benchmark]{suggest(key, DEFAULTS)} "
-                             f"(valid: {', '.join(DEFAULTS)})")
+            raise UsageError(
+                f"{where}: unknown key {key!r} in [benchmark]{suggest(key, DEFAULTS)} (valid: {', '.join(DEFAULTS)})"
+            )
         typ, word = KEY_TYPES[key], _TYPE_WORDS[KEY_TYPES[key]]
         items = value if key in LIST_KEYS and isinstance(value, list) else [value]
         for item in items:
             if not _is(item, typ):
                 what = f"a list of {word.split(' ', 1)[1]}s or {word}" if key in LIST_KEYS else word
-                raise UsageError(f"{where}: [benchmark] {key} = {value!r}: {item!r} is not {word} "
-                                 f"(expected {what})")
+                raise UsageError(f"{where}: [benchmark] {key} = {value!r}: {item!r} is not {word} (expected {what})")
 
 
 def _check_tables(where: str, data: dict[str, Any]) -> None:
@@ -84,8 +103,10 @@ def _check_tables(where: str, data: dict[str, Any]) -> None:
         known = reg.specs[kind]
         for name, options in section.items():
             if name not in known:
-                raise UsageError(f"{where}: [{table}.{name}] names no registered {kind}"
-                                 f"{suggest(name, known)} (registered: {', '.join(sorted(known))})")
+                raise UsageError(
+                    f"{where}: [{table}.{name}] names no registered {kind}"
+                    f"{suggest(name, known)} (registered: {', '.join(sorted(known))})"
+                )
             if not isinstance(options, dict):
                 raise UsageError(f"{where}: [{table}.{name}] must be a table of options, got {options!r}")
 
@@ -104,8 +125,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"{where}: invalid TOML: {exc}") from exc
     unknown = sorted(set(data) - {"benchmark", *TABLES})
     if unknown:
-        raise UsageError(f"{where}: unknown table(s) {', '.join(unknown)}{suggest(unknown[0], ['benchmark', *TABLES])}"
-                         " (expected benchmark, models, detectors, datasets)")
+        raise UsageError(
+            f"{where}: unknown table(s) {', '.join(unknown)}{suggest(unknown[0], ['benchmark', *TABLES])}"
+            " (expected benchmark, models, detectors, datasets)"
+        )
     bench = data.get("benchmark", {})
     if not isinstance(bench, dict):
         raise UsageError(f"{where}: benchmark must be a table ([benchmark])")
@@ -150,11 +173,27 @@ def expand(merged: dict[str, Any]) -> list[RunConfig]:
     seeds, batch_size = list(merged["seeds"]), merged["batch_size"]
     if batch_size < 1:
         raise UsageError(f"batch_size must be positive, got {batch_size}")
-    combos = itertools.product(_named(merged["datasets"], tables["datasets"], "dataset"),
-                               _named(merged["models"], tables["models"], "model"),
-                               _named(merged["detectors"], tables["detectors"], "detector"), seeds)
-    return [RunConfig(model=m, model_options=mo, detector=d, detector_params=dp, dataset=s,
-                      dataset_options=so, seed=seed, modality=merged["modality"], weights=merged["weights"],
-                      device=merged["device"], batch_size=batch_size, output=merged["output"] or "",
-                      overwrite=bool(merged["overwrite"]))
-            for (s, so), (m, mo), (d, dp), seed in combos]
+    combos = itertools.product(
+        _named(merged["datasets"], tables["datasets"], "dataset"),
+        _named(merged["models"], tables["models"], "model"),
+        _named(merged["detectors"], tables["detectors"], "detector"),
+        seeds,
+    )
+    return [
+        RunConfig(
+            model=m,
+            model_options=mo,
+            detector=d,
+            detector_params=dp,
+            dataset=s,
+            dataset_options=so,
+            seed=seed,
+            modality=merged["modality"],
+            weights=merged["weights"],
+            device=merged["device"],
+            batch_size=batch_size,
+            output=merged["output"] or "",
+            overwrite=bool(merged["overwrite"]),
+        )
+        for (s, so), (m, mo), (d, dp), seed in combos
+    ]

@@ -88,8 +88,10 @@ class SpectrumContract:
 
     def validate(self, where: str) -> None:
         if not (0 < float(self.wavelength_min_aa) < float(self.wavelength_max_aa)):
-            raise ContractError(f"{where}: spectrum wavelength range {self.wavelength_min_aa!r}.."
-                                f"{self.wavelength_max_aa!r} must be positive and increasing")
+            raise ContractError(
+                f"{where}: spectrum wavelength range {self.wavelength_min_aa!r}.."
+                f"{self.wavelength_max_aa!r} must be positive and increasing"
+            )
         if self.pixel_aa is not None and not (float(self.pixel_aa) > 0):
             raise ContractError(f"{where}: spectrum.pixel_aa must be > 0 or None")
         for attr in ("resolution", "flux_unit", "normalisation", "source"):

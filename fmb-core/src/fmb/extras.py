@@ -35,11 +35,14 @@ def require(extra: str, what: str) -> None:
 
 
 def status_note(extra: str) -> str:
-    """" (needs [extra]: pip ...)" while the extra is missing, " (extra [extra])" once installed."""
+    """ " (needs [extra]: pip ...)" while the extra is missing, " (extra [extra])" once installed."""
     return f" (NOT INSTALLED: {pip_command(extra)})" if missing(extra) else f" (extra [{extra}])"
 
 
 def plugin_hint(kind: str, name: str) -> str:
-    """"; install it: pip install fmb-astroclip" for a model of a known plugin package, else ""."""
-    return f"; it comes with a plugin package: pip install {PLUGIN_PACKAGES[name]}" if (
-        kind == "model" and name in PLUGIN_PACKAGES) else ""
+    """ "; install it: pip install fmb-astroclip" for a model of a known plugin package, else ""."""
+    return (
+        f"; it comes with a plugin package: pip install {PLUGIN_PACKAGES[name]}"
+        if (kind == "model" and name in PLUGIN_PACKAGES)
+        else ""
+    )

@@ -54,8 +54,15 @@ def verify_file(path: str | os.PathLike) -> str:
 
 
 def _stat_key(path: Path, st: os.stat_result) -> dict[str, Any]:
-    return {"format": MEMO_FORMAT, "algorithm": ALGORITHM, "path": str(path), "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "device": st.st_dev}
+    return {
+        "format": MEMO_FORMAT,
+        "algorithm": ALGORITHM,
+        "path": str(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "inode": st.st_ino,
+        "device": st.st_dev,
+    }
 
 
 def _memo_file(path: Path) -> Path:

@@ -94,9 +94,11 @@ def cached_repo_id(repo_id: str) -> str:
         return repo_id
     hits = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.lower() == want.lower())
     if len(hits) > 1:
-        raise HubError(f"hf:{repo_id}: the hub cache {root} holds it under several spellings "
-                       f"({', '.join(hits)}); remove all but one")
-    return hits[0][len("models--"):].replace("--", "/", 1) if hits else repo_id
+        raise HubError(
+            f"hf:{repo_id}: the hub cache {root} holds it under several spellings "
+            f"({', '.join(hits)}); remove all but one"
+        )
+    return hits[0][len("models--") :].replace("--", "/", 1) if hits else repo_id
 
 
 def _what(repo: str, filename: str, revision: str) -> str:
@@ -118,35 +120,49 @@ def _fetch(repo: str, filename: str, revision: str, local_only: bool, patterns: 
     what = _what(repo, filename, revision)
     try:
         if filename:
-            return Path(hf_hub_download(repo, filename, revision=revision or None, cache_dir=cache_dir(),
-                                        local_files_only=local_only))
-        return Path(snapshot_download(repo, revision=revision or None, allow_patterns=patterns,
-                                      cache_dir=cache_dir(), local_files_only=local_only))
+            return Path(
+                hf_hub_download(
+                    repo, filename, revision=revision or None, cache_dir=cache_dir(), local_files_only=local_only
+                )
+            )
+        return Path(
+            snapshot_download(
+                repo,
+                revision=revision or None,
+                allow_patterns=patterns,
+                cache_dir=cache_dir(),
+                local_files_only=local_only,
+            )
+        )
     except GatedRepoError:  # before RepositoryNotFoundError: it is a subclass
-        raise HubError(f"{what}: the repository is gated: request access at https://huggingface.co/{repo}, "
-                       "then set HF_TOKEN (or run `hf auth login`)") from None
+        raise HubError(
+            f"{what}: the repository is gated: request access at https://huggingface.co/{repo}, "
+            "then set HF_TOKEN (or run `hf auth login`)"
+        ) from None
     except RevisionNotFoundError:
         raise HubError(f"{what}: revision {revision!r} not found in {repo}") from None
     except RepositoryNotFoundError:
-        raise HubError(f"{what}: repository not found or not accessible (a private repository needs HF_TOKEN)"
-                       ) from None
+        raise HubError(
+            f"{what}: repository not found or not accessible (a private repository needs HF_TOKEN)"
+        ) from None
     except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE=1 and it is not in the local Hugging Face cache" if offline() else \
-            "it is not in the local Hugging Face cache"
+        why = (
+            "HF_HUB_OFFLINE=1 and it is not in the local Hugging Face cache"
+            if offline()
+            else "it is not in the local Hugging Face cache"
+        )
         raise HubError(f"{what}: {why} ({cache_dir() or 'the default cache'})") from None
     except EntryNotFoundError:
         raise HubError(f"{what}: the repository has no such file") from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise HubError(f"{what}: download failed ({type(exc).__name__}: "
-                       f"{' '.join(str(exc).split())[:200]})") from None
+        raise HubError(f"{what}: download failed ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
 
 
 def _lacking(folder: Path, require: tuple[str, ...]) -> list[str]:
     return [rel for rel in require if not (folder / rel).is_file()]
 
 
-def _get(repo: str, filename: str, revision: str, patterns: list[str] | None,
-         require: tuple[str, ...] = ()) -> HubPath:
+def _get(repo: str, filename: str, revision: str, patterns: list[str] | None, require: tuple[str, ...] = ()) -> HubPath:
     off = offline()
     if off:
         repo = cached_repo_id(repo)
@@ -154,15 +170,18 @@ def _get(repo: str, filename: str, revision: str, patterns: list[str] | None,
         path = _fetch(repo, filename, revision, True, patterns)
         missing = _lacking(path, require)
         if missing:  # an incomplete snapshot in the cache: a miss
-            raise HubError(f"{_what(repo, filename, revision)}: the cached snapshot lacks {', '.join(missing)}"
-                           + (" and HF_HUB_OFFLINE=1" if off else ""))
+            raise HubError(
+                f"{_what(repo, filename, revision)}: the cached snapshot lacks {', '.join(missing)}"
+                + (" and HF_HUB_OFFLINE=1" if off else "")
+            )
     except HubError:
         if off:
             raise
         if not reachable():
-            raise HubError(f"{_what(repo, filename, revision)}: it is not in the local Hugging Face cache and the "
-                           f"hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) is unreachable"
-                           ) from None
+            raise HubError(
+                f"{_what(repo, filename, revision)}: it is not in the local Hugging Face cache and the "
+                f"hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) is unreachable"
+            ) from None
         path = _fetch(repo, filename, revision, False, patterns)
         missing = _lacking(path, require)
         if missing:
@@ -178,8 +197,9 @@ def download(repo: str, filename: str, revision: str = "") -> HubPath:
     return _get(repo, filename, revision, None)
 
 
-def snapshot(repo: str, revision: str = "", allow_patterns: list[str] | None = None,
-             require: tuple[str, ...] = ()) -> HubPath:
+def snapshot(
+    repo: str, revision: str = "", allow_patterns: list[str] | None = None, require: tuple[str, ...] = ()
+) -> HubPath:
     """The local snapshot folder of ``repo`` holding the files matching ``allow_patterns`` (all if None).
 
     ``require``: paths inside the snapshot that must be there; a cached snapshot lacking one counts as a

@@ -35,17 +35,38 @@ SCORES = (("auroc", "auroc"), ("average_precision", "ap"))
 CSV = "leaderboard.csv"
 PARQUET = "leaderboard.parquet"
 
-COLUMNS = ["rank", "system", "modality", "model", "detector", "dataset", "weights", "n_seeds", "seeds",
-           "auroc", "auroc_sd", "auroc_ci_low", "auroc_ci_high",
-           "ap", "ap_sd", "ap_ci_low", "ap_ci_high", "n_objects", "n_anomalies", "run_dirs"]
+COLUMNS = [
+    "rank",
+    "system",
+    "modality",
+    "model",
+    "detector",
+    "dataset",
+    "weights",
+    "n_seeds",
+    "seeds",
+    "auroc",
+    "auroc_sd",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "ap",
+    "ap_sd",
+    "ap_ci_low",
+    "ap_ci_high",
+    "n_objects",
+    "n_anomalies",
+    "run_dirs",
+]
 
 
 def system_label(config: dict[str, Any]) -> str:
     """``model[:opts]/detector[:params]/dataset[:opts]`` (and ``/weights=W`` unless ``auto``): the full
     formatted specs (:func:`fmb.params.format_spec`), so that ``knn`` and ``knn:n_neighbors=10`` differ."""
-    parts = [format_spec(config.get("model", "?"), config.get("model_options") or {}),
-             format_spec(config.get("detector", "?"), config.get("detector_params") or {}),
-             format_spec(config.get("dataset", "?"), config.get("dataset_options") or {})]
+    parts = [
+        format_spec(config.get("model", "?"), config.get("model_options") or {}),
+        format_spec(config.get("detector", "?"), config.get("detector_params") or {}),
+        format_spec(config.get("dataset", "?"), config.get("dataset_options") or {}),
+    ]
     weights = config.get("weights", "auto")
     if weights not in (None, "auto"):
         parts.append(f"weights={weights}")
@@ -87,20 +108,25 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
             g = groups.setdefault((label, mod), {"cfg": cfg, "seeds": {}})
             seed = cfg.get("seed")
             if seed in g["seeds"]:
-                raise UsageError(f"{str(d)!r} and {g['seeds'][seed]['dir']!r} hold the same system ({label}) "
-                                 f"and seed {seed}: give one of them")
+                raise UsageError(
+                    f"{str(d)!r} and {g['seeds'][seed]['dir']!r} hold the same system ({label}) "
+                    f"and seed {seed}: give one of them"
+                )
             g["seeds"][seed] = {"dir": str(d), "m": entry.get("metrics") or {}}
     rows = []
     for (label, mod), g in groups.items():
         cfg, seeds = g["cfg"], [g["seeds"][s] for s in sorted(g["seeds"], key=_seed_key)]
         row: dict[str, Any] = {
-            "system": label, "modality": mod,
+            "system": label,
+            "modality": mod,
             "model": format_spec(cfg.get("model", "?"), cfg.get("model_options") or {}),
             "detector": format_spec(cfg.get("detector", "?"), cfg.get("detector_params") or {}),
             "dataset": format_spec(cfg.get("dataset", "?"), cfg.get("dataset_options") or {}),
-            "weights": cfg.get("weights", "auto"), "n_seeds": len(seeds),
+            "weights": cfg.get("weights", "auto"),
+            "n_seeds": len(seeds),
             "seeds": ",".join(str(s) for s in sorted(g["seeds"], key=_seed_key)),
-            "n_objects": seeds[0]["m"].get("n_objects"), "n_anomalies": seeds[0]["m"].get("n_anomalies"),
+            "n_objects": seeds[0]["m"].get("n_objects"),
+            "n_anomalies": seeds[0]["m"].get("n_anomalies"),
             "run_dirs": json.dumps([s["dir"] for s in seeds]),
         }
         for key, col in SCORES:
@@ -111,8 +137,12 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
         rows.append(row)
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"])
     if len(df):
-        df = df.sort_values([MAIN_SCORE, "system", "modality"], ascending=[not HIGHER_IS_BETTER, True, True],
-                            na_position="last", kind="mergesort").reset_index(drop=True)
+        df = df.sort_values(
+            [MAIN_SCORE, "system", "modality"],
+            ascending=[not HIGHER_IS_BETTER, True, True],
+            na_position="last",
+            kind="mergesort",
+        ).reset_index(drop=True)
     df.insert(0, "rank", range(1, len(df) + 1))
     df.attrs.update(main_score=MAIN_SCORE, higher_is_better=HIGHER_IS_BETTER)
     return df
@@ -127,8 +157,11 @@ def write_leaderboard(df: pd.DataFrame, folder: str | Path) -> list[Path]:
 
     folder = Path(folder)
     table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = {**(table.schema.metadata or {}), b"fmb.main_score": MAIN_SCORE.encode(),
-            b"fmb.higher_is_better": str(HIGHER_IS_BETTER).lower().encode()}
+    meta = {
+        **(table.schema.metadata or {}),
+        b"fmb.main_score": MAIN_SCORE.encode(),
+        b"fmb.higher_is_better": str(HIGHER_IS_BETTER).lower().encode(),
+    }
     write_parquet(table.replace_schema_metadata(meta), folder / PARQUET)
     with atomic_path(folder / CSV) as tmp:
         df.to_csv(tmp, index=False)
@@ -155,9 +188,16 @@ def leaderboard_table(df: pd.DataFrame) -> Table:
     for col in ("#", "system", "modality", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"):
         t.add_column(col, justify="right" if col in ("#", "seeds") else "left")
     for r in df.itertuples(index=False):
-        t.add_row(str(r.rank), r.system, r.modality, str(r.n_seeds),
-                  _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
-                  _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high))
-    t.caption = ("mean ± sd over seeds (sd with several seeds); [CI]: bootstrap interval over objects "
-                 "(mean of the seeds' bounds)")
+        t.add_row(
+            str(r.rank),
+            r.system,
+            r.modality,
+            str(r.n_seeds),
+            _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
+            _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high),
+        )
+    t.caption = (
+        "mean ± sd over seeds (sd with several seeds); [CI]: bootstrap interval over objects "
+        "(mean of the seeds' bounds)"
+    )
     return t

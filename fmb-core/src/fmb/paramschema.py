@@ -69,6 +69,7 @@ class Param:
 
     def check(self, owner: str, value: Any) -> Any:
         """The value (converted where documented above); UsageError naming ``owner`` and the parameter."""
+
         def bad(why: str = "") -> UsageError:
             return UsageError(f"{owner}: parameter {self.name}={value!r} {why or 'must be ' + self.describe()}")
 
@@ -126,8 +127,9 @@ def check_params(owner: str, declared: dict[str, Param], params: dict[str, Any])
     unknown = sorted(set(params) - set(declared))
     if unknown:
         hint = suggest(unknown[0], declared)
-        raise UsageError(f"{owner}: unknown parameter(s) {', '.join(unknown)}{hint} "
-                         f"(valid: {', '.join(sorted(declared)) or 'none'})")
+        raise UsageError(
+            f"{owner}: unknown parameter(s) {', '.join(unknown)}{hint} (valid: {', '.join(sorted(declared)) or 'none'})"
+        )
     return {k: declared[k].check(owner, v) for k, v in params.items()}
 
 
@@ -148,5 +150,7 @@ def check_names(owner: str, known: Iterable[str], given: Iterable[str], what: st
     known = sorted(known)
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise UsageError(f"{owner}: unknown {what}(s) {', '.join(unknown)}{suggest(unknown[0], known)} "
-                         f"(valid: {', '.join(known) or 'none'})")
+        raise UsageError(
+            f"{owner}: unknown {what}(s) {', '.join(unknown)}{suggest(unknown[0], known)} "
+            f"(valid: {', '.join(known) or 'none'})"
+        )

@@ -83,8 +83,7 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
 
 
-def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str, distribution: str,
-                    version: str) -> bool:
+def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str, distribution: str, version: str) -> bool:
     """Register one plugin object, checking its hook implementations; False if it was skipped."""
     try:
         pm.register(plugin, name=name)
@@ -134,8 +133,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         register_plugin(pm, plugin, name, dist, version)
     for miss in sorted((wanted or set()) - matched - {"fmb-core"}):
         installed = ", ".join(f"{n} ({d})" for n, d, _ in sorted(found)) or "none"
-        warn(f"FMB_LOAD_PLUGINS names {miss!r}, which matches no installed fmb plugin "
-             f"(entry points: {installed})")
+        warn(f"FMB_LOAD_PLUGINS names {miss!r}, which matches no installed fmb plugin (entry points: {installed})")
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -182,8 +180,10 @@ def plugin_info() -> list[PluginInfo]:
 
 def conflict_message(kind: str, name: str, sources: list[str]) -> str:
     """The one-line error for a name that several plugins register."""
-    return (f"{kind} name {name!r} is registered by {' and by '.join(sources)}: it cannot be used until "
-            f"one of them is uninstalled or left out with FMB_LOAD_PLUGINS")
+    return (
+        f"{kind} name {name!r} is registered by {' and by '.join(sources)}: it cannot be used until "
+        f"one of them is uninstalled or left out with FMB_LOAD_PLUGINS"
+    )
 
 
 class Registry:
@@ -209,8 +209,10 @@ class Registry:
                 if problem:
                     self.failed[plugin] = problem
                     del staged[plugin]
-                    _fail(f"plugin {self._source(plugin)}: {problem}; none of its models, datasets or "
-                          f"detectors is registered")
+                    _fail(
+                        f"plugin {self._source(plugin)}: {problem}; none of its models, datasets or "
+                        f"detectors is registered"
+                    )
         for kind in HOOKS:
             owners: dict[str, list[_BaseSpec]] = {}
             for plugin_specs in staged.values():
@@ -239,8 +241,9 @@ class Registry:
                 return
             try:
                 if not isinstance(spec, expected):
-                    raise SpecError(f"{HOOKS[kind]} must register {expected.__name__} objects, "
-                                    f"got {type(spec).__name__}")
+                    raise SpecError(
+                        f"{HOOKS[kind]} must register {expected.__name__} objects, got {type(spec).__name__}"
+                    )
                 spec.validate()
             except SpecError as exc:
                 problems.append(str(exc))
@@ -263,9 +266,12 @@ class Registry:
         if plugin_name in self.failed:
             return [f"rolled back: {self.failed[plugin_name]}"]
         source = self._source(plugin_name)
-        return [f"conflict: {kind} {name!r} also registered by {', '.join(s for s in sources if s != source)}"
-                for kind, names in self.conflicts.items() for name, sources in sorted(names.items())
-                if source in sources]
+        return [
+            f"conflict: {kind} {name!r} also registered by {', '.join(s for s in sources if s != source)}"
+            for kind, names in self.conflicts.items()
+            for name, sources in sorted(names.items())
+            if source in sources
+        ]
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.specs[kind])
@@ -286,8 +292,9 @@ class Registry:
             from fmb.extras import plugin_hint
 
             hint = plugin_hint(kind, name) or (f"; did you mean {', '.join(close)}?" if close else "")
-            raise UnknownNameError(f"unknown {kind} {name!r}{hint} (registered: {', '.join(names) or 'none'})"
-                                   ) from None
+            raise UnknownNameError(
+                f"unknown {kind} {name!r}{hint} (registered: {', '.join(names) or 'none'})"
+            ) from None
 
     def model(self, name: str) -> ModelSpec:
         return self.get("model", name)
@@ -299,8 +306,14 @@ class Registry:
         return self.get("detector", name)
 
     # ---------------------------------------------------------------- loading by name (the one place)
-    def load_model(self, name: str, weights: str = "auto", device: str = "cpu",
-                   options: dict[str, Any] | None = None, seed: int = 0) -> Model:
+    def load_model(
+        self,
+        name: str,
+        weights: str = "auto",
+        device: str = "cpu",
+        options: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> Model:
         """Build model ``name`` with its spec's loader.
 
         The loader receives the user's ``options`` as given (a plugin may infer an unset option from

@@ -106,13 +106,31 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
         system = f"{system_label(cfg)}/seed={cfg['seed']}"  # full specs: knn and knn:n_neighbors=10 differ
         for mod, entry in res["modalities"].items():
             m = entry.get("metrics") or {}
-            t.add_row(system, mod, _fmt(m.get("auroc")), _fmt(m.get("average_precision")),
-                      _fmt(m.get("precision@100")), _fmt(m.get("recall@1%")), _fmt(m.get("n_unlabelled")),
-                      res["model"]["weights"]["kind"], _domain(res),
-                      f"{_this_run_seconds(res) + entry['detect_seconds']:.1f}")
+            t.add_row(
+                system,
+                mod,
+                _fmt(m.get("auroc")),
+                _fmt(m.get("average_precision")),
+                _fmt(m.get("precision@100")),
+                _fmt(m.get("recall@1%")),
+                _fmt(m.get("n_unlabelled")),
+                res["model"]["weights"]["kind"],
+                _domain(res),
+                f"{_this_run_seconds(res) + entry['detect_seconds']:.1f}",
+            )
         for mod, cause in (res.get("failed_outputs") or {}).items():
-            t.add_row(f"{system}\n[red]not scored: {cause}[/red]", mod, "failed", "-", "-", "-", "-",
-                      res["model"]["weights"]["kind"], _domain(res), "-")
+            t.add_row(
+                f"{system}\n[red]not scored: {cause}[/red]",
+                mod,
+                "failed",
+                "-",
+                "-",
+                "-",
+                "-",
+                res["model"]["weights"]["kind"],
+                _domain(res),
+                "-",
+            )
         caption += [f"{system}: outside the training domain: {w}" for w in res.get("domain_warnings") or []]
     t.caption = "\n".join(caption)
     return t
@@ -120,8 +138,11 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
 
 def per_class_table(result: dict) -> Table | None:
     """Recall within the top 5% per anomaly class and modality (when labels exist)."""
-    mods = {k: v["metrics"]["per_class"] for k, v in result["modalities"].items()
-            if v.get("metrics") and v["metrics"].get("per_class")}
+    mods = {
+        k: v["metrics"]["per_class"]
+        for k, v in result["modalities"].items()
+        if v.get("metrics") and v["metrics"].get("per_class")
+    }
     if not mods:
         return None
     classes = sorted({c for pc in mods.values() for c in pc})
@@ -132,7 +153,8 @@ def per_class_table(result: dict) -> Table | None:
         t.add_column(mod, justify="right")
     for c in classes:
         n = next(pc[c]["n"] for pc in mods.values() if c in pc)
-        cells = [f"{pc[c]['recall@5%']:.2f} ({_fmt(pc[c]['auroc_vs_normal'])})" if c in pc else "-"
-                 for pc in mods.values()]
+        cells = [
+            f"{pc[c]['recall@5%']:.2f} ({_fmt(pc[c]['auroc_vs_normal'])})" if c in pc else "-" for pc in mods.values()
+        ]
         t.add_row(c, str(n), *cells)
     return t

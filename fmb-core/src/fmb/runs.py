@@ -45,8 +45,17 @@ FIGURES = "figures"
 #: key of the run id in scores.parquet's schema metadata (equal to results.json's ``run_id``)
 RUN_ID_KEY = b"fmb.run_id"
 #: the configuration keys that make two runs the same system (device, batch size, output do not)
-SYSTEM_KEYS = ("model", "model_options", "detector", "detector_params", "dataset", "dataset_options",
-               "modality", "weights", "seed")
+SYSTEM_KEYS = (
+    "model",
+    "model_options",
+    "detector",
+    "detector_params",
+    "dataset",
+    "dataset_options",
+    "modality",
+    "weights",
+    "seed",
+)
 
 
 class Metrics(TypedDict, total=False):
@@ -151,8 +160,7 @@ def validate_results(result: dict[str, Any], where: str = RESULTS) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(result))
     if error is not None:
         field = "/".join(map(str, error.absolute_path)) or "(top level)"
-        raise UsageError(f"{where} does not follow the results.json schema at {field}: {error.message}"
-                         .splitlines()[0])
+        raise UsageError(f"{where} does not follow the results.json schema at {field}: {error.message}".splitlines()[0])
 
 
 def system_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -187,9 +195,11 @@ def check_run_dir(path: str | Path, config: dict[str, Any], overwrite: bool = Fa
         return
     old_cfg = old.get("config", {}) if isinstance(old, dict) else {}
     if not overwrite and system_of(old_cfg) != system_of(config):
-        raise UsageError(f"output folder {str(path)!r} holds another system's run ({_describe(old_cfg)}); "
-                         "use --overwrite to replace it (its report and figures are removed too), "
-                         "or choose another --output")
+        raise UsageError(
+            f"output folder {str(path)!r} holds another system's run ({_describe(old_cfg)}); "
+            "use --overwrite to replace it (its report and figures are removed too), "
+            "or choose another --output"
+        )
 
 
 def _remove(path: Path) -> None:
@@ -249,8 +259,11 @@ def read_run(path: str | Path, columns: list[str] | None = None) -> tuple[Result
 
 def _load_results(path: Path) -> Results:
     if not (path / RESULTS).exists():
-        why = (f"{RESULTS} is missing beside {SCORES} (a write was interrupted; run it again)"
-               if (path / SCORES).exists() else f"no {RESULTS}")
+        why = (
+            f"{RESULTS} is missing beside {SCORES} (a write was interrupted; run it again)"
+            if (path / SCORES).exists()
+            else f"no {RESULTS}"
+        )
         raise _not_a_run(path, why)
     try:
         result = json.loads((path / RESULTS).read_text())
@@ -262,8 +275,10 @@ def _load_results(path: Path) -> Results:
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise _not_a_run(path, f"{RESULTS} has schema_version {version!r}, not an integer")
     if version is not None and version > SCHEMA_VERSION:
-        raise UsageError(f"{str(path / RESULTS)!r} has schema_version {version}, newer than this FMB reads "
-                         f"({SCHEMA_VERSION}): upgrade fmb-core (pip install -U fmb-core)")
+        raise UsageError(
+            f"{str(path / RESULTS)!r} has schema_version {version}, newer than this FMB reads "
+            f"({SCHEMA_VERSION}): upgrade fmb-core (pip install -U fmb-core)"
+        )
     return result  # type: ignore[return-value]
 
 
@@ -271,9 +286,10 @@ def _check_pair(path: Path, result: dict[str, Any], meta: dict[bytes, bytes]) ->
     """Both files carry the same run id (folders written before run ids existed carry none at all)."""
     rid, sid = result.get("run_id"), meta.get(RUN_ID_KEY, b"").decode() or None
     if rid != sid:
-        raise UsageError(f"{str(path)!r}: {SCORES} (run {sid or 'unknown'}) and {RESULTS} (run {rid or 'unknown'}) "
-                         "come from different runs (an interrupted write?); run it again")
-
+        raise UsageError(
+            f"{str(path)!r}: {SCORES} (run {sid or 'unknown'}) and {RESULTS} (run {rid or 'unknown'}) "
+            "come from different runs (an interrupted write?); run it again"
+        )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -294,10 +310,12 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
         paths = [str(paths)]
     out: list[Path] = []
     for p in map(Path, paths):
-        beside_systems = (p.parent / PLAN_FILE).exists() or any(
-            (p.parent / name).exists() for name in (CSV, PARQUET))
-        if beside_systems and len(paths) > 1 and (p.is_file() or (p.is_dir() and not is_run_dir(p)
-                                                                  and not any(map(is_run_dir, p.iterdir())))):
+        beside_systems = (p.parent / PLAN_FILE).exists() or any((p.parent / name).exists() for name in (CSV, PARQUET))
+        if (
+            beside_systems
+            and len(paths) > 1
+            and (p.is_file() or (p.is_dir() and not is_run_dir(p) and not any(map(is_run_dir, p.iterdir()))))
+        ):
             continue  # `fmb compare runs/x/*`: the plan, progress/, slurm/, the leaderboard beside the systems
         if not p.is_dir():
             raise _not_a_run(p, "no such folder (expected a run folder or a matrix folder)")

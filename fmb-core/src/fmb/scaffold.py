@@ -27,9 +27,13 @@ def names(name: str) -> dict[str, str]:
     package = "fmb_" + "_".join(parts)
     if not package.isidentifier():
         raise UsageError(f"plugin name {name!r} does not give a valid Python package name ({package!r})")
-    return {"name": name, "dist": "fmb-" + "-".join(parts), "package": package,
-            "cls": "".join(p.capitalize() for p in parts) + "Model",
-            "fmb_version": ".".join(__version__.split(".")[:2])}
+    return {
+        "name": name,
+        "dist": "fmb-" + "-".join(parts),
+        "package": package,
+        "cls": "".join(p.capitalize() for p in parts) + "Model",
+        "fmb_version": ".".join(__version__.split(".")[:2]),
+    }
 
 
 def _walk(node: Traversable, rel: Path) -> list[tuple[Path, str]]:

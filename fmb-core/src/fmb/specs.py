@@ -81,8 +81,7 @@ class _BaseSpec:
             try:
                 obj = getattr(obj, part)
             except AttributeError:
-                raise LoaderError(f"{where}: loader {self.loader!r}: {module!r} has no attribute {attr!r}"
-                                  ) from None
+                raise LoaderError(f"{where}: loader {self.loader!r}: {module!r} has no attribute {attr!r}") from None
         if not callable(obj):
             raise LoaderError(f"{where}: loader {self.loader!r} names a {type(obj).__name__}, not a callable")
         return obj
@@ -127,8 +126,9 @@ class ModelSpec(_BaseSpec):
     def validate(self) -> None:
         super().validate()
         if not self.modalities or any(m not in MODALITIES for m in self.modalities):
-            raise SpecError(f"model {self.name!r}: modalities {self.modalities!r} must be a non-empty "
-                            f"subset of {MODALITIES}")
+            raise SpecError(
+                f"model {self.name!r}: modalities {self.modalities!r} must be a non-empty subset of {MODALITIES}"
+            )
         if not self.outputs:
             raise SpecError(f"model {self.name!r}: outputs must declare at least one embedding")
         for out, dim in self.outputs.items():
@@ -157,8 +157,10 @@ class ModelSpec(_BaseSpec):
                 raise SpecError(str(exc)) from None
             for mod in MODALITIES:
                 if getattr(self.input_contract, mod) is not None and mod not in self.modalities:
-                    raise SpecError(f"model {self.name!r}: input_contract declares {mod!r} but the model "
-                                    f"does not read that modality")
+                    raise SpecError(
+                        f"model {self.name!r}: input_contract declares {mod!r} but the model "
+                        f"does not read that modality"
+                    )
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,9 @@ class DatasetSpec(_BaseSpec):
     def validate(self) -> None:
         super().validate()
         if not self.modalities or any(m not in MODALITIES for m in self.modalities):
-            raise SpecError(f"dataset {self.name!r}: modalities {self.modalities!r} must be a non-empty "
-                            f"subset of {MODALITIES}")
+            raise SpecError(
+                f"dataset {self.name!r}: modalities {self.modalities!r} must be a non-empty subset of {MODALITIES}"
+            )
 
 
 @dataclass(frozen=True)

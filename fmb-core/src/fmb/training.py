@@ -76,8 +76,16 @@ class TrainingConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise UsageError(f"retrain: {name} must be >= 1, not {getattr(self, name)}")
-        for name in ("max_steps", "warmup_steps", "weight_decay", "grad_clip", "eval_every", "patience",
-                     "min_delta", "max_objects"):
+        for name in (
+            "max_steps",
+            "warmup_steps",
+            "weight_decay",
+            "grad_clip",
+            "eval_every",
+            "patience",
+            "min_delta",
+            "max_objects",
+        ):
             if getattr(self, name) < 0:
                 raise UsageError(f"retrain: {name} must be >= 0, not {getattr(self, name)}")
         if not self.lr > 0:
@@ -134,8 +142,9 @@ def config_options(cls: type) -> Callable[[Callable], Callable]:
             if tp is bool:
                 fn = click.option(flag, f.name, is_flag=True, default=bool(default), help=_help(cls, f.name))(fn)
             else:
-                fn = click.option(flag, f.name, type=tp, default=default, show_default=default is not None,
-                                  help=_help(cls, f.name))(fn)
+                fn = click.option(
+                    flag, f.name, type=tp, default=default, show_default=default is not None, help=_help(cls, f.name)
+                )(fn)
         return fn
 
     return deco
@@ -176,8 +185,10 @@ def split(ids: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, 
     keys = [str(i) for i in ids]
     if len(set(keys)) != n:
         raise DataError("retrain: the data set repeats object ids; the train/validation split needs unique ids")
-    h = np.array([int.from_bytes(hashlib.blake2b(f"{seed}\0{k}".encode(), digest_size=8).digest(), "big")
-                  for k in keys], dtype=np.uint64)
+    h = np.array(
+        [int.from_bytes(hashlib.blake2b(f"{seed}\0{k}".encode(), digest_size=8).digest(), "big") for k in keys],
+        dtype=np.uint64,
+    )
     order = np.argsort(h, kind="stable")
     n_val = min(n - 1, max(1, round(n * val_fraction)))
     return order[n_val:], order[:n_val]
@@ -278,7 +289,9 @@ def default_output(model: str, dataset: str, seed: int) -> Path:
 def batched_mean(idx: np.ndarray, batch_size: int, loss: Callable[[np.ndarray], float]) -> float:
     """The mean of ``loss(batch)`` over ``idx`` in batches of ``batch_size``, weighted by batch length (the
     per-object mean when ``loss`` is a per-batch mean)."""
-    total = sum(float(loss(idx[s:s + batch_size])) * len(idx[s:s + batch_size]) for s in range(0, len(idx), batch_size))
+    total = sum(
+        float(loss(idx[s : s + batch_size])) * len(idx[s : s + batch_size]) for s in range(0, len(idx), batch_size)
+    )
     return total / max(len(idx), 1)
 
 
@@ -312,14 +325,23 @@ def _optimizer(params: list[Any], cfg: TrainingConfig) -> Any:
     nanoGPT/astropt convention)."""
     import torch
 
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr)
 
 
-def fit(task: Task, cfg: TrainingConfig, out: str | Path, *, resume: bool = False,
-        log: Callable[[str], None] = print, progress: Callable[[int], None] | None = None,
-        about: dict[str, Any] | None = None) -> dict[str, Any]:
+def fit(
+    task: Task,
+    cfg: TrainingConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    progress: Callable[[int], None] | None = None,
+    about: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train ``task`` into the folder ``out``; returns the summary also written to ``retrain.json``.
 
     Evaluates before the first step (step 0) and then every ``eval_every`` steps (else at each epoch's end)
@@ -335,8 +357,9 @@ def fit(task: Task, cfg: TrainingConfig, out: str | Path, *, resume: bool = Fals
     cfg.check()
     out = Path(out)
     if (out / STATE).exists() and not resume:
-        raise UsageError(f"retrain: {str(out)!r} already holds a run: pass --resume to continue it, or another "
-                         "--output")
+        raise UsageError(
+            f"retrain: {str(out)!r} already holds a run: pass --resume to continue it, or another --output"
+        )
     if resume and not (out / STATE).exists():
         raise UsageError(f"retrain: --resume: {str(out)!r} holds no run ({STATE}) to continue")
     out.mkdir(parents=True, exist_ok=True)
@@ -346,16 +369,22 @@ def fit(task: Task, cfg: TrainingConfig, out: str | Path, *, resume: bool = Fals
     every = cfg.eval_every or per_epoch
     params = list(task.parameters())
     opt = _optimizer(params, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, cfg.warmup_steps, total, cfg.min_lr_ratio))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, total, cfg.min_lr_ratio))
     stopper = EarlyStopping(cfg.patience, cfg.min_delta)
     history = History()
     step = 0
 
     def checkpoint() -> None:
-        torch.save({"model": {k: v.detach().cpu() for k, v in task.module.state_dict().items()},
-                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "stopper": stopper.state_dict(), "step": step}, out / STATE)
+        torch.save(
+            {
+                "model": {k: v.detach().cpu() for k, v in task.module.state_dict().items()},
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "stopper": stopper.state_dict(),
+                "step": step,
+            },
+            out / STATE,
+        )
         history.write(out)
 
     if resume:
@@ -381,7 +410,7 @@ def fit(task: Task, cfg: TrainingConfig, out: str | Path, *, resume: bool = Fals
         if epoch != perm_epoch:  # the batch order of an epoch depends on (seed, epoch) only: resumable
             perm, perm_epoch = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx), epoch
         torch.manual_seed(cfg.seed * 100_003 + step)  # dropout: the same after a resume
-        loss = task.loss(perm[pos * bs:(pos + 1) * bs])
+        loss = task.loss(perm[pos * bs : (pos + 1) * bs])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -395,20 +424,37 @@ def fit(task: Task, cfg: TrainingConfig, out: str | Path, *, resume: bool = Fals
             progress(1)
         if step % every == 0 or step == total:
             metrics = task.evaluate(val_idx)
-            history.add(step=step, epoch=(step - 1) // per_epoch + 1, lr=lr, train_loss=float(np.mean(losses)),
-                        **metrics, seconds=round(time.perf_counter() - t_eval, 3))
+            history.add(
+                step=step,
+                epoch=(step - 1) // per_epoch + 1,
+                lr=lr,
+                train_loss=float(np.mean(losses)),
+                **metrics,
+                seconds=round(time.perf_counter() - t_eval, 3),
+            )
             losses, t_eval = [], time.perf_counter()
             if stopper.update(metrics["val_loss"], step):
                 task.save(out)
             checkpoint()
             log(f"step {step}: train {history.rows[-1]['train_loss']:.4f}, validation {metrics['val_loss']:.4f}")
-    stop_reason = (f"early stopping: no improvement in {cfg.patience} evaluations" if stopper.stop
-                   else f"reached {total} steps")
+    stop_reason = (
+        f"early stopping: no improvement in {cfg.patience} evaluations" if stopper.stop else f"reached {total} steps"
+    )
     history.plot(out / PLOT)
-    summary = {"config": cfg.to_dict(), **(about or {}), "weights": task.weights.to_dict(),
-               "n_train": len(train_idx), "n_val": len(val_idx), "steps_per_epoch": per_epoch,
-               "total_steps": total, "steps_run": step, "initial_val_loss": history.rows[0]["val_loss"],
-               "best_val_loss": stopper.best, "best_step": stopper.best_step, "stop_reason": stop_reason,
-               "seconds": round(time.perf_counter() - t0, 2)}
+    summary = {
+        "config": cfg.to_dict(),
+        **(about or {}),
+        "weights": task.weights.to_dict(),
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "steps_per_epoch": per_epoch,
+        "total_steps": total,
+        "steps_run": step,
+        "initial_val_loss": history.rows[0]["val_loss"],
+        "best_val_loss": stopper.best,
+        "best_step": stopper.best_step,
+        "stop_reason": stop_reason,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
     write_json(summary, out / SUMMARY)
     return summary

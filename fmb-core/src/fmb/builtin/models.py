@@ -16,22 +16,35 @@ STRONG_SPECTRUM_DIM = 51
 
 @hookimpl
 def register_models(register):
-    register(ModelSpec(
-        name="baseline",
-        description="No deep learning: asinh block-averaged band images and ivar-weighted, "
-                    "normalised spectrum bins; joint = both, concatenated",
-        loader="fmb.models.baseline:load_model", version=__version__, license="MIT",
-        modalities=("image", "spectrum"),
-        outputs={"image": IMAGE_DIM, "spectrum": SPECTRUM_DIM, "joint": IMAGE_DIM + SPECTRUM_DIM}))
-    register(ModelSpec(
-        name="baseline-strong",
-        description="No deep learning, nothing fitted: multi-scale image statistics that keep high frequencies "
-                    "(block means, radial profiles, asymmetry, high-pass residual energy, sharpness, Radon line "
-                    "excess) and spectrum shape, data-quality, continuum and line indices at a spectrum-only "
-                    "redshift; joint = both (see docs/baselines.md)",
-        loader="fmb.models.baseline_strong:load_model", version=__version__, license="MIT",
-        citation="Conselice (2003) ApJS 147, 1 (asymmetry); SDSS line list (vacuum wavelengths)",
-        preprocessing_version="2",  # 2: cosmic rays not masked as sources; line statistic; merger segment
-        modalities=("image", "spectrum"),
-        outputs={"image": STRONG_IMAGE_DIM, "spectrum": STRONG_SPECTRUM_DIM,
-                 "joint": STRONG_IMAGE_DIM + STRONG_SPECTRUM_DIM}))
+    register(
+        ModelSpec(
+            name="baseline",
+            description="No deep learning: asinh block-averaged band images and ivar-weighted, "
+            "normalised spectrum bins; joint = both, concatenated",
+            loader="fmb.models.baseline:load_model",
+            version=__version__,
+            license="MIT",
+            modalities=("image", "spectrum"),
+            outputs={"image": IMAGE_DIM, "spectrum": SPECTRUM_DIM, "joint": IMAGE_DIM + SPECTRUM_DIM},
+        )
+    )
+    register(
+        ModelSpec(
+            name="baseline-strong",
+            description="No deep learning, nothing fitted: multi-scale image statistics that keep high frequencies "
+            "(block means, radial profiles, asymmetry, high-pass residual energy, sharpness, Radon line "
+            "excess) and spectrum shape, data-quality, continuum and line indices at a spectrum-only "
+            "redshift; joint = both (see docs/baselines.md)",
+            loader="fmb.models.baseline_strong:load_model",
+            version=__version__,
+            license="MIT",
+            citation="Conselice (2003) ApJS 147, 1 (asymmetry); SDSS line list (vacuum wavelengths)",
+            preprocessing_version="2",  # 2: cosmic rays not masked as sources; line statistic; merger segment
+            modalities=("image", "spectrum"),
+            outputs={
+                "image": STRONG_IMAGE_DIM,
+                "spectrum": STRONG_SPECTRUM_DIM,
+                "joint": STRONG_IMAGE_DIM + STRONG_SPECTRUM_DIM,
+            },
+        )
+    )

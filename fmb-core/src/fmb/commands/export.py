@@ -50,16 +50,29 @@ def top_table(run_dir: str | Path, top: int, modality: str | None = None):
         t["esasky"] = [sky.esasky_url(a, d) or "" for a, d in zip(t[C.RA], t[C.DEC])]
     cfg = result.get("config", {})
     # FITS-safe keys (8 characters at most, no HIERARCH cards)
-    t.meta.update({"FMBMODEL": str(cfg.get("model")), "FMBDET": str(cfg.get("detector")),
-                   "FMBDATA": str(cfg.get("dataset")), "FMBMODAL": mod, "FMBRUN": str(Path(run_dir))})
+    t.meta.update(
+        {
+            "FMBMODEL": str(cfg.get("model")),
+            "FMBDET": str(cfg.get("detector")),
+            "FMBDATA": str(cfg.get("dataset")),
+            "FMBMODAL": mod,
+            "FMBRUN": str(Path(run_dir)),
+        }
+    )
     return t
 
 
 @click.command("export")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--top", type=click.IntRange(min=1), default=100, show_default=True, help="Objects to export.")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="csv", show_default=True,
-              help="csv, votable or fits (TOPCAT reads all three; units and provenance in votable and fits).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(FORMATS)),
+    default="csv",
+    show_default=True,
+    help="csv, votable or fits (TOPCAT reads all three; units and provenance in votable and fits).",
+)
 @click.option("--modality", default=None, help="Which ranking (default joint where present, else the first).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write (replaced).")
 def export_cmd(run_dir: str, top: int, fmt: str, modality: str | None, out: str) -> None:

@@ -9,8 +9,13 @@ import click
 
 @click.command("leaderboard")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Folder for leaderboard.csv/.parquet (default: the folder given, when it is one matrix folder).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for leaderboard.csv/.parquet (default: the folder given, when it is one matrix folder).",
+)
 @click.option("--no-write", is_flag=True, help="Only print the table.")
 def leaderboard_cmd(run_dirs: tuple[str, ...], out: str | None, no_write: bool) -> None:
     """Rank the systems of RUN_DIR(s) (run folders or matrix folders) by AUROC (higher is better): mean ± sd

@@ -19,9 +19,16 @@ def _emit(rows: list[dict], as_json: bool, columns: list[str], title: str) -> No
     for c in columns:
         table.add_column(c)
     for r in rows:
-        table.add_row(*(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else
-                        ", ".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else str(v)
-                        for v in (r.get(c, "") for c in columns)))
+        table.add_row(
+            *(
+                ", ".join(map(str, v))
+                if isinstance(v, (list, tuple))
+                else ", ".join(f"{k}={x}" for k, x in v.items())
+                if isinstance(v, dict)
+                else str(v)
+                for v in (r.get(c, "") for c in columns)
+            )
+        )
     print_table(table)
 
 
@@ -34,12 +41,21 @@ def plugins(as_json: bool) -> None:
     reg = registry()
     rows = []
     for info in plugin_info():
-        registers = {kind: sorted(n for n, s in specs.items() if s.source.endswith(f"({info.name})"))
-                     for kind, specs in reg.specs.items()}
-        rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
-                     "module": info.module, "hooks": info.hooks,
-                     "registers": {k: v for k, v in registers.items() if v},
-                     "problems": reg.problems(info.name)})
+        registers = {
+            kind: sorted(n for n, s in specs.items() if s.source.endswith(f"({info.name})"))
+            for kind, specs in reg.specs.items()
+        }
+        rows.append(
+            {
+                "name": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "module": info.module,
+                "hooks": info.hooks,
+                "registers": {k: v for k, v in registers.items() if v},
+                "problems": reg.problems(info.name),
+            }
+        )
     _emit(rows, as_json, ["name", "distribution", "version", "hooks", "registers", "problems"], "FMB plugins")
 
 

@@ -7,8 +7,13 @@ import click
 
 @click.command("neighbors")
 @click.argument("object_id")
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
-              help="A run folder (a matrix folder: each of its systems).")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A run folder (a matrix folder: each of its systems).",
+)
 @click.option("--modality", default=None, help="Embedding space (image, spectrum, joint; default: the run's first).")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Number of neighbours.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

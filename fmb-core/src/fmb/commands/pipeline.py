@@ -23,8 +23,13 @@ def _common(f):
         click.option("--seed", "seeds", multiple=True, type=int, help="Random seed (repeat for several)."),
         click.option("--device", default=None, help="auto | cpu | cuda."),
         click.option("--batch-size", type=int, default=None, help="Objects per model batch (default 64)."),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                     help="TOML benchmark file; flags override it."),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="TOML benchmark file; flags override it.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]
     for opt in reversed(opts):
@@ -74,22 +79,42 @@ def _print_results(done: list, reporter: Any, report: bool) -> None:
             if (Path(out_dir) / REPORT).exists():
                 click.echo(f"report: {Path(out_dir) / REPORT}")
         if len(done) > 1:
-            click.echo(f"one page comparing all {len(done)} runs: fmb report {' '.join(d for d, _ in done)} "
-                       "--out FILE.html")
+            click.echo(
+                f"one page comparing all {len(done)} runs: fmb report {' '.join(d for d, _ in done)} --out FILE.html"
+            )
 
 
 @click.command("run")
 @click.option("--model", "models", multiple=True, help="Model name[:key=value,...]; repeat for a matrix.")
 @click.option("--detector", "detectors", multiple=True, help="Detector name[:key=value,...]; repeat for a matrix.")
 @_common
-@click.option("--output", default=None, type=click.Path(file_okay=False),
-              help="Results folder (default fmb-results/<system>).")
+@click.option(
+    "--output", default=None, type=click.Path(file_okay=False), help="Results folder (default fmb-results/<system>)."
+)
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
-@click.option("--overwrite", is_flag=True, default=None,
-              help="Replace another system's run in the output folder (its report and figures too).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    default=None,
+    help="Replace another system's run in the output folder (its report and figures too).",
+)
 @run_options
-def run(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-        output, no_report, overwrite, **xopts) -> None:
+def run(
+    models,
+    detectors,
+    datasets,
+    modality,
+    weights,
+    seeds,
+    device,
+    batch_size,
+    config_file,
+    quiet,
+    output,
+    no_report,
+    overwrite,
+    **xopts,
+) -> None:
     """Run the benchmark: embed, detect, score and write results for each system.
 
     Every path (plain, ``--shards``, ``--shard-size``, ``--executor slurm``) runs the same units
@@ -100,9 +125,19 @@ def run(models, detectors, datasets, modality, weights, seeds, device, batch_siz
     from fmb.protocol.run import check_config
     from fmb.runs import check_run_dir
 
-    cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
-                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output,
-                    overwrite=overwrite)
+    cfgs = _configs(
+        config_file,
+        models=models,
+        detectors=detectors,
+        datasets=datasets,
+        modality=modality,
+        weights=weights,
+        seeds=seeds,
+        device=device,
+        batch_size=batch_size,
+        output=output,
+        overwrite=overwrite,
+    )
     reg = registry()
     for c in cfgs:  # bad names, options and detector parameters fail before any work
         check_config(reg, c)
@@ -124,8 +159,17 @@ def embed(models, datasets, modality, weights, seeds, device, batch_size, config
     from fmb.commands.execute import embed_matrix
     from fmb.plugins import registry
 
-    cfgs = _configs(config_file, models=models, detectors=["none"], datasets=datasets, modality=modality,
-                    weights=weights, seeds=seeds, device=device, batch_size=batch_size)
+    cfgs = _configs(
+        config_file,
+        models=models,
+        detectors=["none"],
+        datasets=datasets,
+        modality=modality,
+        weights=weights,
+        seeds=seeds,
+        device=device,
+        batch_size=batch_size,
+    )
     embed_matrix(registry(), cfgs, _reporter(quiet), **xopts)
 
 
@@ -134,11 +178,28 @@ def embed(models, datasets, modality, weights, seeds, device, batch_size, config
 @click.option("--detector", "detectors", multiple=True, required=True)
 @_common
 @click.option("--output", default=None, type=click.Path(file_okay=False))
-@click.option("--overwrite", is_flag=True, default=None,
-              help="Replace another system's run in the output folder (its report and figures too).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    default=None,
+    help="Replace another system's run in the output folder (its report and figures too).",
+)
 @click.option("--report", is_flag=True, help="Write report.html in each run folder too.")
-def detect(models, detectors, datasets, modality, weights, seeds, device, batch_size, config_file, quiet,
-           output, overwrite, report) -> None:
+def detect(
+    models,
+    detectors,
+    datasets,
+    modality,
+    weights,
+    seeds,
+    device,
+    batch_size,
+    config_file,
+    quiet,
+    output,
+    overwrite,
+    report,
+) -> None:
     """Detect and score from cached embeddings only (stage 3; run `fmb embed` first). The model is never
     built: the cache key is the one `fmb embed` recorded for the same model, options, weights and seed."""
     from fmb.executors.units import ReportRuns, ScoreSystem
@@ -146,16 +207,28 @@ def detect(models, detectors, datasets, modality, weights, seeds, device, batch_
     from fmb.protocol.run import check_config
     from fmb.runs import check_run_dir
 
-    cfgs = _configs(config_file, models=models, detectors=detectors, datasets=datasets, modality=modality,
-                    weights=weights, seeds=seeds, device=device, batch_size=batch_size, output=output,
-                    overwrite=overwrite)
+    cfgs = _configs(
+        config_file,
+        models=models,
+        detectors=detectors,
+        datasets=datasets,
+        modality=modality,
+        weights=weights,
+        seeds=seeds,
+        device=device,
+        batch_size=batch_size,
+        output=output,
+        overwrite=overwrite,
+    )
     reg, reporter = registry(), _reporter(quiet)
     for c in cfgs:
         check_config(reg, c)
     for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
         check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
-    done = [(str(out_dir), ScoreSystem(cfg, out_dir).run(reg, reporter))
-            for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output))]
+    done = [
+        (str(out_dir), ScoreSystem(cfg, out_dir).run(reg, reporter))
+        for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output))
+    ]
     if report:
         ReportRuns([d for d, _ in done]).run(reporter)
     if len(done) > 1:  # a matrix: its leaderboard at the root, as `fmb run` writes it

@@ -55,8 +55,9 @@ def make_command(model: str, r: Retrainer) -> click.Command:
     """The ``fmb retrain MODEL`` command of one plugin."""
     from fmb.training import config_options
 
-    def callback(dataset: str, weights: str, output: str | None, resume: bool, device: str, quiet: bool,
-                 **opts: Any) -> None:
+    def callback(
+        dataset: str, weights: str, output: str | None, resume: bool, device: str, quiet: bool, **opts: Any
+    ) -> None:
         from fmb.params import format_spec, parse_spec
         from fmb.plugins import registry
         from fmb.protocol.environment import resolve_device
@@ -73,21 +74,42 @@ def make_command(model: str, r: Retrainer) -> click.Command:
         task = _load(r.task, f"retrain {model}: task")(cfg, ds, weights=weights, device=resolve_device(device))
         if task.weights.kind == "random":
             reporter.warn(f"retraining {model} starts from RANDOM weights (seed {task.weights.seed})")
-        about = {"model": model, "dataset": ds.name, "dataset_options": options,
-                 "dataset_fingerprint": getattr(ds, "fingerprint", "")}
+        about = {
+            "model": model,
+            "dataset": ds.name,
+            "dataset_options": options,
+            "dataset_fingerprint": getattr(ds, "fingerprint", ""),
+        }
         with reporter.progress(f"retrain {model} on {ds.name}", total=plan(cfg, len(task.ids))[2]) as advance:
-            s = fit(task, cfg, out, resume=resume, log=(lambda m: None) if quiet else click.echo, progress=advance,
-                    about=about)
-        click.echo(f"validation loss {s['initial_val_loss']:.4f} -> {s['best_val_loss']:.4f} "
-                   f"(best at step {s['best_step']}; {s['stop_reason']})")
+            s = fit(
+                task,
+                cfg,
+                out,
+                resume=resume,
+                log=(lambda m: None) if quiet else click.echo,
+                progress=advance,
+                about=about,
+            )
+        click.echo(
+            f"validation loss {s['initial_val_loss']:.4f} -> {s['best_val_loss']:.4f} "
+            f"(best at step {s['best_step']}; {s['stop_reason']})"
+        )
         click.echo(f"wrote {out}; use it with: {r.usage.format(model=model, out=out)}")
 
     params = [
         click.Option(["--dataset"], default="synthetic", show_default=True, help="Dataset name[:key=value,...]."),
-        click.Option(["--weights"], default="auto", show_default=True,
-                     help="Starting weights: auto | random | PATH | hf:REPO[@REV]."),
-        click.Option(["--output"], default=None, type=click.Path(file_okay=False),
-                     help="Run folder (default $FMB_HOME/retrained/MODEL/DATASET-seedN)."),
+        click.Option(
+            ["--weights"],
+            default="auto",
+            show_default=True,
+            help="Starting weights: auto | random | PATH | hf:REPO[@REV].",
+        ),
+        click.Option(
+            ["--output"],
+            default=None,
+            type=click.Path(file_okay=False),
+            help="Run folder (default $FMB_HOME/retrained/MODEL/DATASET-seedN).",
+        ),
         click.Option(["--resume"], is_flag=True, help="Continue the run saved in --output."),
         click.Option(["--device"], default="auto", show_default=True, help="auto | cpu | cuda."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress output."),

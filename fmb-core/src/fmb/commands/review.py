@@ -9,10 +9,20 @@ import click
 
 @click.command("review")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--labels", "labels_file", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="Import prior labels (a labels .parquet or an exported .csv) at start.")
-@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
-              help="Folder for labels.parquet, card images and the simulation (default: FIRST_RUN_DIR/review).")
+@click.option(
+    "--labels",
+    "labels_file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Import prior labels (a labels .parquet or an exported .csv) at start.",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder for labels.parquet, card images and the simulation (default: FIRST_RUN_DIR/review).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (only this machine by default).")
 @click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free port).")
 @click.option("--top", type=int, default=100, show_default=True, help="Candidates taken from each system.")
@@ -31,9 +41,11 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
 
         res = run_simulation(queue, budget, out_dir, seed)
         ratio = f"{res['ratio']:.2f}x" if res["ratio"] is not None else "n/a"
-        click.echo(f"simulated expert, first {res['inspected']} of {res['queue_length']} queued objects "
-                   f"({res['interesting_in_queue']} interesting in the queue): interesting found with active "
-                   f"learning {res['found_active']}, without {res['found_plain']} (ratio {ratio})")
+        click.echo(
+            f"simulated expert, first {res['inspected']} of {res['queue_length']} queued objects "
+            f"({res['interesting_in_queue']} interesting in the queue): interesting found with active "
+            f"learning {res['found_active']}, without {res['found_plain']} (ratio {ratio})"
+        )
         click.echo(f"wrote {out_dir / 'simulation.json'} and {out_dir / 'simulation.png'}")
         return
     if not 0 <= port <= 65535:
@@ -44,8 +56,9 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
         import starlette  # noqa: F401
         import uvicorn
     except ImportError as exc:
-        raise UsageError(f"review: the web app needs the review extra ({exc.name} is missing): "
-                         "pip install 'fmb-core[review]'") from None
+        raise UsageError(
+            f"review: the web app needs the review extra ({exc.name} is missing): pip install 'fmb-core[review]'"
+        ) from None
 
     from fmb.review.app import ReviewSession, make_app
     from fmb.review.labels import LabelStore, read_labels
@@ -56,8 +69,10 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
         known = queue.index()
         unknown = [o for o in prior if o not in known]
         if unknown:
-            raise UsageError(f"review: --labels {labels_file}: object_id {unknown[0]} is not in the review queue "
-                             f"({len(unknown)} such)")
+            raise UsageError(
+                f"review: --labels {labels_file}: object_id {unknown[0]} is not in the review queue "
+                f"({len(unknown)} such)"
+            )
         click.echo(f"imported {store.merge(prior)} label(s) from {labels_file}")
     session = ReviewSession(queue, store, out_dir, seed)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -71,10 +86,12 @@ def review_cmd(run_dirs, labels_file, out, host, port, top, seed, simulate, budg
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     if host not in ("127.0.0.1", "::1", "localhost"):
-        click.echo(f"warning: listening on {host}: anyone who can reach this address can read and label the queue",
-                   err=True)
-    click.echo(f"review queue: {len(queue.candidates)} objects from {len(queue.systems)} systems; "
-               f"labels saved to {store.path}")
+        click.echo(
+            f"warning: listening on {host}: anyone who can reach this address can read and label the queue", err=True
+        )
+    click.echo(
+        f"review queue: {len(queue.candidates)} objects from {len(queue.systems)} systems; labels saved to {store.path}"
+    )
     click.echo(f"fmb review at http://{shown}:{bound}/ (Ctrl-C stops)")
     config = uvicorn.Config(make_app(session), log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])

@@ -9,8 +9,9 @@ import click
 @click.argument("dataset")
 @click.option("--object-id", default=None, help="The object to show (default: the first).")
 @click.option("--index", type=int, default=None, help="Or its position in the data set (0-based).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="PNG file to write (default: object-<id>.png).")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False), default=None, help="PNG file to write (default: object-<id>.png)."
+)
 def show(dataset, object_id, index, out) -> None:
     """Save a PNG of one object of DATASET[:key=value,...]: its bands, RGB and spectrum."""
     from fmb.params import parse_spec

@@ -27,11 +27,26 @@ def run_status(run_dir: str) -> dict[str, Any]:
             except UsageError:
                 done = False
             systems.append({"system": d.name, "output": str(d), "done": done})
-        return {"run": str(run_dir), "executor": "local", "submissions": 0,
-                "complete": all(s["done"] for s in systems), "embeddings": [], "systems": systems, "jobs": []}
+        return {
+            "run": str(run_dir),
+            "executor": "local",
+            "submissions": 0,
+            "complete": all(s["done"] for s in systems),
+            "embeddings": [],
+            "systems": systems,
+            "jobs": [],
+        }
     plan = RunPlan.load(run_dir)
-    units = [{"unit": u.id, "args": u.args, "n_shards": u.n_shards, "done": len(done := plan.done_shards(u)),
-              "missing": [i for i in range(u.n_shards) if i not in set(done)]} for u in plan.embed]
+    units = [
+        {
+            "unit": u.id,
+            "args": u.args,
+            "n_shards": u.n_shards,
+            "done": len(done := plan.done_shards(u)),
+            "missing": [i for i in range(u.n_shards) if i not in set(done)],
+        }
+        for u in plan.embed
+    ]
     systems = [{"system": d.label, "output": d.out_dir, "done": plan.detect_done(d)} for d in plan.detect]
     jobs: list[dict[str, str]] = []
     ids = slurm.submitted_jobs(plan) if plan.executor == "slurm" else []
@@ -40,8 +55,15 @@ def run_status(run_dir: str) -> dict[str, Any]:
         seen = {r["id"] for r in queued}
         jobs = _dedupe(queued + [r for r in slurm.finished_states(ids) if r["id"] not in seen])
     complete = all(u["done"] == u["n_shards"] for u in units) and all(s["done"] for s in systems)
-    return {"run": str(plan.run_dir), "executor": plan.executor, "submissions": len(plan.submissions),
-            "complete": complete, "embeddings": units, "systems": systems, "jobs": jobs}
+    return {
+        "run": str(plan.run_dir),
+        "executor": plan.executor,
+        "submissions": len(plan.submissions),
+        "complete": complete,
+        "embeddings": units,
+        "systems": systems,
+        "jobs": jobs,
+    }
 
 
 def _dedupe(rows: list[dict[str, str]]) -> list[dict[str, str]]:

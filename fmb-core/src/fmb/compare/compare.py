@@ -42,16 +42,22 @@ def compare(aligned: Aligned, top_k: int = 100, n_boot: int = 200, seed: int = 0
     n, m = S.shape
     k = min(top_k, n)
     out = Comparison(aligned, k)
-    dis: dict[str, list] = {c: [] for c in ("source", "target", "object_id", "rank_source", "rank_target",
-                                            "percentile_target", "beyond_median")}
+    dis: dict[str, list] = {
+        c: []
+        for c in ("source", "target", "object_id", "rank_source", "rank_target", "percentile_target", "beyond_median")
+    }
     R = np.column_stack([ranks(S[:, j]) for j in range(m)])
     for i in range(m):
         for j in range(m):
             if i == j:
                 continue
             a, b = S[:, i], S[:, j]
-            row: dict[str, Any] = {"source": aligned.names[i], "target": aligned.names[j], "n_objects": n,
-                                   **pair_stats(a, b, k)}
+            row: dict[str, Any] = {
+                "source": aligned.names[i],
+                "target": aligned.names[j],
+                "n_objects": n,
+                **pair_stats(a, b, k),
+            }
             ci = bootstrap_ci(lambda idx, a=a, b=b: pair_stats(a[idx], b[idx], k), n, n_boot, seed)
             for key, (lo, hi) in ci.items():
                 row[f"{key}_lo"], row[f"{key}_hi"] = lo, hi
@@ -81,17 +87,27 @@ def write(c: Comparison, out: Path, runs: list[str]) -> list[Path]:
     """pairs, matrices and disagreements as Parquet + CSV, and summary.json, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    systems = pa.table({"system": c.aligned.names,
-                        "n_dropped": [c.aligned.dropped[s] for s in c.aligned.names]})
-    tables = {"systems": systems, "pairs": pa.Table.from_pylist(c.pairs), "disagreements": c.disagreements,
-              **{f"matrix_{s}": _matrix_table(c, s) for s in (*MATRICES, f"jaccard_top{c.top_k}")}}
+    systems = pa.table({"system": c.aligned.names, "n_dropped": [c.aligned.dropped[s] for s in c.aligned.names]})
+    tables = {
+        "systems": systems,
+        "pairs": pa.Table.from_pylist(c.pairs),
+        "disagreements": c.disagreements,
+        **{f"matrix_{s}": _matrix_table(c, s) for s in (*MATRICES, f"jaccard_top{c.top_k}")},
+    }
     for name, t in tables.items():
         write_parquet(t, out / f"{name}.parquet")
         pacsv.write_csv(t, out / f"{name}.csv")
         written += [out / f"{name}.parquet", out / f"{name}.csv"]
     n = len(c.aligned.object_id)
-    summary = {"runs": runs, "systems": c.aligned.names, "n_common_objects": n, "dropped": c.aligned.dropped,
-               "top_k": c.top_k, "top_1pct": resolve_k("1%", n), "top_10pct": resolve_k("10%", n),
-               "pairs": [{k: _finite(v) for k, v in p.items()} for p in c.pairs]}
+    summary = {
+        "runs": runs,
+        "systems": c.aligned.names,
+        "n_common_objects": n,
+        "dropped": c.aligned.dropped,
+        "top_k": c.top_k,
+        "top_1pct": resolve_k("1%", n),
+        "top_10pct": resolve_k("10%", n),
+        "pairs": [{k: _finite(v) for k, v in p.items()} for p in c.pairs],
+    }
     write_json(summary, out / "summary.json")
     return [*written, out / "summary.json"]

@@ -40,8 +40,9 @@ def read_run(path: str | Path) -> tuple[dict, list[System]]:
     systems = []
     for m in dict.fromkeys(mods.tolist()):
         sel = (mods == m) & np.isfinite(scores)
-        systems.append(System(f"{model}/{m}/{det}", str(path), model, m, det, int(cfg.get("seed", 0)),
-                              ids[sel], scores[sel]))
+        systems.append(
+            System(f"{model}/{m}/{det}", str(path), model, m, det, int(cfg.get("seed", 0)), ids[sel], scores[sel])
+        )
     return result, systems
 
 
@@ -55,9 +56,11 @@ def dataset_warning(paths: list[str | Path]) -> str | None:
         groups.setdefault(key, []).append(Path(p).name)
     if len(groups) < 2:
         return None
-    return ("these runs come from different data sets (fingerprints differ): "
-            + "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items())
-            + "; they are compared on the object ids they share only")
+    return (
+        "these runs come from different data sets (fingerprints differ): "
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items())
+        + "; they are compared on the object ids they share only"
+    )
 
 
 def load_systems(paths: list[str | Path], modality: str | None = None) -> list[System]:
@@ -85,14 +88,19 @@ class Aligned:
 def align(systems: list[System]) -> Aligned:
     """Intersect the object sets; the statistics are computed on this aligned set only."""
     if len(systems) < 2:
-        raise UsageError(f"compare: need at least 2 systems, got {len(systems)} "
-                         "(give several run folders, or one run with several modalities)")
+        raise UsageError(
+            f"compare: need at least 2 systems, got {len(systems)} "
+            "(give several run folders, or one run with several modalities)"
+        )
     try:
         common, scores = rank_align([s.object_id for s in systems], [s.score for s in systems])
     except ValueError as exc:
         raise UsageError(f"compare: {exc}") from exc
     if len(common) < 2:
-        raise UsageError(f"compare: only {len(common)} object(s) are common to all {len(systems)} systems; "
-                         "need at least 2 (are these runs on the same data set?)")
-    return Aligned([s.name for s in systems], common, scores,
-                   {s.name: int(len(s.object_id) - len(common)) for s in systems})
+        raise UsageError(
+            f"compare: only {len(common)} object(s) are common to all {len(systems)} systems; "
+            "need at least 2 (are these runs on the same data set?)"
+        )
+    return Aligned(
+        [s.name for s in systems], common, scores, {s.name: int(len(s.object_id) - len(common)) for s in systems}
+    )

@@ -22,13 +22,18 @@ def pair_stats(s1: np.ndarray, s2: np.ndarray, top_k: int) -> dict[str, float]:
     """Every pairwise statistic of ``fmb compare``, for one ordered pair (source s1, target s2)."""
     n = len(s1)
     k1, k10 = resolve_k("1%", n), resolve_k("10%", n)
-    return {"spearman": spearman(s1, s2), "jaccard_top1pct": jaccard_top(s1, s2, k1),
-            f"jaccard_top{top_k}": jaccard_top(s1, s2, min(top_k, n)),
-            "retention_top1_top1": retention(s1, s2, k1, k1), "retention_top1_top10": retention(s1, s2, k1, k10)}
+    return {
+        "spearman": spearman(s1, s2),
+        "jaccard_top1pct": jaccard_top(s1, s2, k1),
+        f"jaccard_top{top_k}": jaccard_top(s1, s2, min(top_k, n)),
+        "retention_top1_top1": retention(s1, s2, k1, k1),
+        "retention_top1_top10": retention(s1, s2, k1, k10),
+    }
 
 
-def bootstrap_ci(stat: Callable[[np.ndarray], dict[str, float]], n: int, n_boot: int = 200, seed: int = 0,
-                 level: float = 0.95) -> dict[str, tuple[float, float]]:
+def bootstrap_ci(
+    stat: Callable[[np.ndarray], dict[str, float]], n: int, n_boot: int = 200, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval of each statistic: ``stat(idx)`` on ``n_boot`` resamples of the
     ``n`` objects (with replacement, seeded)."""
     if n_boot < 1:
@@ -39,8 +44,12 @@ def bootstrap_ci(stat: Callable[[np.ndarray], dict[str, float]], n: int, n_boot:
         for key, v in stat(rng.integers(0, n, n)).items():
             draws.setdefault(key, []).append(v)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {k: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))) if np.isfinite(v).any()
-            else (float("nan"), float("nan")) for k, v in draws.items()}
+    return {
+        k: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi)))
+        if np.isfinite(v).any()
+        else (float("nan"), float("nan"))
+        for k, v in draws.items()
+    }
 
 
 def disagreement(s1: np.ndarray, s2: np.ndarray, k: int) -> np.ndarray:

@@ -65,24 +65,29 @@ def _meta(**kw: object) -> dict[bytes, bytes]:
     return {k.encode(): str(v).encode() for k, v in kw.items()}
 
 
-def image_field(bands: list[str], height: int, width: int, pixel_scale: float,
-                unit: str = "nanomaggies") -> pa.Field:
+def image_field(bands: list[str], height: int, width: int, pixel_scale: float, unit: str = "nanomaggies") -> pa.Field:
     """The ``image`` field for ``bands`` x ``height`` x ``width`` stamps."""
     n = len(bands) * height * width
-    return pa.field(IMAGE, pa.list_(pa.float32(), n), metadata=_meta(
-        shape=f"{len(bands)},{height},{width}", bands=",".join(bands),
-        pixel_scale=pixel_scale, unit=unit))
+    return pa.field(
+        IMAGE,
+        pa.list_(pa.float32(), n),
+        metadata=_meta(
+            shape=f"{len(bands)},{height},{width}", bands=",".join(bands), pixel_scale=pixel_scale, unit=unit
+        ),
+    )
 
 
 def rgb_field(height: int, width: int) -> pa.Field:
     """The optional ``rgb`` composite field (uint8, 3 x height x width)."""
-    return pa.field(RGB, pa.list_(pa.uint8(), 3 * height * width),
-                    metadata=_meta(shape=f"3,{height},{width}"))
+    return pa.field(RGB, pa.list_(pa.uint8(), 3 * height * width), metadata=_meta(shape=f"3,{height},{width}"))
 
 
-def spectrum_fields(npix: int = DESI_NPIX, start: float | None = DESI_WAVE_START,
-                    step: float | None = DESI_WAVE_STEP,
-                    unit: str = "1e-17 erg/s/cm2/Angstrom") -> list[pa.Field]:
+def spectrum_fields(
+    npix: int = DESI_NPIX,
+    start: float | None = DESI_WAVE_START,
+    step: float | None = DESI_WAVE_STEP,
+    unit: str = "1e-17 erg/s/cm2/Angstrom",
+) -> list[pa.Field]:
     """``flux``, ``ivar`` and ``mask`` fields; a shared linear grid goes in ``flux``'s metadata.
 
     Pass ``start=None`` when the dataset carries a per-row ``wavelength`` column instead.
@@ -90,15 +95,20 @@ def spectrum_fields(npix: int = DESI_NPIX, start: float | None = DESI_WAVE_START
     meta = {"unit": unit}
     if start is not None and step is not None:
         meta.update(wavelength_start=start, wavelength_step=step)
-    return [pa.field(FLUX, pa.list_(pa.float32(), npix), metadata=_meta(**meta)),
-            pa.field(IVAR, pa.list_(pa.float32(), npix)),
-            pa.field(MASK, pa.list_(pa.bool_(), npix))]
+    return [
+        pa.field(FLUX, pa.list_(pa.float32(), npix), metadata=_meta(**meta)),
+        pa.field(IVAR, pa.list_(pa.float32(), npix)),
+        pa.field(MASK, pa.list_(pa.bool_(), npix)),
+    ]
 
 
 def truth_fields() -> list[pa.Field]:
     """Optional truth fields: is_anomaly, anomaly_class and the physical parameters."""
-    return [pa.field(IS_ANOMALY, pa.bool_()), pa.field(ANOMALY_CLASS, pa.string()),
-            *(pa.field(p, pa.float32()) for p in PHYSICAL)]
+    return [
+        pa.field(IS_ANOMALY, pa.bool_()),
+        pa.field(ANOMALY_CLASS, pa.string()),
+        *(pa.field(p, pa.float32()) for p in PHYSICAL),
+    ]
 
 
 def coordinate_fields() -> list[pa.Field]:
@@ -197,9 +207,10 @@ class Repairs:
             self.add(k, v)
 
 
-def resolve_labels(is_anomaly: pa.Array | pa.ChunkedArray | np.ndarray,
-                   anomaly_class: pa.Array | pa.ChunkedArray | np.ndarray | None = None,
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def resolve_labels(
+    is_anomaly: pa.Array | pa.ChunkedArray | np.ndarray,
+    anomaly_class: pa.Array | pa.ChunkedArray | np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The truth of ``N`` objects as ``(labelled [N] bool, is_anomaly [N] bool, class [N] object | None)``.
 
     A null (or NaN) ``is_anomaly`` is unlabelled: ``labelled`` is False there, ``is_anomaly`` False and
@@ -207,14 +218,20 @@ def resolve_labels(is_anomaly: pa.Array | pa.ChunkedArray | np.ndarray,
     class, or gets :data:`UNKNOWN_CLASS` when its class is null, empty, "none" or "normal" (a flagged
     object is never counted as normal). ``class`` is None when ``anomaly_class`` is None.
     """
-    raw = (is_anomaly.to_pylist() if isinstance(is_anomaly, pa.Array | pa.ChunkedArray)
-           else list(np.asarray(is_anomaly, dtype=object)))
+    raw = (
+        is_anomaly.to_pylist()
+        if isinstance(is_anomaly, pa.Array | pa.ChunkedArray)
+        else list(np.asarray(is_anomaly, dtype=object))
+    )
     labelled = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in raw], bool)
     y = np.array([bool(v) if ok else False for v, ok in zip(raw, labelled)], bool)
     if anomaly_class is None:
         return labelled, y, None
-    names = (anomaly_class.to_pylist() if isinstance(anomaly_class, pa.Array | pa.ChunkedArray)
-             else list(np.asarray(anomaly_class, dtype=object)))
+    names = (
+        anomaly_class.to_pylist()
+        if isinstance(anomaly_class, pa.Array | pa.ChunkedArray)
+        else list(np.asarray(anomaly_class, dtype=object))
+    )
     cls = np.empty(len(raw), dtype=object)
     for i, (ok, anom, c) in enumerate(zip(labelled, y, names)):
         if not ok:
@@ -263,8 +280,14 @@ def id_type(types: list[pa.DataType], where: str) -> pa.DataType:
     return pa.string() if any(_is_text(t) for t in types) else pa.int64()
 
 
-def canonical_ids(arr: pa.Array | pa.ChunkedArray, target: pa.DataType, source: str, field_name: str = OBJECT_ID,
-                  row_offset: int = 0, repairs: Repairs | None = None) -> pa.Array:
+def canonical_ids(
+    arr: pa.Array | pa.ChunkedArray,
+    target: pa.DataType,
+    source: str,
+    field_name: str = OBJECT_ID,
+    row_offset: int = 0,
+    repairs: Repairs | None = None,
+) -> pa.Array:
     """Ids of one column as the data set's canonical type ``target`` (int64 or string).
 
     * integers -> int64; a uint64 id above 2**63 - 1 is a DataError (store such ids as strings);
@@ -283,15 +306,23 @@ def canonical_ids(arr: pa.Array | pa.ChunkedArray, target: pa.DataType, source: 
     if pa.types.is_floating(t):
         v = arr.to_numpy(zero_copy_only=False).astype(np.float64)
         present = ~arr.is_null().to_numpy(zero_copy_only=False)
-        bad = present & ~(np.isfinite(v) & (np.abs(np.nan_to_num(v)) <= FLOAT64_EXACT_INT)
-                          & (np.nan_to_num(v) == np.round(np.nan_to_num(v))))
+        bad = present & ~(
+            np.isfinite(v)
+            & (np.abs(np.nan_to_num(v)) <= FLOAT64_EXACT_INT)
+            & (np.nan_to_num(v) == np.round(np.nan_to_num(v)))
+        )
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             x = float(v[i])
-            why = ("is not an integer" if np.isfinite(x) and abs(x) <= FLOAT64_EXACT_INT
-                   else "is beyond 2**53, where floats cannot hold every integer (the id may have been rounded)")
-            raise DataError(f"{source}: row {row_offset + i}: field {field_name!r}: {t} id {x!r} {why}; "
-                            "store ids as int64 or strings")
+            why = (
+                "is not an integer"
+                if np.isfinite(x) and abs(x) <= FLOAT64_EXACT_INT
+                else "is beyond 2**53, where floats cannot hold every integer (the id may have been rounded)"
+            )
+            raise DataError(
+                f"{source}: row {row_offset + i}: field {field_name!r}: {t} id {x!r} {why}; "
+                "store ids as int64 or strings"
+            )
         if repairs is not None:
             repairs.add(ID_FLOAT_REPAIR, int(present.sum()))
         arr = pa.array(np.where(present, v, 0).astype(np.int64), pa.int64(), mask=~present)
@@ -300,8 +331,10 @@ def canonical_ids(arr: pa.Array | pa.ChunkedArray, target: pa.DataType, source: 
         big = pc.fill_null(pc.greater(arr, pa.scalar(INT64_MAX, t)), False).to_numpy(zero_copy_only=False)
         if big.any():
             i = int(np.flatnonzero(big)[0])
-            raise DataError(f"{source}: row {row_offset + i}: field {field_name!r}: uint64 id {arr[i].as_py()} "
-                            "is above 2**63 - 1, the int64 limit; store ids as strings")
+            raise DataError(
+                f"{source}: row {row_offset + i}: field {field_name!r}: uint64 id {arr[i].as_py()} "
+                "is above 2**63 - 1, the int64 limit; store ids as strings"
+            )
     if pa.types.is_integer(t):
         arr = arr.cast(pa.int64())
         return arr.cast(pa.string()) if _is_text(target) else arr

@@ -45,8 +45,9 @@ def row_label(ids: np.ndarray | list | None, i: int, row_offset: int) -> str:
     return f"row {row_offset + i} (object_id={ids[i]})"
 
 
-def fixed_list_values(arr: pa.Array, size: int | None, source: str, name: str, row_offset: int = 0,
-                      ids: np.ndarray | list | None = None) -> tuple[np.ndarray, int]:
+def fixed_list_values(
+    arr: pa.Array, size: int | None, source: str, name: str, row_offset: int = 0, ids: np.ndarray | list | None = None
+) -> tuple[np.ndarray, int]:
     """Flat values and row length of a (fixed-size or variable) list column of equal-length rows.
 
     ``size`` is the expected length (None: take the first row's). Raises a one-line DataError
@@ -70,13 +71,16 @@ def fixed_list_values(arr: pa.Array, size: int | None, source: str, name: str, r
     bad = np.flatnonzero(lengths != want)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r}: length "
-                        f"{int(lengths[i])}, expected {want} (ragged)")
+        raise DataError(
+            f"{source}: {row_label(ids, i, row_offset)}: field {name!r}: length "
+            f"{int(lengths[i])}, expected {want} (ragged)"
+        )
     return arr.flatten(), want
 
 
-def _to_fixed(arr: pa.Array, fld: pa.Field, size: int, source: str, row_offset: int,
-              ids: np.ndarray | list | None) -> pa.Array:
+def _to_fixed(
+    arr: pa.Array, fld: pa.Field, size: int, source: str, row_offset: int, ids: np.ndarray | list | None
+) -> pa.Array:
     values, _ = fixed_list_values(arr, size, source, fld.name, row_offset, ids)
     return pa.FixedSizeListArray.from_arrays(values.cast(fld.type.value_type), size)
 
@@ -139,8 +143,14 @@ def check_unique_ids(dataset) -> None:
     _CHECKED.add(ident)
 
 
-def _check_grid_order(wave: np.ndarray, source: str, row_offset: int, ids: np.ndarray | None,
-                      name: str = C.WAVELENGTH, skip: np.ndarray | None = None) -> np.ndarray:
+def _check_grid_order(
+    wave: np.ndarray,
+    source: str,
+    row_offset: int,
+    ids: np.ndarray | None,
+    name: str = C.WAVELENGTH,
+    skip: np.ndarray | None = None,
+) -> np.ndarray:
     """Rows of ``wave [N, L]`` that run red to blue (strictly descending); others must ascend strictly.
 
     Raises a one-line DataError naming file, row and field for a grid that is neither (a repeated or
@@ -158,26 +168,27 @@ def _check_grid_order(wave: np.ndarray, source: str, row_offset: int, ids: np.nd
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         j = int(np.flatnonzero(~(d[i] > 0) if d[i, 0] > 0 else ~(d[i] < 0))[0]) + 1
-        raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r} is not monotonic "
-                        f"(pixel {j}: {float(wave[i, j - 1]):g} then {float(wave[i, j]):g})")
+        raise DataError(
+            f"{source}: {row_label(ids, i, row_offset)}: field {name!r} is not monotonic "
+            f"(pixel {j}: {float(wave[i, j - 1]):g} then {float(wave[i, j]):g})"
+        )
     return down
 
 
-def _check_image(batch: pa.RecordBatch, idx: int, source: str, row_offset: int,
-                 ids: np.ndarray) -> pa.Array | None:
+def _check_image(batch: pa.RecordBatch, idx: int, source: str, row_offset: int, ids: np.ndarray) -> pa.Array | None:
     """Check shape and finiteness; return a converted column, or None when unchanged."""
     fld = batch.schema.field(idx)
     shape = C.field_shape(fld)
     size = int(np.prod(shape))
     col = C.storage(batch.column(idx))
     if pa.types.is_fixed_size_list(col.type) and col.type.list_size != size:
-        raise DataError(f"{source}: field {fld.name!r}: {col.type.list_size} values per row do not match "
-                        f"its shape {shape}")
+        raise DataError(
+            f"{source}: field {fld.name!r}: {col.type.list_size} values per row do not match its shape {shape}"
+        )
     if fld.name == C.IMAGE:
         bands = C.field_meta(fld, "bands")
         if bands is not None and len(bands.split(",")) != shape[0]:
-            raise DataError(f"{source}: field 'image': {len(bands.split(','))} band names for "
-                            f"{shape[0]} bands")
+            raise DataError(f"{source}: field 'image': {len(bands.split(','))} band names for {shape[0]} bands")
     converted = not pa.types.is_fixed_size_list(col.type)
     if converted:
         col = _to_fixed(col, fld, size, source, row_offset, ids)
@@ -186,13 +197,15 @@ def _check_image(batch: pa.RecordBatch, idx: int, source: str, row_offset: int,
         bad = (~np.isfinite(values)).sum(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {fld.name!r}: "
-                            f"{int(bad[i])} non-finite pixels")
+            raise DataError(
+                f"{source}: {row_label(ids, i, row_offset)}: field {fld.name!r}: {int(bad[i])} non-finite pixels"
+            )
     return col if converted else None
 
 
-def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np.ndarray,
-                    repairs: Repairs) -> dict[str, pa.Array]:
+def _check_spectrum(
+    batch: pa.RecordBatch, source: str, row_offset: int, ids: np.ndarray, repairs: Repairs
+) -> dict[str, pa.Array]:
     names = batch.schema.names
     present = [c for c in SPECTRUM_FIELDS if c in names]
     if not present:
@@ -203,11 +216,12 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
     flux_fld = batch.schema.field(C.FLUX)
     has_grid = C.field_meta(flux_fld, "wavelength_start") is not None
     if C.WAVELENGTH not in names and not has_grid:
-        raise DataError(f"{source}: spectrum has neither a 'wavelength' column nor a grid in the "
-                        "'flux' field metadata")
+        raise DataError(f"{source}: spectrum has neither a 'wavelength' column nor a grid in the 'flux' field metadata")
     if C.WAVELENGTH not in names and not float(C.field_meta(flux_fld, "wavelength_step", "nan")) > 0:
-        raise DataError(f"{source}: field 'flux': wavelength_step "
-                        f"{C.field_meta(flux_fld, 'wavelength_step')} in its metadata must be positive")
+        raise DataError(
+            f"{source}: field 'flux': wavelength_step "
+            f"{C.field_meta(flux_fld, 'wavelength_step')} in its metadata must be positive"
+        )
     flux, npix = fixed_list_values(batch.column(C.FLUX), None, source, C.FLUX, row_offset, ids)
     arrays = {C.FLUX: flux}
     for name in (C.IVAR, C.MASK) + ((C.WAVELENGTH,) if C.WAVELENGTH in names else ()):
@@ -249,8 +263,14 @@ def _check_spectrum(batch: pa.RecordBatch, source: str, row_offset: int, ids: np
     return out
 
 
-def validate_batch(batch: pa.RecordBatch, source: str, row_offset: int, repairs: Repairs,
-                   seen_ids: set | dict | None = None, duplicates: bool = True) -> pa.RecordBatch:
+def validate_batch(
+    batch: pa.RecordBatch,
+    source: str,
+    row_offset: int,
+    repairs: Repairs,
+    seen_ids: set | dict | None = None,
+    duplicates: bool = True,
+) -> pa.RecordBatch:
     """Check a canonical batch and apply the documented repairs; return the (possibly new) batch.
 
     ``source`` names the file in messages; row ``i`` of the batch is reported as row
@@ -293,8 +313,9 @@ def _check_coordinates(batch: pa.RecordBatch, source: str, row_offset: int, ids:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             rng = f"[{lo:g}, {hi:g}{']' if closed else ')'}"
-            raise DataError(f"{source}: {row_label(ids, i, row_offset)}: {name} = {float(v[i])!r} degrees "
-                            f"is outside {rng}")
+            raise DataError(
+                f"{source}: {row_label(ids, i, row_offset)}: {name} = {float(v[i])!r} degrees is outside {rng}"
+            )
 
 
 def _replace_columns(batch: pa.RecordBatch, replaced: dict[str, pa.Array]) -> pa.RecordBatch:

@@ -54,8 +54,7 @@ class Dataset(ABC):
         """The canonical Arrow schema of the batches."""
 
     @abstractmethod
-    def iter_batches(self, batch_size: int = 256, start: int = 0,
-                     stop: int | None = None) -> Iterator[pa.RecordBatch]:
+    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
         """Yield validated canonical batches for rows ``[start, stop)`` in a fixed order."""
 
     def options(self) -> dict:

@@ -60,10 +60,18 @@ class EuclidDesiDataset(FileDataset):
     name = "euclid-desi"
 
 
-def open_dataset(path: str | os.PathLike | None = None, split: str = "test", source: str = "auto",
-                 revision: str | None = None, batch_rows: Any = DEFAULT_BATCH_ROWS,
-                 units: str = "nanomaggies", rgb: Any = True, wavelength: str = "auto",
-                 repo_id: str = HF_DATASET_ID, cache_dir: str | None = None) -> EuclidDesiDataset:
+def open_dataset(
+    path: str | os.PathLike | None = None,
+    split: str = "test",
+    source: str = "auto",
+    revision: str | None = None,
+    batch_rows: Any = DEFAULT_BATCH_ROWS,
+    units: str = "nanomaggies",
+    rgb: Any = True,
+    wavelength: str = "auto",
+    repo_id: str = HF_DATASET_ID,
+    cache_dir: str | None = None,
+) -> EuclidDesiDataset:
     """Open the Euclid x DESI data set (see the module docstring for sources and conversion).
 
     ``split``: ``train``, ``test``, a comma list, or ``all``. ``wavelength``: ``auto`` (shared
@@ -80,9 +88,17 @@ def open_dataset(path: str | os.PathLike | None = None, split: str = "test", sou
     kind, paths = _resolve(path, splits, source, revision, repo_id, cache_dir)
     files = [SourceFile(p) for p in paths]
     plan = _plan(files[0], units, as_bool(rgb), wavelength)
-    opts = {"path": str(path) if path is not None else None, "split": ",".join(splits), "source": kind,
-            "revision": revision, "repo_id": repo_id, "units": units, "rgb": as_bool(rgb),
-            "wavelength": wavelength, "batch_rows": as_int(batch_rows, "batch_rows")}
+    opts = {
+        "path": str(path) if path is not None else None,
+        "split": ",".join(splits),
+        "source": kind,
+        "revision": revision,
+        "repo_id": repo_id,
+        "units": units,
+        "rgb": as_bool(rgb),
+        "wavelength": wavelength,
+        "batch_rows": as_int(batch_rows, "batch_rows"),
+    }
     return EuclidDesiDataset(files, plan, as_int(batch_rows, "batch_rows"), kind=kind, options=opts)
 
 
@@ -106,29 +122,44 @@ def _plan(first: SourceFile, units: str, rgb: bool, wavelength: str) -> Plan:
     def has(key: str) -> bool:
         return spectrum is not None and pa.types.is_struct(spectrum) and spectrum.get_field_index(key) >= 0
 
-    labels = {k: s for k, s in (("is_anomaly", "is_anomaly"), ("anomaly_class", "anomaly_type"),
-                                ("redshift", "redshift")) if s in names}
-    for key, candidates in (("ra", ("ra", "RA", "right_ascension", "RIGHT_ASCENSION", "TARGET_RA")),
-                            ("dec", ("dec", "DEC", "declination", "DECLINATION", "TARGET_DEC"))):
+    labels = {
+        k: s
+        for k, s in (("is_anomaly", "is_anomaly"), ("anomaly_class", "anomaly_type"), ("redshift", "redshift"))
+        if s in names
+    }
+    for key, candidates in (
+        ("ra", ("ra", "RA", "right_ascension", "RIGHT_ASCENSION", "TARGET_RA")),
+        ("dec", ("dec", "DEC", "declination", "DECLINATION", "TARGET_DEC")),
+    ):
         found = next((c for c in candidates if c in names), None)
         if found:  # sky coordinates where the release has them (degrees, ICRS)
             labels[key] = found
     use_ivar = has("ivar") and not has("error")
     scale = [ZERO_POINTS_NJY[b] / NANOMAGGY_NJY for b in BANDS] if units == "nanomaggies" else None
-    return Plan(object_id=ids, image=list(BAND_COLUMNS),
-                rgb="RGB_image" if rgb and "RGB_image" in names else None, flux="spectrum.flux",
-                error=None if use_ivar else "spectrum.error", ivar="spectrum.ivar" if use_ivar else None,
-                wavelength="spectrum.wavelength" if has("wavelength") else None, labels=labels,
-                image_bands=list(BANDS), band_scale=scale, pixel_scale=PIXEL_SCALE,
-                image_unit="nanomaggies" if units == "nanomaggies" else "adu", flux_unit=FLUX_UNIT,
-                wavelength_mode="column" if wavelength == "column" else "auto")
+    return Plan(
+        object_id=ids,
+        image=list(BAND_COLUMNS),
+        rgb="RGB_image" if rgb and "RGB_image" in names else None,
+        flux="spectrum.flux",
+        error=None if use_ivar else "spectrum.error",
+        ivar="spectrum.ivar" if use_ivar else None,
+        wavelength="spectrum.wavelength" if has("wavelength") else None,
+        labels=labels,
+        image_bands=list(BANDS),
+        band_scale=scale,
+        pixel_scale=PIXEL_SCALE,
+        image_unit="nanomaggies" if units == "nanomaggies" else "adu",
+        flux_unit=FLUX_UNIT,
+        wavelength_mode="column" if wavelength == "column" else "auto",
+    )
 
 
 # ----------------------------------------------------------------------------- where the files are
 
 
-def _resolve(path: Any, splits: list[str], source: str, revision: str | None, repo_id: str,
-             cache_dir: str | None) -> tuple[str, list[Path]]:
+def _resolve(
+    path: Any, splits: list[str], source: str, revision: str | None, repo_id: str, cache_dir: str | None
+) -> tuple[str, list[Path]]:
     if source == "hub" or (source == "auto" and (path is None or str(path) == "")):
         return "hub", [f for s in splits for f in hub_files(repo_id, s, revision, cache_dir)]
     if path is None or str(path) == "":
@@ -140,8 +171,10 @@ def _resolve(path: Any, splits: list[str], source: str, revision: str | None, re
             return "disk", [f for d in dirs for f in _disk_files(d)]
         if source == "disk":
             missing = splits[dirs.index(None)]
-            raise DataError(f"{root}: no save_to_disk folder for split {missing!r} (looked for "
-                            f"{_disk_name(repo_id, missing)}/, {missing}/ and {root.name}/ with state.json)")
+            raise DataError(
+                f"{root}: no save_to_disk folder for split {missing!r} (looked for "
+                f"{_disk_name(repo_id, missing)}/, {missing}/ and {root.name}/ with state.json)"
+            )
     paths = [f for s in splits for f in split_files(root, s)]
     return ("parquet" if all(p.suffix.lower() in PARQUET_EXT for p in paths) else "arrow"), paths
 
@@ -169,8 +202,12 @@ def _disk_files(folder: Path) -> list[Path]:
 
 def _matches_split(rel: Path, split: str) -> bool:
     stem = rel.name.split(".")[0]
-    return (stem == split or stem.startswith((f"{split}-", f"{split}_"))
-            or split in rel.parts[:-1] or any(p.endswith(f"__{split}") for p in rel.parts[:-1]))
+    return (
+        stem == split
+        or stem.startswith((f"{split}-", f"{split}_"))
+        or split in rel.parts[:-1]
+        or any(p.endswith(f"__{split}") for p in rel.parts[:-1])
+    )
 
 
 def _arrow_cache_split(name: str, split: str) -> bool:
@@ -224,30 +261,41 @@ def _hf_cache(cache_dir: str | None) -> str | None:
 
 def hub_patterns(split: str) -> list[str]:
     """Parquet layouts of a split on the hub (``push_to_hub`` and the ``refs/convert/parquet`` branch)."""
-    return [f"data/{split}-*.parquet", f"data/{split}/*.parquet", f"{split}-*.parquet",
-            f"{split}/*.parquet", f"*/{split}/*.parquet"]
+    return [
+        f"data/{split}-*.parquet",
+        f"data/{split}/*.parquet",
+        f"{split}-*.parquet",
+        f"{split}/*.parquet",
+        f"*/{split}/*.parquet",
+    ]
 
 
-def hub_files(repo_id: str, split: str, revision: str | None = None,
-              cache_dir: str | None = None) -> list[Path]:
+def hub_files(repo_id: str, split: str, revision: str | None = None, cache_dir: str | None = None) -> list[Path]:
     """Download (or find in the HF cache) the Parquet files of one split."""
-    hint = (f"give a local copy instead: --dataset euclid-desi:path=<save_to_disk folder or parquet files>,"
-            f"split={split}")
+    hint = f"give a local copy instead: --dataset euclid-desi:path=<save_to_disk folder or parquet files>,split={split}"
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise DataError(f"huggingface_hub is not installed (pip install 'fmb-core[hf]'); {hint}") from None
     offline = _offline()
     try:
-        root = snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision,
-                                 allow_patterns=hub_patterns(split), cache_dir=_hf_cache(cache_dir),
-                                 local_files_only=offline)
+        root = snapshot_download(
+            repo_id=repo_id,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=hub_patterns(split),
+            cache_dir=_hf_cache(cache_dir),
+            local_files_only=offline,
+        )
     except Exception as exc:
         if offline:
-            raise DataError(f"{repo_id} (split {split!r}) is not in the Hugging Face cache and "
-                            f"HF_HUB_OFFLINE=1; {hint}") from None
-        raise DataError(f"{repo_id} (split {split!r}): hub download failed "
-                        f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); {hint}") from None
+            raise DataError(
+                f"{repo_id} (split {split!r}) is not in the Hugging Face cache and HF_HUB_OFFLINE=1; {hint}"
+            ) from None
+        raise DataError(
+            f"{repo_id} (split {split!r}): hub download failed "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); {hint}"
+        ) from None
     root_path = Path(root)
     files = sorted(f for f in root_path.rglob("*.parquet") if _matches_split(f.relative_to(root_path), split))
     if not files:

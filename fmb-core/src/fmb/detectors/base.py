@@ -42,8 +42,10 @@ class Detector(ABC):
         if not np.isfinite(X.sum()):  # fast path; find the row only when something is wrong
             bad = ~np.isfinite(X).all(axis=1)
             if bad.any():
-                raise DetectorError(f"detector {self.name!r}: row {int(np.flatnonzero(bad)[0])} of the "
-                                    f"embeddings is not finite ({int(bad.sum())} rows in all)")
+                raise DetectorError(
+                    f"detector {self.name!r}: row {int(np.flatnonzero(bad)[0])} of the "
+                    f"embeddings is not finite ({int(bad.sum())} rows in all)"
+                )
         return X
 
 
@@ -88,8 +90,10 @@ class MultiInputDetector(Detector):
             raise DetectorError(f"detector {self.name!r} needs the {', '.join(missing)} embedding(s)")
         out = {k: self.check_input(Xs[k]) for k in self.inputs}
         if len({len(v) for v in out.values()}) != 1:
-            raise DetectorError(f"detector {self.name!r}: the {' and '.join(self.inputs)} embeddings have "
-                                f"different numbers of rows ({', '.join(str(len(v)) for v in out.values())})")
+            raise DetectorError(
+                f"detector {self.name!r}: the {' and '.join(self.inputs)} embeddings have "
+                f"different numbers of rows ({', '.join(str(len(v)) for v in out.values())})"
+            )
         return out
 
 

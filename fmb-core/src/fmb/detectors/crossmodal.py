@@ -74,13 +74,29 @@ class CrossModalDetector(MultiInputDetector):
 
     name = "crossmodal"
 
-    def __init__(self, base: str = "norm", regressor: str = "knn", folds: int = 5, pca: int = 16,
-                 neighbors: int = 15, base_params: dict | None = None) -> None:
-        p = check_params("detector 'crossmodal'", SCHEMA, {"base": base, "regressor": regressor, "folds": folds,
-                                                           "pca": pca, "neighbors": neighbors})
+    def __init__(
+        self,
+        base: str = "norm",
+        regressor: str = "knn",
+        folds: int = 5,
+        pca: int = 16,
+        neighbors: int = 15,
+        base_params: dict | None = None,
+    ) -> None:
+        p = check_params(
+            "detector 'crossmodal'",
+            SCHEMA,
+            {"base": base, "regressor": regressor, "folds": folds, "pca": pca, "neighbors": neighbors},
+        )
         base, regressor, folds, pca, neighbors = (p[k] for k in ("base", "regressor", "folds", "pca", "neighbors"))
-        super().__init__(base=str(base), regressor=regressor, folds=int(folds), pca=int(pca),
-                         neighbors=int(neighbors), base_params=dict(base_params or {}))
+        super().__init__(
+            base=str(base),
+            regressor=regressor,
+            folds=int(folds),
+            pca=int(pca),
+            neighbors=int(neighbors),
+            base_params=dict(base_params or {}),
+        )
         # ``base`` exists only when a base detector scores the residuals (run.py's duplicate-row warning names
         # ``detector.base`` when present, else the detector itself)
         if self.params["base"] != "norm":  # a bad base name fails here, before any work
@@ -91,15 +107,19 @@ class CrossModalDetector(MultiInputDetector):
             except UnknownNameError as exc:
                 raise UsageError(f"detector 'crossmodal': parameter base={base!r}: {exc}") from None
             if isinstance(self.base, MultiInputDetector):
-                raise UsageError(f"detector 'crossmodal': base detector {base!r} must score one embedding at a "
-                                 "time (e.g. knn, iforest)")
+                raise UsageError(
+                    f"detector 'crossmodal': base detector {base!r} must score one embedding at a "
+                    "time (e.g. knn, iforest)"
+                )
 
     def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
         Xs = self.check_inputs(Xs)
         n, k = len(Xs["image"]), self.params["folds"]
         if n < max(4 * k, self.params["neighbors"] * k // (k - 1) + 2):
-            raise DetectorError(f"detector 'crossmodal': {n} objects are too few for {k}-fold regression "
-                                f"with {self.params['neighbors']} neighbours")
+            raise DetectorError(
+                f"detector 'crossmodal': {n} objects are too few for {k}-fold regression "
+                f"with {self.params['neighbors']} neighbours"
+            )
         A, B = _pca(Xs["image"], self.params["pca"]), _pca(Xs["spectrum"], self.params["pca"])
         folds = np.random.default_rng(seed).permutation(np.arange(n) % k)
         kind, nn = self.params["regressor"], self.params["neighbors"]
@@ -107,12 +127,10 @@ class CrossModalDetector(MultiInputDetector):
         Ra = _robust_scale(oof_residuals(B, A, folds, kind, nn))
         R = np.hstack([Rb, Ra])
         self.residuals_ = R
-        self.components_ = {"image_to_spectrum": (Rb ** 2).mean(axis=1),
-                            "spectrum_to_image": (Ra ** 2).mean(axis=1)}
-        self.details_ = {"regressor": kind, "pca": [A.shape[1], B.shape[1]], "folds": k,
-                         "base": self.params["base"]}
+        self.components_ = {"image_to_spectrum": (Rb**2).mean(axis=1), "spectrum_to_image": (Ra**2).mean(axis=1)}
+        self.details_ = {"regressor": kind, "pca": [A.shape[1], B.shape[1]], "folds": k, "base": self.params["base"]}
         if getattr(self, "base", None) is None:
-            return (R ** 2).mean(axis=1)
+            return (R**2).mean(axis=1)
         return np.asarray(self.base.fit_score(R.astype(np.float32), seed=seed), np.float64)
 
 

@@ -76,7 +76,7 @@ class FoldModel:
         with torch.no_grad():
             dist = self.flow()
             for lo in range(0, len(Z), batch_size):
-                out.append(-dist.log_prob(Z[lo:lo + batch_size].to(self.device)).double().cpu().numpy())
+                out.append(-dist.log_prob(Z[lo : lo + batch_size].to(self.device)).double().cpu().numpy())
         s = np.concatenate(out)
         finite = np.isfinite(s)
         top = s[finite].max() if finite.any() else 0.0
@@ -86,9 +86,14 @@ class FoldModel:
         import torch
 
         p = self.prep
-        torch.save({"state_dict": self.flow.state_dict(), "history": self.history,
-                    "prep": {"mean": p.mean, "components": p.components, "mu": p.mu, "sd": p.sd, "clip": p.clip}},
-                   path)
+        torch.save(
+            {
+                "state_dict": self.flow.state_dict(),
+                "history": self.history,
+                "prep": {"mean": p.mean, "components": p.components, "mu": p.mu, "sd": p.sd, "clip": p.clip},
+            },
+            path,
+        )
 
 
 def build_flow(kind: str, features: int, transforms: int, hidden: int, layers: int) -> Any:
@@ -150,8 +155,7 @@ def train_flow(Ztr: np.ndarray, Zval: np.ndarray, cfg: dict[str, Any], seed: int
                 break
     flow.load_state_dict(best_state)
     flow.eval()
-    return flow, {"best_step": best_step, "steps_run": step, "steps_per_epoch": per_epoch,
-                  "best_val_median_nll": best}
+    return flow, {"best_step": best_step, "steps_run": step, "steps_per_epoch": per_epoch, "best_val_median_nll": best}
 
 
 def fit_fold(Xtr: np.ndarray, cfg: dict[str, Any], seed: int) -> FoldModel:
@@ -186,12 +190,14 @@ class FlowDetector(Detector):
 
         extras.require("flows", "detector 'nf'")
         import torch
+
         X = self.check_input(X)
         cfg = dict(self.params)
         k = int(cfg["folds"])
         if X.shape[0] < 4 * k:
-            raise DetectorError(f"detector 'nf': {X.shape[0]} objects are too few for {k} folds "
-                                f"(need at least {4 * k})")
+            raise DetectorError(
+                f"detector 'nf': {X.shape[0]} objects are too few for {k} folds (need at least {4 * k})"
+            )
         if not (X.std(axis=0) > 0).any():
             raise DetectorError("detector 'nf': the embeddings are constant (every column has zero variance)")
         if cfg["device"] == "auto":
@@ -215,9 +221,17 @@ class FlowDetector(Detector):
             if save:
                 model.save(save / f"fold-{f}.pt")
         if save:
-            (save / "folds.json").write_text(json.dumps({"params": {k: v for k, v in cfg.items()},
-                                                         "seed": seed, "fold_of_row": folds.tolist(),
-                                                         "history": self.history_}, default=str))
+            (save / "folds.json").write_text(
+                json.dumps(
+                    {
+                        "params": {k: v for k, v in cfg.items()},
+                        "seed": seed,
+                        "fold_of_row": folds.tolist(),
+                        "history": self.history_,
+                    },
+                    default=str,
+                )
+            )
         return scores
 
 

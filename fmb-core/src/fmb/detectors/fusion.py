@@ -37,8 +37,10 @@ SCHEMA = schema(
     Param("mode", ("str",), "geo", choices=MODES, doc="rank fusion: geometric mean, min or mean"),
     Param("mismatch", ("bool", "str"), "auto", choices=("auto",), doc="include the mismatch score"),
     Param("align", ("str",), "none", choices=ALIGN, doc="mismatch alignment"),
-    *(Param(f"t_{k}", ("float",), 0.0, low=0, high=1, doc=f"percentile threshold on the {k} score")
-      for k in ("image", "spectrum", "mismatch")),
+    *(
+        Param(f"t_{k}", ("float",), 0.0, low=0, high=1, doc=f"percentile threshold on the {k} score")
+        for k in ("image", "spectrum", "mismatch")
+    ),
 )
 
 
@@ -50,8 +52,9 @@ def percentiles(scores: np.ndarray) -> np.ndarray:
     return rankdata(s, method="average") / len(s)
 
 
-def fuse(p_image: np.ndarray, p_spectrum: np.ndarray, p_mismatch: np.ndarray | None = None,
-         mode: str = "geo") -> np.ndarray:
+def fuse(
+    p_image: np.ndarray, p_spectrum: np.ndarray, p_mismatch: np.ndarray | None = None, mode: str = "geo"
+) -> np.ndarray:
     """The fused score of percentiles (see the module docstring)."""
     if mode == "geo":
         f = np.sqrt(p_image * p_spectrum)
@@ -92,9 +95,17 @@ class FusionDetector(MultiInputDetector):
 
     name = "fusion"
 
-    def __init__(self, base: str = "iforest", base_params: dict[str, Any] | None = None, mode: str = "geo",
-                 mismatch: bool | str = "auto", align: str = "none", t_image: float = 0.0,
-                 t_spectrum: float = 0.0, t_mismatch: float = 0.0) -> None:
+    def __init__(
+        self,
+        base: str = "iforest",
+        base_params: dict[str, Any] | None = None,
+        mode: str = "geo",
+        mismatch: bool | str = "auto",
+        align: str = "none",
+        t_image: float = 0.0,
+        t_spectrum: float = 0.0,
+        t_mismatch: float = 0.0,
+    ) -> None:
         mode = str(mode).lower()
         if mode not in MODES:
             raise UsageError(f"detector 'fusion': mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -105,9 +116,16 @@ class FusionDetector(MultiInputDetector):
         for t in (t_image, t_spectrum, t_mismatch):
             if not 0.0 <= float(t) <= 1.0:
                 raise UsageError(f"detector 'fusion': thresholds are percentiles in [0, 1], got {t}")
-        super().__init__(base=str(base), base_params=dict(base_params or {}), mode=mode, mismatch=mismatch,
-                         align=align, t_image=float(t_image), t_spectrum=float(t_spectrum),
-                         t_mismatch=float(t_mismatch))
+        super().__init__(
+            base=str(base),
+            base_params=dict(base_params or {}),
+            mode=mode,
+            mismatch=mismatch,
+            align=align,
+            t_image=float(t_image),
+            t_spectrum=float(t_spectrum),
+            t_mismatch=float(t_mismatch),
+        )
         self.base = _base_detector(self.params["base"], self.params["base_params"])
         self.mismatch = MismatchDetector(align=align)
 
@@ -130,20 +148,33 @@ class FusionDetector(MultiInputDetector):
 
     def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
         Xs = self.check_inputs(Xs)
-        comp = {"image": self.base.fit_score(Xs["image"], seed=seed),
-                "spectrum": self.base.fit_score(Xs["spectrum"], seed=seed)}
+        comp = {
+            "image": self.base.fit_score(Xs["image"], seed=seed),
+            "spectrum": self.base.fit_score(Xs["spectrum"], seed=seed),
+        }
         use_mis = self._use_mismatch(Xs["image"], Xs["spectrum"])
         if use_mis:
             comp["mismatch"] = self.mismatch.fit_score_inputs(Xs, seed=seed)
         p = {k: percentiles(v) for k, v in comp.items()}
         fused = fuse(p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"])
         up = uplift(fused, p["image"], p["spectrum"])
-        ok = passes(p, {"image": self.params["t_image"], "spectrum": self.params["t_spectrum"],
-                        "mismatch": self.params["t_mismatch"]})
+        ok = passes(
+            p,
+            {
+                "image": self.params["t_image"],
+                "spectrum": self.params["t_spectrum"],
+                "mismatch": self.params["t_mismatch"],
+            },
+        )
         self.components_ = comp
         self.extras_ = {**{f"p_{k}": v for k, v in p.items()}, "uplift": up, "passes": ok}
-        self.details_ = {"base": self.params["base"], "mode": self.params["mode"], "mismatch_used": use_mis,
-                         "n_passing": int(ok.sum()), "median_uplift": float(np.median(up))}
+        self.details_ = {
+            "base": self.params["base"],
+            "mode": self.params["mode"],
+            "mismatch_used": use_mis,
+            "n_passing": int(ok.sum()),
+            "median_uplift": float(np.median(up)),
+        }
         return fused
 
 

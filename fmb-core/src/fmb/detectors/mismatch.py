@@ -87,18 +87,22 @@ class MismatchDetector(MultiInputDetector):
         unrelated spaces (AION's, astroPT's, the baselines') is noise, not a mismatch."""
         super().check_model(spec)
         if self.params["align"] == "none" and not getattr(spec, "shared_space", False):
-            raise UsageError(f"detector 'mismatch': model {spec.name!r} declares no shared image-spectrum space "
-                             "(ModelSpec.shared_space), so 1 - cos between its embeddings means nothing; use "
-                             "mismatch:align=cca or the crossmodal detector")
+            raise UsageError(
+                f"detector 'mismatch': model {spec.name!r} declares no shared image-spectrum space "
+                "(ModelSpec.shared_space), so 1 - cos between its embeddings means nothing; use "
+                "mismatch:align=cca or the crossmodal detector"
+            )
 
     def fit_score_inputs(self, Xs: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
         Xs = self.check_inputs(Xs)
         A, B = Xs["image"], Xs["spectrum"]
         if self.params["align"] == "none":
             if A.shape[1] != B.shape[1]:
-                raise DetectorError(f"detector 'mismatch': image ({A.shape[1]}-d) and spectrum ({B.shape[1]}-d) "
-                                    "embeddings are not in one space; use a model with aligned embeddings "
-                                    "(e.g. astroclip) or mismatch:align=cca")
+                raise DetectorError(
+                    f"detector 'mismatch': image ({A.shape[1]}-d) and spectrum ({B.shape[1]}-d) "
+                    "embeddings are not in one space; use a model with aligned embeddings "
+                    "(e.g. astroclip) or mismatch:align=cca"
+                )
             cos = cosine_rows(A, B)
         else:
             cos = self._cca_oof(A, B, seed)

@@ -38,13 +38,18 @@ def _pyod_class(path: str) -> type:
 #: explicit ranges for the common pyod parameters (applied where the class takes them); the others
 #: get their type from the class's default value (int, float or bool), see :func:`pyod_schema`
 COMMON = schema(
-    Param("n_neighbors", ("int",), low=1), Param("n_estimators", ("int",), low=1),
+    Param("n_neighbors", ("int",), low=1),
+    Param("n_estimators", ("int",), low=1),
     Param("contamination", ("float",), low=0, high=0.5, low_open=True),
-    Param("n_components", ("int", "none"), low=1), Param("n_clusters", ("int",), low=2),
-    Param("n_bins", ("int", "str"), low=2, choices=("auto",)), Param("n_random_cuts", ("int",), low=1),
-    Param("leaf_size", ("int",), low=1), Param("n_jobs", ("int",)),
+    Param("n_components", ("int", "none"), low=1),
+    Param("n_clusters", ("int",), low=2),
+    Param("n_bins", ("int", "str"), low=2, choices=("auto",)),
+    Param("n_random_cuts", ("int",), low=1),
+    Param("leaf_size", ("int",), low=1),
+    Param("n_jobs", ("int",)),
     Param("algorithm", ("str",), choices=("auto", "ball_tree", "kd_tree", "brute")),
-    Param("nu", ("float",), low=0, high=1, low_open=True), Param("bandwidth", ("float",), low=0, low_open=True),
+    Param("nu", ("float",), low=0, high=1, low_open=True),
+    Param("bandwidth", ("float",), low=0, low_open=True),
     Param("kernel", ("str",), choices=("linear", "poly", "rbf", "sigmoid")),
     Param("covariance_type", ("str",), choices=("full", "tied", "diag", "spherical")),
     Param("max_features", ("int", "float"), low=0, low_open=True),
@@ -64,17 +69,28 @@ def pyod_schema(name: str, cls: type) -> dict[str, Param]:
     default value, plus FMB's ``standardize``."""
     out = {"standardize": Param("standardize", ("bool",), True, doc="z-score each column first")}
     if name in ANN:
-        out["ann_threshold"] = Param("ann_threshold", ("int",), nb.ANN_THRESHOLD, low=0,
-                                     doc="use an approximate (HNSW) neighbour index from this many rows on "
-                                         "(0: always; exact below)")
+        out["ann_threshold"] = Param(
+            "ann_threshold",
+            ("int",),
+            nb.ANN_THRESHOLD,
+            low=0,
+            doc="use an approximate (HNSW) neighbour index from this many rows on (0: always; exact below)",
+        )
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         d = p.default
         decl = SPECIFIC.get(name, {}).get(p.name) or COMMON.get(p.name)
         if decl is None:
-            kind = ("bool",) if isinstance(d, bool) else ("int",) if isinstance(d, int) else \
-                ("float",) if isinstance(d, float) else ("any",)
+            kind = (
+                ("bool",)
+                if isinstance(d, bool)
+                else ("int",)
+                if isinstance(d, int)
+                else ("float",)
+                if isinstance(d, float)
+                else ("any",)
+            )
             decl = Param(p.name, kind)
         out[p.name] = replace(decl, default=d)
     return out
@@ -147,8 +163,9 @@ class PyODDetector(Detector):
     def _fit_score(self, X: np.ndarray, seed: int, what: str) -> np.ndarray:
         k = self.params.get("n_neighbors")
         if isinstance(k, int) and k >= X.shape[0]:
-            raise DetectorError(f"detector {self.name!r}: n_neighbors={k} must be smaller than the "
-                                f"number of {what} ({X.shape[0]})")
+            raise DetectorError(
+                f"detector {self.name!r}: n_neighbors={k} must be smaller than the number of {what} ({X.shape[0]})"
+            )
         if self.standardize:
             X = standardise(X)
         if self.uses_ann(X.shape[0]):

@@ -12,8 +12,9 @@ from fmb.plugins import Registry
 from fmb.reporting import Reporter
 
 
-def run_local(reg: Registry, plan: RunPlan, reporter: Reporter, workers: int = 1,
-              report: bool = False, persist: bool = True) -> list[tuple[str, dict[str, Any]]]:
+def run_local(
+    reg: Registry, plan: RunPlan, reporter: Reporter, workers: int = 1, report: bool = False, persist: bool = True
+) -> list[tuple[str, dict[str, Any]]]:
     """Embed the missing shards of every embedding unit, then score every system (from the cache, without
     building a model), then (``report``) write each run folder's report.html; returns the results.
 
@@ -29,10 +30,13 @@ def run_local(reg: Registry, plan: RunPlan, reporter: Reporter, workers: int = 1
     for unit in plan.embed:
         missing = plan.missing_shards(unit) if persist else list(range(unit.n_shards))
         if missing:
-            embedded[unit.id] = EmbedShards(unit.run_config(), missing, unit.n_shards, unit.shard_size,
-                                            plan.progress_dir(unit) if persist else None).run(reg, reporter, workers)
-    done = [(d.out_dir, ScoreSystem(d.run_config(), Path(d.out_dir), embedded.get(d.unit), started).run(reg, reporter))
-            for d in plan.detect]
+            embedded[unit.id] = EmbedShards(
+                unit.run_config(), missing, unit.n_shards, unit.shard_size, plan.progress_dir(unit) if persist else None
+            ).run(reg, reporter, workers)
+    done = [
+        (d.out_dir, ScoreSystem(d.run_config(), Path(d.out_dir), embedded.get(d.unit), started).run(reg, reporter))
+        for d in plan.detect
+    ]
     if report:
         ReportRuns([d for d, _ in done]).run(reporter)
     return done

@@ -43,8 +43,16 @@ class EmbedUnit:
 
     def shard_args(self, index: int | str, progress_dir: Path) -> list[str]:
         """``fmb embed`` arguments for one shard (``index`` may be a shell expression)."""
-        return [*self.args, "--shard", f"{index}/{self.n_shards}", "--shard-size", str(self.shard_size),
-                "--progress-dir", str(progress_dir), "--quiet"]
+        return [
+            *self.args,
+            "--shard",
+            f"{index}/{self.n_shards}",
+            "--shard-size",
+            str(self.shard_size),
+            "--progress-dir",
+            str(progress_dir),
+            "--quiet",
+        ]
 
 
 @dataclass
@@ -80,8 +88,13 @@ class RunPlan:
         return self.run_dir / "progress" / unit.id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": PLAN_VERSION, "executor": self.executor, "embed": [asdict(u) for u in self.embed],
-                "detect": [asdict(d) for d in self.detect], "submissions": self.submissions}
+        return {
+            "version": PLAN_VERSION,
+            "executor": self.executor,
+            "embed": [asdict(u) for u in self.embed],
+            "detect": [asdict(d) for d in self.detect],
+            "submissions": self.submissions,
+        }
 
     def save(self) -> None:
         write_json(self.to_dict(), self.path)
@@ -93,10 +106,17 @@ class RunPlan:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{str(path)!r} is not a run plan (made by `fmb run --shards N` or "
-                             f"`--executor slurm`): {getattr(exc, 'strerror', None) or exc}") from exc
-        return cls(path.parent, data["executor"], [EmbedUnit(**u) for u in data["embed"]],
-                   [DetectUnit(**d) for d in data["detect"]], data.get("submissions", []))
+            raise UsageError(
+                f"{str(path)!r} is not a run plan (made by `fmb run --shards N` or "
+                f"`--executor slurm`): {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
+        return cls(
+            path.parent,
+            data["executor"],
+            [EmbedUnit(**u) for u in data["embed"]],
+            [DetectUnit(**d) for d in data["detect"]],
+            data.get("submissions", []),
+        )
 
     # ---------------------------------------------------------------- progress
     def done_shards(self, unit: EmbedUnit) -> list[int]:
@@ -135,8 +155,9 @@ def progress_ok(path: Path) -> bool:
         cache, i, marker = Path(rec["cache"]), int(rec["index"]), rec["marker"]
         current = json.loads(shard_path(cache, i, ".json").read_text())
         shard = shard_path(cache, i)
-        return (bool(marker["hash"]) and current.get("hash") == marker["hash"]
-                and shard.stat().st_size == marker["bytes"])
+        return (
+            bool(marker["hash"]) and current.get("hash") == marker["hash"] and shard.stat().st_size == marker["bytes"]
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -163,8 +184,16 @@ def plan_dir(cfgs: list[RunConfig], output: str | None) -> Path:
     return out_dirs(cfgs, output)[0] if len(cfgs) == 1 else Path(output or "fmb-results")
 
 
-def build_plan(reg: Registry, cfgs: list[RunConfig], out_dirs: list[Path], run_dir: Path, executor: str,
-               shards: int | None = None, shard_size: int | None = None, report: bool = False) -> RunPlan:
+def build_plan(
+    reg: Registry,
+    cfgs: list[RunConfig],
+    out_dirs: list[Path],
+    run_dir: Path,
+    executor: str,
+    shards: int | None = None,
+    shard_size: int | None = None,
+    report: bool = False,
+) -> RunPlan:
     """Resolve the units of a benchmark matrix (opens each data set to count its objects, and checks
     its ids). ``report``: the scoring units write report.html too (``fmb detect --report``)."""
     if shards is not None and shard_size is not None:
@@ -176,9 +205,20 @@ def build_plan(reg: Registry, cfgs: list[RunConfig], out_dirs: list[Path], run_d
     sizes: dict[str, int] = {}
     for cfg, out in zip(cfgs, out_dirs):
         weights = _absolute_weights(cfg.weights)
-        args = ["--model", format_spec(cfg.model, cfg.model_options),
-                "--dataset", format_spec(cfg.dataset, cfg.dataset_options), "--weights", weights,
-                "--seed", str(cfg.seed), "--device", cfg.device, "--batch-size", str(cfg.batch_size)]
+        args = [
+            "--model",
+            format_spec(cfg.model, cfg.model_options),
+            "--dataset",
+            format_spec(cfg.dataset, cfg.dataset_options),
+            "--weights",
+            weights,
+            "--seed",
+            str(cfg.seed),
+            "--device",
+            cfg.device,
+            "--batch-size",
+            str(cfg.batch_size),
+        ]
         uid = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:12]
         if uid not in units:
             ds_key = format_spec(cfg.dataset, cfg.dataset_options)
@@ -189,9 +229,18 @@ def build_plan(reg: Registry, cfgs: list[RunConfig], out_dirs: list[Path], run_d
             embed_cfg = {**cfg.to_dict(), "detector": "none", "detector_params": {}, "weights": weights}
             units[uid] = EmbedUnit(uid, args, n, size, max(1, -(-n // size)), embed_cfg)
         out_abs = out.resolve()
-        detect_args = [*args, "--detector", format_spec(cfg.detector, cfg.detector_params),
-                       "--modality", cfg.modality, "--output", str(out_abs), "--quiet", *(["--report"] * report),
-                       *(["--overwrite"] * cfg.overwrite)]
+        detect_args = [
+            *args,
+            "--detector",
+            format_spec(cfg.detector, cfg.detector_params),
+            "--modality",
+            cfg.modality,
+            "--output",
+            str(out_abs),
+            "--quiet",
+            *(["--report"] * report),
+            *(["--overwrite"] * cfg.overwrite),
+        ]
         config = {**cfg.to_dict(), "output": str(out_abs), "weights": weights}
         detects.append(DetectUnit(cfg.label, uid, detect_args, str(out_abs), config, cfg.overwrite))
     return RunPlan(run_dir.resolve(), executor, list(units.values()), detects)

@@ -52,8 +52,10 @@ class SlurmOptions:
                 raise UsageError(f"slurm profile {path!r}: invalid TOML: {exc}") from exc
         allowed = {*OPTION_KEYS, "extra", "setup", "array_parallelism", *STAGES}
         if bad := set(data) - allowed:
-            raise UsageError(f"slurm profile {path!r}: unknown key(s) {', '.join(sorted(bad))} "
-                             f"(expected {', '.join(sorted(allowed))})")
+            raise UsageError(
+                f"slurm profile {path!r}: unknown key(s) {', '.join(sorted(bad))} "
+                f"(expected {', '.join(sorted(allowed))})"
+            )
         stages = {s: dict(data.get(s, {})) for s in STAGES}
         common = {k: v for k, v in data.items() if k not in STAGES}
         parallel = flags.pop("array_parallelism", None) or common.pop("array_parallelism", None)
@@ -158,8 +160,15 @@ def queue_states(job_ids: list[str]) -> list[dict[str, str]]:
     for line in proc.stdout.splitlines():
         parts = line.strip().split("|")
         if len(parts) == 5 and parts[0] in job_ids:
-            rows.append({"job": parts[0], "task": parts[1] if parts[1] not in ("N/A", "") else "",
-                         "id": parts[2], "state": parts[3], "reason": parts[4]})
+            rows.append(
+                {
+                    "job": parts[0],
+                    "task": parts[1] if parts[1] not in ("N/A", "") else "",
+                    "id": parts[2],
+                    "state": parts[3],
+                    "reason": parts[4],
+                }
+            )
     return rows
 
 
@@ -172,9 +181,16 @@ def finished_states(job_ids: list[str]) -> list[dict[str, str]]:
             for line in proc.stdout.splitlines():
                 f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
                 task = f.get("ArrayTaskId", "")
-                rows.append({"job": job, "task": task, "id": f"{job}_{task}" if task else f.get("JobId", ""),
-                             "state": f.get("JobState", ""), "reason": f.get("Reason", ""),
-                             "exit": f.get("ExitCode", "")})
+                rows.append(
+                    {
+                        "job": job,
+                        "task": task,
+                        "id": f"{job}_{task}" if task else f.get("JobId", ""),
+                        "state": f.get("JobState", ""),
+                        "reason": f.get("Reason", ""),
+                        "exit": f.get("ExitCode", ""),
+                    }
+                )
             continue
         proc = _run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,State,ExitCode"], check=False)
         for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
@@ -196,8 +212,10 @@ def submitted_jobs(plan: RunPlan) -> list[str]:
     if not plan.submissions:
         return []
     last = plan.submissions[-1]
-    return [*(e["job"] for e in last.get("embed", {}).values()),
-            *(last[k] for k in ("detect", "analysis") if last.get(k))]
+    return [
+        *(e["job"] for e in last.get("embed", {}).values()),
+        *(last[k] for k in ("detect", "analysis") if last.get(k)),
+    ]
 
 
 # ------------------------------------------------------------------ submit
@@ -213,14 +231,17 @@ def _clear_previous(plan: RunPlan) -> None:
     stuck = [r for r in active if _stuck(r)]
     if len(stuck) < len(active):
         busy = ", ".join(sorted({r["id"] for r in active if r not in stuck}))
-        raise UsageError(f"run {plan.run_dir} still has jobs in the queue ({busy}): wait for them "
-                         f"(`fmb status {plan.run_dir}`) or scancel them, then submit again")
+        raise UsageError(
+            f"run {plan.run_dir} still has jobs in the queue ({busy}): wait for them "
+            f"(`fmb status {plan.run_dir}`) or scancel them, then submit again"
+        )
     for r in stuck:
         _run(["scancel", r["job"]], check=False)
 
 
-def submit(plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None,
-           workers: int | None = None) -> dict[str, Any]:
+def submit(
+    plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None, workers: int | None = None
+) -> dict[str, Any]:
     """Write the scripts and submit what is missing; returns the submission record (also saved in the plan)."""
     if previous is not None:
         _clear_previous(previous)
@@ -228,8 +249,12 @@ def submit(plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None
     slurm_dir = plan.run_dir / "slurm"
     log_dir = slurm_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    common = {"log_dir": shlex.quote(str(log_dir)), "fmb_home": shlex.quote(str(fmb_home().resolve())),
-              "workdir": shlex.quote(os.getcwd()), "fmb": fmb_command()}
+    common = {
+        "log_dir": shlex.quote(str(log_dir)),
+        "fmb_home": shlex.quote(str(fmb_home().resolve())),
+        "workdir": shlex.quote(os.getcwd()),
+        "fmb": fmb_command(),
+    }
     record: dict[str, Any] = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "embed": {}, "detect": None}
     plan.save()  # the jobs need nothing from it, but `fmb status` does
     embed_jobs = []
@@ -239,10 +264,19 @@ def submit(plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None
             continue
         script = slurm_dir / f"embed-{unit.id}.sbatch"
         args = [*unit.args, *(["--workers", str(workers)] if workers is not None else [])]
-        script.write_text(render_template(
-            "02_embeddings/embed.sbatch", job_name=f"fmb-embed-{unit.id}", sbatch_lines=options.sbatch_lines("embed"),
-            setup=options.setup("embed"), embed_args=_q(args), n_shards=unit.n_shards, shard_size=unit.shard_size,
-            progress_dir=shlex.quote(str(plan.progress_dir(unit))), **common))
+        script.write_text(
+            render_template(
+                "02_embeddings/embed.sbatch",
+                job_name=f"fmb-embed-{unit.id}",
+                sbatch_lines=options.sbatch_lines("embed"),
+                setup=options.setup("embed"),
+                embed_args=_q(args),
+                n_shards=unit.n_shards,
+                shard_size=unit.shard_size,
+                progress_dir=shlex.quote(str(plan.progress_dir(unit))),
+                **common,
+            )
+        )
         job = sbatch(script, f"--array={array_spec(missing, options.array_parallelism)}")
         record["embed"][unit.id] = {"job": job, "tasks": missing}
         embed_jobs.append(job)
@@ -251,9 +285,16 @@ def submit(plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None
         fmb = common["fmb"]
         commands = "\n".join(f"{fmb} detect {_q(d.args)}" for d in todo)
         script = slurm_dir / "detect.sbatch"
-        script.write_text(render_template(
-            "03_detection/detect.sbatch", job_name="fmb-detect", sbatch_lines=options.sbatch_lines("detect"),
-            setup=options.setup("detect"), commands=commands, **common))
+        script.write_text(
+            render_template(
+                "03_detection/detect.sbatch",
+                job_name="fmb-detect",
+                sbatch_lines=options.sbatch_lines("detect"),
+                setup=options.setup("detect"),
+                commands=commands,
+                **common,
+            )
+        )
         deps = [f"--dependency=afterok:{':'.join(embed_jobs)}"] if embed_jobs else []
         record["detect"] = sbatch(script, *deps)
         record["systems"] = [d.label for d in todo]
@@ -271,11 +312,19 @@ def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str
         return None
     script = plan.run_dir / "slurm" / "analysis.sbatch"
     args = [*(d.out_dir for d in plan.detect), "--out", str(plan.run_dir / "compare")]
-    script.write_text(render_template(
-        "04_analysis/analysis.sbatch", job_name="fmb-analysis", sbatch_lines=options.sbatch_lines("analysis"),
-        setup=options.setup("analysis"), command="compare",
-        args=_q(args) + f" && {common['fmb']} leaderboard " + _q([*(d.out_dir for d in plan.detect), "--out",
-                                                                 str(plan.run_dir)]), **common))
+    script.write_text(
+        render_template(
+            "04_analysis/analysis.sbatch",
+            job_name="fmb-analysis",
+            sbatch_lines=options.sbatch_lines("analysis"),
+            setup=options.setup("analysis"),
+            command="compare",
+            args=_q(args)
+            + f" && {common['fmb']} leaderboard "
+            + _q([*(d.out_dir for d in plan.detect), "--out", str(plan.run_dir)]),
+            **common,
+        )
+    )
     return sbatch(script, f"--dependency=afterok:{after}")
 
 

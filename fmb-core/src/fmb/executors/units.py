@@ -46,8 +46,17 @@ class EmbedShards:
         label = f"[{self.indices[0]}/{self.count}]" if len(self.indices) == 1 else f"({len(self.indices)} shard(s))"
         with reporter.progress(f"embed {cfg.model} on {dataset.name} {label}", total=rows) as advance:
             for i in self.indices:
-                res = embed_shard(model, dataset, i, self.count, batch_size=cfg.batch_size,
-                                  shard_size=self.shard_size, progress=advance, notice=reporter.warn, workers=workers)
+                res = embed_shard(
+                    model,
+                    dataset,
+                    i,
+                    self.count,
+                    batch_size=cfg.batch_size,
+                    shard_size=self.shard_size,
+                    progress=advance,
+                    notice=reporter.warn,
+                    workers=workers,
+                )
                 if self.progress_dir is not None and res.marker is not None:
                     write_progress(self.progress_dir, i, res.path, res.marker)
                 results.append(res)
@@ -67,8 +76,15 @@ class ScoreSystem:
     started: str | None = None
 
     def run(self, reg: Registry, reporter: Reporter) -> dict[str, Any]:
-        return run_system(reg, self.config, Path(self.out_dir), reporter, cached_only=True, embedded=self.embedded,
-                          started=self.started)
+        return run_system(
+            reg,
+            self.config,
+            Path(self.out_dir),
+            reporter,
+            cached_only=True,
+            embedded=self.embedded,
+            started=self.started,
+        )
 
 
 @dataclass
@@ -87,6 +103,8 @@ class ReportRuns:
             except Exception as exc:  # the results are written: a figure that fails must not lose them
                 if reporter.debug:
                     raise
-                reporter.warn(f"the HTML report of {d} could not be written ({type(exc).__name__}: {exc}); "
-                              f"try `fmb --debug report {d}`")
+                reporter.warn(
+                    f"the HTML report of {d} could not be written ({type(exc).__name__}: {exc}); "
+                    f"try `fmb --debug report {d}`"
+                )
         return written

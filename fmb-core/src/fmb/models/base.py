@@ -44,8 +44,10 @@ class WeightsInfo:
         """
         if self.kind in ("path", "hf"):
             if not self.sha256:
-                raise ModelError(f"model {model!r}: weights {self.kind}:{self.location} carry no content hash "
-                                 "(WeightsInfo.sha256): the plugin must record the hash of the files it loaded")
+                raise ModelError(
+                    f"model {model!r}: weights {self.kind}:{self.location} carry no content hash "
+                    "(WeightsInfo.sha256): the plugin must record the hash of the files it loaded"
+                )
             return {"kind": "loaded", "sha256": self.sha256, "seed": self.seed}
         return self.to_dict()
 

@@ -34,8 +34,7 @@ def image_features(images: np.ndarray, grid: int = IMAGE_GRID) -> np.ndarray:
     return x.reshape(n, b, grid, h // grid, grid, w // grid).mean(axis=(3, 5)).reshape(n, -1)
 
 
-def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
-                      nbins: int = SPECTRUM_DIM) -> np.ndarray:
+def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, nbins: int = SPECTRUM_DIM) -> np.ndarray:
     """``[N, L]`` -> ``[N, nbins]`` ivar-weighted bins normalised by their median |value|.
 
     Rows with no usable pixel are NaN (missing modality).
@@ -63,21 +62,24 @@ class BaselineModel(Model):
         if C.IMAGE in names:
             out["image"] = image_features(C.column_array(batch, C.IMAGE))
         if C.FLUX in names:
-            out["spectrum"] = spectrum_features(C.column_array(batch, C.FLUX),
-                                                C.column_array(batch, C.IVAR),
-                                                C.column_array(batch, C.MASK, bool))
+            out["spectrum"] = spectrum_features(
+                C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR), C.column_array(batch, C.MASK, bool)
+            )
         if "image" in out and "spectrum" in out:
             out["joint"] = np.hstack([out["image"], out["spectrum"]])
             out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
         for key, dim in self.spec.outputs.items():
             if key in out and out[key].shape[1] != dim:
-                raise ModelError(f"baseline: {key} embedding has {out[key].shape[1]} dims, "
-                                 f"expected {dim} (images must be 4 bands, H and W multiples of 16)")
+                raise ModelError(
+                    f"baseline: {key} embedding has {out[key].shape[1]} dims, "
+                    f"expected {dim} (images must be 4 bands, H and W multiples of 16)"
+                )
         return out
 
 
-def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> BaselineModel:
+def load_model(
+    spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
+) -> BaselineModel:
     """Loader named by the spec. The baseline has no learned weights."""
     if weights not in ("auto", "none", "random"):
         raise ModelError(f"model 'baseline' has no weights to load (got --weights {weights!r})")

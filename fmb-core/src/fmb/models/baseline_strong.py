@@ -53,7 +53,7 @@ from fmb.models.base import Model, WeightsInfo
 from fmb.specs import ModelSpec
 
 ASINH_SOFTENING = 0.02  # nanomaggies
-PIXEL_SCALE = 0.1       # arcsec/px assumed for the annuli (the synthetic and Euclid MER grid)
+PIXEL_SCALE = 0.1  # arcsec/px assumed for the annuli (the synthetic and Euclid MER grid)
 ANNULI = (0.0, 0.2, 0.4, 0.7, 1.1, 1.7, 2.5)
 N_ANGLES = 36
 SHARP_RATIO = 0.85  # see _source_mask
@@ -61,9 +61,17 @@ IMAGE_DIM = 64 + 24 + 4 + 7 + 1 + 2 + 5
 SPEC_BINS = 32
 SPECTRUM_DIM = SPEC_BINS + 2 + 1 + 5 + 11
 #: vacuum rest wavelengths (Angstrom), SDSS line list (same values as fmb.datasets.synthetic.sed.NEBULAR_LINES)
-INDEX_LINES = {"OII_3726": 3727.09, "OII_3729": 3729.88, "Hb": 4862.71, "OIII_4959": 4960.30,
-               "OIII_5007": 5008.24, "Ha": 6564.61, "NII_6584": 6585.27, "SII_6716": 6718.29,
-               "SII_6731": 6732.67}
+INDEX_LINES = {
+    "OII_3726": 3727.09,
+    "OII_3729": 3729.88,
+    "Hb": 4862.71,
+    "OIII_4959": 4960.30,
+    "OIII_5007": 5008.24,
+    "Ha": 6564.61,
+    "NII_6584": 6585.27,
+    "SII_6716": 6718.29,
+    "SII_6731": 6732.67,
+}
 Z_GRID = np.arange(0.0, 1.6, 5e-4)
 if (IMAGE_DIM, SPECTRUM_DIM) != (STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM):  # the registered spec must agree
     raise ImportError("baseline-strong: feature sizes differ from fmb.builtin.models' STRONG_*_DIM")
@@ -195,7 +203,7 @@ def image_features(images: np.ndarray) -> np.ndarray:
         raise ModelError(f"baseline-strong: images must be 4 bands of at least 16x16 pixels, got {b}x{h}x{w}")
     x = np.arcsinh(np.nan_to_num(images.astype(np.float64)) / ASINH_SOFTENING)
     gh, gw = h // 4, w // 4
-    blocks = x[:, :, :4 * gh, :4 * gw].reshape(n, b, 4, gh, 4, gw).mean(axis=(3, 5)).reshape(n, -1)
+    blocks = x[:, :, : 4 * gh, : 4 * gw].reshape(n, b, 4, gh, 4, gw).mean(axis=(3, 5)).reshape(n, -1)
     annuli = _radial_masks(h, w)
     rad = np.hypot(*np.mgrid[:h, :w] - ((h - 1) / 2.0)) * PIXEL_SCALE
     inner, mid = rad < 1.0, (rad >= 1.0) & (rad < 2.5)
@@ -206,7 +214,7 @@ def image_features(images: np.ndarray) -> np.ndarray:
     for i in range(n):
         prof = [x[i][:, m].mean(axis=1) if m.any() else np.zeros(b) for m in annuli]
         rot = x[i, :, ::-1, ::-1]
-        asym = (np.abs(x[i] - rot)[:, inside].sum(axis=1) / np.maximum(np.abs(x[i])[:, inside].sum(axis=1), 1e-9))
+        asym = np.abs(x[i] - rot)[:, inside].sum(axis=1) / np.maximum(np.abs(x[i])[:, inside].sum(axis=1), 1e-9)
         vis = images[i, 0].astype(np.float64)
         r = vis - ndimage.gaussian_filter(vis, 1.5)
         sig = _noise(r)
@@ -217,12 +225,25 @@ def image_features(images: np.ndarray) -> np.ndarray:
         rn = nir - ndimage.gaussian_filter(nir, 1.5)
         zn = np.where(src, 0.0, rn / _noise(rn))
         zall = r / sig
-        out[i, 64:] = np.concatenate([
-            np.stack(prof, axis=1).ravel(), asym,
-            [z.max(), (-z).max(), (z > 5).sum(), (zall[inner] ** 2).mean(), (zall[mid] ** 2).mean(),
-             (z[outer] ** 2).mean() if outer.any() else 0.0, sharp, _radon_excess(z, ~src),
-             (zn[inside] ** 2).mean(), _radon_excess(zn, ~src)],
-            _segment_features(vis, nir, _central_segment(nir))])
+        out[i, 64:] = np.concatenate(
+            [
+                np.stack(prof, axis=1).ravel(),
+                asym,
+                [
+                    z.max(),
+                    (-z).max(),
+                    (z > 5).sum(),
+                    (zall[inner] ** 2).mean(),
+                    (zall[mid] ** 2).mean(),
+                    (z[outer] ** 2).mean() if outer.any() else 0.0,
+                    sharp,
+                    _radon_excess(z, ~src),
+                    (zn[inside] ** 2).mean(),
+                    _radon_excess(zn, ~src),
+                ],
+                _segment_features(vis, nir, _central_segment(nir)),
+            ]
+        )
     return out.astype(np.float32)
 
 
@@ -276,10 +297,14 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave
             comb += v
             at.append(v)
         k = int(np.argmax(comb))
-        out[i, SPEC_BINS:] = np.concatenate([
-            [bad.mean(), _longest_run(bad) / length, np.arcsinh(fb / max(abs(fr), 1e-3))],
-            [r.max(), r.min(), (r > 5).sum(), (r < -5).sum(), broad],
-            [Z_GRID[k], comb[k]], [a[k] for a in at]])
+        out[i, SPEC_BINS:] = np.concatenate(
+            [
+                [bad.mean(), _longest_run(bad) / length, np.arcsinh(fb / max(abs(fr), 1e-3))],
+                [r.max(), r.min(), (r > 5).sum(), (r < -5).sum(), broad],
+                [Z_GRID[k], comb[k]],
+                [a[k] for a in at],
+            ]
+        )
         out[i, :SPEC_BINS] = shape[i]
     return out.astype(np.float32)
 
@@ -293,16 +318,21 @@ class BaselineStrongModel(Model):
         if C.IMAGE in names:
             out["image"] = image_features(C.column_array(batch, C.IMAGE))
         if C.FLUX in names:
-            out["spectrum"] = spectrum_features(C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR),
-                                                C.column_array(batch, C.MASK, bool), C.wavelength(batch))
+            out["spectrum"] = spectrum_features(
+                C.column_array(batch, C.FLUX),
+                C.column_array(batch, C.IVAR),
+                C.column_array(batch, C.MASK, bool),
+                C.wavelength(batch),
+            )
         if "image" in out and "spectrum" in out:
             out["joint"] = np.hstack([out["image"], out["spectrum"]])
             out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
         return out
 
 
-def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> BaselineStrongModel:
+def load_model(
+    spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
+) -> BaselineStrongModel:
     """Loader named by the spec. The strong baseline has no learned weights and no options."""
     if weights not in ("auto", "none", "random"):
         raise ModelError(f"model 'baseline-strong' has no weights to load (got --weights {weights!r})")

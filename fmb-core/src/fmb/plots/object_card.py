@@ -60,8 +60,9 @@ def spectrum_arrays(row: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.nda
     return wave, flux, ivar, bad
 
 
-def bin_spectrum(wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray, bad: np.ndarray,
-                 nbins: int = SPECTRUM_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def bin_spectrum(
+    wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray, bad: np.ndarray, nbins: int = SPECTRUM_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Inverse-variance weighted mean in ``nbins`` equal-width wavelength bins.
 
     Returns (centres [nbins] Angstrom, flux [nbins], sigma [nbins] = 1/sqrt(sum ivar), masked [nbins] bool: no
@@ -86,8 +87,9 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
-def draw_spectrum(ax, row: pa.RecordBatch, redshift: float | None = None, nbins: int = SPECTRUM_BINS,
-                  small: bool = False) -> None:
+def draw_spectrum(
+    ax, row: pa.RecordBatch, redshift: float | None = None, nbins: int = SPECTRUM_BINS, small: bool = False
+) -> None:
     """The binned spectrum (:func:`bin_spectrum`) with a 1-sigma band, masked wavelength ranges shaded, y-limits
     at the 1st/99th percentile of the binned flux (padded), and :data:`REST_LINES` at (1 + z) x rest where the
     redshift is known and the line falls on the grid."""
@@ -110,15 +112,28 @@ def draw_spectrum(ax, row: pa.RecordBatch, redshift: float | None = None, nbins:
             obs = rest * (1 + redshift)
             if wave.min() <= obs <= wave.max():
                 ax.axvline(obs, color="C3", lw=0.6, ls="--", alpha=0.8)
-                ax.text(obs, 0.98, name, transform=ax.get_xaxis_transform(), fontsize=fs - 0.5, color="C3",
-                        ha="center", va="top", bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.7})
+                ax.text(
+                    obs,
+                    0.98,
+                    name,
+                    transform=ax.get_xaxis_transform(),
+                    fontsize=fs - 0.5,
+                    color="C3",
+                    ha="center",
+                    va="top",
+                    bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.7},
+                )
     unit = (C.field_meta(row.schema.field(C.FLUX), "unit", "") or "arbitrary units").replace("Angstrom", "Å")
     ax.set_xlabel("observed wavelength [Å]", fontsize=fs, labelpad=1)
     ax.set_ylabel(f"flux [{unit}]", fontsize=fs - 1, labelpad=1)
     ax.tick_params(labelsize=fs - 0.5, pad=1)
-    ax.set_title(f"{nbins} ivar-weighted bins; shaded: masked ({int(bad.sum())} px)"
-                 + (f"; lines at z = {redshift:.3f}" if redshift is not None and np.isfinite(redshift) else ""),
-                 fontsize=fs - 0.5, loc="left", pad=2)
+    ax.set_title(
+        f"{nbins} ivar-weighted bins; shaded: masked ({int(bad.sum())} px)"
+        + (f"; lines at z = {redshift:.3f}" if redshift is not None and np.isfinite(redshift) else ""),
+        fontsize=fs - 0.5,
+        loc="left",
+        pad=2,
+    )
 
 
 def image_panels(row: pa.RecordBatch) -> list[tuple[str, np.ndarray, bool]]:
@@ -160,8 +175,9 @@ def draw_images(axes, row: pa.RecordBatch, small: bool = False) -> None:
             arcsec = _nice(0.3 * w * scale)
             px = arcsec / scale
             ax.plot([0.06 * w, 0.06 * w + px], [0.08 * h] * 2, color="yellow", lw=1.5)
-            ax.text(0.06 * w + px / 2, 0.12 * h, f'{arcsec:g}"', color="yellow", fontsize=fs - 0.5, ha="center",
-                    va="bottom")
+            ax.text(
+                0.06 * w + px / 2, 0.12 * h, f'{arcsec:g}"', color="yellow", fontsize=fs - 0.5, ha="center", va="bottom"
+            )
 
 
 def _nice(x: float) -> float:

@@ -29,8 +29,9 @@ def cosine_neighbours(X: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.nda
     return order, sim[order]
 
 
-def neighbours(table: pa.Table, run_dir: str | Path, object_id: str, modality: str | None, k: int,
-               run_modalities: list[str]) -> tuple[list[dict[str, Any]], str]:
+def neighbours(
+    table: pa.Table, run_dir: str | Path, object_id: str, modality: str | None, k: int, run_modalities: list[str]
+) -> tuple[list[dict[str, Any]], str]:
     """Rows (query first): object_id, cosine, the rank in the run's scores of that space and rank/N
     (``top_fraction``, small = anomalous)."""
     if k < 1:
@@ -50,14 +51,25 @@ def neighbours(table: pa.Table, run_dir: str | Path, object_id: str, modality: s
     mods = scores.column("modality").to_numpy(zero_copy_only=False).astype(str)
     rank_mod = space if space in set(mods) else (run_modalities[0] if run_modalities else None)
     sel = mods == rank_mod
-    rank_of = dict(zip(scores.column("object_id").filter(pa.array(sel)).to_pylist(),
-                       scores.column("rank").filter(pa.array(sel)).to_pylist()))
+    rank_of = dict(
+        zip(
+            scores.column("object_id").filter(pa.array(sel)).to_pylist(),
+            scores.column("rank").filter(pa.array(sel)).to_pylist(),
+        )
+    )
     n = sum(r is not None for r in rank_of.values())
     labels = [c for c in (C.ANOMALY_CLASS, "redshift") if c in table.column_names]
     rows = []
     for j, s in [(i, 1.0), *zip(idx.tolist(), sim.tolist())]:
         r = rank_of.get(ids[j])
-        rows.append({"object_id": ids[j], "cosine": float(s), f"rank ({rank_mod})": r,
-                     "top_fraction": None if r is None else r / n,
-                     **{c: table.column(c)[j].as_py() for c in labels}, "query": j == i})
+        rows.append(
+            {
+                "object_id": ids[j],
+                "cosine": float(s),
+                f"rank ({rank_mod})": r,
+                "top_fraction": None if r is None else r / n,
+                **{c: table.column(c)[j].as_py() for c in labels},
+                "query": j == i,
+            }
+        )
     return rows, space

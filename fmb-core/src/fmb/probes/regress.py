@@ -79,16 +79,26 @@ def scores(target: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float | No
     """R^2, RMSE and, for redshift, NMAD and the outlier fraction."""
     resid = pred - y
     ss_tot = float(((y - y.mean()) ** 2).sum())
-    out: dict[str, float | None] = {"r2": 1.0 - float((resid ** 2).sum()) / ss_tot if ss_tot > 0 else None,
-                                    "rmse": float(np.sqrt(np.mean(resid ** 2))), "nmad": None,
-                                    "outlier_fraction": None}
+    out: dict[str, float | None] = {
+        "r2": 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else None,
+        "rmse": float(np.sqrt(np.mean(resid**2))),
+        "nmad": None,
+        "outlier_fraction": None,
+    }
     if target == "redshift":
         out["nmad"], out["outlier_fraction"] = nmad(y, pred), outlier_fraction(y, pred)
     return out
 
 
-def probe_features(name: str, X: np.ndarray, labels: dict[str, np.ndarray], regressors: tuple[str, ...],
-                   folds: int, seed: int, advance: Callable[[int], None] = lambda n: None) -> list[dict[str, Any]]:
+def probe_features(
+    name: str,
+    X: np.ndarray,
+    labels: dict[str, np.ndarray],
+    regressors: tuple[str, ...],
+    folds: int,
+    seed: int,
+    advance: Callable[[int], None] = lambda n: None,
+) -> list[dict[str, Any]]:
     """One row per target x regressor for one feature matrix (rows with NaNs are skipped);
     ``advance(1)`` is called after each target x regressor (a progress bar)."""
     rows = []
@@ -101,15 +111,24 @@ def probe_features(name: str, X: np.ndarray, labels: dict[str, np.ndarray], regr
         for reg in regressors:
             pred = oof_predict(X[ok], y[ok], reg, folds, seed)
             advance(1)
-            rows.append({"features": name, "dim": int(X.shape[1]), "target": target, "regressor": reg,
-                         "n": int(ok.sum()), **scores(target, y[ok], pred)})
+            rows.append(
+                {
+                    "features": name,
+                    "dim": int(X.shape[1]),
+                    "target": target,
+                    "regressor": reg,
+                    "n": int(ok.sum()),
+                    **scores(target, y[ok], pred),
+                }
+            )
     return rows
 
 
 def labels_of(table: pa.Table) -> dict[str, np.ndarray]:
     """The physical targets present in an embedding table, as float arrays."""
-    out = {t: table.column(t).to_numpy(zero_copy_only=False).astype(np.float64)
-           for t in TARGETS if t in table.column_names}
+    out = {
+        t: table.column(t).to_numpy(zero_copy_only=False).astype(np.float64) for t in TARGETS if t in table.column_names
+    }
     if not out:
         raise UsageError(f"probe: the data set has none of the targets {', '.join(TARGETS)}")
     return out
@@ -119,9 +138,17 @@ def outputs_of(table: pa.Table) -> list[str]:
     return [o for o in ("image", "spectrum", "joint") if o in table.column_names]
 
 
-def run_probes(model: str, table: pa.Table, regressors: tuple[str, ...] = REGRESSORS, folds: int = 5,
-               seed: int = 0, modality: str | None = None, baseline: pa.Table | None = None,
-               random_rows: bool = True, reporter: Any = None) -> list[dict[str, Any]]:
+def run_probes(
+    model: str,
+    table: pa.Table,
+    regressors: tuple[str, ...] = REGRESSORS,
+    folds: int = 5,
+    seed: int = 0,
+    modality: str | None = None,
+    baseline: pa.Table | None = None,
+    random_rows: bool = True,
+    reporter: Any = None,
+) -> list[dict[str, Any]]:
     """Rows for each output of ``model``, then random Gaussian features (same dimension as the model's
     widest probed output, seeded) and the baseline model, all on the model's objects. ``reporter``
     (:class:`fmb.reporting.Reporter`) shows a progress bar over the fits."""
@@ -134,21 +161,25 @@ def run_probes(model: str, table: pa.Table, regressors: tuple[str, ...] = REGRES
     base_outs = [o for o in outputs_of(baseline) if modality in (None, o)] if baseline is not None else []
     n_sets = len(outs) + bool(random_rows) + len(base_outs)
     with (reporter or Reporter(quiet=True)).progress("probe fits", n_sets * len(labels) * len(regressors)) as adv:
-        return _probe_rows(model, table, regressors, folds, seed, outs, labels, baseline, base_outs,
-                           random_rows, adv)
+        return _probe_rows(model, table, regressors, folds, seed, outs, labels, baseline, base_outs, random_rows, adv)
 
 
-def _probe_rows(model, table, regressors, folds, seed, outs, labels, baseline, base_outs, random_rows,
-                adv) -> list[dict[str, Any]]:
+def _probe_rows(
+    model, table, regressors, folds, seed, outs, labels, baseline, base_outs, random_rows, adv
+) -> list[dict[str, Any]]:
     rows = []
     for o in outs:
-        rows += [{"model": model, "output": o, **r} for r in
-                 probe_features(f"{model}/{o}", C.column_array(table, o), labels, regressors, folds, seed, adv)]
+        rows += [
+            {"model": model, "output": o, **r}
+            for r in probe_features(f"{model}/{o}", C.column_array(table, o), labels, regressors, folds, seed, adv)
+        ]
     if random_rows:
         dim = max(C.column_array(table, o).shape[1] for o in outs)
         R = np.random.default_rng(seed).standard_normal((table.num_rows, dim)).astype(np.float32)
-        rows += [{"model": "random", "output": f"gaussian{dim}", **r} for r in
-                 probe_features("random", R, labels, regressors, folds, seed, adv)]
+        rows += [
+            {"model": "random", "output": f"gaussian{dim}", **r}
+            for r in probe_features("random", R, labels, regressors, folds, seed, adv)
+        ]
     if baseline is not None:
         ids = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
         bids = baseline.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
@@ -158,6 +189,8 @@ def _probe_rows(model, table, regressors, folds, seed, outs, labels, baseline, b
         mask = np.isin(ids, bids)
         sub = {t: y[mask] for t, y in labels.items()}
         for o in base_outs:
-            rows += [{"model": "baseline", "output": o, **r} for r in
-                     probe_features(f"baseline/{o}", C.column_array(b, o), sub, regressors, folds, seed, adv)]
+            rows += [
+                {"model": "baseline", "output": o, **r}
+                for r in probe_features(f"baseline/{o}", C.column_array(b, o), sub, regressors, folds, seed, adv)
+            ]
     return rows

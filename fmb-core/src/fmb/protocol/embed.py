@@ -70,10 +70,12 @@ def dataset_identity(dataset: Dataset) -> dict[str, Any]:
     (where the files are, read sizes) are left out: its fingerprint covers their content."""
     skip = set(getattr(dataset, "NOT_FINGERPRINTED", ()) or ())
     requested = getattr(dataset, "requested_options", None) or {}
-    return {"name": dataset.name,
-            "options": {k: v for k, v in requested.items() if k not in skip},
-            "resolved_options": {k: v for k, v in (dataset.options() or {}).items() if k not in skip},
-            "fingerprint": dataset.fingerprint}
+    return {
+        "name": dataset.name,
+        "options": {k: v for k, v in requested.items() if k not in skip},
+        "resolved_options": {k: v for k, v in (dataset.options() or {}).items() if k not in skip},
+        "fingerprint": dataset.fingerprint,
+    }
 
 
 def cache_key(model: Model, dataset: Dataset) -> tuple[str, dict[str, Any]]:
@@ -83,9 +85,14 @@ def cache_key(model: Model, dataset: Dataset) -> tuple[str, dict[str, Any]]:
     """
     ident = {
         "format": CACHE_FORMAT,
-        "model": {"name": model.spec.name, "version": model.spec.version,
-                  "preprocessing_version": model.spec.preprocessing_version,
-                  "options": model_options(model), "settings": model.settings(), "outputs": model.outputs},
+        "model": {
+            "name": model.spec.name,
+            "version": model.spec.version,
+            "preprocessing_version": model.spec.preprocessing_version,
+            "options": model_options(model),
+            "settings": model.settings(),
+            "outputs": model.outputs,
+        },
         "weights": model.weights.identity(model.spec.name),
         "dataset": dataset_identity(dataset),
     }
@@ -176,8 +183,11 @@ class EmbeddingCache:
         recorded = header.get("shard_size") if header else None
         self.shard_size = int(shard_size or recorded or DEFAULT_SHARD_SIZE)
         #: the recorded layout when it differs from the one asked for and was complete (see :meth:`relayout`)
-        self.previous_layout = (int(recorded) if header and recorded and int(recorded) != self.shard_size
-                                and header.get("complete") else None)
+        self.previous_layout = (
+            int(recorded)
+            if header and recorded and int(recorded) != self.shard_size and header.get("complete")
+            else None
+        )
         self._mine: set[int] = set()  # shards written by this instance (trusted even if the manifest is not)
         self.manifest = self._assemble()
 
@@ -234,8 +244,10 @@ class EmbeddingCache:
             i += 1
         self.write_manifest()
         if notice:
-            notice(f"embedding cache {self.path}: re-laid out from {self.previous_layout} to {self.shard_size} "
-                   "objects per shard (no embedding needed)")
+            notice(
+                f"embedding cache {self.path}: re-laid out from {self.previous_layout} to {self.shard_size} "
+                "objects per shard (no embedding needed)"
+            )
         self.previous_layout = None
         return True
 
@@ -262,19 +274,37 @@ class EmbeddingCache:
         entry = self.marker(i)
         f = self.shard_file(i)
         try:
-            return (entry is not None and f.stat().st_size == entry["bytes"]
-                    and entry.get("algorithm") == ALGORITHM and verify_file(f) == entry["hash"])
+            return (
+                entry is not None
+                and f.stat().st_size == entry["bytes"]
+                and entry.get("algorithm") == ALGORITHM
+                and verify_file(f) == entry["hash"]
+            )
         except OSError:
             return False
 
-    def write_shard(self, i: int, table: pa.Table, versions: dict[str, str], manifest: bool = True,
-                    made: dict[str, Any] | None = None) -> dict[str, Any]:
+    def write_shard(
+        self,
+        i: int,
+        table: pa.Table,
+        versions: dict[str, str],
+        manifest: bool = True,
+        made: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Write shard ``i`` atomically, then its marker (with ``made``: how it was embedded, see
         :func:`made_by`); refresh the manifest. Returns the marker."""
         f = self.shard_file(i)
         write_parquet(table, f)
-        entry = {"key": self.key, "index": i, "rows": list(self.rows(i)), "bytes": f.stat().st_size,
-                 "algorithm": ALGORITHM, "hash": verify_file(f), "versions": versions, **(made or {})}
+        entry = {
+            "key": self.key,
+            "index": i,
+            "rows": list(self.rows(i)),
+            "bytes": f.stat().st_size,
+            "algorithm": ALGORITHM,
+            "hash": verify_file(f),
+            "versions": versions,
+            **(made or {}),
+        }
         write_json(entry, self.marker_file(i))
         self._mine.add(i)
         if manifest:
@@ -287,9 +317,16 @@ class EmbeddingCache:
             entry, f = self.marker(i), self.shard_file(i)
             if entry is not None and f.exists() and f.stat().st_size == entry["bytes"]:
                 shards[str(i)] = {k: entry.get(k) for k in ("rows", "bytes", "algorithm", "hash", *MADE_KEYS)}
-        return {"key_ingredients": self.ident, "key": self.key, "n_objects": self.n, "shard_size": self.shard_size,
-                "n_shards": self.n_shards, "shards": shards, "complete": len(shards) == self.n_shards,
-                "versions": versions()}
+        return {
+            "key_ingredients": self.ident,
+            "key": self.key,
+            "n_objects": self.n,
+            "shard_size": self.shard_size,
+            "n_shards": self.n_shards,
+            "shards": shards,
+            "complete": len(shards) == self.n_shards,
+            "versions": versions(),
+        }
 
     def write_manifest(self) -> None:
         """Assemble the manifest from the markers (harmless if concurrent writers do the same)."""
@@ -324,8 +361,15 @@ def read_verified(path: str | Path) -> tuple[pa.Table | None, str]:
     return pa.concat_tables(parts), ""
 
 
-def _embed_rows(model: Model, dataset: Dataset, start: int, stop: int, batch_size: int,
-                advance: Callable[[int], None], workers: int = 0) -> pa.Table:
+def _embed_rows(
+    model: Model,
+    dataset: Dataset,
+    start: int,
+    stop: int,
+    batch_size: int,
+    advance: Callable[[int], None],
+    workers: int = 0,
+) -> pa.Table:
     parts: list[pa.Table] = []
     for batch in prefetch_batches(dataset, batch_size, start, stop, workers):
         emb = model.embed(batch)
@@ -335,8 +379,10 @@ def _embed_rows(model: Model, dataset: Dataset, start: int, stop: int, batch_siz
                 continue
             arr = np.ascontiguousarray(emb[out], dtype=np.float32)
             if arr.shape != (batch.num_rows, dim):
-                raise ModelError(f"model {model.spec.name!r}: output {out!r} has shape {arr.shape}, "
-                                 f"expected ({batch.num_rows}, {dim})")
+                raise ModelError(
+                    f"model {model.spec.name!r}: output {out!r} has shape {arr.shape}, "
+                    f"expected ({batch.num_rows}, {dim})"
+                )
             cols[out] = pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), dim)
         parts.append(pa.table(cols))
         advance(batch.num_rows)
@@ -356,26 +402,39 @@ def made_by(model: Model, seconds: float) -> dict[str, Any]:
     from fmb.protocol.environment import utc_now
 
     device = (getattr(model, "requested", None) or {}).get("device") or getattr(model, "device", None)
-    return {"seconds": round(seconds, 3), "device": None if device is None else str(device),
-            "host": socket.gethostname(), "finished": utc_now()}
+    return {
+        "seconds": round(seconds, 3),
+        "device": None if device is None else str(device),
+        "host": socket.gethostname(),
+        "finished": utc_now(),
+    }
 
 
 def shard_records(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{index, rows, seconds, device, host, finished}]`` of a manifest's shards, in index order (None
     where a cache written before FMB recorded them lacks a field)."""
     shards = manifest.get("shards") or {}
-    return [{"index": int(i), "rows": shards[i].get("rows"), **{k: shards[i].get(k) for k in MADE_KEYS}}
-            for i in sorted(shards, key=int)]
+    return [
+        {"index": int(i), "rows": shards[i].get("rows"), **{k: shards[i].get(k) for k in MADE_KEYS}}
+        for i in sorted(shards, key=int)
+    ]
 
 
 def versions() -> dict[str, str]:
-    return {"fmb": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "pyarrow": pa.__version__}
+    return {"fmb": __version__, "python": platform.python_version(), "numpy": np.__version__, "pyarrow": pa.__version__}
 
 
-def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: Dataset, batch_size: int,
-          advance: Callable[[int], None], notice: Callable[[str], None] | None, cached_only: bool,
-          workers: int) -> tuple[int, int, list[int]]:
+def _fill(
+    cache: EmbeddingCache,
+    indices: Iterable[int],
+    model: Model,
+    dataset: Dataset,
+    batch_size: int,
+    advance: Callable[[int], None],
+    notice: Callable[[str], None] | None,
+    cached_only: bool,
+    workers: int,
+) -> tuple[int, int, list[int]]:
     """Make shards ``indices`` valid (reuse or embed); returns (reused, built, rebuilt)."""
     reused, built, rebuilt = 0, 0, []
     if not cache.trusted and notice and not cached_only:
@@ -387,8 +446,10 @@ def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: 
             advance(stop - start)
             continue
         if cached_only:
-            raise UsageError(f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r} "
-                             f"(shard {i} of {cache.n_shards} missing): run `fmb embed` first")
+            raise UsageError(
+                f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r} "
+                f"(shard {i} of {cache.n_shards} missing): run `fmb embed` first"
+            )
         if cache.trusted and cache.stale_marker(i):
             rebuilt.append(i)
             if notice:
@@ -398,18 +459,25 @@ def _fill(cache: EmbeddingCache, indices: Iterable[int], model: Model, dataset: 
         seconds = time.perf_counter() - t0
         now = dataset.fingerprint
         if now != cache.ident["dataset"]["fingerprint"]:
-            raise DataError(f"dataset {dataset.name!r} changed while it was being embedded (fingerprint "
-                            f"{cache.ident['dataset']['fingerprint'][:12]} -> {now[:12]}): run again")
+            raise DataError(
+                f"dataset {dataset.name!r} changed while it was being embedded (fingerprint "
+                f"{cache.ident['dataset']['fingerprint'][:12]} -> {now[:12]}): run again"
+            )
         cache.write_shard(i, table, versions(), made=made_by(model, seconds))
         built += 1
     return reused, built, rebuilt
 
 
-def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
-                  shard_size: int | None = None,
-                  progress: Callable[[int], None] | None = None,
-                  notice: Callable[[str], None] | None = None, cached_only: bool = False,
-                  workers: int | None = None) -> EmbedResult:
+def embed_dataset(
+    model: Model,
+    dataset: Dataset,
+    batch_size: int = 64,
+    shard_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+    cached_only: bool = False,
+    workers: int | None = None,
+) -> EmbedResult:
     """Embed every object (reusing valid cached shards); the table is read from the cache on first use.
 
     ``shard_size=None`` keeps the cache's recorded layout (else 1024 objects per shard). With
@@ -422,14 +490,32 @@ def embed_dataset(model: Model, dataset: Dataset, batch_size: int = 64,
     cache = EmbeddingCache(model, dataset, shard_size)
     if not cached_only:
         cache.relayout(notice)
-    reused, built, rebuilt = _fill(cache, range(cache.n_shards), model, dataset, batch_size,
-                                   progress or (lambda n: None), notice, cached_only, workers)
+    reused, built, rebuilt = _fill(
+        cache,
+        range(cache.n_shards),
+        model,
+        dataset,
+        batch_size,
+        progress or (lambda n: None),
+        notice,
+        cached_only,
+        workers,
+    )
     if not cache.manifest["complete"] or built:
         cache.write_manifest()
     if not cached_only:
         record_request(model, dataset, cache)
-    return EmbedResult(cache.key, cache.path, reused, built, rebuilt, time.perf_counter() - t0, loader=cache.read,
-                       ident=cache.ident, shards=shard_records(cache.manifest))
+    return EmbedResult(
+        cache.key,
+        cache.path,
+        reused,
+        built,
+        rebuilt,
+        time.perf_counter() - t0,
+        loader=cache.read,
+        ident=cache.ident,
+        shards=shard_records(cache.manifest),
+    )
 
 
 @dataclass
@@ -448,9 +534,17 @@ class ShardResult:
     rebuilt: bool = False
 
 
-def embed_shard(model: Model, dataset: Dataset, index: int, count: int, batch_size: int = 64,
-                shard_size: int | None = None, progress: Callable[[int], None] | None = None,
-                notice: Callable[[str], None] | None = None, workers: int | None = None) -> ShardResult:
+def embed_shard(
+    model: Model,
+    dataset: Dataset,
+    index: int,
+    count: int,
+    batch_size: int = 64,
+    shard_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+    workers: int | None = None,
+) -> ShardResult:
     """Embed shard ``index`` of ``count`` (its row range only, its own files only).
 
     The cache layout is ``shard_size`` objects per shard, by default ``ceil(n / count)``; a shard
@@ -465,11 +559,21 @@ def embed_shard(model: Model, dataset: Dataset, index: int, count: int, batch_si
     if index >= cache.n_shards:
         return ShardResult(cache.key, cache.path, index, count, (len(dataset), len(dataset)), False, None)
     cache.relayout(notice)
-    _, built, rebuilt = _fill(cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice,
-                              False, workers)
+    _, built, rebuilt = _fill(
+        cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice, False, workers
+    )
     record_request(model, dataset, cache)
-    return ShardResult(cache.key, cache.path, index, count, cache.rows(index), bool(built),
-                       cache.marker(index), time.perf_counter() - t0, bool(rebuilt))
+    return ShardResult(
+        cache.key,
+        cache.path,
+        index,
+        count,
+        cache.rows(index),
+        bool(built),
+        cache.marker(index),
+        time.perf_counter() - t0,
+        bool(rebuilt),
+    )
 
 
 # ------------------------------------------------------------------ requests: detect without the model
@@ -493,11 +597,16 @@ def _weights_request(weights: str) -> Any:
     return {"path_content": {str(f.relative_to(p)) if f != p else p.name: file_hash(f) for f in files}}
 
 
-def request_identity(model: str, options: dict[str, Any], weights: str, seed: int,
-                     dataset: Dataset) -> dict[str, Any]:
+def request_identity(model: str, options: dict[str, Any], weights: str, seed: int, dataset: Dataset) -> dict[str, Any]:
     """What a user asked for, as far as it decides the embeddings (device and batch size do not)."""
-    ident = {"format": CACHE_FORMAT, "model": model, "options": dict(options), "weights": _weights_request(weights),
-             "seed": seed, "dataset": dataset_identity(dataset)}
+    ident = {
+        "format": CACHE_FORMAT,
+        "model": model,
+        "options": dict(options),
+        "weights": _weights_request(weights),
+        "seed": seed,
+        "dataset": dataset_identity(dataset),
+    }
     return json.loads(json.dumps(ident, sort_keys=True, default=str))
 
 
@@ -512,10 +621,17 @@ def record_request(model: Model, dataset: Dataset, cache: EmbeddingCache) -> Non
     if not asked:
         return
     ident = request_identity(model.spec.name, asked["options"], asked["weights"], asked["seed"], dataset)
-    record = {"request": ident, "key": cache.key,
-              "model": {"outputs": dict(model.outputs), "weights": model.weights.to_dict(),
-                        "settings": model.settings(), "options": model_options(model),
-                        "input_adaptation": model.input_adaptation(dataset.schema)}}
+    record = {
+        "request": ident,
+        "key": cache.key,
+        "model": {
+            "outputs": dict(model.outputs),
+            "weights": model.weights.to_dict(),
+            "settings": model.settings(),
+            "options": model_options(model),
+            "input_adaptation": model.input_adaptation(dataset.schema),
+        },
+    }
     write_json(json.loads(json.dumps(record, default=str)), _request_file(model.spec.name, ident))
 
 
@@ -558,11 +674,20 @@ def cached_model(spec: Any, options: dict[str, Any], weights: str, seed: int, da
         if rec.get("request") != ident:
             raise ValueError("another request")
         m = rec["model"]
-        return CachedModel(spec, dict(m["outputs"]), dict(m["weights"]), dict(m["settings"]), dict(m["options"]),
-                           m.get("input_adaptation"), str(rec["key"]))
+        return CachedModel(
+            spec,
+            dict(m["outputs"]),
+            dict(m["weights"]),
+            dict(m["settings"]),
+            dict(m["options"]),
+            m.get("input_adaptation"),
+            str(rec["key"]),
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"no cached embeddings of {spec.name!r} on {dataset.name!r} with these options, weights "
-                         f"and seed ({type(exc).__name__}): run `fmb embed` first") from None
+        raise UsageError(
+            f"no cached embeddings of {spec.name!r} on {dataset.name!r} with these options, weights "
+            f"and seed ({type(exc).__name__}): run `fmb embed` first"
+        ) from None
 
 
 def read_cached(model: CachedModel, dataset: Dataset) -> EmbedResult:
@@ -572,15 +697,27 @@ def read_cached(model: CachedModel, dataset: Dataset) -> EmbedResult:
     path = entry_path(model.spec.name, model.key)
     table, why = EmbeddingCache.read_entry(path)
     if table is None:
-        raise UsageError(f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r}: {why}: "
-                         "run `fmb embed` first")
+        raise UsageError(
+            f"no complete cached embeddings of {model.spec.name!r} on {dataset.name!r}: {why}: run `fmb embed` first"
+        )
     if table.num_rows != len(dataset):
-        raise UsageError(f"the embedding cache {path} holds {table.num_rows} objects, dataset {dataset.name!r} "
-                         f"has {len(dataset)}: run `fmb embed` first")
+        raise UsageError(
+            f"the embedding cache {path} holds {table.num_rows} objects, dataset {dataset.name!r} "
+            f"has {len(dataset)}: run `fmb embed` first"
+        )
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError):
         manifest = {}
     n = int(manifest.get("n_shards") or 0)
-    return EmbedResult(model.key, path, n, 0, [], time.perf_counter() - t0, _table=table,
-                       ident=manifest.get("key_ingredients") or {}, shards=shard_records(manifest))
+    return EmbedResult(
+        model.key,
+        path,
+        n,
+        0,
+        [],
+        time.perf_counter() - t0,
+        _table=table,
+        ident=manifest.get("key_ingredients") or {},
+        shards=shard_records(manifest),
+    )

@@ -99,8 +99,12 @@ def gpu_info(device: str) -> dict | None:
         if not torch.cuda.is_available():
             return None
         index = int(device.split(":", 1)[1]) if ":" in device else torch.cuda.current_device()
-        return {"name": torch.cuda.get_device_name(index), "count": torch.cuda.device_count(),
-                "cuda": torch.version.cuda, "device_index": index}
+        return {
+            "name": torch.cuda.get_device_name(index),
+            "count": torch.cuda.device_count(),
+            "cuda": torch.version.cuda,
+            "device_index": index,
+        }
     except Exception:  # a broken driver must not lose the results
         return None
 
@@ -110,6 +114,12 @@ def provenance(started: str, device: str) -> dict:
     command line, the git revision of a checkout, the GPU and the versions of the model libraries."""
     import socket
 
-    return {"started": started, "finished": utc_now(), "hostname": socket.gethostname(),
-            "command": list(sys.argv), "git_revision": git_revision(), "gpu": gpu_info(device),
-            "model_libraries": {p: package_version(p) for p in MODEL_LIBRARIES}}
+    return {
+        "started": started,
+        "finished": utc_now(),
+        "hostname": socket.gethostname(),
+        "command": list(sys.argv),
+        "git_revision": git_revision(),
+        "gpu": gpu_info(device),
+        "model_libraries": {p: package_version(p) for p in MODEL_LIBRARIES},
+    }

@@ -85,8 +85,12 @@ def _auroc(y: np.ndarray, s: np.ndarray) -> float | None:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else None
 
 
-def compute_metrics(scores: np.ndarray, is_anomaly: np.ndarray, anomaly_class: np.ndarray | None = None,
-                    labelled: np.ndarray | None = None) -> dict:
+def compute_metrics(
+    scores: np.ndarray,
+    is_anomaly: np.ndarray,
+    anomaly_class: np.ndarray | None = None,
+    labelled: np.ndarray | None = None,
+) -> dict:
     """All label-based metrics for one ranking of ``N`` objects. Undefined values (no positives) are None.
 
     ``scores`` [N] finite floats (higher = more anomalous); ``is_anomaly`` [N] bool; ``anomaly_class``
@@ -99,9 +103,13 @@ def compute_metrics(scores: np.ndarray, is_anomaly: np.ndarray, anomaly_class: n
     s = s[keep]
     y = np.asarray(is_anomaly, dtype=bool)[keep]
     n = len(s)
-    out: dict = {"n_objects": n, "n_unlabelled": int((~keep).sum()), "n_anomalies": int(y.sum()),
-                 "auroc": _auroc(y, s),
-                 "average_precision": float(average_precision_score(y, s)) if y.any() else None}
+    out: dict = {
+        "n_objects": n,
+        "n_unlabelled": int((~keep).sum()),
+        "n_anomalies": int(y.sum()),
+        "auroc": _auroc(y, s),
+        "average_precision": float(average_precision_score(y, s)) if y.any() else None,
+    }
     for k in K_VALUES:
         kk = min(resolve_k(k, n), n)
         p, rec = precision_recall_at_k(y, s, kk) if kk > 0 else (float("nan"), float("nan"))
@@ -121,13 +129,17 @@ def per_class_metrics(s: np.ndarray, cls: np.ndarray) -> dict:
     for c in sorted(set(cls.tolist()) - {NORMAL_CLASS}):
         sel = cls == c
         both = sel | normal
-        out[c] = {"n": int(sel.sum()), "recall@5%": expected_hits(s, sel, k) / int(sel.sum()),
-                  "auroc_vs_normal": _auroc(sel[both], s[both])}
+        out[c] = {
+            "n": int(sel.sum()),
+            "recall@5%": expected_hits(s, sel, k) / int(sel.sum()),
+            "auroc_vs_normal": _auroc(sel[both], s[both]),
+        }
     return out
 
 
-def artefact_fraction(scores: np.ndarray, anomaly_class: np.ndarray, artefact_classes: tuple[str, ...] | list[str]
-                      ) -> dict[str, float | None]:
+def artefact_fraction(
+    scores: np.ndarray, anomaly_class: np.ndarray, artefact_classes: tuple[str, ...] | list[str]
+) -> dict[str, float | None]:
     """Tie-aware expected fraction of artefacts among the k top-ranked objects, for k in ``K_VALUES``.
 
     ``scores`` float [N] (higher = more anomalous) of the labelled objects, ``anomaly_class`` str [N]; an
@@ -211,9 +223,13 @@ class _GroupedRanking:
             return np.where(pt > 0, (p * prec).sum(axis=1) / pt, np.nan)
 
 
-def bootstrap_intervals(scores: np.ndarray, is_anomaly: np.ndarray, seed: int,
-                        n_resamples: int = BOOTSTRAP_RESAMPLES,
-                        confidence: float = BOOTSTRAP_CONFIDENCE) -> dict[str, list[float] | float | None]:
+def bootstrap_intervals(
+    scores: np.ndarray,
+    is_anomaly: np.ndarray,
+    seed: int,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = BOOTSTRAP_CONFIDENCE,
+) -> dict[str, list[float] | float | None]:
     """Bootstrap confidence intervals of AUROC and average precision, resampling objects.
 
     ``scores`` [N] finite floats and ``is_anomaly`` [N] bool of the labelled objects, in a fixed order
@@ -232,8 +248,10 @@ def bootstrap_intervals(scores: np.ndarray, is_anomaly: np.ndarray, seed: int,
 
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(is_anomaly, dtype=bool)
-    out: dict[str, list[float] | float | None] = {"bootstrap_resamples": n_resamples,
-                                                  "bootstrap_confidence": confidence}
+    out: dict[str, list[float] | float | None] = {
+        "bootstrap_resamples": n_resamples,
+        "bootstrap_confidence": confidence,
+    }
     for name in ("auroc", "average_precision"):
         out[f"{name}_ci"], out[f"{name}_stderr"] = None, None
     if len(y) < 2 or not 0 < y.sum() < len(y):
@@ -247,9 +265,17 @@ def bootstrap_intervals(scores: np.ndarray, is_anomaly: np.ndarray, seed: int,
 
     # two samples (the anomalies, the normal objects) resampled independently (paired=False): a stratified
     # bootstrap, as pROC's default for AUROC, so that no resample lacks a class
-    res = bootstrap((np.flatnonzero(y), np.flatnonzero(~y)), stat, n_resamples=n_resamples,
-                    confidence_level=confidence, method="percentile", vectorized=True, batch=_BATCH,
-                    paired=False, random_state=np.random.default_rng(seed))
+    res = bootstrap(
+        (np.flatnonzero(y), np.flatnonzero(~y)),
+        stat,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        batch=_BATCH,
+        paired=False,
+        random_state=np.random.default_rng(seed),
+    )
     for j, name in enumerate(("auroc", "average_precision")):
         lo, hi = float(res.confidence_interval.low[j]), float(res.confidence_interval.high[j])
         if np.isfinite(lo) and np.isfinite(hi):

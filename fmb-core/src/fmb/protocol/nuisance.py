@@ -55,8 +55,10 @@ def dataset_variables(dataset: Any, batch_size: int = 256) -> tuple[np.ndarray, 
     for batch in dataset.iter_batches(batch_size):
         ids.append(batch.column(C.OBJECT_ID).to_numpy(zero_copy_only=False))
         parts.append(object_variables(batch))
-    res = (np.concatenate(ids) if ids else np.zeros(0, np.int64),
-           {v: np.concatenate([p[v] for p in parts]) if parts else np.zeros(0) for v in VARIABLES})
+    res = (
+        np.concatenate(ids) if ids else np.zeros(0, np.int64),
+        {v: np.concatenate([p[v] for p in parts]) if parts else np.zeros(0) for v in VARIABLES},
+    )
     try:
         dataset._fmb_nuisance = res
     except AttributeError:  # a dataset class with __slots__: recompute next time

@@ -30,8 +30,9 @@ class _Failure:
         self.exc = exc
 
 
-def prefetch_batches(dataset: Dataset, batch_size: int, start: int, stop: int,
-                     workers: int = 1) -> Iterator[pa.RecordBatch]:
+def prefetch_batches(
+    dataset: Dataset, batch_size: int, start: int, stop: int, workers: int = 1
+) -> Iterator[pa.RecordBatch]:
     """``dataset.iter_batches(batch_size, start, stop)``, prepared by ``workers`` threads."""
     if workers <= 0:
         yield from dataset.iter_batches(batch_size, start=start, stop=stop)

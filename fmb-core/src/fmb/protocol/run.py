@@ -52,8 +52,12 @@ class RunConfig:
     @property
     def label(self) -> str:
         """A readable, file-system-safe name for this system."""
-        parts = [format_spec(self.model, self.model_options), format_spec(self.detector, self.detector_params),
-                 format_spec(self.dataset, self.dataset_options), f"seed{self.seed}"]
+        parts = [
+            format_spec(self.model, self.model_options),
+            format_spec(self.detector, self.detector_params),
+            format_spec(self.dataset, self.dataset_options),
+            f"seed{self.seed}",
+        ]
         safe = "__".join(parts)
         return "".join(ch if ch.isalnum() or ch in "._-=" else "-" for ch in safe)
 
@@ -107,16 +111,19 @@ def select_outputs(model: Model, dataset: Dataset, modality: str) -> list[str]:
     if modality not in MODALITY_CHOICES:
         raise UsageError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITY_CHOICES)})")
     have = set(dataset.modalities)
-    usable = [o for o in model.outputs
-              if (o == "joint" and set(model.spec.modalities) <= have) or o in have]
+    usable = [o for o in model.outputs if (o == "joint" and set(model.spec.modalities) <= have) or o in have]
     if modality == "all":
         if not usable:
-            raise UsageError(f"model {model.spec.name!r} needs {'/'.join(model.spec.modalities)} but dataset "
-                             f"{dataset.name!r} has only {'/'.join(sorted(have)) or 'nothing'}")
+            raise UsageError(
+                f"model {model.spec.name!r} needs {'/'.join(model.spec.modalities)} but dataset "
+                f"{dataset.name!r} has only {'/'.join(sorted(have)) or 'nothing'}"
+            )
         return usable
     if modality not in usable:
-        raise UsageError(f"model {model.spec.name!r} on dataset {dataset.name!r} has no {modality!r} output "
-                         f"(available: {', '.join(usable) or 'none'})")
+        raise UsageError(
+            f"model {model.spec.name!r} on dataset {dataset.name!r} has no {modality!r} output "
+            f"(available: {', '.join(usable) or 'none'})"
+        )
     return [modality]
 
 
@@ -139,8 +146,10 @@ def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tupl
     X = emb.matrix(output)
     valid = np.isfinite(X).all(axis=1)
     if valid.sum() < 2:
-        raise DetectorError(f"output {output!r}: fewer than 2 objects have this modality "
-                            f"({int(valid.sum())} of {len(X)} have a finite embedding)")
+        raise DetectorError(
+            f"output {output!r}: fewer than 2 objects have this modality "
+            f"({int(valid.sum())} of {len(X)} have a finite embedding)"
+        )
     order = canonical_order(emb.table)
     idx = order[valid[order]]
     t0 = time.perf_counter()
@@ -148,9 +157,12 @@ def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tupl
     scores[idx] = detector.fit_score(X[idx], seed=seed)
     if not np.isfinite(scores[valid]).all():
         raise DetectorError(f"detector {detector.name!r} returned non-finite scores on {output!r}")
-    return scores, {"n_scored": int(valid.sum()), "n_missing": int((~valid).sum()),
-                    "n_duplicate_rows": duplicate_rows(X[idx]),
-                    "detect_seconds": round(time.perf_counter() - t0, 4)}
+    return scores, {
+        "n_scored": int(valid.sum()),
+        "n_missing": int((~valid).sum()),
+        "n_duplicate_rows": duplicate_rows(X[idx]),
+        "detect_seconds": round(time.perf_counter() - t0, 4),
+    }
 
 
 def multi_inputs(detector: Detector) -> tuple[str, ...]:
@@ -166,8 +178,10 @@ def select_multi(detector: Detector, model: Model, dataset: Dataset, modality: s
         raise UsageError(f"detector {detector.name!r} scores {'+'.join(inputs)} together: drop --modality")
     missing = [i for i in inputs if i not in model.outputs or i not in dataset.modalities]
     if missing:
-        raise UsageError(f"detector {detector.name!r} needs the {', '.join(inputs)} embeddings; model "
-                         f"{model.spec.name!r} on dataset {dataset.name!r} lacks {', '.join(missing)}")
+        raise UsageError(
+            f"detector {detector.name!r} needs the {', '.join(inputs)} embeddings; model "
+            f"{model.spec.name!r} on dataset {dataset.name!r} lacks {', '.join(missing)}"
+        )
     if isinstance(detector, MultiInputDetector):  # e.g. mismatch refuses models without a shared space
         detector.check_model(model.spec)
     return [name]
@@ -179,8 +193,7 @@ def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.nd
     mats = {i: emb.matrix(i) for i in multi_inputs(detector)}
     valid = np.logical_and.reduce([np.isfinite(X).all(axis=1) for X in mats.values()])
     if valid.sum() < 2:
-        raise DetectorError(f"detector {detector.name!r}: fewer than 2 objects have all of "
-                            f"{', '.join(mats)}")
+        raise DetectorError(f"detector {detector.name!r}: fewer than 2 objects have all of {', '.join(mats)}")
     order = canonical_order(emb.table)
     idx = order[valid[order]]  # the objects that have every input, sorted by object_id
     t0 = time.perf_counter()
@@ -194,10 +207,14 @@ def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.nd
         full[idx] = v
         return full
 
-    info = {"n_scored": int(valid.sum()), "n_missing": int((~valid).sum()),
-            "n_duplicate_rows": {k: duplicate_rows(X[idx]) for k, X in mats.items()},
-            "detect_seconds": round(time.perf_counter() - t0, 4), "inputs": list(mats),
-            "details": getattr(detector, "details_", {})}
+    info = {
+        "n_scored": int(valid.sum()),
+        "n_missing": int((~valid).sum()),
+        "n_duplicate_rows": {k: duplicate_rows(X[idx]) for k, X in mats.items()},
+        "detect_seconds": round(time.perf_counter() - t0, 4),
+        "inputs": list(mats),
+        "details": getattr(detector, "details_", {}),
+    }
     comps = {k: pad(np.asarray(v, np.float64)) for k, v in getattr(detector, "components_", {}).items()}
     extras = {k: pad(np.asarray(v)) for k, v in getattr(detector, "extras_", {}).items()}
     return scores, info, comps, extras
@@ -205,12 +222,18 @@ def detect_multi(detector: Detector, emb: EmbedResult, seed: int) -> tuple[np.nd
 
 def table_labels(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(labelled, is_anomaly, anomaly_class)`` of every row (see :func:`fmb.data.canonical.resolve_labels`)."""
-    return C.resolve_labels(table.column(C.IS_ANOMALY),
-                            table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in table.column_names else None)
+    return C.resolve_labels(
+        table.column(C.IS_ANOMALY), table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in table.column_names else None
+    )
 
 
-def _metrics(labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], scores: np.ndarray,
-             artefacts: tuple[str, ...] = (), order: np.ndarray | None = None, seed: int | None = None) -> dict:
+def _metrics(
+    labels: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    scores: np.ndarray,
+    artefacts: tuple[str, ...] = (),
+    order: np.ndarray | None = None,
+    seed: int | None = None,
+) -> dict:
     """Label metrics of the labelled objects with a finite score (unlabelled ones are counted); the
     artefact fraction of the top-k where the data set names its artefact classes; with ``order`` (the
     canonical order, :func:`canonical_order`) and ``seed``, also the bootstrap intervals of AUROC and AP
@@ -237,10 +260,15 @@ def _warn_duplicates(reporter: Reporter, detector: Detector, output: str, info: 
     base = getattr(detector, "base", detector)  # fusion scores with a base detector
     dedup = bool(getattr(base, "deduplicates", False))
     info["deduplicated"] = dedup
-    what = (f"detector {base.name!r} is fitted on the distinct rows and scores identical rows alike" if dedup
-            else f"detector {base.name!r} scores them as they are")
-    reporter.warn(f"output {output!r}: {n} embedding rows repeat another row exactly (blank cutouts or "
-                  f"spectra?): {what} (n_duplicate_rows in results.json)")
+    what = (
+        f"detector {base.name!r} is fitted on the distinct rows and scores identical rows alike"
+        if dedup
+        else f"detector {base.name!r} scores them as they are"
+    )
+    reporter.warn(
+        f"output {output!r}: {n} embedding rows repeat another row exactly (blank cutouts or "
+        f"spectra?): {what} (n_duplicate_rows in results.json)"
+    )
 
 
 def _embedding_seconds(emb: EmbedResult) -> float:
@@ -253,9 +281,16 @@ def _embedding_seconds(emb: EmbedResult) -> float:
     return round(emb.seconds, 3)
 
 
-def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
-               cached_only: bool = False, workers: int | None = None,
-               embedded: list[Any] | None = None, started: str | None = None) -> dict[str, Any]:
+def run_system(
+    reg: Registry,
+    cfg: RunConfig,
+    out_dir: Path,
+    reporter: Reporter,
+    cached_only: bool = False,
+    workers: int | None = None,
+    embedded: list[Any] | None = None,
+    started: str | None = None,
+) -> dict[str, Any]:
     """Run one model x detector x dataset x seed and write results.json and scores.parquet as one unit
     (:func:`fmb.runs.write_run`).
 
@@ -270,19 +305,24 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
     device = resolve_device(cfg.device)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
-    model: Any = (cached_model(reg.model(cfg.model), cfg.model_options, cfg.weights, cfg.seed, dataset)
-                  if cached_only else load_model(reg, cfg, device))
+    model: Any = (
+        cached_model(reg.model(cfg.model), cfg.model_options, cfg.weights, cfg.seed, dataset)
+        if cached_only
+        else load_model(reg, cfg, device)
+    )
     multi = bool(multi_inputs(detector))
-    outputs = (select_multi(detector, model, dataset, cfg.modality) if multi
-               else select_outputs(model, dataset, cfg.modality))
+    outputs = (
+        select_multi(detector, model, dataset, cfg.modality) if multi else select_outputs(model, dataset, cfg.modality)
+    )
     used = {m for o in outputs for p in o.split("+") for m in (("image", "spectrum") if p == "joint" else (p,))}
-    warnings = [w for w in domain_warnings(dataset.schema, model.spec.input_contract)
-                if w.split(":", 1)[0] in used]
+    warnings = [w for w in domain_warnings(dataset.schema, model.spec.input_contract) if w.split(":", 1)[0] in used]
     for w in warnings:
         reporter.warn(f"model {cfg.model!r} on {dataset.name}: outside the training domain: {w}")
     if model.weights.kind == "random":
-        reporter.warn(f"model {cfg.model!r} runs with RANDOM weights: its results say nothing about the "
-                      "trained model (weights: random is recorded)")
+        reporter.warn(
+            f"model {cfg.model!r} runs with RANDOM weights: its results say nothing about the "
+            "trained model (weights: random is recorded)"
+        )
 
     if cached_only:
         emb = read_cached(model, dataset)
@@ -293,8 +333,9 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             emb.seconds += sum(r.seconds for r in embedded)
     else:
         with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
-            emb = embed_dataset(model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn,
-                                workers=workers)
+            emb = embed_dataset(
+                model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn, workers=workers
+            )
     if emb.reused:
         reporter.info(f"reused cached embeddings {emb.key} ({emb.path})")
 
@@ -304,8 +345,10 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
     n_unlabelled = int((~labels[0]).sum()) if labels else 0
     order = canonical_order(table)
     if n_unlabelled:
-        reporter.warn(f"{n_unlabelled} of {len(table)} objects have no is_anomaly label (null): they are "
-                      "unlabelled, left out of every metric and counted as n_unlabelled")
+        reporter.warn(
+            f"{n_unlabelled} of {len(table)} objects have no is_anomaly label (null): they are "
+            "unlabelled, left out of every metric and counted as n_unlabelled"
+        )
     artefacts = tuple(dataset.artefact_classes)
     per_modality: dict[str, Any] = {}
     failed: dict[str, str] = {}
@@ -323,8 +366,11 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             except FMBError as exc:  # one output that cannot be scored does not lose the others
                 failed[out] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if dataset.repairs.counts:  # e.g. spectrum_invalid_error_masked: why nothing was left
-                    failed[out] += " (data repairs: " + ", ".join(
-                        f"{k}={v}" for k, v in sorted(dataset.repairs.counts.items())) + ")"
+                    failed[out] += (
+                        " (data repairs: "
+                        + ", ".join(f"{k}={v}" for k, v in sorted(dataset.repairs.counts.items()))
+                        + ")"
+                    )
                 errors.append(exc)
                 advance(1)
                 continue
@@ -333,14 +379,22 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
             r = np.zeros(len(scores), dtype=np.int64)
             r[valid] = ranks(scores[valid])
             metrics = _metrics(labels, scores, artefacts, order, cfg.seed) if labels else None
-            entry: dict[str, Any] = {**info, "metrics": metrics,
-                                     "nuisance_spearman": nuisance_correlations(dataset, table, scores)}
+            entry: dict[str, Any] = {
+                **info,
+                "metrics": metrics,
+                "nuisance_spearman": nuisance_correlations(dataset, table, scores),
+            }
             if comps:
-                entry["components"] = {k: {"metrics": _metrics(labels, v) if labels else None}
-                                       for k, v in comps.items()}
+                entry["components"] = {
+                    k: {"metrics": _metrics(labels, v) if labels else None} for k, v in comps.items()
+                }
             per_modality[out] = entry
-            cols = {"object_id": table.column(C.OBJECT_ID), "modality": pa.array([out] * len(scores)),
-                    "score": pa.array(scores), "rank": pa.array(np.where(valid, r, None), pa.int64())}
+            cols = {
+                "object_id": table.column(C.OBJECT_ID),
+                "modality": pa.array([out] * len(scores)),
+                "score": pa.array(scores),
+                "rank": pa.array(np.where(valid, r, None), pa.int64()),
+            }
             for c in C.LABEL_COLUMNS:
                 if c in table.column_names:
                     cols[c] = table.column(c)
@@ -363,19 +417,39 @@ def run_system(reg: Registry, cfg: RunConfig, out_dir: Path, reporter: Reporter,
         "config": cfg.to_dict(),
         "environment": environment(device, cfg.seed),
         "provenance": provenance(started, device),
-        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "size": len(dataset),
-                    "options": dataset.options(), "has_labels": has_labels, "n_unlabelled": n_unlabelled,
-                    "repairs": dataset.repairs.counts, "artefact_classes": list(artefacts)},
-        "model": {"name": model.spec.name, "version": model.spec.version, "source": model.spec.source,
-                  "license": model.spec.license, "weights": model.weights.to_dict(), "settings": model.settings(),
-                  "options": model_options(model),
-                  "input_adaptation": model.input_adaptation(dataset.schema)},
+        "dataset": {
+            "name": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "size": len(dataset),
+            "options": dataset.options(),
+            "has_labels": has_labels,
+            "n_unlabelled": n_unlabelled,
+            "repairs": dataset.repairs.counts,
+            "artefact_classes": list(artefacts),
+        },
+        "model": {
+            "name": model.spec.name,
+            "version": model.spec.version,
+            "source": model.spec.source,
+            "license": model.spec.license,
+            "weights": model.weights.to_dict(),
+            "settings": model.settings(),
+            "options": model_options(model),
+            "input_adaptation": model.input_adaptation(dataset.schema),
+        },
         "domain_warnings": warnings,
         "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
-        "embedding": {"cache_key": emb.key, "reused": emb.reused, "shards_built": emb.built_shards,
-                      "shards_reused": emb.reused_shards, "shards_rebuilt": emb.rebuilt_shards,
-                      "seconds": _embedding_seconds(emb), "wall_seconds": round(emb.seconds, 3),
-                      "shards": emb.shards, "key_ingredients": emb.ident},
+        "embedding": {
+            "cache_key": emb.key,
+            "reused": emb.reused,
+            "shards_built": emb.built_shards,
+            "shards_reused": emb.reused_shards,
+            "shards_rebuilt": emb.rebuilt_shards,
+            "seconds": _embedding_seconds(emb),
+            "wall_seconds": round(emb.seconds, 3),
+            "shards": emb.shards,
+            "key_ingredients": emb.ident,
+        },
         "modalities": per_modality,
         "failed_outputs": failed,
     }

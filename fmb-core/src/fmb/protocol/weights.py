@@ -67,14 +67,24 @@ class WeightsSource:
 
 def warn_random(model: str, reason: str, seed: int, hint: str = "") -> None:
     """The one random-weights warning of every plugin (a :class:`RandomWeightsWarning`)."""
-    warnings.warn(f"{model}: no weights found ({reason}): using RANDOM initialisation (seed {seed}); its "
-                  f"embeddings say nothing about the trained model{'. ' + hint if hint else ''}",
-                  RandomWeightsWarning, stacklevel=3)
+    warnings.warn(
+        f"{model}: no weights found ({reason}): using RANDOM initialisation (seed {seed}); its "
+        f"embeddings say nothing about the trained model{'. ' + hint if hint else ''}",
+        RandomWeightsWarning,
+        stacklevel=3,
+    )
 
 
-def resolve_source(weights: str | WeightsRequest, *, model: str, seed: int,
-                   fetch: Callable[[str, str], Any] | None, official: str = "", no_official: str = "",
-                   hint: str = "") -> WeightsSource:
+def resolve_source(
+    weights: str | WeightsRequest,
+    *,
+    model: str,
+    seed: int,
+    fetch: Callable[[str, str], Any] | None,
+    official: str = "",
+    no_official: str = "",
+    hint: str = "",
+) -> WeightsSource:
     """Apply the weights policy (module docstring) to ``--weights``; nothing is loaded here.
 
     ``fetch(repo, revision) -> fmb.hub.HubPath`` gets hub weights (raising :class:`fmb.hub.HubError` when
@@ -87,8 +97,7 @@ def resolve_source(weights: str | WeightsRequest, *, model: str, seed: int,
 
     req = weights if isinstance(weights, WeightsRequest) else parse_weights(weights)
     if req.kind == "none":
-        raise ModelError(f"model {model!r} has learned weights: use --weights auto, random, a path or "
-                         "hf:REPO[@REV]")
+        raise ModelError(f"model {model!r} has learned weights: use --weights auto, random, a path or hf:REPO[@REV]")
     if req.kind == "random":
         return WeightsSource("random")
     if req.kind == "path":
@@ -176,8 +185,11 @@ def load_state_dict_strict(module: Any, state_dict: Mapping[str, Any], source: s
         for k in group:
             if k not in state and present:
                 state[k] = state[present[0]]
-    check_tensors({k: tuple(v.shape) for k, v in mine.items()},
-                  {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}, source)
+    check_tensors(
+        {k: tuple(v.shape) for k, v in mine.items()},
+        {k: tuple(getattr(v, "shape", ())) for k, v in state.items()},
+        source,
+    )
     try:
         module.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:  # e.g. a dtype torch cannot copy: still one line

@@ -16,8 +16,18 @@ from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 from fmb.runs import expand_run_dirs
 
-METRIC_COLUMNS = ("auroc", "average_precision", "precision@10", "precision@50", "precision@100",
-                  "precision@1%", "recall@100", "recall@1%", "artefact_fraction@100", "artefact_fraction@1%")
+METRIC_COLUMNS = (
+    "auroc",
+    "average_precision",
+    "precision@10",
+    "precision@50",
+    "precision@100",
+    "precision@1%",
+    "recall@100",
+    "recall@1%",
+    "artefact_fraction@100",
+    "artefact_fraction@1%",
+)
 METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%", "Art@100", "Art@1%")
 #: columns where the lowest value is the best
 LOWER_BETTER = {"artefact_fraction@100", "artefact_fraction@1%"}
@@ -40,31 +50,49 @@ def metadata_section(runs: list[Run]) -> Section:
         r = run.result
         ds, model, det, env = r.get("dataset", {}), r.get("model", {}), r.get("detector", {}), r.get("environment", {})
         w = model.get("weights", {})
-        weights = w.get("kind", "?") + "".join(f", {k} {w[k]}" for k in ("location", "revision", "sha256", "seed")
-                                                if w.get(k) not in (None, ""))
+        weights = w.get("kind", "?") + "".join(
+            f", {k} {w[k]}" for k in ("location", "revision", "sha256", "seed") if w.get(k) not in (None, "")
+        )
         emb = r.get("embedding", {})
         rows = [
             ["run folder", Raw(f"<code>{esc(run.path)}</code>")],
-            ["model", f"{model.get('name')} {model.get('version', '')} ({model.get('source', '')}, "
-                      f"licence {model.get('license', '?')})"],
+            [
+                "model",
+                f"{model.get('name')} {model.get('version', '')} ({model.get('source', '')}, "
+                f"licence {model.get('license', '?')})",
+            ],
             ["weights used", weights],
             ["detector", f"{det.get('name')} {det.get('params', {})}"],
             ["data set", f"{ds.get('name')} {ds.get('options', {})}"],
             ["data set fingerprint", Raw(f"<code>{esc(ds.get('fingerprint', '?'))}</code>")],
             ["objects", f"{ds.get('size')} (labels: {'yes' if ds.get('has_labels') else 'no'})"],
             ["repairs", ", ".join(f"{k}: {v}" for k, v in (ds.get("repairs") or {}).items()) or "none"],
-            ["embedding cache", f"key {emb.get('cache_key')} ({'reused' if emb.get('reused') else 'built'}, "
-                                f"{emb.get('seconds', '?')} s)"],
+            [
+                "embedding cache",
+                f"key {emb.get('cache_key')} ({'reused' if emb.get('reused') else 'built'}, "
+                f"{emb.get('seconds', '?')} s)",
+            ],
             ["seed / device", f"{r.get('config', {}).get('seed')} / {env.get('device')}"],
-            ["versions", f"fmb {r.get('fmb_version')}; plugins "
-                         + ", ".join(f"{k} {v}" for k, v in (r.get("plugins") or {}).items())],
-            ["environment", f"Python {env.get('python')} on {env.get('platform')}; "
-                            + ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items())],
+            [
+                "versions",
+                f"fmb {r.get('fmb_version')}; plugins "
+                + ", ".join(f"{k} {v}" for k, v in (r.get("plugins") or {}).items()),
+            ],
+            [
+                "environment",
+                f"Python {env.get('python')} on {env.get('platform')}; "
+                + ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items()),
+            ],
         ]
-        warn = note(f"{model.get('name')} ran with RANDOM weights: these results say nothing about the trained "
-                    "model.") if w.get("kind") == "random" else ""
-        warn += "".join(note(f"{model.get('name')} on {ds.get('name')}: outside the model's training domain: {d}")
-                        for d in r.get("domain_warnings") or [])
+        warn = (
+            note(f"{model.get('name')} ran with RANDOM weights: these results say nothing about the trained model.")
+            if w.get("kind") == "random"
+            else ""
+        )
+        warn += "".join(
+            note(f"{model.get('name')} on {ds.get('name')}: outside the model's training domain: {d}")
+            for d in r.get("domain_warnings") or []
+        )
         if model.get("input_adaptation"):
             rows.append(["input adaptation", Raw(f"<code>{esc(json.dumps(model['input_adaptation']))}</code>")])
         parts.append(f"<h3>{esc(run.title)}</h3>" + warn + table(["", ""], rows, cls="meta"))
@@ -77,8 +105,15 @@ def metrics_section(runs: list[Run]) -> Section:
     for label, run, rk in systems(runs):
         e = run.result.get("modalities", {}).get(rk.modality, {})
         m = e.get("metrics") or {}
-        rows.append([label, e.get("n_scored", len(rk.score)), e.get("n_missing", 0),
-                     *(m.get(c) for c in METRIC_COLUMNS), e.get("detect_seconds")])
+        rows.append(
+            [
+                label,
+                e.get("n_scored", len(rk.score)),
+                e.get("n_missing", 0),
+                *(m.get(c) for c in METRIC_COLUMNS),
+                e.get("detect_seconds"),
+            ]
+        )
     best: dict[int, set[int]] = {}
     if len(rows) > 1:
         for j in range(3, 3 + len(METRIC_COLUMNS)):
@@ -87,21 +122,29 @@ def metrics_section(runs: list[Run]) -> Section:
                 pick = min if METRIC_COLUMNS[j - 3] in LOWER_BETTER else max
                 best[j] = {i for i, r in enumerate(rows) if r[j] == pick(vals)}
     body = table(header, rows, numeric=set(range(1, len(header))), best=best)
-    body += ('<p class="muted">AUROC and average precision (AP) over all scored objects; precision (P@k) and '
-             "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); Art@k: fraction of artefacts "
-             "(the data set's artefact classes) among them, lower is better; best value per column in bold.</p>")
+    body += (
+        '<p class="muted">AUROC and average precision (AP) over all scored objects; precision (P@k) and '
+        "recall (R@k) among the k top-ranked objects (1% = 1% of the objects); Art@k: fraction of artefacts "
+        "(the data set's artefact classes) among them, lower is better; best value per column in bold.</p>"
+    )
     outside = [r for r in runs if r.result.get("domain_warnings")]
-    body += "".join(note(f"{r.name}: the data lie outside the model's training domain "
-                         f"({len(r.result['domain_warnings'])} way(s), listed under Runs): read its metrics with "
-                         "that caveat") for r in outside)
+    body += "".join(
+        note(
+            f"{r.name}: the data lie outside the model's training domain "
+            f"({len(r.result['domain_warnings'])} way(s), listed under Runs): read its metrics with "
+            "that caveat"
+        )
+        for r in outside
+    )
     unlabelled = [r for r in runs if not r.has_labels]
     if unlabelled:
         body += "".join(note(_no_labels(r) + " (label metrics are blank)") for r in unlabelled)
     return Section("metrics", "Metrics", body)
 
 
-def per_run_figure(runs: list[Run], anchor: str, title: str, draw, needs_labels: bool, caption: str = "",
-                   caption_unlabelled: str = "") -> Section:
+def per_run_figure(
+    runs: list[Run], anchor: str, title: str, draw, needs_labels: bool, caption: str = "", caption_unlabelled: str = ""
+) -> Section:
     """One figure per run; the caption only when a figure was drawn (the unlabelled variant if no run has labels)."""
     parts, drawn = [], False
     for run in runs:
@@ -110,8 +153,11 @@ def per_run_figure(runs: list[Run], anchor: str, title: str, draw, needs_labels:
             continue
         path = draw(run)
         drawn = drawn or bool(path)
-        parts.append(img(path, f"{title}: {run.name}") if path else note(f"{run.name}: not available: no per-class "
-                                                                          "metrics in results.json"))
+        parts.append(
+            img(path, f"{title}: {run.name}")
+            if path
+            else note(f"{run.name}: not available: no per-class metrics in results.json")
+        )
     text = caption if any(r.has_labels for r in runs) or not caption_unlabelled else caption_unlabelled
     return Section(anchor, title, "".join(parts) + (f'<p class="muted">{esc(text)}</p>' if drawn and text else ""))
 
@@ -139,12 +185,15 @@ def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
 
         maps = {o: E.project(column_array(tab, o, np.float32), m, seed) for o in outs}
         colours = E.map_colours(run, tab)
-        path = F.embedding_maps(maps, colours, m.upper(), f"{run.name}: embeddings in 2-D",
-                                run.path / "figures" / "embedding_map.png", seed)
+        path = F.embedding_maps(
+            maps, colours, m.upper(), f"{run.name}: embeddings in 2-D", run.path / "figures" / "embedding_map.png", seed
+        )
         sub = f" (a random subsample of {n_all})" if n_all > tab.num_rows else ""
         bare = "" if run.has_labels else "; no labels: coloured by what the data set has"
-        parts.append(img(path, f"embedding map of {run.name}")
-                     + f'<p class="muted">{esc(E.method_label(m, seed))}; {tab.num_rows} objects{sub}{bare}.</p>')
+        parts.append(
+            img(path, f"embedding map of {run.name}")
+            + f'<p class="muted">{esc(E.method_label(m, seed))}; {tab.num_rows} objects{sub}{bare}.</p>'
+        )
     return Section("embeddings", "Embedding map", "".join(parts))
 
 
@@ -158,25 +207,34 @@ def rank_lookup(runs: list[Run], this: Run) -> list[tuple[str, dict[str, int]]]:
 def _caption(c, modality: str, elsewhere: list[tuple[str, dict[str, int]]]) -> str:
     from fmb.report import sky
 
-    klass = ("unknown (no labels)" if c.true_class is None else
-             f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>')
-    bits = [f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; score {c.score:.4g} &nbsp; "
-            f"true class: {klass}"]
+    klass = (
+        "unknown (no labels)"
+        if c.true_class is None
+        else f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>'
+    )
+    bits = [
+        f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; score {c.score:.4g} &nbsp; "
+        f"true class: {klass}"
+    ]
     if c.redshift is not None:
         bits.append(f"z = {c.redshift:.4f}")
     if c.ra is not None and c.dec is not None:
-        bits.append(f"RA {c.ra:.5f}°, Dec {c.dec:+.5f}° "
-                    f'(<a href="{esc(sky.legacy_viewer_url(c.ra, c.dec))}" rel="noopener">Legacy Surveys</a>, '
-                    f'<a href="{esc(sky.esasky_url(c.ra, c.dec))}" rel="noopener">ESASky</a>)')
-    ranks = [f"{esc(label)} #{look[str(c.object_id)]}" for label, look in elsewhere
-             if label != modality and str(c.object_id) in look]
+        bits.append(
+            f"RA {c.ra:.5f}°, Dec {c.dec:+.5f}° "
+            f'(<a href="{esc(sky.legacy_viewer_url(c.ra, c.dec))}" rel="noopener">Legacy Surveys</a>, '
+            f'<a href="{esc(sky.esasky_url(c.ra, c.dec))}" rel="noopener">ESASky</a>)'
+        )
+    ranks = [
+        f"{esc(label)} #{look[str(c.object_id)]}"
+        for label, look in elsewhere
+        if label != modality and str(c.object_id) in look
+    ]
     if ranks:
         bits.append("rank elsewhere: " + ", ".join(ranks))
     return "<br>".join(bits)
 
 
-def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None,
-                    shared: dict | None = None) -> Section:
+def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None, shared: dict | None = None) -> Section:
     """Top-k cards per ranking; captions cite each object's rank in the other rankings of ``all_runs``;
     ``shared``: thumbnails already drawn for other runs of the page (:func:`fmb.report.gallery.build_gallery`)."""
     from fmb.plots.object_card import STRETCH
@@ -194,17 +252,26 @@ def gallery_section(runs: list[Run], k: int, all_runs: list[Run] | None = None,
         for modality, cs in cards.items():
             items = []
             for c in cs:
-                pics = "".join(img(p, f"{what} of object {c.object_id}", cls)
-                               for p, what, cls in ((c.image, "cut-out", "cut"), (c.spectrum, "spectrum", "spec")) if p)
-                items.append(f'<div class="card">{pics or "<em>no image or spectrum</em>"}<div class="cap">'
-                             f"{_caption(c, modality, elsewhere)}</div></div>")
-            parts.append(f"<h3>{esc(run.name)}: top {len(cs)} by {esc(modality)} score</h3>"
-                         f'<div class="gallery">{"".join(items)}</div>')
-    body = (f'<p class="muted">Cut-outs: each band ({esc(STRETCH)} stretch) and the RGB composite, north up as '
-            "stored, scale bar in arcsec from the pixel scale. Spectra: observed frame, inverse-variance weighted "
-            "into 300 bins, 1σ band in grey, masked pixels shaded red, y-range from the 1st-99th percentile; "
-            "[OII] 3727, Hβ 4861, [OIII] 5007, Hα 6563 (vacuum wavelengths of the SDSS line table) marked at the "
-            "object's redshift where known.</p>") + "".join(parts)
+                pics = "".join(
+                    img(p, f"{what} of object {c.object_id}", cls)
+                    for p, what, cls in ((c.image, "cut-out", "cut"), (c.spectrum, "spectrum", "spec"))
+                    if p
+                )
+                items.append(
+                    f'<div class="card">{pics or "<em>no image or spectrum</em>"}<div class="cap">'
+                    f"{_caption(c, modality, elsewhere)}</div></div>"
+                )
+            parts.append(
+                f"<h3>{esc(run.name)}: top {len(cs)} by {esc(modality)} score</h3>"
+                f'<div class="gallery">{"".join(items)}</div>'
+            )
+    body = (
+        f'<p class="muted">Cut-outs: each band ({esc(STRETCH)} stretch) and the RGB composite, north up as '
+        "stored, scale bar in arcsec from the pixel scale. Spectra: observed frame, inverse-variance weighted "
+        "into 300 bins, 1σ band in grey, masked pixels shaded red, y-range from the 1st-99th percentile; "
+        "[OII] 3727, Hβ 4861, [OIII] 5007, Hα 6563 (vacuum wavelengths of the SDSS line table) marked at the "
+        "object's redshift where known.</p>"
+    ) + "".join(parts)
     return Section("gallery", f"Top-{k} gallery", body)
 
 
@@ -218,18 +285,28 @@ def agreement_section(runs: list[Run], out_dir: Path, main_only: bool = False) -
     ids, S = R.align([rk.object_id for *_, rk in sys], [rk.score for *_, rk in sys])
     names = [label for label, *_ in sys]
     if len(ids) < 2:
-        return Section("agreement", "Agreement between systems",
-                       note(f"not available: only {len(ids)} object(s) are common to every system"))
-    mats = {"Spearman ρ": R.pairwise(S, R.spearman),
-            "Jaccard, top 1%": R.pairwise(S, lambda a, b: R.jaccard_top(a, b, "1%")),
-            "retention: top 1% → top 1%": R.pairwise(S, lambda a, b: R.retention(a, b, "1%", "1%")),
-            "retention: top 1% → top 10%": R.pairwise(S, lambda a, b: R.retention(a, b, "1%", "10%"))}
-    path = F.heatmaps(names, mats, out_dir / "figures" / "agreement.png",
-                      note=f"{len(ids)} common objects; top 1% = {R.resolve_k('1%', len(ids))}")
+        return Section(
+            "agreement",
+            "Agreement between systems",
+            note(f"not available: only {len(ids)} object(s) are common to every system"),
+        )
+    mats = {
+        "Spearman ρ": R.pairwise(S, R.spearman),
+        "Jaccard, top 1%": R.pairwise(S, lambda a, b: R.jaccard_top(a, b, "1%")),
+        "retention: top 1% → top 1%": R.pairwise(S, lambda a, b: R.retention(a, b, "1%", "1%")),
+        "retention: top 1% → top 10%": R.pairwise(S, lambda a, b: R.retention(a, b, "1%", "10%")),
+    }
+    path = F.heatmaps(
+        names,
+        mats,
+        out_dir / "figures" / "agreement.png",
+        note=f"{len(ids)} common objects; top 1% = {R.resolve_k('1%', len(ids))}",
+    )
     body = img(path, "agreement heatmaps") + (
         '<p class="muted">On the objects scored by every system. Spearman: rank correlation of the scores. '
         "Jaccard: overlap of the two top-1% sets (|A∩B| / |A∪B|). Retention (row → column): the fraction of the "
-        "row system's top 1% that the column system also puts in its top 1% (or top 10%).</p>")
+        "row system's top 1% that the column system also puts in its top 1% (or top 10%).</p>"
+    )
     return Section("agreement", "Agreement between systems", body)
 
 
@@ -242,11 +319,14 @@ def review_section(runs: list[Run]) -> Section | None:
             continue
         r = json.loads(sim.read_text())
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "n/a"
-        parts.append(f"<h3>{esc(run.name)}</h3>" + img(sim.with_suffix(".png"), "discovery curves")
-                     + f'<p class="muted">Interesting objects in the first {r["inspected"]} inspected of a '
-                       f'{r["queue_length"]}-object queue ({len(r["systems"])} systems): {r["found_active"]} '
-                       f'with active learning, {r["found_plain"]} in the plain fused order ({esc(ratio)}). '
-                       "See docs/review.md.</p>")
+        parts.append(
+            f"<h3>{esc(run.name)}</h3>"
+            + img(sim.with_suffix(".png"), "discovery curves")
+            + f'<p class="muted">Interesting objects in the first {r["inspected"]} inspected of a '
+            f"{r['queue_length']}-object queue ({len(r['systems'])} systems): {r['found_active']} "
+            f"with active learning, {r['found_plain']} in the plain fused order ({esc(ratio)}). "
+            "See docs/review.md.</p>"
+        )
     return Section("review", "Simulated expert", "".join(parts)) if parts else None
 
 
@@ -261,14 +341,23 @@ def leaderboard_section(runs: list[Run]) -> Section:
     from fmb.leaderboard import HIGHER_IS_BETTER, MAIN_SCORE, _cell, leaderboard
 
     df = leaderboard([r.path for r in runs])
-    rows = [[r.rank, r.system, r.modality, r.seeds, _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
-             _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high)] for r in df.itertuples(index=False)]
-    body = table(["#", "system", "output", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"], rows,
-                 numeric={0}) + (
+    rows = [
+        [
+            r.rank,
+            r.system,
+            r.modality,
+            r.seeds,
+            _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
+            _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high),
+        ]
+        for r in df.itertuples(index=False)
+    ]
+    body = table(["#", "system", "output", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"], rows, numeric={0}) + (
         f'<p class="muted">Main score: {esc(MAIN_SCORE.upper())} '
         f"({'higher' if HIGHER_IS_BETTER else 'lower'} is better). Mean ± sample sd over seeds (several seeds "
         "only); [CI]: bootstrap interval over objects recorded in results.json (mean of the seeds' bounds). "
-        "The same table is <code>fmb leaderboard</code>.</p>")
+        "The same table is <code>fmb leaderboard</code>.</p>"
+    )
     return Section("leaderboard", "Leaderboard", body)
 
 
@@ -283,54 +372,73 @@ def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
     body = img(path, "ROC and precision-recall of every system") + (
         f'<p class="muted">One line per system, on its {esc(" / ".join(mods))} score (joint where the model has '
         "it); legend ordered by AUROC (ROC) and AP (PR), best first; dashed: a random ranking. The anomalies are "
-        "the positives. Each system's own curves per modality are in its section below.</p>")
+        "the positives. Each system's own curves per modality are in its section below.</p>"
+    )
     return Section("curves", "ROC and precision-recall", body)
 
 
-def system_details(run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run],
-                   shared: dict | None = None) -> str:
+def system_details(
+    run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run], shared: dict | None = None
+) -> str:
     """A collapsed <details> block with everything about one run (metadata, curves, scores, map, gallery)."""
     one = [run]
     rk = main_ranking(run)
-    m = (run.result.get("modalities", {}).get(rk.modality, {}).get("metrics") or {})
-    summary = f"<b>{esc(run.name)}</b> &nbsp; <span class=\"muted\">{esc(run.title)}"
+    m = run.result.get("modalities", {}).get(rk.modality, {}).get("metrics") or {}
+    summary = f'<b>{esc(run.name)}</b> &nbsp; <span class="muted">{esc(run.title)}'
     if m.get("auroc") is not None:
         summary += f"; {esc(rk.modality)} AUROC {m['auroc']:.3f}, AP {m.get('average_precision', float('nan')):.3f}"
     summary += "</span>"
     figs = run.path / "figures"
-    parts = [metadata_section(one), metrics_section(one),
-             per_run_figure(one, "curves", "ROC and precision-recall",
-                            lambda r: F.roc_pr(r, figs / "roc_pr.png"), True),
-             per_run_figure(one, "scores", "Score distributions",
-                            lambda r: F.score_histograms(r, figs / "scores.png"), False),
-             per_run_figure(one, "recall", "Recall per class",
-                            lambda r: F.class_recall(r, figs / "class_recall.png"), True),
-             embedding_section(one, embedding_map, seed), gallery_section(one, top_k, all_runs, shared)]
+    parts = [
+        metadata_section(one),
+        metrics_section(one),
+        per_run_figure(one, "curves", "ROC and precision-recall", lambda r: F.roc_pr(r, figs / "roc_pr.png"), True),
+        per_run_figure(
+            one, "scores", "Score distributions", lambda r: F.score_histograms(r, figs / "scores.png"), False
+        ),
+        per_run_figure(one, "recall", "Recall per class", lambda r: F.class_recall(r, figs / "class_recall.png"), True),
+        embedding_section(one, embedding_map, seed),
+        gallery_section(one, top_k, all_runs, shared),
+    ]
     inner = "".join(f"<h3>{esc(s.title)}</h3>{s.body}" for s in parts[1:])
-    return (f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
-            f"{parts[0].body}{inner}</details>")
+    return (
+        f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
+        f"{parts[0].body}{inner}</details>"
+    )
 
 
 def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map: str, seed: int) -> list[Section]:
     """The page of several runs: leaderboard, one comparison figure, agreement, then one collapsed block per run."""
     full = metrics_section(runs)
-    sections = [leaderboard_section(runs),
-                Section("metrics", "Metrics", f"<details><summary>every run and output, P@k and R@k "
-                        f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>")]
+    sections = [
+        leaderboard_section(runs),
+        Section(
+            "metrics",
+            "Metrics",
+            f"<details><summary>every run and output, P@k and R@k "
+            f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>",
+        ),
+    ]
     sections.append(compare_curves_section(runs, out_dir))
     agreement = agreement_section(runs, out_dir, main_only=True)
     if agreement:
         sections.append(agreement)
     shared: dict = {}  # thumbnails of objects shared by several runs are drawn once
     blocks = "".join(system_details(r, embedding_map, seed, top_k, runs, shared) for r in runs)
-    sections.append(Section("systems", f"Systems ({len(runs)})",
-                            '<p class="muted">Click a system to open its metadata, curves per modality, score '
-                            f"distributions, recall per class, embedding map and top-{top_k} gallery.</p>" + blocks))
+    sections.append(
+        Section(
+            "systems",
+            f"Systems ({len(runs)})",
+            '<p class="muted">Click a system to open its metadata, curves per modality, score '
+            f"distributions, recall per class, embedding map and top-{top_k} gallery.</p>" + blocks,
+        )
+    )
     return sections
 
 
-def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: int = 12,
-                 embedding_map: str = "auto", seed: int = 0) -> Path:
+def build_report(
+    paths: list[str | Path], out: str | Path | None = None, top_k: int = 12, embedding_map: str = "auto", seed: int = 0
+) -> Path:
     """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path.
 
     One run: every section in full. Several runs (or a matrix folder, expanded to its run folders): one
@@ -351,32 +459,58 @@ def build_report(paths: list[str | Path], out: str | Path | None = None, top_k: 
     if review:
         sections.append(review)
     title = "FMB report: " + (runs[0].title if len(runs) == 1 else f"{len(runs)} runs")
-    subtitle = f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): " + ", ".join(
-        label for label, *_ in systems(runs)) if len(runs) == 1 else (
-        f"fmb {__version__}; {len(runs)} runs, {sum(len(r.rankings) for r in runs)} rankings (run x modality)")
+    subtitle = (
+        f"fmb {__version__}; {sum(len(r.rankings) for r in runs)} system(s): "
+        + ", ".join(label for label, *_ in systems(runs))
+        if len(runs) == 1
+        else (f"fmb {__version__}; {len(runs)} runs, {sum(len(r.rankings) for r in runs)} rankings (run x modality)")
+    )
     if not any(r.has_labels for r in runs):
-        sections[0].body = note("These runs have no labels: metrics, ROC/PR curves and recall per class are "
-                                "not available; the rest of the report is.") + sections[0].body
+        sections[0].body = (
+            note(
+                "These runs have no labels: metrics, ROC/PR curves and recall per class are "
+                "not available; the rest of the report is."
+            )
+            + sections[0].body
+        )
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page(title, subtitle, sections), encoding="utf-8")
     return out
 
 
 def single_sections(runs: list[Run], top_k: int, embedding_map: str, seed: int) -> list[Section]:
-    return [metadata_section(runs), metrics_section(runs),
-            per_run_figure(runs, "curves", "ROC and precision-recall",
-                           lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"), True,
-                           "The anomalies are the positives; dashed lines: a random ranking."),
-            per_run_figure(runs, "scores", "Score distributions",
-                           lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"), False,
-                           "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
-                           "each object of each anomaly class (one dot per object).",
-                           "Histogram of the scores of all objects (no labels to split them by)."),
-            per_run_figure(runs, "recall", "Recall per class",
-                           lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"), True,
-                           "Fraction of each anomaly class found within the top 5% of the ranking."),
-            embedding_section(runs, embedding_map, seed),
-            gallery_section(runs, top_k)]
+    return [
+        metadata_section(runs),
+        metrics_section(runs),
+        per_run_figure(
+            runs,
+            "curves",
+            "ROC and precision-recall",
+            lambda r: F.roc_pr(r, r.path / "figures" / "roc_pr.png"),
+            True,
+            "The anomalies are the positives; dashed lines: a random ranking.",
+        ),
+        per_run_figure(
+            runs,
+            "scores",
+            "Score distributions",
+            lambda r: F.score_histograms(r, r.path / "figures" / "scores.png"),
+            False,
+            "Top: density of the scores of normal and anomalous objects. Bottom: the score of "
+            "each object of each anomaly class (one dot per object).",
+            "Histogram of the scores of all objects (no labels to split them by).",
+        ),
+        per_run_figure(
+            runs,
+            "recall",
+            "Recall per class",
+            lambda r: F.class_recall(r, r.path / "figures" / "class_recall.png"),
+            True,
+            "Fraction of each anomaly class found within the top 5% of the ranking.",
+        ),
+        embedding_section(runs, embedding_map, seed),
+        gallery_section(runs, top_k),
+    ]
 
 
 __all__ = ["build_report", "default_out", "fmt"]

@@ -43,8 +43,11 @@ class Ranking:
         if C.ANOMALY_CLASS in self.labels:
             return self.labels[C.ANOMALY_CLASS].astype(str)
         if self.has_labels:
-            return np.where(self.labelled, np.where(self.labels[C.IS_ANOMALY].astype(bool), "anomaly",
-                                                    C.NORMAL_CLASS), C.UNLABELLED_CLASS)
+            return np.where(
+                self.labelled,
+                np.where(self.labels[C.IS_ANOMALY].astype(bool), "anomaly", C.NORMAL_CLASS),
+                C.UNLABELLED_CLASS,
+            )
         return None
 
 

@@ -38,8 +38,7 @@ def read_embeddings(run: Run) -> pa.Table:
 
     path = cache_path(run)
     if not (path / "manifest.json").is_file():
-        raise UnavailableError(f"the embedding cache {path} is gone "
-                               "(re-run the same `fmb run` to rebuild it)")
+        raise UnavailableError(f"the embedding cache {path} is gone (re-run the same `fmb run` to rebuild it)")
     table, why = read_verified(path)
     if table is None:
         raise UnavailableError(f"{why} (re-run the same `fmb run` to rebuild it)")
@@ -103,8 +102,9 @@ def project(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
             Xf = pca(Xf, 50, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            xy[ok] = umap.UMAP(n_components=2, n_neighbors=min(15, int(ok.sum()) - 1), random_state=seed,
-                               n_jobs=1).fit_transform(Xf)
+            xy[ok] = umap.UMAP(
+                n_components=2, n_neighbors=min(15, int(ok.sum()) - 1), random_state=seed, n_jobs=1
+            ).fit_transform(Xf)
     else:
         p = pca(Xf, 2, seed)
         xy[ok] = p if p.shape[1] == 2 else np.column_stack([p, np.zeros(len(p))])
@@ -123,8 +123,9 @@ def map_colours(run: Run, table: pa.Table) -> dict[str, tuple[str, Any]]:
     out: dict[str, tuple[str, np.ndarray]] = {}
     names = table.column_names
     if C.IS_ANOMALY in names:  # resolved once: null is_anomaly -> "unlabelled", flagged without class -> "unknown"
-        labelled, y, cls = C.resolve_labels(table.column(C.IS_ANOMALY),
-                                            table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in names else None)
+        labelled, y, cls = C.resolve_labels(
+            table.column(C.IS_ANOMALY), table.column(C.ANOMALY_CLASS) if C.ANOMALY_CLASS in names else None
+        )
         if cls is None:
             cls = np.where(y, "anomaly", C.NORMAL_CLASS)
         out["anomaly class"] = ("class", np.where(labelled, cls, C.UNLABELLED_CLASS).astype(str))

@@ -21,8 +21,16 @@ def plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
-    pyplot.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-                            "axes.spines.top": False, "axes.spines.right": False})
+    pyplot.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     return pyplot
 
 
@@ -38,8 +46,10 @@ def save(fig: Any, path: Path) -> Path:
 def class_colours(classes: list[str]) -> dict[str, Any]:
     """A fixed colour per anomaly class (normal is grey), stable for a sorted class list."""
     cmap = plt().get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    return {C.NORMAL_CLASS: "0.6", **{c: cmap(i % cmap.N) for i, c in enumerate(c for c in classes
-                                                                              if c != C.NORMAL_CLASS)}}
+    return {
+        C.NORMAL_CLASS: "0.6",
+        **{c: cmap(i % cmap.N) for i, c in enumerate(c for c in classes if c != C.NORMAL_CLASS)},
+    }
 
 
 def modality_colours(run: Run) -> dict[str, str]:
@@ -69,10 +79,15 @@ def roc_pr(run: Run, path: Path) -> Path:
             continue
         fpr, tpr, _ = roc_curve(y, s)
         prec, rec, _ = precision_recall_curve(y, s)
-        a1.plot(fpr, tpr, color=colour[rk.modality], lw=1.5,
-                label=f"{rk.modality} (AUROC {roc_auc_score(y, s):.3f})")
-        a2.step(rec, prec, where="post", color=colour[rk.modality], lw=1.5,
-                label=f"{rk.modality} (AP {average_precision_score(y, s):.3f})")
+        a1.plot(fpr, tpr, color=colour[rk.modality], lw=1.5, label=f"{rk.modality} (AUROC {roc_auc_score(y, s):.3f})")
+        a2.step(
+            rec,
+            prec,
+            where="post",
+            color=colour[rk.modality],
+            lw=1.5,
+            label=f"{rk.modality} (AP {average_precision_score(y, s):.3f})",
+        )
         prevalence = y.mean()
     a1.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="random")
     if prevalence is not None:
@@ -116,8 +131,15 @@ def roc_pr_compare(entries: list[tuple[str, Ranking]], path: Path) -> Path:
     for a, key, name in ((a1, 3, "AUROC"), (a2, 4, "AP")):
         h, lab = a.get_legend_handles_labels()
         order = sorted(range(len(curves)), key=lambda j: -curves[j][key])
-        a.legend([h[j] for j in order], [lab[j] for j in order], title=name, loc="upper left",
-                 bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7 if len(curves) > 12 else 8)
+        a.legend(
+            [h[j] for j in order],
+            [lab[j] for j in order],
+            title=name,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            frameon=False,
+            fontsize=7 if len(curves) > 12 else 8,
+        )
         a.grid(alpha=0.3)
     return save(fig, path)
 
@@ -130,9 +152,14 @@ def score_histograms(run: Run, path: Path) -> Path:
     n = len(run.rankings)
     labelled = run.has_labels
     rows = 2 if classes else 1
-    fig, axes = p.subplots(rows, n, figsize=(4.2 * n, 3.0 + (0.28 * len(classes) + 0.6 if classes else 0)),
-                           squeeze=False, sharex="col",
-                           gridspec_kw={"height_ratios": [3, 0.28 * len(classes) + 0.6] if classes else [1]})
+    fig, axes = p.subplots(
+        rows,
+        n,
+        figsize=(4.2 * n, 3.0 + (0.28 * len(classes) + 0.6 if classes else 0)),
+        squeeze=False,
+        sharex="col",
+        gridspec_kw={"height_ratios": [3, 0.28 * len(classes) + 0.6] if classes else [1]},
+    )
     rng = np.random.default_rng(0)
     for j, rk in enumerate(run.rankings):
         ax = axes[0, j]
@@ -141,8 +168,9 @@ def score_histograms(run: Run, path: Path) -> Path:
             y, s = rk.truth()  # unlabelled objects are neither normal nor anomalous
             ax.hist(s[~y], bins=bins, density=True, color="0.75", label=f"normal ({(~y).sum()})")
             if y.any():
-                ax.hist(s[y], bins=bins, density=True, histtype="step", lw=1.6, color="C3",
-                        label=f"anomalous ({y.sum()})")
+                ax.hist(
+                    s[y], bins=bins, density=True, histtype="step", lw=1.6, color="C3", label=f"anomalous ({y.sum()})"
+                )
             ax.legend(loc="upper right")
         else:
             ax.hist(rk.score, bins=bins, color="0.6", label="all objects (no labels)")
@@ -169,8 +197,9 @@ def class_recall(run: Run, path: Path) -> Path | None:
     per = run.result.get("modalities", {})
     colour = modality_colours(run)
     order = [rk.modality for rk in run.rankings] + sorted(set(per) - set(colour))
-    mods = {m: per[m]["metrics"]["per_class"] for m in order
-            if m in per and (per[m].get("metrics") or {}).get("per_class")}
+    mods = {
+        m: per[m]["metrics"]["per_class"] for m in order if m in per and (per[m].get("metrics") or {}).get("per_class")
+    }
     if not mods:
         return None
     classes = sorted({c for pc in mods.values() for c in pc})
@@ -179,8 +208,13 @@ def class_recall(run: Run, path: Path) -> Path | None:
     h = 0.8 / len(mods)
     for i, (m, pc) in enumerate(mods.items()):
         vals = [pc.get(c, {}).get("recall@5%", np.nan) for c in classes]
-        ax.barh(np.arange(len(classes)) + (i - (len(mods) - 1) / 2) * h, vals, height=h,
-                color=colour.get(m, f"C{len(colour) + i}"), label=m)
+        ax.barh(
+            np.arange(len(classes)) + (i - (len(mods) - 1) / 2) * h,
+            vals,
+            height=h,
+            color=colour.get(m, f"C{len(colour) + i}"),
+            label=m,
+        )
     counts = {c: max(pc.get(c, {}).get("n", 0) for pc in mods.values()) for c in classes}
     ax.set_yticks(range(len(classes)), [f"{c} (n={counts[c]})" for c in classes])
     ax.invert_yaxis()
@@ -192,8 +226,9 @@ def class_recall(run: Run, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def embedding_maps(maps: dict[str, np.ndarray], colours: dict[str, tuple[str, Any]], method: str,
-                   title: str, path: Path, seed: int = 0) -> Path:
+def embedding_maps(
+    maps: dict[str, np.ndarray], colours: dict[str, tuple[str, Any]], method: str, title: str, path: Path, seed: int = 0
+) -> Path:
     """Rows: one 2-D map per embedding output; columns: colourings (anomaly class is categorical,
     anything else a colour scale). ``colours`` maps a column title to (kind, per-object values, or a dict
     output -> values)."""
@@ -224,9 +259,15 @@ def embedding_maps(maps: dict[str, np.ndarray], colours: dict[str, tuple[str, An
             else:
                 v = v.astype(np.float64)
                 fin = np.isfinite(v)
-                sc = ax.scatter(*xy[idx[fin]].T, c=v[fin], s=5, lw=0, cmap="viridis" if kind == "redshift"
-                                else "magma", vmin=np.nanpercentile(v, 1) if fin.any() else None,
-                                vmax=np.nanpercentile(v, 99) if fin.any() else None)
+                sc = ax.scatter(
+                    *xy[idx[fin]].T,
+                    c=v[fin],
+                    s=5,
+                    lw=0,
+                    cmap="viridis" if kind == "redshift" else "magma",
+                    vmin=np.nanpercentile(v, 1) if fin.any() else None,
+                    vmax=np.nanpercentile(v, 99) if fin.any() else None,
+                )
                 fig.colorbar(sc, ax=ax, label=name, fraction=0.046, pad=0.02)
             ax.set_title(f"{out}: {name}")
             ax.set_xlabel(f"{method} 1")
@@ -248,8 +289,9 @@ def heatmaps(names: list[str], mats: dict[str, np.ndarray], path: Path, note: st
     cell = max(0.45, min(0.9, 8.0 / m))
     label = 0.075 * max(len(s) for s in names)  # room for the tick labels, in inches
     size = cell * m
-    fig, axes = p.subplots(nrows, ncols, figsize=(ncols * (size + 1.2) + label, nrows * (size + 0.6 + label) + 0.5),
-                           squeeze=False)
+    fig, axes = p.subplots(
+        nrows, ncols, figsize=(ncols * (size + 1.2) + label, nrows * (size + 0.6 + label) + 0.5), squeeze=False
+    )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     for k, (ax, (title, M)) in enumerate(zip(axes.ravel(), mats.items())):
@@ -266,8 +308,15 @@ def heatmaps(names: list[str], mats: dict[str, np.ndarray], path: Path, note: st
                 for j in range(m):
                     val = M[i, j]
                     dark = (val - lo) / (1 - lo) < 0.5 if lo == 0 else abs(val) > 0.6
-                    ax.text(j, i, "–" if not np.isfinite(val) else f"{val:.2f}", ha="center", va="center",
-                            fontsize=10 if m <= 6 else 8, color="white" if dark else "black")
+                    ax.text(
+                        j,
+                        i,
+                        "–" if not np.isfinite(val) else f"{val:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=10 if m <= 6 else 8,
+                        color="white" if dark else "black",
+                    )
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     fig.suptitle("agreement between systems" + (f" ({note})" if note else ""))
     fig.tight_layout()

@@ -50,8 +50,10 @@ def open_run_dataset(run: Run):
         raise UnavailableError(f"cannot open data set {cfg.get('dataset')!r} again: {reason}") from None
     want = (run.result.get("dataset") or {}).get("fingerprint")
     if want and ds.fingerprint != want:
-        raise UnavailableError(f"data set {cfg.get('dataset')!r} has changed since the run (fingerprint "
-                          f"{ds.fingerprint[:12]} != {want[:12]})")
+        raise UnavailableError(
+            f"data set {cfg.get('dataset')!r} has changed since the run (fingerprint "
+            f"{ds.fingerprint[:12]} != {want[:12]})"
+        )
     return ds
 
 
@@ -127,9 +129,9 @@ def _num(v: object) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def build_gallery(run: Run, k: int, fig_dir: Path,
-                  shared: dict[tuple[str, str], tuple[Path | None, Path | None]] | None = None
-                  ) -> dict[str, list[Card]]:
+def build_gallery(
+    run: Run, k: int, fig_dir: Path, shared: dict[tuple[str, str], tuple[Path | None, Path | None]] | None = None
+) -> dict[str, list[Card]]:
     """Per modality, the cards of the top-k objects; thumbnails under ``fig_dir/gallery``.
 
     ``shared`` (data set fingerprint, object id) -> thumbnails, filled in place, lets the runs of one report
@@ -155,13 +157,26 @@ def build_gallery(run: Run, k: int, fig_dir: Path,
                 stem = fig_dir / "gallery" / f"object-{_safe(oid)}"
                 drawn[key] = shared[(fingerprint, key)] = (
                     cutout(row, stem.with_name(stem.name + "-image.png")),
-                    thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")))
+                    thumbs.draw(row, stem.with_name(stem.name + "-spectrum.png")),
+                )
             img, spec = drawn.get(key, (None, None))
             i = pos[key]
-            extra = {k: _num(rk.labels[c][i]) for k, c in (("redshift", "redshift"), ("ra", C.RA), ("dec", C.DEC))
-                     if c in rk.labels}
-            cards.append(Card(oid, int(rk.rank[i]), float(rk.score[i]),
-                              None if classes is None else str(classes[i]), img, spec, **extra))
+            extra = {
+                k: _num(rk.labels[c][i])
+                for k, c in (("redshift", "redshift"), ("ra", C.RA), ("dec", C.DEC))
+                if c in rk.labels
+            }
+            cards.append(
+                Card(
+                    oid,
+                    int(rk.rank[i]),
+                    float(rk.score[i]),
+                    None if classes is None else str(classes[i]),
+                    img,
+                    spec,
+                    **extra,
+                )
+            )
         out[rk.modality] = cards
     thumbs.close()
     return out

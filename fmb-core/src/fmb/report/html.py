@@ -70,8 +70,13 @@ def fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None,
-          best: dict[int, set[int]] | None = None, cls: str = "") -> str:
+def table(
+    header: list[str],
+    rows: list[list[Any]],
+    numeric: set[int] | None = None,
+    best: dict[int, set[int]] | None = None,
+    cls: str = "",
+) -> str:
     """An HTML table; ``numeric`` column indices are right-aligned; ``best`` maps a column to rows to bold."""
     numeric, best = numeric or set(), best or {}
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
@@ -81,8 +86,11 @@ def table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = N
         cells = []
         for j, v in enumerate(r):
             klass = " ".join(k for k, on in (("num", j in numeric), ("best", i in best.get(j, ()))) if on)
-            cells.append(f'<td class="{klass}">{v if isinstance(v, Raw) else esc(fmt(v))}</td>' if klass
-                         else f"<td>{v if isinstance(v, Raw) else esc(fmt(v))}</td>")
+            cells.append(
+                f'<td class="{klass}">{v if isinstance(v, Raw) else esc(fmt(v))}</td>'
+                if klass
+                else f"<td>{v if isinstance(v, Raw) else esc(fmt(v))}</td>"
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="{cls}">{thead}<tbody>{"".join(body)}</tbody></table>'
 
@@ -103,8 +111,10 @@ def img(path: Path, alt: str, cls: str = "fig") -> str:
 def page(title: str, subtitle: str, sections: list[Section]) -> str:
     nav = "".join(f'<a href="#{esc(s.anchor)}">{esc(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{esc(s.anchor)}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
-            f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><nav>{nav}</nav>"
-            f"<main>{body}</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><nav>{nav}</nav>"
+        f"<main>{body}</main></body></html>\n"
+    )

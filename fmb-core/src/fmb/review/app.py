@@ -27,8 +27,9 @@ UP_NEXT = 12
 class ReviewSession:
     """The queue, its features, the saved labels and the current re-ranking (thread-safe)."""
 
-    def __init__(self, queue: ReviewQueue, store: LabelStore, out_dir: Path, seed: int = 0,
-                 features: np.ndarray | None = None) -> None:
+    def __init__(
+        self, queue: ReviewQueue, store: LabelStore, out_dir: Path, seed: int = 0, features: np.ndarray | None = None
+    ) -> None:
         self.queue, self.store, self.out_dir, self.seed = queue, store, Path(out_dir), seed
         self.pos = queue.index()
         self.fused = np.array([c.fused for c in queue.candidates])
@@ -51,22 +52,39 @@ class ReviewSession:
         c, r = self.queue.candidates[i], self.ranked
         lab = self.store.labels.get(c.object_id)
         rel, dist = float(r.relevance[i]), float(r.distance[i])
-        return {"index": i, "object_id": c.object_id, "place": place, "anomaly_rank": c.anomaly_rank,
-                "fused": round(c.fused, 4), "score": round(float(r.score[i]), 4),
-                "relevance": None if np.isnan(rel) else round(rel, 3),
-                "distance": None if np.isnan(dist) else round(dist, 3),
-                "systems": [{"system": k, "rank": v} for k, v in c.ranks.items()], "catalogue": c.catalogue,
-                "image": f"/img/{i}.png", "label": lab.label if lab else None, "note": lab.note if lab else ""}
+        return {
+            "index": i,
+            "object_id": c.object_id,
+            "place": place,
+            "anomaly_rank": c.anomaly_rank,
+            "fused": round(c.fused, 4),
+            "score": round(float(r.score[i]), 4),
+            "relevance": None if np.isnan(rel) else round(rel, 3),
+            "distance": None if np.isnan(dist) else round(dist, 3),
+            "systems": [{"system": k, "rank": v} for k, v in c.ranks.items()],
+            "catalogue": c.catalogue,
+            "image": f"/img/{i}.png",
+            "label": lab.label if lab else None,
+            "note": lab.note if lab else "",
+        }
 
     def state(self) -> dict[str, Any]:
         with self.lock:
             nxt = [self.card(i, p) for p, i in enumerate(self.order[:UP_NEXT], 1)]
             done = sorted(self.store.labels.values(), key=lambda x: (x.time, x.object_id), reverse=True)
-            return {"version": self.version, "total": len(self.queue.candidates), "labelled": len(done),
-                    "remaining": len(self.order), "systems": self.queue.systems, "next": nxt,
-                    "recent": [{"object_id": x.object_id, "label": x.label, "note": x.note, "time": x.time}
-                               for x in done[:10]],
-                    "keys": KEYS, "labels": list(LABELS)}
+            return {
+                "version": self.version,
+                "total": len(self.queue.candidates),
+                "labelled": len(done),
+                "remaining": len(self.order),
+                "systems": self.queue.systems,
+                "next": nxt,
+                "recent": [
+                    {"object_id": x.object_id, "label": x.label, "note": x.note, "time": x.time} for x in done[:10]
+                ],
+                "keys": KEYS,
+                "labels": list(LABELS),
+            }
 
     def label(self, object_id: str, label: str, note: str) -> None:
         """Save one label and re-rank; KeyError for an id not in the queue, ValueError for a bad label."""
@@ -112,9 +130,17 @@ def make_app(session: ReviewSession):
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     async def index(request: Request):
-        return templates.TemplateResponse(request, "index.html", {
-            "keys": KEYS, "systems": session.queue.systems, "total": len(session.queue.candidates),
-            "alpha": active.ALPHA, "dims": active.FEATURE_DIMS})
+        return templates.TemplateResponse(
+            request,
+            "index.html",
+            {
+                "keys": KEYS,
+                "systems": session.queue.systems,
+                "total": len(session.queue.candidates),
+                "alpha": active.ALPHA,
+                "dims": active.FEATURE_DIMS,
+            },
+        )
 
     def queue(request: Request):
         return JSONResponse(session.state())
@@ -140,8 +166,11 @@ def make_app(session: ReviewSession):
         return JSONResponse(session.state())
 
     def export(request: Request):
-        return Response(session.store.csv_bytes(), media_type="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="review-labels.csv"'})
+        return Response(
+            session.store.csv_bytes(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="review-labels.csv"'},
+        )
 
     def image(request: Request):
         i = request.path_params["n"]
@@ -152,7 +181,12 @@ def make_app(session: ReviewSession):
             return JSONResponse({"error": "the data set cannot be read again"}, status_code=404)
         return FileResponse(path, media_type="image/png")
 
-    routes = [Route("/", index), Route("/api/queue", queue), Route("/api/label", label, methods=["POST"]),
-              Route("/labels.csv", export), Route("/img/{n:int}.png", image),
-              Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
+    routes = [
+        Route("/", index),
+        Route("/api/queue", queue),
+        Route("/api/label", label, methods=["POST"]),
+        Route("/labels.csv", export),
+        Route("/img/{n:int}.png", image),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
     return Starlette(routes=routes)

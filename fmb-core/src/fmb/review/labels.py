@@ -27,9 +27,16 @@ LABELS: tuple[str, ...] = ("interesting", "artefact", "boring", "unsure")
 #: the single key that gives each label on the page
 KEYS: dict[str, str] = {"i": "interesting", "a": "artefact", "b": "boring", "u": "unsure"}
 COLUMNS = ("object_id", "label", "note", "time", "position")
-SCHEMA = pa.schema([("object_id", pa.string()), ("label", pa.string()), ("note", pa.string()),
-                    ("time", pa.string()), ("position", pa.int64())],
-                   metadata={"fmb_labels_version": str(VERSION)})
+SCHEMA = pa.schema(
+    [
+        ("object_id", pa.string()),
+        ("label", pa.string()),
+        ("note", pa.string()),
+        ("time", pa.string()),
+        ("position", pa.int64()),
+    ],
+    metadata={"fmb_labels_version": str(VERSION)},
+)
 
 
 @dataclass
@@ -55,9 +62,10 @@ def read_labels(path: str | Path) -> dict[str, Label]:
     path = Path(path)
     try:
         if path.suffix.lower() == ".csv":
-            opts = pacsv.ConvertOptions(column_types={"object_id": pa.string(), "note": pa.string(),
-                                                      "time": pa.string(), "label": pa.string()},
-                                        strings_can_be_null=False)
+            opts = pacsv.ConvertOptions(
+                column_types={"object_id": pa.string(), "note": pa.string(), "time": pa.string(), "label": pa.string()},
+                strings_can_be_null=False,
+            )
             table = pacsv.read_csv(path, convert_options=opts)
         else:
             table = pq.read_table(path)
@@ -69,8 +77,7 @@ def read_labels(path: str | Path) -> dict[str, Label]:
     missing = [c for c in ("object_id", "label") if c not in table.column_names]
     if missing:
         raise DataError(f"labels file {path}: missing column(s) {', '.join(missing)}")
-    cols = {c: table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
-            for c in COLUMNS}
+    cols = {c: table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows for c in COLUMNS}
     out: dict[str, Label] = {}
     for i in range(table.num_rows):
         oid, lab = cols["object_id"][i], cols["label"][i]
@@ -81,8 +88,9 @@ def read_labels(path: str | Path) -> dict[str, Label]:
         if str(oid) in out:
             raise DataError(f"labels file {path} row {i + 1}: object_id {oid} is labelled twice")
         pos = cols["position"][i]
-        out[str(oid)] = Label(str(oid), lab, cols["note"][i] or "", cols["time"][i] or "",
-                              int(pos) if pos is not None else 0)
+        out[str(oid)] = Label(
+            str(oid), lab, cols["note"][i] or "", cols["time"][i] or "", int(pos) if pos is not None else 0
+        )
     return out
 
 

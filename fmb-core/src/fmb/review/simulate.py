@@ -29,8 +29,9 @@ def expert_label(truth: str | None, artefacts: tuple[str, ...]) -> str:
     return "boring" if truth == NORMAL_CLASS else "interesting"
 
 
-def discovery(queue: ReviewQueue, features: np.ndarray | None, budget: int, use_active: bool,
-              seed: int = 0) -> list[int]:
+def discovery(
+    queue: ReviewQueue, features: np.ndarray | None, budget: int, use_active: bool, seed: int = 0
+) -> list[int]:
     """Interesting objects found after 1..budget inspections (capped at the queue's length)."""
     truth = [expert_label(c.truth, queue.artefact_classes) for c in queue.candidates]
     fused = np.array([c.fused for c in queue.candidates])
@@ -59,14 +60,21 @@ def simulate(queue: ReviewQueue, budget: int, out_dir: str | Path, seed: int = 0
     truth = [expert_label(c.truth, queue.artefact_classes) for c in queue.candidates]
     n = len(act)
     result = {
-        "budget": budget, "inspected": n, "seed": seed, "queue_length": len(queue.candidates), "top": queue.top,
-        "systems": queue.systems, "artefact_classes": list(queue.artefact_classes),
+        "budget": budget,
+        "inspected": n,
+        "seed": seed,
+        "queue_length": len(queue.candidates),
+        "top": queue.top,
+        "systems": queue.systems,
+        "artefact_classes": list(queue.artefact_classes),
         "interesting_in_queue": truth.count("interesting"),
         "method": "astronomaly NeighbourScore (Lochner & Bassett 2021, arXiv:2010.11202): "
-                  "S * tanh(exp(d/mean d) - 1 + arctanh(0.1 + 0.85 U/5)), U from RandomForestRegressor",
-        "found_active": act[-1] if act else 0, "found_plain": plain[-1] if plain else 0,
+        "S * tanh(exp(d/mean d) - 1 + arctanh(0.1 + 0.85 U/5)), U from RandomForestRegressor",
+        "found_active": act[-1] if act else 0,
+        "found_plain": plain[-1] if plain else 0,
         "ratio": (act[-1] / plain[-1]) if plain and plain[-1] else None,
-        "curve_active": act, "curve_plain": plain,
+        "curve_active": act,
+        "curve_plain": plain,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

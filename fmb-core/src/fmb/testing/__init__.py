@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_WHERE = {"ToyDataset": "fmb.testing.toy", "open_toy_dataset": "fmb.testing.toy",
-          "toy_dataset_plugin": "fmb.testing.toy_plugin", "registered_plugin": "fmb.testing.plugins"}
+_WHERE = {
+    "ToyDataset": "fmb.testing.toy",
+    "open_toy_dataset": "fmb.testing.toy",
+    "toy_dataset_plugin": "fmb.testing.toy_plugin",
+    "registered_plugin": "fmb.testing.plugins",
+}
 
 __all__ = ["ToyDataset", "open_toy_dataset", "registered_plugin", "toy_dataset_plugin"]
 

@@ -62,6 +62,7 @@ def fmb_toy_batch():
 def fmb_register() -> Iterator[Callable[..., object]]:
     """``fmb_register(plugin, name)``: register a plugin for this test; it is removed afterwards."""
     with ExitStack() as stack:
+
         def register(plugin: object, name: str, distribution: str = "test-plugin") -> object:
             return stack.enter_context(registered_plugin(plugin, name, distribution))
 

@@ -25,8 +25,9 @@ class ToyDataset(Dataset):
 
     name = "toy"
 
-    def __init__(self, size: int = 64, seed: int = 0, stamp: int = 16, npix: int = 256,
-                 anomaly_rate: float = 0.1) -> None:
+    def __init__(
+        self, size: int = 64, seed: int = 0, stamp: int = 16, npix: int = 256, anomaly_rate: float = 0.1
+    ) -> None:
         super().__init__()
         self.size, self.seed, self.stamp, self.npix = int(size), int(seed), int(stamp), int(npix)
         self.anomaly_rate = float(anomaly_rate)
@@ -35,8 +36,13 @@ class ToyDataset(Dataset):
         self._table = self._generate()
 
     def options(self) -> dict:
-        return {"size": self.size, "seed": self.seed, "stamp": self.stamp, "npix": self.npix,
-                "anomaly_rate": self.anomaly_rate}
+        return {
+            "size": self.size,
+            "seed": self.seed,
+            "stamp": self.stamp,
+            "npix": self.npix,
+            "anomaly_rate": self.anomaly_rate,
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -69,24 +75,28 @@ class ToyDataset(Dataset):
                 images[i, :, : s // 3, : s // 3] += 2.0
             else:
                 cls[i] = "spike"
-                flux[i, L // 2 - 4: L // 2 + 4] += 4.0
-        fields = [pa.field(C.OBJECT_ID, pa.int64()), C.image_field(BANDS, s, s, 0.1),
-                  *C.spectrum_fields(L, 3600.0, 0.8), *C.truth_fields()]
+                flux[i, L // 2 - 4 : L // 2 + 4] += 4.0
+        fields = [
+            pa.field(C.OBJECT_ID, pa.int64()),
+            C.image_field(BANDS, s, s, 0.1),
+            *C.spectrum_fields(L, 3600.0, 0.8),
+            *C.truth_fields(),
+        ]
         arrays = [
             pa.array(np.arange(n, dtype=np.int64)),
             pa.FixedSizeListArray.from_arrays(pa.array(images.astype(np.float32).ravel()), 4 * s * s),
             pa.FixedSizeListArray.from_arrays(pa.array(flux.astype(np.float32).ravel()), L),
             pa.FixedSizeListArray.from_arrays(pa.array(np.full(n * L, 100.0, np.float32)), L),
             pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(n * L, bool)), L),
-            pa.array(cls != C.NORMAL_CLASS), pa.array(cls.astype(str)),
+            pa.array(cls != C.NORMAL_CLASS),
+            pa.array(cls.astype(str)),
             pa.array(rng.uniform(0.05, 1.0, n).astype(np.float32)),
             pa.array(rng.normal(10.5, 0.5, n).astype(np.float32)),
             pa.array(rng.normal(0.0, 0.7, n).astype(np.float32)),
         ]
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
-    def iter_batches(self, batch_size: int = 256, start: int = 0,
-                     stop: int | None = None) -> Iterator[pa.RecordBatch]:
+    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
         stop = self.size if stop is None else min(stop, self.size)
         for lo in range(start, stop, batch_size):
             yield from self._table.slice(lo, min(batch_size, stop - lo)).to_batches()

@@ -11,6 +11,14 @@ class toy_dataset_plugin:  # noqa: N801 - used like a module-level plugin
 
     @hookimpl
     def register_datasets(self, register):
-        register(DatasetSpec(name="toy", description="Tiny seeded canonical data set for tests",
-                             loader="fmb.testing.toy:open_toy_dataset", version="1", license="MIT",
-                             modalities=("image", "spectrum"), has_labels=True))
+        register(
+            DatasetSpec(
+                name="toy",
+                description="Tiny seeded canonical data set for tests",
+                loader="fmb.testing.toy:open_toy_dataset",
+                version="1",
+                license="MIT",
+                modalities=("image", "spectrum"),
+                has_labels=True,
+            )
+        )

@@ -31,5 +31,9 @@ def weight_faults(state: Mapping[str, Any], key: str | None = None) -> dict[str,
     dropped = {k: t for k, t in state.items() if k != key}
     extra = {**state, EXTRA_KEY: torch.zeros(3, dtype=v.dtype)}
     wrong = {**state, key: torch.zeros((v.shape[0] + 1, *v.shape[1:]), dtype=v.dtype)}
-    return {"renamed": (renamed, key), "dropped": (dropped, key), "extra": (extra, EXTRA_KEY),
-            "wrong_shape": (wrong, key)}
+    return {
+        "renamed": (renamed, key),
+        "dropped": (dropped, key),
+        "extra": (extra, EXTRA_KEY),
+        "wrong_shape": (wrong, key),
+    }

@@ -56,8 +56,9 @@ def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
-def nested_to_numpy(arr: pa.Array, source: str, name: str, row_offset: int, ids: Any,
-                    dtype: Any = np.float32) -> np.ndarray:
+def nested_to_numpy(
+    arr: pa.Array, source: str, name: str, row_offset: int, ids: Any, dtype: Any = np.float32
+) -> np.ndarray:
     """A (nested) list column of equal-shape rows -> ``[N, *shape]``; ragged or null -> DataError."""
     cur = storage(arr)
     n = len(cur)
@@ -65,8 +66,9 @@ def nested_to_numpy(arr: pa.Array, source: str, name: str, row_offset: int, ids:
     while _is_list(cur.type):
         if cur.null_count:
             k = int(np.flatnonzero(cur.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{source}: {row_label(ids, k // max(int(np.prod(shape)), 1), row_offset)}: "
-                            f"field {name!r} is null")
+            raise DataError(
+                f"{source}: {row_label(ids, k // max(int(np.prod(shape)), 1), row_offset)}: field {name!r} is null"
+            )
         if pa.types.is_fixed_size_list(cur.type):
             length = cur.type.list_size
         else:
@@ -76,14 +78,17 @@ def nested_to_numpy(arr: pa.Array, source: str, name: str, row_offset: int, ids:
             if bad.size:
                 k = int(bad[0]) // max(int(np.prod(shape)), 1)
                 first = row_label(ids, 0, row_offset)
-                raise DataError(f"{source}: {row_label(ids, k, row_offset)}: field {name!r} is ragged "
-                                f"(length {int(lengths[bad[0]])}, {first} has {length})")
+                raise DataError(
+                    f"{source}: {row_label(ids, k, row_offset)}: field {name!r} is ragged "
+                    f"(length {int(lengths[bad[0]])}, {first} has {length})"
+                )
         shape.append(length)
         cur = storage(cur.flatten())
     if cur.null_count:
         k = int(np.flatnonzero(cur.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DataError(f"{source}: {row_label(ids, k // max(int(np.prod(shape)), 1), row_offset)}: "
-                        f"field {name!r} has null values")
+        raise DataError(
+            f"{source}: {row_label(ids, k // max(int(np.prod(shape)), 1), row_offset)}: field {name!r} has null values"
+        )
     values = cur.to_numpy(zero_copy_only=False)
     return values.astype(dtype, copy=False).reshape((n, *shape))
 
@@ -101,12 +106,12 @@ def decode_image_bytes(data: bytes, source: str, where: str, name: str) -> np.nd
             a = np.asarray(im)
         return np.ascontiguousarray(a.transpose(2, 0, 1)) if a.ndim == 3 else a
     except Exception as exc:
-        raise DataError(f"{source}: {where}: field {name!r}: cannot decode image bytes "
-                        f"({_one_line(exc)})") from None
+        raise DataError(f"{source}: {where}: field {name!r}: cannot decode image bytes ({_one_line(exc)})") from None
 
 
-def _encoded_rows(arr: pa.Array, source: str, name: str, row_offset: int, ids: Any,
-                  base_dir: Path | None) -> list[np.ndarray]:
+def _encoded_rows(
+    arr: pa.Array, source: str, name: str, row_offset: int, ids: Any, base_dir: Path | None
+) -> list[np.ndarray]:
     paths: list[Any] = [None] * len(arr)
     if pa.types.is_struct(arr.type):
         kids = {arr.type.field(i).name: storage(c) for i, c in enumerate(arr.flatten())}
@@ -124,8 +129,15 @@ def _encoded_rows(arr: pa.Array, source: str, name: str, row_offset: int, ids: A
     return out
 
 
-def image_rows(arr: pa.Array, source: str, name: str, row_offset: int, ids: Any,
-               base_dir: Path | None = None, dtype: Any = np.float32) -> np.ndarray:
+def image_rows(
+    arr: pa.Array,
+    source: str,
+    name: str,
+    row_offset: int,
+    ids: Any,
+    base_dir: Path | None = None,
+    dtype: Any = np.float32,
+) -> np.ndarray:
     """Any supported image column -> ``[N, *shape]`` as stored (encoded images: ``H, W[, C]``)."""
     arr = storage(arr)
     if _is_list(arr.type):
@@ -136,8 +148,10 @@ def image_rows(arr: pa.Array, source: str, name: str, row_offset: int, ids: Any,
             return np.zeros((0,), dtype)
         for i, r in enumerate(rows):
             if r.shape != rows[0].shape:
-                raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field {name!r}: shape "
-                                f"{r.shape}, {row_label(ids, 0, row_offset)} has {rows[0].shape}")
+                raise DataError(
+                    f"{source}: {row_label(ids, i, row_offset)}: field {name!r}: shape "
+                    f"{r.shape}, {row_label(ids, 0, row_offset)} has {rows[0].shape}"
+                )
         return np.stack(rows).astype(dtype, copy=False)
     raise DataError(f"{source}: field {name!r}: unsupported image column type {arr.type}")
 
@@ -163,24 +177,29 @@ def shared_grid(wave: np.ndarray) -> tuple[float, float] | None:
     start, step = float(w[0, 0]), float(w[0, -1] - w[0, 0]) / (w.shape[1] - 1)
     if step <= 0:
         return None
-    if w.shape[1] == C.DESI_NPIX and abs(start - C.DESI_WAVE_START) < 0.01 * C.DESI_WAVE_STEP \
-            and abs(step - C.DESI_WAVE_STEP) < 1e-6:
+    if (
+        w.shape[1] == C.DESI_NPIX
+        and abs(start - C.DESI_WAVE_START) < 0.01 * C.DESI_WAVE_STEP
+        and abs(step - C.DESI_WAVE_STEP) < 1e-6
+    ):
         start, step = C.DESI_WAVE_START, C.DESI_WAVE_STEP
     grid = start + step * np.arange(w.shape[1])
     return (start, round(step, 9)) if np.allclose(w, grid, rtol=0, atol=0.01 * step) else None
 
 
-def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any,
-                 base_dir: Path | None) -> np.ndarray:
+def _image_array(
+    batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any, base_dir: Path | None
+) -> np.ndarray:
     if len(plan.image) == 1:
         a = image_rows(get_column(batch, plan.image[0], source), source, C.IMAGE, row_offset, ids, base_dir)
         if a.ndim == 2:  # flat rows
             if plan.image_shape is None:
-                raise DataError(f"{source}: field 'image' ({plan.image[0]!r}) is flat; "
-                                "give image_shape=B,H,W")
+                raise DataError(f"{source}: field 'image' ({plan.image[0]!r}) is flat; give image_shape=B,H,W")
             if a.shape[1] != int(np.prod(plan.image_shape)):
-                raise DataError(f"{source}: field 'image' ({plan.image[0]!r}): {a.shape[1]} values per row, "
-                                f"image_shape {plan.image_shape} needs {int(np.prod(plan.image_shape))}")
+                raise DataError(
+                    f"{source}: field 'image' ({plan.image[0]!r}): {a.shape[1]} values per row, "
+                    f"image_shape {plan.image_shape} needs {int(np.prod(plan.image_shape))}"
+                )
             return a.reshape((len(a), *plan.image_shape))
         if a.ndim == 3:
             return a[:, None]
@@ -196,11 +215,11 @@ def _image_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int
         if a.ndim == 4 and a.shape[1] == 1:
             a = a[:, 0]
         if a.ndim != 3:
-            raise DataError(f"{source}: field {col!r}: expected one 2-D band per row, "
-                            f"got shape {a.shape[1:]}")
+            raise DataError(f"{source}: field {col!r}: expected one 2-D band per row, got shape {a.shape[1:]}")
         if bands and a.shape != bands[0].shape:
-            raise DataError(f"{source}: field {col!r}: band shape {a.shape[1:]} differs from "
-                            f"{plan.image[0]!r} {bands[0].shape[1:]}")
+            raise DataError(
+                f"{source}: field {col!r}: band shape {a.shape[1:]} differs from {plan.image[0]!r} {bands[0].shape[1:]}"
+            )
         bands.append(a)
     return np.stack(bands, axis=1)
 
@@ -222,8 +241,10 @@ def image_layout(shape: tuple[int, ...], declared: tuple[int, ...] | None, sourc
     hwc = a == b or (c < a and c < b)
     if chw != hwc:
         return "chw" if chw else "hwc"
-    raise DataError(f"{source}: field 'image' ({column!r}): stamps of shape {shape} could be bands-first or "
-                    "bands-last; give image_layout=chw or image_layout=hwc")
+    raise DataError(
+        f"{source}: field 'image' ({column!r}): stamps of shape {shape} could be bands-first or "
+        "bands-last; give image_layout=chw or image_layout=hwc"
+    )
 
 
 def _encoded_png(batch: pa.RecordBatch, col: str) -> bool:
@@ -237,8 +258,9 @@ def _encoded_png(batch: pa.RecordBatch, col: str) -> bool:
     return not first.startswith(b"\x93NUMPY")
 
 
-def _rgb_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any,
-               base_dir: Path | None) -> np.ndarray:
+def _rgb_array(
+    batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any, base_dir: Path | None
+) -> np.ndarray:
     """The rgb column as ``[N, 3, H, W]`` uint8 (``H x W x 3`` arrays are transposed)."""
     rgb = image_rows(get_column(batch, plan.rgb, source), source, C.RGB, row_offset, ids, base_dir, np.uint8)
     if rgb.ndim == 4 and rgb.shape[-1] in (3, 4) and rgb.shape[1] not in (3, 4):
@@ -246,11 +268,14 @@ def _rgb_array(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, 
     return np.ascontiguousarray(rgb)
 
 
-def _object_ids(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int = 0,
-                repairs: Repairs | None = None) -> pa.Array:
+def _object_ids(
+    batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int = 0, repairs: Repairs | None = None
+) -> pa.Array:
     """The id column(s) as the data set's canonical id type (see :func:`fmb.data.canonical.canonical_ids`)."""
-    cols = [C.canonical_ids(get_column(batch, c, source), plan.id_type, source, c, row_offset, repairs)
-            for c in plan.object_id]
+    cols = [
+        C.canonical_ids(get_column(batch, c, source), plan.id_type, source, c, row_offset, repairs)
+        for c in plan.object_id
+    ]
     return pc.coalesce(*cols) if len(cols) > 1 else cols[0]
 
 
@@ -285,14 +310,18 @@ def _anomaly_class(arr: pa.Array) -> pa.Array:
     return pc.if_else(normal, pa.scalar(C.NORMAL_CLASS), arr)
 
 
-def _spectrum(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any,
-              repairs: Repairs) -> dict[str, np.ndarray]:
+def _spectrum(
+    batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, ids: Any, repairs: Repairs
+) -> dict[str, np.ndarray]:
     flux_arr = get_column(batch, plan.flux, source)
     n = len(flux_arr)
     valid = ~flux_arr.is_null().to_numpy(zero_copy_only=False)
     npix = plan.npix or 0
-    out = {C.FLUX: np.zeros((n, npix), np.float32), C.IVAR: np.zeros((n, npix), np.float32),
-           C.MASK: np.ones((n, npix), bool)}
+    out = {
+        C.FLUX: np.zeros((n, npix), np.float32),
+        C.IVAR: np.zeros((n, npix), np.float32),
+        C.MASK: np.ones((n, npix), bool),
+    }
     if plan.wavelength and plan.wavelength_mode == "column":
         out[C.WAVELENGTH] = np.zeros((n, npix), np.float32)
     if not valid.all():
@@ -307,8 +336,7 @@ def _spectrum(batch: pa.RecordBatch, plan: Plan, source: str, row_offset: int, i
         a = get_column(batch, path, source).filter(keep)
         m = nested_to_numpy(a, source, name, row_offset, sub_ids, dtype)
         if m.ndim != 2 or m.shape[1] != npix:
-            raise DataError(f"{source}: field {name!r}: length {m.shape[1:]} differs from the flux "
-                            f"length {npix}")
+            raise DataError(f"{source}: field {name!r}: length {m.shape[1:]} differs from the flux length {npix}")
         return m
 
     flux = mat(plan.flux, C.FLUX)
@@ -340,8 +368,10 @@ def _check_grid(wave: np.ndarray, plan: Plan, source: str, row_offset: int, ids:
     off = np.abs(wave - grid).max(axis=1) > 0.01 * plan.wavelength_step
     if off.any():
         i = int(np.flatnonzero(off)[0])
-        raise DataError(f"{source}: {row_label(ids, i, row_offset)}: field 'wavelength' is not the shared "
-                        f"grid {plan.wavelength_start}+{plan.wavelength_step}*i; open with wavelength=column")
+        raise DataError(
+            f"{source}: {row_label(ids, i, row_offset)}: field 'wavelength' is not the shared "
+            f"grid {plan.wavelength_start}+{plan.wavelength_step}*i; open with wavelength=column"
+        )
 
 
 def canonical_schema(plan: Plan, has_image: bool) -> pa.Schema:
@@ -355,8 +385,12 @@ def canonical_schema(plan: Plan, has_image: bool) -> pa.Schema:
         fields.append(C.rgb_field(plan.rgb_shape[1], plan.rgb_shape[2]))
     if plan.flux:
         per_row = plan.wavelength_mode == "column"
-        fields += C.spectrum_fields(plan.npix, None if per_row else plan.wavelength_start,
-                                    None if per_row else plan.wavelength_step, unit=plan.flux_unit)
+        fields += C.spectrum_fields(
+            plan.npix,
+            None if per_row else plan.wavelength_start,
+            None if per_row else plan.wavelength_step,
+            unit=plan.flux_unit,
+        )
         if per_row:
             fields.append(pa.field(C.WAVELENGTH, pa.list_(pa.float32(), plan.npix)))
     label_types = {f.name: f.type for f in C.label_fields()}
@@ -364,8 +398,15 @@ def canonical_schema(plan: Plan, has_image: bool) -> pa.Schema:
     return pa.schema(fields)
 
 
-def convert_batch(batch: pa.RecordBatch, plan: Plan, schema: pa.Schema, source: str, row_offset: int,
-                  repairs: Repairs, base_dir: Path | None = None) -> pa.RecordBatch:
+def convert_batch(
+    batch: pa.RecordBatch,
+    plan: Plan,
+    schema: pa.Schema,
+    source: str,
+    row_offset: int,
+    repairs: Repairs,
+    base_dir: Path | None = None,
+) -> pa.RecordBatch:
     """One raw batch -> a canonical batch of ``schema`` (not yet validated)."""
     ids_arr = _object_ids(batch, plan, source, row_offset, repairs)
     ids = ids_arr.to_numpy(zero_copy_only=False)
@@ -373,16 +414,20 @@ def convert_batch(batch: pa.RecordBatch, plan: Plan, schema: pa.Schema, source: 
     if C.IMAGE in schema.names:
         img = _image_array(batch, plan, source, row_offset, ids, base_dir)
         if img.shape[1:] != tuple(plan.image_shape):
-            raise DataError(f"{source}: {row_label(ids, 0, row_offset)}: field 'image': shape "
-                            f"{img.shape[1:]}, expected {tuple(plan.image_shape)}")
+            raise DataError(
+                f"{source}: {row_label(ids, 0, row_offset)}: field 'image': shape "
+                f"{img.shape[1:]}, expected {tuple(plan.image_shape)}"
+            )
         if plan.band_scale:
             img = img * np.asarray(plan.band_scale, np.float32)[None, :, None, None]
         cols[C.IMAGE] = _fixed(img.astype(np.float32, copy=False), pa.float32())
     if C.RGB in schema.names:
         rgb = _rgb_array(batch, plan, source, row_offset, ids, base_dir)
         if rgb.shape[1:] != tuple(plan.rgb_shape):
-            raise DataError(f"{source}: {row_label(ids, 0, row_offset)}: field 'rgb': shape {rgb.shape[1:]}, "
-                            f"expected {tuple(plan.rgb_shape)}")
+            raise DataError(
+                f"{source}: {row_label(ids, 0, row_offset)}: field 'rgb': shape {rgb.shape[1:]}, "
+                f"expected {tuple(plan.rgb_shape)}"
+            )
         cols[C.RGB] = _fixed(np.ascontiguousarray(rgb), pa.uint8())
     if plan.flux:
         spec = _spectrum(batch, plan, source, row_offset, ids, repairs)

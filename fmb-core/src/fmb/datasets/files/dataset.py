@@ -49,8 +49,14 @@ class FileDataset(Dataset):
 
     name = "parquet"
 
-    def __init__(self, files: list[SourceFile], plan: Plan, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 kind: str = "files", options: dict | None = None) -> None:
+    def __init__(
+        self,
+        files: list[SourceFile],
+        plan: Plan,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        kind: str = "files",
+        options: dict | None = None,
+    ) -> None:
         super().__init__()
         if not files:
             raise DataError("no data files")
@@ -61,8 +67,7 @@ class FileDataset(Dataset):
         for f in files:
             missing = [s for s in plan.sources() if not _has_path(f.schema, s)]
             if missing:
-                raise DataError(f"{f.path}: missing column {missing[0]!r} "
-                                f"(columns: {', '.join(f.schema.names)})")
+                raise DataError(f"{f.path}: missing column {missing[0]!r} (columns: {', '.join(f.schema.names)})")
         if len(self) == 0:
             raise DataError(f"{files[0].path}: empty (no rows)")
         self._schema = self._probe()
@@ -85,8 +90,7 @@ class FileDataset(Dataset):
         if plan.rgb:
             rgb = _rgb_array(raw, plan, src, 0, ids, f.path.parent)
             if rgb.ndim != 4 or rgb.shape[1] != 3:
-                raise DataError(f"{src}: field 'rgb' ({plan.rgb!r}): expected 3-channel images, "
-                                f"got {rgb.shape[1:]}")
+                raise DataError(f"{src}: field 'rgb' ({plan.rgb!r}): expected 3-channel images, got {rgb.shape[1:]}")
             plan.rgb_shape = tuple(int(s) for s in rgb.shape[1:])
         if plan.flux:
             self._probe_spectrum()
@@ -107,15 +111,16 @@ class FileDataset(Dataset):
                     keep = np.flatnonzero(present)[:rows]
                     return raw.take(pa.array(keep)), f.name, pos + int(keep[0])
                 pos, step = hi, step * 4
-        raise DataError(f"{self._files[0].name}: field 'flux' ({plan.flux!r}) is null in every row; "
-                        "map no flux column to read images only")
+        raise DataError(
+            f"{self._files[0].name}: field 'flux' ({plan.flux!r}) is null in every row; "
+            "map no flux column to read images only"
+        )
 
     def _probe_spectrum(self) -> None:
         """Spectrum length and wavelength grid from the first non-null spectra (wherever they are)."""
         plan = self._plan
         if not (plan.ivar or plan.error):
-            raise DataError(f"{self._files[0].name}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or "
-                            "'error' column")
+            raise DataError(f"{self._files[0].name}: spectrum 'flux' ({plan.flux!r}) needs an 'ivar' or 'error' column")
         raw, src, row0 = self._first_spectra()
         ids = _object_ids(raw, plan, src).to_numpy(zero_copy_only=False)
         plan.npix = nested_to_numpy(get_column(raw, plan.flux, src), src, C.FLUX, row0, ids).shape[1]
@@ -144,8 +149,9 @@ class FileDataset(Dataset):
             plan.wavelength_start, plan.wavelength_step = C.DESI_WAVE_START, C.DESI_WAVE_STEP
             plan.wavelength_mode = "grid"
             return
-        raise DataError(f"{src}: spectra of length {plan.npix} need a wavelength column or "
-                        "wavelength_start and wavelength_step")
+        raise DataError(
+            f"{src}: spectra of length {plan.npix} need a wavelength column or wavelength_start and wavelength_step"
+        )
 
     def _orient_grid(self, src: str) -> None:
         """A shared grid given as start/step with a negative step runs red to blue: keep the ascending
@@ -170,9 +176,15 @@ class FileDataset(Dataset):
         mtime and inode, so asking again is cheap); moving, renaming or copying the files does not.
         """
         opts = {k: v for k, v in self.options().items() if k not in self.NOT_FINGERPRINTED}
-        return value_hash({"kind": self._kind, "name": self.name, "options": opts,
-                           "files": [f.content_hash() for f in self._files],
-                           "hash": ALGORITHM})
+        return value_hash(
+            {
+                "kind": self._kind,
+                "name": self.name,
+                "options": opts,
+                "files": [f.content_hash() for f in self._files],
+                "hash": ALGORITHM,
+            }
+        )
 
     def __len__(self) -> int:
         return int(self._starts[-1])
@@ -187,8 +199,7 @@ class FileDataset(Dataset):
         opts["files"] = [str(f.path) for f in self._files]
         return opts
 
-    def iter_batches(self, batch_size: int = 256, start: int = 0,
-                     stop: int | None = None) -> Iterator[pa.RecordBatch]:
+    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
         """Validated canonical batches of rows ``[start, stop)``; the first call checks that every id of the
         whole data set is unique (once per data set, :func:`fmb.data.validate.check_unique_ids`)."""
         check_unique_ids(self)
@@ -212,9 +223,18 @@ class FileDataset(Dataset):
         light = {C.OBJECT_ID, *C.LABEL_COLUMNS}
         if not set(columns) <= light:
             return super().read_columns(columns)
-        plan = dataclasses.replace(self._plan, image=[], rgb=None, flux=None, ivar=None, error=None,
-                                   mask=None, wavelength=None, rgb_shape=None,
-                                   labels={k: v for k, v in self._plan.labels.items() if k in columns})
+        plan = dataclasses.replace(
+            self._plan,
+            image=[],
+            rgb=None,
+            flux=None,
+            ivar=None,
+            error=None,
+            mask=None,
+            wavelength=None,
+            rgb_shape=None,
+            labels={k: v for k, v in self._plan.labels.items() if k in columns},
+        )
         schema = canonical_schema(plan, has_image=False)
         out = []
         for f in self._files:
@@ -253,8 +273,7 @@ class FileDataset(Dataset):
                     if (a == 0 and z == raw.num_rows) or z <= a:
                         raise
                     part = raw.slice(a, z - a)
-                    canon = convert_batch(part, self._plan, self._schema, f.name, off + a, Repairs(),
-                                          f.path.parent)
+                    canon = convert_batch(part, self._plan, self._schema, f.name, off + a, Repairs(), f.path.parent)
                     yield validate_batch(canon, f.name, off + a, Repairs())
                     continue
                 if (fi, off) not in self._counted:
@@ -264,11 +283,20 @@ class FileDataset(Dataset):
                     yield canon.slice(a, z - a)
 
 
-def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, image_bands: Any = None,
-                 image_shape: Any = None, pixel_scale: Any = None, wavelength_start: Any = None,
-                 wavelength_step: Any = None, image_unit: str | None = None, flux_unit: str | None = None,
-                 image_layout: str = "auto", wavelength: str = "auto",
-                 batch_rows: Any = DEFAULT_BATCH_ROWS) -> FileDataset:
+def open_dataset(
+    path: str | os.PathLike | None = None,
+    columns: Any = None,
+    image_bands: Any = None,
+    image_shape: Any = None,
+    pixel_scale: Any = None,
+    wavelength_start: Any = None,
+    wavelength_step: Any = None,
+    image_unit: str | None = None,
+    flux_unit: str | None = None,
+    image_layout: str = "auto",
+    wavelength: str = "auto",
+    batch_rows: Any = DEFAULT_BATCH_ROWS,
+) -> FileDataset:
     """Open Parquet/Arrow file(s) (a file, a folder or a glob) with a column mapping.
 
     Options may be CLI strings: ``columns="object_id=id;flux=spec_flux;image=cutout"``,
@@ -280,8 +308,9 @@ def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, ima
     mapping = parse_columns(columns) or default_columns(files[0].schema)
     if C.OBJECT_ID not in mapping:
         names = ", ".join(files[0].schema.names)
-        raise DataError(f"{files[0].path}: no 'object_id' mapping (columns: {names}); "
-                        "pass columns=\"object_id=<column>;...\"")
+        raise DataError(
+            f"{files[0].path}: no 'object_id' mapping (columns: {names}); pass columns=\"object_id=<column>;...\""
+        )
     if wavelength not in ("auto", "column"):
         raise ValueError(f"option 'wavelength' must be 'auto' or 'column', got {wavelength!r}")
     if image_layout not in ("auto", "chw", "hwc"):
@@ -289,24 +318,35 @@ def open_dataset(path: str | os.PathLike | None = None, columns: Any = None, ima
     one = {k: (v[0] if v else None) for k, v in mapping.items()}
     shape = tuple(int(s) for s in as_list(image_shape)) if image_shape is not None else None
     image_md = _image_metadata(files[0].schema, (mapping.get(C.IMAGE) or [None])[0])
-    plan = Plan(object_id=mapping[C.OBJECT_ID], image=mapping.get(C.IMAGE, []), rgb=one.get(C.RGB),
-                flux=one.get(C.FLUX), ivar=one.get(C.IVAR), error=one.get("error"), mask=one.get(C.MASK),
-                wavelength=one.get(C.WAVELENGTH),
-                labels={k: one[k] for k in C.LABEL_COLUMNS if one.get(k)},
-                image_bands=as_list(image_bands) or image_md.get("bands"),
-                image_shape=shape or image_md.get("shape"), image_layout=image_layout,
-                pixel_scale=as_float(pixel_scale, "pixel_scale") if pixel_scale is not None
-                else image_md.get("pixel_scale"),
-                image_unit=image_unit or image_md.get("unit") or "unknown",
-                flux_unit=flux_unit or _flux_unit(files[0].schema, one.get(C.FLUX)) or "unknown",
-                wavelength_mode=wavelength,
-                wavelength_start=as_float(wavelength_start, "wavelength_start"),
-                wavelength_step=as_float(wavelength_step, "wavelength_step"))
+    plan = Plan(
+        object_id=mapping[C.OBJECT_ID],
+        image=mapping.get(C.IMAGE, []),
+        rgb=one.get(C.RGB),
+        flux=one.get(C.FLUX),
+        ivar=one.get(C.IVAR),
+        error=one.get("error"),
+        mask=one.get(C.MASK),
+        wavelength=one.get(C.WAVELENGTH),
+        labels={k: one[k] for k in C.LABEL_COLUMNS if one.get(k)},
+        image_bands=as_list(image_bands) or image_md.get("bands"),
+        image_shape=shape or image_md.get("shape"),
+        image_layout=image_layout,
+        pixel_scale=as_float(pixel_scale, "pixel_scale") if pixel_scale is not None else image_md.get("pixel_scale"),
+        image_unit=image_unit or image_md.get("unit") or "unknown",
+        flux_unit=flux_unit or _flux_unit(files[0].schema, one.get(C.FLUX)) or "unknown",
+        wavelength_mode=wavelength,
+        wavelength_start=as_float(wavelength_start, "wavelength_start"),
+        wavelength_step=as_float(wavelength_step, "wavelength_step"),
+    )
     if plan.flux and plan.wavelength_start is None and not plan.wavelength:
         grid = _grid_metadata(files[0].schema, plan.flux)
         if grid:
             plan.wavelength_start, plan.wavelength_step = grid
-    opts = {"path": str(path), "columns": {k: ",".join(v) for k, v in mapping.items()},
-            "batch_rows": as_int(batch_rows, "batch_rows"), "wavelength": wavelength,
-            "image_layout": image_layout}
+    opts = {
+        "path": str(path),
+        "columns": {k: ",".join(v) for k, v in mapping.items()},
+        "batch_rows": as_int(batch_rows, "batch_rows"),
+        "wavelength": wavelength,
+        "image_layout": image_layout,
+    }
     return FileDataset(files, plan, as_int(batch_rows, "batch_rows"), kind="files", options=opts)

@@ -16,8 +16,7 @@ import pyarrow as pa
 from fmb.data import canonical as C
 from fmb.params import as_float, as_list
 
-CANONICAL_KEYS = (C.OBJECT_ID, C.IMAGE, C.RGB, C.FLUX, C.IVAR, "error", C.MASK, C.WAVELENGTH,
-                  *C.LABEL_COLUMNS)
+CANONICAL_KEYS = (C.OBJECT_ID, C.IMAGE, C.RGB, C.FLUX, C.IVAR, "error", C.MASK, C.WAVELENGTH, *C.LABEL_COLUMNS)
 
 
 def parse_columns(columns: Any) -> dict[str, list[str]]:
@@ -37,8 +36,7 @@ def parse_columns(columns: Any) -> dict[str, list[str]]:
     out = {}
     for key, val in dict(columns).items():
         if key not in CANONICAL_KEYS:
-            raise ValueError(f"unknown canonical field {key!r} in columns; "
-                             f"known: {', '.join(CANONICAL_KEYS)}")
+            raise ValueError(f"unknown canonical field {key!r} in columns; known: {', '.join(CANONICAL_KEYS)}")
         out[key] = as_list(val) or []
     return out
 
@@ -83,16 +81,25 @@ class Plan:
         return sorted({s.partition(".")[0] for s in self.sources()})
 
     def to_options(self) -> dict:
-        return {"columns": {k: v for k, v in self.__dict__.items()
-                            if k in ("object_id", "image", "rgb", "flux", "ivar", "error", "mask",
-                                     "wavelength") and v},
-                "labels": dict(self.labels), "image_bands": self.image_bands,
-                "image_shape": list(self.image_shape) if self.image_shape else None,
-                "image_layout": self.image_layout, "band_scale": self.band_scale,
-                "pixel_scale": self.pixel_scale, "image_unit": self.image_unit,
-                "wavelength": self.wavelength_mode, "wavelength_start": self.wavelength_start,
-                "wavelength_step": self.wavelength_step, "reverse_spectra": self.reverse_spectra,
-                "id_type": str(self.id_type)}
+        return {
+            "columns": {
+                k: v
+                for k, v in self.__dict__.items()
+                if k in ("object_id", "image", "rgb", "flux", "ivar", "error", "mask", "wavelength") and v
+            },
+            "labels": dict(self.labels),
+            "image_bands": self.image_bands,
+            "image_shape": list(self.image_shape) if self.image_shape else None,
+            "image_layout": self.image_layout,
+            "band_scale": self.band_scale,
+            "pixel_scale": self.pixel_scale,
+            "image_unit": self.image_unit,
+            "wavelength": self.wavelength_mode,
+            "wavelength_start": self.wavelength_start,
+            "wavelength_step": self.wavelength_step,
+            "reverse_spectra": self.reverse_spectra,
+            "id_type": str(self.id_type),
+        }
 
 
 def default_columns(schema: pa.Schema) -> dict[str, list[str]]:

@@ -71,17 +71,16 @@ class SourceFile:
         else:
             yield from reader
 
-    def read_range(self, lo: int, hi: int, columns: list[str] | None = None,
-                   chunk: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    def read_range(
+        self, lo: int, hi: int, columns: list[str] | None = None, chunk: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
         """Raw record batches covering rows ``[lo, hi)`` of this file, in order."""
         try:
             yield from self._read_range(lo, hi, columns, chunk)
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{self.path}: unreadable {self.kind} data near row {lo} "
-                            f"({_one_line(exc)})") from None
+            raise DataError(f"{self.path}: unreadable {self.kind} data near row {lo} ({_one_line(exc)})") from None
 
-    def _read_range(self, lo: int, hi: int, columns: list[str] | None,
-                    chunk: int) -> Iterator[pa.RecordBatch]:
+    def _read_range(self, lo: int, hi: int, columns: list[str] | None, chunk: int) -> Iterator[pa.RecordBatch]:
         st = self._starts
         groups = [i for i in range(len(st) - 1) if st[i] < hi and st[i + 1] > lo]
         if not groups:
@@ -89,11 +88,11 @@ class SourceFile:
         pos = int(self._starts[groups[0]])
         if self.kind == "parquet":
             batches: Iterable[pa.RecordBatch] = self._pf.iter_batches(
-                batch_size=chunk, row_groups=groups, columns=columns, use_threads=True)
+                batch_size=chunk, row_groups=groups, columns=columns, use_threads=True
+            )
         else:
             wanted = set(groups)
-            batches = (b.select(columns) if columns else b for i, b in enumerate(self._ipc_batches())
-                       if i in wanted)
+            batches = (b.select(columns) if columns else b for i, b in enumerate(self._ipc_batches()) if i in wanted)
         for b in batches:
             a, z = max(lo - pos, 0), min(hi - pos, b.num_rows)
             if z > a:

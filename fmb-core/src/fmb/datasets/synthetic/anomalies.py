@@ -35,16 +35,22 @@ import numpy as np
 from fmb.data.canonical import NORMAL_CLASS
 from fmb.datasets.synthetic import images, survey
 
-ANOMALY_CLASSES: tuple[str, ...] = ("lens", "merger", "agn", "eelg", "sat_trail", "cosmic_ray", "mismatch",
-                                    "dead_arm")
+ANOMALY_CLASSES: tuple[str, ...] = ("lens", "merger", "agn", "eelg", "sat_trail", "cosmic_ray", "mismatch", "dead_arm")
 #: classes that are instrument or data-reduction artefacts, not science (``Dataset.artefact_classes``):
 #: counted by the artefact fraction of the top-k and labelled "artefact" by the simulated expert of ``fmb review``
 ARTEFACT_CLASSES: tuple[str, ...] = ("sat_trail", "cosmic_ray", "dead_arm")
 #: class code 0 is "normal"; code k >= 1 is ANOMALY_CLASSES[k - 1]
 CLASS_NAMES: tuple[str, ...] = (NORMAL_CLASS, *ANOMALY_CLASSES)
-MODALITY: dict[str, str] = {"lens": "image (+ spectrum)", "merger": "image", "agn": "image + spectrum",
-                            "eelg": "spectrum (+ colours)", "sat_trail": "image", "cosmic_ray": "image",
-                            "mismatch": "joint only", "dead_arm": "spectrum"}
+MODALITY: dict[str, str] = {
+    "lens": "image (+ spectrum)",
+    "merger": "image",
+    "agn": "image + spectrum",
+    "eelg": "spectrum (+ colours)",
+    "sat_trail": "image",
+    "cosmic_ray": "image",
+    "mismatch": "joint only",
+    "dead_arm": "spectrum",
+}
 DEFAULT_TOTAL_RATE = 0.05
 #: candidate donor spectra generated per mismatched object
 MISMATCH_CANDIDATES = 6
@@ -71,7 +77,7 @@ def plan_classes(size: int, counts: dict[str, int], seed: int) -> np.ndarray:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
     codes = np.zeros(size, np.int8)
     labels = np.repeat(np.arange(1, len(CLASS_NAMES), dtype=np.int8), [counts[c] for c in ANOMALY_CLASSES])
-    codes[rng.permutation(size)[:labels.size]] = labels
+    codes[rng.permutation(size)[: labels.size]] = labels
     return codes
 
 
@@ -111,8 +117,11 @@ def field_sources(n: int, mg_gal: np.ndarray, stamp: int, rng: np.random.Generat
                     a, b = 10 ** (0.3 * m0), 10 ** (0.3 * m1)
                     mag = np.log10(a + u * (b - a)) / 0.3
                     col = colours[int(rng.integers(0, n))]
-                    shape = {"re": float(loguniform(rng, 0.1, 0.5)), "q": float(rng.uniform(0.3, 1.0)),
-                             "pa": float(rng.uniform(0.0, np.pi))}
+                    shape = {
+                        "re": float(loguniform(rng, 0.1, 0.5)),
+                        "q": float(rng.uniform(0.3, 1.0)),
+                        "pa": float(rng.uniform(0.0, np.pi)),
+                    }
                 else:
                     mag = m0 + u * (m1 - m0)
                     y_ = loguniform(rng, 0.5, 3.0)
@@ -121,7 +130,7 @@ def field_sources(n: int, mg_gal: np.ndarray, stamp: int, rng: np.random.Generat
                     shape = {}
                 while True:
                     px, py = rng.uniform(-half, half, 2)
-                    if px * px + py * py > r_min ** 2:
+                    if px * px + py * py > r_min**2:
                         break
                 flux = 10 ** ((22.5 - mag) / 2.5) * np.asarray(col, float)
                 srcs.append({"kind": kind, "x": float(px), "y": float(py), "flux": flux, **shape})
@@ -139,8 +148,16 @@ def field_map(x: np.ndarray, y: np.ndarray, src: dict) -> np.ndarray:
         i = int(np.clip(np.round((src["y"] - y[0, 0]) / step), 0, x.shape[0] - 1))
         m[i, j] = 1.0
     else:
-        m = images.sersic(x, y, np.array([src["re"]]), np.array([1.0]), np.array([src["q"]]),
-                          np.array([src["pa"]]), np.array([src["x"]]), np.array([src["y"]]))[0]
+        m = images.sersic(
+            x,
+            y,
+            np.array([src["re"]]),
+            np.array([1.0]),
+            np.array([src["q"]]),
+            np.array([src["pa"]]),
+            np.array([src["x"]]),
+            np.array([src["y"]]),
+        )[0]
     return flux[:, None, None] * m[None]
 
 
@@ -157,13 +174,19 @@ def bad_pixel_mask(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
             lens_ = np.append(lens_, int(rng.integers(LONG_RUN_PX[0], LONG_RUN_PX[1] + 1)))
         for ln in lens_:
             s0 = int(rng.integers(0, length - ln + 1))
-            mask[i, s0:s0 + ln] = True
+            mask[i, s0 : s0 + ln] = True
     return mask
 
 
 # ----------------------------------------------------------------- spectrum-side injections
-def eelg_lines(line_flux: np.ndarray, z: np.ndarray, cont: np.ndarray, rng: np.random.Generator,
-               strength: float, line_names: tuple[str, ...]) -> np.ndarray:
+def eelg_lines(
+    line_flux: np.ndarray,
+    z: np.ndarray,
+    cont: np.ndarray,
+    rng: np.random.Generator,
+    strength: float,
+    line_names: tuple[str, ...],
+) -> np.ndarray:
     """Line fluxes [n, K] of EELGs: extreme [OIII]5007 (rest EW s x log-uniform 50-1000 A) with [OIII]4959
     (/2.98), Hb (/6), Ha (2.86 Hb) and [OII] **added** to the galaxy's own lines (``line_flux``), given
     their DESI-grid continua [n, L]; at s = 0 the lines are the galaxy's own."""
@@ -192,8 +215,9 @@ def agn_params(n: int, rng: np.random.Generator, strength: float) -> tuple[np.nd
     return strength * frac / (1.0 - frac), fwhm
 
 
-def dead_arm(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-             strength: float) -> tuple[int, int]:
+def dead_arm(
+    flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, rng: np.random.Generator, strength: float
+) -> tuple[int, int]:
     """Kill (part of) one camera arm of a single spectrum in place: from the arm's blue end, a fraction
     min(s, 1) x uniform(0.1, 1) of its pixels (a partly or wholly dead camera); returns the dead pixel
     range [lo, hi) (empty at s = 0)."""
@@ -216,47 +240,58 @@ def choose_donor(z: float, donor_z: np.ndarray, strength: float) -> int:
 
 
 # ----------------------------------------------------------------- image-side injections
-def lens_source(x: np.ndarray, y: np.ndarray, host_vis: float, rng: np.random.Generator,
-                strength: float) -> tuple[np.ndarray, float]:
+def lens_source(
+    x: np.ndarray, y: np.ndarray, host_vis: float, rng: np.random.Generator, strength: float
+) -> tuple[np.ndarray, float]:
     """Pre-PSF map [4, n, n] of a compact blue source behind an SIS lens at the origin, and its lensed
     VIS flux (nanomaggies)."""
     theta_e = rng.uniform(0.6, 1.5)
     bx, by = rng.uniform(-0.35, 0.35, 2) * theta_e
-    r = np.sqrt(x ** 2 + y ** 2) + 1e-6
+    r = np.sqrt(x**2 + y**2) + 1e-6
     sx, sy = x - theta_e * x / r - bx, y - theta_e * y / r - by
     width = 0.08
-    src = np.exp(-1.68 * np.sqrt((sx ** 2 + sy ** 2) / (2 * width ** 2)))
-    unlensed = np.exp(-1.68 * np.sqrt(((x - bx) ** 2 + (y - by) ** 2) / (2 * width ** 2))).sum()
+    src = np.exp(-1.68 * np.sqrt((sx**2 + sy**2) / (2 * width**2)))
+    unlensed = np.exp(-1.68 * np.sqrt(((x - bx) ** 2 + (y - by) ** 2) / (2 * width**2))).sum()
     colour = np.array([1.0, 0.8, 0.7, 0.6]) * strength * loguniform(rng, 0.04, 0.5) * host_vis
     amap = colour[:, None, None] * (src / unlensed)[None]
     return amap, float(amap[0].sum())
 
 
-def lens_source_lines(vis_flux_nmgy: np.ndarray, z_lens: np.ndarray,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def lens_source_lines(
+    vis_flux_nmgy: np.ndarray, z_lens: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Source redshift and fibre [OII]3726,3729 fluxes [n, 2] (1e-17 erg/s/cm2) of lensed sources:
     rest EW 20-60 A on a flat-f_nu continuum, 30 % of the arcs' light in the fibre."""
     n = z_lens.size
     z_s = np.minimum(z_lens + rng.uniform(0.3, 0.9, n), 1.55)
     lam = 3728.5 * (1.0 + z_s)
-    f_lambda = vis_flux_nmgy * 3.631e-29 * 2.99792458e18 / lam ** 2 * 1e17
+    f_lambda = vis_flux_nmgy * 3.631e-29 * 2.99792458e18 / lam**2 * 1e17
     total = rng.uniform(20.0, 60.0, n) * (1.0 + z_s) * f_lambda * 0.3
     return z_s, np.stack([0.45 * total, 0.55 * total], axis=1)
 
 
-def merger_map(x: np.ndarray, y: np.ndarray, re_disk: float, flux: np.ndarray, rng: np.random.Generator,
-               strength: float) -> np.ndarray:
+def merger_map(
+    x: np.ndarray, y: np.ndarray, re_disk: float, flux: np.ndarray, rng: np.random.Generator, strength: float
+) -> np.ndarray:
     """Pre-PSF map [4, n, n] of a companion (s x log-uniform 5-60 % of ``flux`` per band) and a tidal tail
     (0.2 x the companion's share)."""
     ang = rng.uniform(0.0, 2.0 * np.pi)
     d = rng.uniform(0.8, 2.0)
-    comp = images.sersic(x, y, np.array([0.7 * re_disk]), np.array([1.5]), np.array([0.7]), np.array([ang]),
-                         np.array([d * np.cos(ang)]), np.array([d * np.sin(ang)]))[0]
+    comp = images.sersic(
+        x,
+        y,
+        np.array([0.7 * re_disk]),
+        np.array([1.5]),
+        np.array([0.7]),
+        np.array([ang]),
+        np.array([d * np.cos(ang)]),
+        np.array([d * np.sin(ang)]),
+    )[0]
     t = np.linspace(0.0, 1.0, 40)
     rr, ph = 0.5 + 2.0 * t, ang + np.pi + 2.2 * t
     tail = np.zeros_like(x)
     for xx, yy in zip(rr * np.cos(ph), rr * np.sin(ph)):
-        tail += np.exp(-((x - xx) ** 2 + (y - yy) ** 2) / (2 * 0.15 ** 2))
+        tail += np.exp(-((x - xx) ** 2 + (y - yy) ** 2) / (2 * 0.15**2))
     tail /= tail.sum()
     f_comp = strength * loguniform(rng, 0.05, 0.6)
     return (flux * f_comp)[:, None, None] * comp[None] + (flux * 0.2 * f_comp)[:, None, None] * tail[None]

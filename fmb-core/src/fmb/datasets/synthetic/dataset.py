@@ -46,9 +46,12 @@ class SyntheticDataset(Dataset):
         super().__init__()
         self.opts = opts
         self._schema = make_schema(opts.stamp, opts.as_dict())
-        self._fingerprint = hashlib.sha256(json.dumps(
-            {"version": GENERATOR_VERSION, "cache_format": DATA_CACHE_FORMAT, "options": opts.as_dict()},
-            sort_keys=True).encode()).hexdigest()
+        self._fingerprint = hashlib.sha256(
+            json.dumps(
+                {"version": GENERATOR_VERSION, "cache_format": DATA_CACHE_FORMAT, "options": opts.as_dict()},
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
         self._codes = plan_classes(opts.size, opts.counts, opts.seed)
         self._verified: set[int] = set()
         #: number of shards this instance generated (for tests and logs)
@@ -83,8 +86,7 @@ class SyntheticDataset(Dataset):
         lo = k * self.opts.chunk_size
         return lo, min(lo + self.opts.chunk_size, self.opts.size)
 
-    def iter_batches(self, batch_size: int = 256, start: int = 0,
-                     stop: int | None = None) -> Iterator[pa.RecordBatch]:
+    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
         from fmb.data.validate import validate_batch
 
         if int(batch_size) < 1:
@@ -133,9 +135,13 @@ class SyntheticDataset(Dataset):
     # ------------------------------------------------------------------ shards
     def _emit(self, table: pa.Table, row: int, validate) -> pa.RecordBatch:
         table = table.combine_chunks()
-        batch = pa.RecordBatch.from_arrays([table.column(i).chunk(0) if table.column(i).num_chunks
-                                            else pa.array([], f.type) for i, f in enumerate(self._schema)],
-                                           schema=self._schema)
+        batch = pa.RecordBatch.from_arrays(
+            [
+                table.column(i).chunk(0) if table.column(i).num_chunks else pa.array([], f.type)
+                for i, f in enumerate(self._schema)
+            ],
+            schema=self._schema,
+        )
         return validate(batch, f"synthetic[{self._fingerprint[:12]}]", row, self.repairs)
 
     def marker_path(self, k: int) -> Path:
@@ -167,16 +173,18 @@ class SyntheticDataset(Dataset):
     def _generate_shard(self, k: int) -> None:
         lo, hi = self.shard_rows(k)
         if self.shard_path(k).exists():
-            log.warning("synthetic: cached shard %s does not match its recorded content hash (damaged, "
-                        "truncated or unmarked); regenerating it", self.shard_path(k))
+            log.warning(
+                "synthetic: cached shard %s does not match its recorded content hash (damaged, "
+                "truncated or unmarked); regenerating it",
+                self.shard_path(k),
+            )
         res = generate_chunk(self.opts.seed, k, self._codes[lo:hi], lo, self.opts.stamp, self.opts.strengths)
         table = pa.Table.from_batches([to_record_batch(res, self._schema)])
         del res
         self.marker_path(k).unlink(missing_ok=True)
         io.write_parquet(table, self.shard_path(k), compression="zstd", use_dictionary=[C.ANOMALY_CLASS])
         path = self.shard_path(k)
-        io.write_json({**self._marker(k), "bytes": path.stat().st_size, "hash": verify_file(path)},
-                      self.marker_path(k))
+        io.write_json({**self._marker(k), "bytes": path.stat().st_size, "hash": verify_file(path)}, self.marker_path(k))
         self.generated_shards += 1
         self._verified.add(k)
 
@@ -195,19 +203,41 @@ class SyntheticDataset(Dataset):
         shards = []
         for k in range(self.opts.n_chunks):
             entry = json.loads(self.marker_path(k).read_text())
-            shards.append({"file": self.shard_path(k).name, "rows": entry["rows"][1] - entry["rows"][0],
-                           "bytes": entry["bytes"], "hash": entry["hash"], "algorithm": ALGORITHM})
+            shards.append(
+                {
+                    "file": self.shard_path(k).name,
+                    "rows": entry["rows"][1] - entry["rows"][0],
+                    "bytes": entry["bytes"],
+                    "hash": entry["hash"],
+                    "algorithm": ALGORITHM,
+                }
+            )
         counts = dict(zip(*np.unique(np.asarray(self._codes), return_counts=True)))
-        io.write_json({"dataset": "synthetic", "generator_version": GENERATOR_VERSION,
-                       "fingerprint": self._fingerprint, "options": self.opts.as_dict(),
-                       "num_rows": self.opts.size, "class_counts": self.opts.counts,
-                       "normal": int(counts.get(0, 0)), "shards": shards}, path)
+        io.write_json(
+            {
+                "dataset": "synthetic",
+                "generator_version": GENERATOR_VERSION,
+                "fingerprint": self._fingerprint,
+                "options": self.opts.as_dict(),
+                "num_rows": self.opts.size,
+                "class_counts": self.opts.counts,
+                "normal": int(counts.get(0, 0)),
+                "shards": shards,
+            },
+            path,
+        )
 
 
-def open_dataset(size: int | str = 2000, seed: int | str = 0, chunk_size: int | str = 250,
-                 anomaly_rate: float | str | None = None, rates: dict | str | None = None,
-                 strengths: dict | str | None = None, stamp: int | str = 64,
-                 **unknown: object) -> SyntheticDataset:
+def open_dataset(
+    size: int | str = 2000,
+    seed: int | str = 0,
+    chunk_size: int | str = 250,
+    anomaly_rate: float | str | None = None,
+    rates: dict | str | None = None,
+    strengths: dict | str | None = None,
+    stamp: int | str = 64,
+    **unknown: object,
+) -> SyntheticDataset:
     """Open the synthetic survey (generated lazily, cached under FMB_HOME).
 
     ``size`` objects, ``seed``; ``chunk_size`` objects per generated shard; ``anomaly_rate`` total anomaly
@@ -216,8 +246,18 @@ def open_dataset(size: int | str = 2000, seed: int | str = 0, chunk_size: int | 
     ``stamp`` image size in pixels (0.1"/px). Bad values raise a one-line DataError.
     """
     if unknown:
-        raise DataError(f"synthetic: unknown option(s) {', '.join(sorted(unknown))} (known: size, seed, "
-                        "chunk_size, anomaly_rate, rates, strengths, stamp)")
-    return SyntheticDataset(resolve_options(size=size, seed=seed, chunk_size=chunk_size,
-                                            anomaly_rate=anomaly_rate, rates=rates, strengths=strengths,
-                                            stamp=stamp))
+        raise DataError(
+            f"synthetic: unknown option(s) {', '.join(sorted(unknown))} (known: size, seed, "
+            "chunk_size, anomaly_rate, rates, strengths, stamp)"
+        )
+    return SyntheticDataset(
+        resolve_options(
+            size=size,
+            seed=seed,
+            chunk_size=chunk_size,
+            anomaly_rate=anomaly_rate,
+            rates=rates,
+            strengths=strengths,
+            stamp=stamp,
+        )
+    )

@@ -31,19 +31,19 @@ class ChunkResult:
     """One generated chunk; the ``spec_*``/``donor``/``details`` fields are truth kept for tests."""
 
     object_id: np.ndarray
-    anomaly_class: np.ndarray        # str [n]
-    image: np.ndarray                # float32 [n, 4, S, S] nanomaggies
-    rgb: np.ndarray                  # uint8 [n, 3, S, S]
-    flux: np.ndarray                 # float32 [n, L]
-    ivar: np.ndarray                 # float32 [n, L]
-    mask: np.ndarray                 # bool [n, L]
-    redshift: np.ndarray             # the image object's redshift
+    anomaly_class: np.ndarray  # str [n]
+    image: np.ndarray  # float32 [n, 4, S, S] nanomaggies
+    rgb: np.ndarray  # uint8 [n, 3, S, S]
+    flux: np.ndarray  # float32 [n, L]
+    ivar: np.ndarray  # float32 [n, L]
+    mask: np.ndarray  # bool [n, L]
+    redshift: np.ndarray  # the image object's redshift
     log_mstar: np.ndarray
     log_sfr: np.ndarray
-    spec_redshift: np.ndarray        # redshift of the galaxy whose spectrum is shown (differs for mismatch)
-    spec_model: np.ndarray           # noiseless model of the spectrum shown [n, L]
-    donor: np.ndarray                # index (into the chunk's hidden donors) for mismatch rows, else -1
-    details: dict[int, dict] = field(default_factory=dict)   # per-row injection parameters
+    spec_redshift: np.ndarray  # redshift of the galaxy whose spectrum is shown (differs for mismatch)
+    spec_model: np.ndarray  # noiseless model of the spectrum shown [n, L]
+    donor: np.ndarray  # index (into the chunk's hidden donors) for mismatch rows, else -1
+    details: dict[int, dict] = field(default_factory=dict)  # per-row injection parameters
 
 
 def chunk_rngs(seed: int, chunk_index: int) -> dict[str, np.random.Generator]:
@@ -52,8 +52,14 @@ def chunk_rngs(seed: int, chunk_index: int) -> dict[str, np.random.Generator]:
     return {name: np.random.default_rng(s) for name, s in zip(_STAGES, children)}
 
 
-def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int, stamp: int = 64,
-                   strengths: dict[str, float] | None = None) -> ChunkResult:
+def generate_chunk(
+    seed: int,
+    chunk_index: int,
+    codes: np.ndarray,
+    first_id: int,
+    stamp: int = 64,
+    strengths: dict[str, float] | None = None,
+) -> ChunkResult:
     """Generate ``codes.size`` objects whose anomaly classes are ``CLASS_NAMES[codes]``."""
     strengths = {c: 1.0 for c in A.ANOMALY_CLASSES} | dict(strengths or {})
     rng = chunk_rngs(seed, chunk_index)
@@ -78,8 +84,7 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
 
     eelg = np.flatnonzero(kind == "eelg")
     if eelg.size:
-        line_flux[eelg] = A.eelg_lines(line_flux[eelg], z[eelg], cont_s[eelg], r_an, strengths["eelg"],
-                                       sed.LINE_NAMES)
+        line_flux[eelg] = A.eelg_lines(line_flux[eelg], z[eelg], cont_s[eelg], r_an, strengths["eelg"], sed.LINE_NAMES)
 
     # --- SEDs and photometry of the image objects ---
     sed_p, old_p = sed.continuum(z[:n], pop.coeff[:n], pop.mform[:n], survey.PHOT_WAVE, with_old=True)
@@ -94,8 +99,7 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
         factor, agn_fwhm = A.agn_params(agn.size, r_an, strengths["agn"])
         red_band = (survey.PHOT_WAVE > 6000.0) & (survey.PHOT_WAVE < 9000.0)
         agn_amp = factor * np.median(sed_p[agn][:, red_band], axis=1)
-        mg_agn[agn] = sed.nanomaggies(sed.agn_spectrum(survey.PHOT_WAVE, z[agn], agn_amp, agn_fwhm),
-                                      survey.PHOT_WAVE)
+        mg_agn[agn] = sed.nanomaggies(sed.agn_spectrum(survey.PHOT_WAVE, z[agn], agn_amp, agn_fwhm), survey.PHOT_WAVE)
     mg_gal = sed.nanomaggies(sed_p, survey.PHOT_WAVE)
     mg_old = sed.nanomaggies(old_p, survey.PHOT_WAVE)
     del sed_p, old_p
@@ -110,8 +114,10 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
 
     # --- images ---
     img, lens_vis = _render_images(kind[:n], morph, mg_gal, mg_old, mg_agn, stamp, r_an, strengths, field_objs)
-    img += (rng["image_noise"].standard_normal(img.shape, dtype=np.float32)
-            * survey.PIX_SIGMA_NMGY.astype(np.float32)[None, :, None, None])
+    img += (
+        rng["image_noise"].standard_normal(img.shape, dtype=np.float32)
+        * survey.PIX_SIGMA_NMGY.astype(np.float32)[None, :, None, None]
+    )
     for i in np.flatnonzero(kind[:n] == "sat_trail"):
         details[int(i)] = A.satellite_trail(img[i, 0], r_an, strengths["sat_trail"])
     for i in np.flatnonzero(kind[:n] == "cosmic_ray"):
@@ -122,20 +128,28 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
     if lenses.size:
         z_s, oii = A.lens_source_lines(np.array([lens_vis[i] for i in lenses]), z[lenses], r_an)
         extra = np.zeros((lenses.size, spec.shape[1]))
-        sed.add_lines(extra, survey.SPEC_WAVE, z_s, oii, np.full(lenses.size, 60.0),
-                      np.array([sed.NEBULAR_LINES["OII_3726"], sed.NEBULAR_LINES["OII_3729"]]))
+        sed.add_lines(
+            extra,
+            survey.SPEC_WAVE,
+            z_s,
+            oii,
+            np.full(lenses.size, 60.0),
+            np.array([sed.NEBULAR_LINES["OII_3726"], sed.NEBULAR_LINES["OII_3729"]]),
+        )
         spec[lenses] += extra
         for k, i in enumerate(lenses):
             details[int(i)] = {"z_source": float(z_s[k]), "source_vis_nmgy": lens_vis[int(i)]}
 
     # --- spectral noise ---
     r_sn = rng["spectrum_noise"]
-    sigma = r_sn.lognormal(np.log(survey.SPEC_SIGMA_MEDIAN), survey.SPEC_SIGMA_DEX, ntot)[:, None] \
+    sigma = (
+        r_sn.lognormal(np.log(survey.SPEC_SIGMA_MEDIAN), survey.SPEC_SIGMA_DEX, ntot)[:, None]
         * survey.noise_shape()[None, :]
+    )
     flux = (spec + r_sn.standard_normal(spec.shape) * sigma).astype(np.float32)
-    ivar = (1.0 / sigma ** 2).astype(np.float32)
+    ivar = (1.0 / sigma**2).astype(np.float32)
     del sigma
-    mask = A.bad_pixel_mask(ntot, flux.shape[1], rng["mask"])   # every spectrum's ordinary masked pixels
+    mask = A.bad_pixel_mask(ntot, flux.shape[1], rng["mask"])  # every spectrum's ordinary masked pixels
     flux[mask] = 0.0
     ivar[mask] = 0.0
     for i in np.flatnonzero(kind[:n] == "dead_arm"):
@@ -153,17 +167,34 @@ def generate_chunk(seed: int, chunk_index: int, codes: np.ndarray, first_id: int
         details[int(i)] = {"donor_redshift": float(z[d])}
 
     return ChunkResult(
-        object_id=np.arange(first_id, first_id + n, dtype=np.int64), anomaly_class=cls.astype(str),
-        image=img, rgb=images.rgb_composite(img), flux=flux[:n], ivar=ivar[:n], mask=mask[:n],
-        redshift=z[:n].astype(np.float32), log_mstar=pop.logm[:n].astype(np.float32),
-        log_sfr=pop.log_sfr[:n].astype(np.float32), spec_redshift=spec_z[:n], spec_model=spec[:n],
-        donor=donor, details=details)
+        object_id=np.arange(first_id, first_id + n, dtype=np.int64),
+        anomaly_class=cls.astype(str),
+        image=img,
+        rgb=images.rgb_composite(img),
+        flux=flux[:n],
+        ivar=ivar[:n],
+        mask=mask[:n],
+        redshift=z[:n].astype(np.float32),
+        log_mstar=pop.logm[:n].astype(np.float32),
+        log_sfr=pop.log_sfr[:n].astype(np.float32),
+        spec_redshift=spec_z[:n],
+        spec_model=spec[:n],
+        donor=donor,
+        details=details,
+    )
 
 
-def _render_images(kind: np.ndarray, morph: Morphology, mg_gal: np.ndarray, mg_old: np.ndarray,
-                   mg_agn: np.ndarray, stamp: int, r_an: np.random.Generator,
-                   strengths: dict[str, float], field_objs: list[list[dict]]
-                   ) -> tuple[np.ndarray, dict[int, float]]:
+def _render_images(
+    kind: np.ndarray,
+    morph: Morphology,
+    mg_gal: np.ndarray,
+    mg_old: np.ndarray,
+    mg_agn: np.ndarray,
+    stamp: int,
+    r_an: np.random.Generator,
+    strengths: dict[str, float],
+    field_objs: list[list[dict]],
+) -> tuple[np.ndarray, dict[int, float]]:
     """Noiseless PSF-convolved images [n, 4, S, S] of bulge + disk galaxies with their field neighbours
     and stars (``field_objs``, see :func:`anomalies.field_sources`) and the pre-PSF injections (AGN point
     source, lensed arcs, merger companion and tail), and the lensed VIS flux per lens row."""
@@ -174,14 +205,17 @@ def _render_images(kind: np.ndarray, morph: Morphology, mg_gal: np.ndarray, mg_o
     lens_vis: dict[int, float] = {}
     for s0 in range(0, n, RENDER_BATCH):
         sl = np.arange(s0, min(n, s0 + RENDER_BATCH))
-        bul = images.sersic(x, y, morph.re_bulge[sl], morph.n_bulge[sl], np.sqrt(morph.q[sl]), morph.pa[sl],
-                            morph.x0[sl], morph.y0[sl])
-        dsk = images.sersic(x, y, morph.re_disk[sl], np.ones(sl.size), morph.q[sl], morph.pa[sl],
-                            morph.x0[sl], morph.y0[sl])
+        bul = images.sersic(
+            x, y, morph.re_bulge[sl], morph.n_bulge[sl], np.sqrt(morph.q[sl]), morph.pa[sl], morph.x0[sl], morph.y0[sl]
+        )
+        dsk = images.sersic(
+            x, y, morph.re_disk[sl], np.ones(sl.size), morph.q[sl], morph.pa[sl], morph.x0[sl], morph.y0[sl]
+        )
         fgal = mg_gal[sl]
         bt = np.clip(mg_old[sl] / np.maximum(fgal, 1e-9), 0.02, 0.98)
-        pre = ((fgal * bt).astype(np.float32)[:, :, None, None] * bul[:, None]
-               + (fgal * (1 - bt)).astype(np.float32)[:, :, None, None] * dsk[:, None])
+        pre = (fgal * bt).astype(np.float32)[:, :, None, None] * bul[:, None] + (fgal * (1 - bt)).astype(np.float32)[
+            :, :, None, None
+        ] * dsk[:, None]
         del bul, dsk
         for j, i in enumerate(sl):
             for src in field_objs[i]:
@@ -201,9 +235,13 @@ def _render_images(kind: np.ndarray, morph: Morphology, mg_gal: np.ndarray, mg_o
 
 def make_schema(stamp: int, options: dict | None = None) -> pa.Schema:
     """The canonical schema of the synthetic survey (options recorded in the schema metadata)."""
-    fields = [pa.field(C.OBJECT_ID, pa.int64()),
-              C.image_field(list(survey.BANDS), stamp, stamp, survey.PIXEL_SCALE),
-              C.rgb_field(stamp, stamp), *C.spectrum_fields(), *C.truth_fields()]
+    fields = [
+        pa.field(C.OBJECT_ID, pa.int64()),
+        C.image_field(list(survey.BANDS), stamp, stamp, survey.PIXEL_SCALE),
+        C.rgb_field(stamp, stamp),
+        *C.spectrum_fields(),
+        *C.truth_fields(),
+    ]
     meta = {"fmb.dataset": "synthetic", "fmb.synthetic.version": GENERATOR_VERSION}
     if options is not None:
         meta["fmb.synthetic.options"] = json.dumps(options, sort_keys=True)
@@ -218,10 +256,17 @@ def _fixed(values: np.ndarray, typ: pa.DataType) -> pa.FixedSizeListArray:
 
 def to_record_batch(res: ChunkResult, schema: pa.Schema) -> pa.RecordBatch:
     """The canonical RecordBatch of a generated chunk."""
-    cols = [pa.array(res.object_id, pa.int64()), _fixed(res.image, pa.float32()), _fixed(res.rgb, pa.uint8()),
-            _fixed(res.flux, pa.float32()), _fixed(res.ivar, pa.float32()), _fixed(res.mask, pa.bool_()),
-            pa.array(res.anomaly_class != C.NORMAL_CLASS, pa.bool_()),
-            pa.array(res.anomaly_class, pa.string()),
-            pa.array(res.redshift, pa.float32()), pa.array(res.log_mstar, pa.float32()),
-            pa.array(res.log_sfr, pa.float32())]
+    cols = [
+        pa.array(res.object_id, pa.int64()),
+        _fixed(res.image, pa.float32()),
+        _fixed(res.rgb, pa.uint8()),
+        _fixed(res.flux, pa.float32()),
+        _fixed(res.ivar, pa.float32()),
+        _fixed(res.mask, pa.bool_()),
+        pa.array(res.anomaly_class != C.NORMAL_CLASS, pa.bool_()),
+        pa.array(res.anomaly_class, pa.string()),
+        pa.array(res.redshift, pa.float32()),
+        pa.array(res.log_mstar, pa.float32()),
+        pa.array(res.log_sfr, pa.float32()),
+    ]
     return pa.RecordBatch.from_arrays(cols, schema=schema)

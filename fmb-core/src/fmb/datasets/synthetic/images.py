@@ -33,15 +33,23 @@ def psf_otf(stamp: int, oversample: int = survey.OVERSAMPLE) -> np.ndarray:
     out = []
     for fwhm, beta in zip(survey.PSF_FWHM, survey.PSF_BETA):
         alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
-        k = (1.0 + (x ** 2 + y ** 2) / alpha ** 2) ** (-beta)
+        k = (1.0 + (x**2 + y**2) / alpha**2) ** (-beta)
         out.append(sfft.rfft2(np.fft.ifftshift(k / k.sum())))
     otf = np.stack(out).astype(np.complex64)
     otf.setflags(write=False)
     return otf
 
 
-def sersic(x: np.ndarray, y: np.ndarray, re: np.ndarray, n: np.ndarray, q: np.ndarray, pa: np.ndarray,
-           x0: np.ndarray, y0: np.ndarray) -> np.ndarray:
+def sersic(
+    x: np.ndarray,
+    y: np.ndarray,
+    re: np.ndarray,
+    n: np.ndarray,
+    q: np.ndarray,
+    pa: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
+) -> np.ndarray:
     """Unit-flux elliptical Sersic profiles [B, ny, nx] (float32, one per parameter row)."""
     f32 = np.float32
     re, n, q, pa, x0, y0 = (np.asarray(a, np.float64) for a in (re, n, q, pa, x0, y0))
@@ -49,7 +57,7 @@ def sersic(x: np.ndarray, y: np.ndarray, re: np.ndarray, n: np.ndarray, q: np.nd
     dx, dy = x[None] - x0.astype(f32)[:, None, None], y[None] - y0.astype(f32)[:, None, None]
     xp, yp = dx * ca + dy * sa, dy * ca - dx * sa
     qq = q.astype(f32)[:, None, None]
-    r = np.sqrt(xp ** 2 * qq + yp ** 2 / qq) + f32(1e-4)
+    r = np.sqrt(xp**2 * qq + yp**2 / qq) + f32(1e-4)
     b = gammaincinv(2.0 * n, 0.5).astype(f32)[:, None, None]
     inv_n = (1.0 / n).astype(f32)[:, None, None]
     img = np.exp(-b * ((r / re.astype(f32)[:, None, None]) ** inv_n - f32(1.0)))

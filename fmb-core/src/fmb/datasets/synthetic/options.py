@@ -96,18 +96,26 @@ def parse_class_map(name: str, value: object) -> dict[str, object]:
         raise DataError(f"synthetic: option {name} must map anomaly classes to numbers, got {value!r}")
     unknown = sorted(str(k) for k in value if k not in ANOMALY_CLASSES)
     if unknown:
-        raise DataError(f"synthetic: option {name}: unknown anomaly class {', '.join(map(repr, unknown))} "
-                        f"(known: {', '.join(ANOMALY_CLASSES)})")
+        raise DataError(
+            f"synthetic: option {name}: unknown anomaly class {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(ANOMALY_CLASSES)})"
+        )
     return dict(value)
 
 
-def resolve_options(size: object = 2000, seed: object = 0, chunk_size: object = 250,
-                    anomaly_rate: object = None, rates: object = None, strengths: object = None,
-                    stamp: object = 64) -> SyntheticOptions:
+def resolve_options(
+    size: object = 2000,
+    seed: object = 0,
+    chunk_size: object = 250,
+    anomaly_rate: object = None,
+    rates: object = None,
+    strengths: object = None,
+    stamp: object = 64,
+) -> SyntheticOptions:
     """Coerce and check options. ``anomaly_rate`` is spread evenly over the eight classes (default 5 %,
     or 0 when ``rates`` is given); ``rates`` then sets individual classes."""
     size_i = _as_int("size", size, 1, 10_000_000)
-    seed_i = _as_int("seed", seed, 0, 2 ** 63 - 1)
+    seed_i = _as_int("seed", seed, 0, 2**63 - 1)
     chunk_i = _as_int("chunk_size", chunk_size, 1, 100_000)
     stamp_i = _as_int("stamp", stamp, 16, 256)
     rate_map = parse_class_map("rates", rates)
@@ -124,5 +132,6 @@ def resolve_options(size: object = 2000, seed: object = 0, chunk_size: object = 
     total_rate = sum(resolved.values())
     if total_rate > 1.0 + 1e-9:
         raise DataError(f"synthetic: anomaly rates add up to {total_rate:g}, more than 1")
-    return SyntheticOptions(size=size_i, seed=seed_i, chunk_size=min(chunk_i, size_i), stamp=stamp_i,
-                            rates=resolved, strengths=strength)
+    return SyntheticOptions(
+        size=size_i, seed=seed_i, chunk_size=min(chunk_i, size_i), stamp=stamp_i, rates=resolved, strengths=strength
+    )

@@ -35,8 +35,7 @@ class Population:
     @staticmethod
     def concat(parts: list[Population]) -> Population:
         """Concatenate populations in order."""
-        return Population(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
-                             for f in fields(Population)})
+        return Population(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Population)})
 
     @property
     def log_sfr(self) -> np.ndarray:
@@ -61,8 +60,8 @@ def sample_population(n: int, rng: np.random.Generator, red_only: bool = False) 
         alpha = a0[None] ** (1.0 - z[sel, None]) * a1[None] ** z[sel, None]
         c = rng.gamma(alpha) * w[None]
         coeff[sel] = c / c.sum(1, keepdims=True)
-    mform = 10.0 ** logm / (coeff @ tpl.mremain)
-    sfr = 10.0 ** logm * (coeff @ tpl.m300) / (coeff @ tpl.mremain) / 3e8
+    mform = 10.0**logm / (coeff @ tpl.mremain)
+    sfr = 10.0**logm * (coeff @ tpl.m300) / (coeff @ tpl.mremain) / 3e8
     return Population(is_red=is_red, z=z, logm=logm, coeff=coeff, mform=mform, sfr=sfr)
 
 
@@ -105,8 +104,8 @@ def draw_selected(force_red: np.ndarray, rng: np.random.Generator) -> Population
 class Morphology:
     """Bulge (Sersic n 3-5) + disk (n=1) shapes, in arcsec and radians."""
 
-    re: np.ndarray        # half-light radius of the galaxy
-    q: np.ndarray         # disk axis ratio (bulge uses sqrt(q))
+    re: np.ndarray  # half-light radius of the galaxy
+    q: np.ndarray  # disk axis ratio (bulge uses sqrt(q))
     pa: np.ndarray
     x0: np.ndarray
     y0: np.ndarray
@@ -118,8 +117,9 @@ class Morphology:
 def draw_morphology(pop: Population, rng: np.random.Generator) -> Morphology:
     """Shen-like size-mass relation (0.15 dex scatter) converted with D_A; beta-distributed axis ratios."""
     n = len(pop)
-    re_kpc = np.where(pop.is_red, 10.0 ** (0.56 * (pop.logm - 11.0) + 0.65),
-                      10.0 ** (0.22 * (pop.logm - 10.0) + 0.55)) * 10.0 ** rng.normal(0.0, 0.15, n)
+    re_kpc = np.where(
+        pop.is_red, 10.0 ** (0.56 * (pop.logm - 11.0) + 0.65), 10.0 ** (0.22 * (pop.logm - 10.0) + 0.55)
+    ) * 10.0 ** rng.normal(0.0, 0.15, n)
     re = np.clip(re_kpc / sed.angular_diameter_kpc(pop.z) * 206264.8, 0.08, 2.5)
     q = np.where(pop.is_red, rng.beta(7.0, 2.0, n), rng.beta(2.5, 1.8, n)).clip(0.15, 1.0)
     pa = rng.uniform(0.0, np.pi, n)
@@ -133,4 +133,4 @@ def draw_morphology(pop: Population, rng: np.random.Generator) -> Morphology:
 def fibre_fraction(re: np.ndarray) -> np.ndarray:
     """Fraction of a galaxy's light in a 1.5" fibre in 1.1" seeing (Gaussian galaxy of the same r_e)."""
     s2 = (re / 1.177) ** 2 + (survey.FIBRE_SEEING / 2.355) ** 2
-    return 1.0 - np.exp(-survey.FIBRE_RADIUS ** 2 / (2.0 * s2))
+    return 1.0 - np.exp(-(survey.FIBRE_RADIUS**2) / (2.0 * s2))

@@ -14,20 +14,46 @@ from fmb.datasets.synthetic.templates import OLD_TEMPLATES, load_templates
 
 #: nebular lines, vacuum rest wavelengths (Angstrom)
 NEBULAR_LINES: dict[str, float] = {
-    "OII_3726": 3727.09, "OII_3729": 3729.88, "NeIII": 3869.86, "Hd": 4102.89, "Hg": 4341.69,
-    "Hb": 4862.71, "OIII_4959": 4960.30, "OIII_5007": 5008.24, "NII_6548": 6549.86, "Ha": 6564.61,
-    "NII_6584": 6585.27, "SII_6716": 6718.29, "SII_6731": 6732.67}
+    "OII_3726": 3727.09,
+    "OII_3729": 3729.88,
+    "NeIII": 3869.86,
+    "Hd": 4102.89,
+    "Hg": 4341.69,
+    "Hb": 4862.71,
+    "OIII_4959": 4960.30,
+    "OIII_5007": 5008.24,
+    "NII_6548": 6549.86,
+    "Ha": 6564.61,
+    "NII_6584": 6585.27,
+    "SII_6716": 6718.29,
+    "SII_6731": 6732.67,
+}
 LINE_NAMES: tuple[str, ...] = tuple(NEBULAR_LINES)
 LINE_CENTERS = np.array([NEBULAR_LINES[k] for k in LINE_NAMES])
 #: AGN broad lines: rest wavelength and flux relative to Ly-alpha
 BROAD_LINES: dict[str, tuple[float, float]] = {
-    "Lya": (1215.67, 1.0), "CIV": (1549.06, 0.6), "CIII": (1908.73, 0.3), "MgII": (2798.75, 0.35),
-    "Hg": (4341.69, 0.08), "Hb": (4862.71, 0.2), "Ha": (6564.61, 0.6)}
+    "Lya": (1215.67, 1.0),
+    "CIV": (1549.06, 0.6),
+    "CIII": (1908.73, 0.3),
+    "MgII": (2798.75, 0.35),
+    "Hg": (4341.69, 0.08),
+    "Hb": (4862.71, 0.2),
+    "Ha": (6564.61, 0.6),
+}
 BROAD_CENTERS = np.array([v[0] for v in BROAD_LINES.values()])
 BROAD_REL = np.array([v[1] for v in BROAD_LINES.values()])
 #: Calzetti-like k(lambda) per line species
-_K_DUST = {"Ha": 3.33, "Hb": 4.6, "OIII": 4.46, "OII": 5.86, "NII": 3.32, "SII": 3.21, "Hg": 5.12,
-           "Hd": 5.39, "NeIII": 5.75}
+_K_DUST = {
+    "Ha": 3.33,
+    "Hb": 4.6,
+    "OIII": 4.46,
+    "OII": 5.86,
+    "NII": 3.32,
+    "SII": 3.21,
+    "Hg": 5.12,
+    "Hd": 5.39,
+    "NeIII": 5.75,
+}
 _PC_CM = 3.0856775814913673e18
 
 
@@ -57,8 +83,9 @@ def angular_diameter_kpc(z: np.ndarray) -> np.ndarray:
     return np.interp(z, zgrid, da)
 
 
-def continuum(z: np.ndarray, coeff: np.ndarray, mform: np.ndarray, lam_obs: np.ndarray,
-              with_old: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def continuum(
+    z: np.ndarray, coeff: np.ndarray, mform: np.ndarray, lam_obs: np.ndarray, with_old: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Observed-frame stellar continuum [N, L]; with ``with_old`` also its old-template ("bulge") part."""
     tpl = load_templates()
     dl10 = (luminosity_distance_cm(z) / (10.0 * _PC_CM)) ** 2
@@ -68,8 +95,9 @@ def continuum(z: np.ndarray, coeff: np.ndarray, mform: np.ndarray, lam_obs: np.n
     return total, old
 
 
-def add_lines(flux: np.ndarray, lam_obs: np.ndarray, z: np.ndarray, line_flux: np.ndarray,
-              sig_v: np.ndarray, centers: np.ndarray) -> None:
+def add_lines(
+    flux: np.ndarray, lam_obs: np.ndarray, z: np.ndarray, line_flux: np.ndarray, sig_v: np.ndarray, centers: np.ndarray
+) -> None:
     """Add Gaussian lines in place to ``flux`` [N, L] sampled on the uniform grid ``lam_obs``.
 
     ``line_flux`` [N, K] integrated fluxes, ``sig_v`` [N] velocity dispersions (km/s), ``centers``
@@ -91,12 +119,11 @@ def add_lines(flux: np.ndarray, lam_obs: np.ndarray, z: np.ndarray, line_flux: n
         inside = (idx >= 0) & (idx < npix)
         idxc = np.clip(idx, 0, npix - 1)
         d = (lam_obs[idxc] - lo[:, None]) / sig[:, None]
-        val = line_flux[:, k:k + 1] / (np.sqrt(2.0 * np.pi) * sig[:, None]) * np.exp(-0.5 * d * d) * inside
+        val = line_flux[:, k : k + 1] / (np.sqrt(2.0 * np.pi) * sig[:, None]) * np.exp(-0.5 * d * d) * inside
         np.add.at(flux, (np.broadcast_to(rows, idx.shape), idxc), val)
 
 
-def nebular_line_fluxes(z: np.ndarray, logm: np.ndarray, sfr: np.ndarray,
-                        rng: np.random.Generator) -> np.ndarray:
+def nebular_line_fluxes(z: np.ndarray, logm: np.ndarray, sfr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Line fluxes [N, K] (LINE_NAMES order) from the SFR (Kennicutt 1998 H-alpha), BPT-like ratios
     ([NII]/Ha rising with mass, [OIII]/Hb on the Kauffmann locus -0.15 dex) and Calzetti-like dust
     with E(B-V) growing with mass."""
@@ -110,11 +137,19 @@ def nebular_line_fluxes(z: np.ndarray, logm: np.ndarray, sfr: np.ndarray,
         return 10.0 ** (-0.4 * _K_DUST[species] * ebv)
 
     hb = f_ha / 2.86
-    fl = {"Ha": f_ha * att("Ha"), "Hb": hb * att("Hb"), "Hg": 0.468 * hb * att("Hg"),
-          "Hd": 0.259 * hb * att("Hd"), "NII_6584": f_ha * 10.0 ** n2 * att("NII"),
-          "OIII_5007": hb * 10.0 ** o3 * att("OIII"), "OII_3726": 0.45 * 3.0 * hb * att("OII"),
-          "OII_3729": 0.55 * 3.0 * hb * att("OII"), "SII_6716": 0.17 * f_ha * att("SII"),
-          "SII_6731": 0.12 * f_ha * att("SII"), "NeIII": 0.05 * hb * att("NeIII")}
+    fl = {
+        "Ha": f_ha * att("Ha"),
+        "Hb": hb * att("Hb"),
+        "Hg": 0.468 * hb * att("Hg"),
+        "Hd": 0.259 * hb * att("Hd"),
+        "NII_6584": f_ha * 10.0**n2 * att("NII"),
+        "OIII_5007": hb * 10.0**o3 * att("OIII"),
+        "OII_3726": 0.45 * 3.0 * hb * att("OII"),
+        "OII_3729": 0.55 * 3.0 * hb * att("OII"),
+        "SII_6716": 0.17 * f_ha * att("SII"),
+        "SII_6731": 0.12 * f_ha * att("SII"),
+        "NeIII": 0.05 * hb * att("NeIII"),
+    }
     fl["OIII_4959"] = fl["OIII_5007"] / 2.98
     fl["NII_6548"] = fl["NII_6584"] / 3.05
     return np.stack([fl[k] for k in LINE_NAMES], axis=1)

@@ -15,12 +15,12 @@ import numpy as np
 from fmb.data import canonical as C
 
 BANDS: tuple[str, ...] = ("VIS", "Y", "J", "H")
-PIXEL_SCALE = 0.1                                   #: arcsec per pixel (MER-like common grid)
-PSF_FWHM = np.array([0.17, 0.477, 0.486, 0.492])    #: arcsec, Moffat FWHM per band
-PSF_BETA = np.array([2.5, 3.0, 3.0, 3.0])           #: Moffat beta per band
+PIXEL_SCALE = 0.1  #: arcsec per pixel (MER-like common grid)
+PSF_FWHM = np.array([0.17, 0.477, 0.486, 0.492])  #: arcsec, Moffat FWHM per band
+PSF_BETA = np.array([2.5, 3.0, 3.0, 3.0])  #: Moffat beta per band
 #: white noise per pixel (nanomaggies): VIS 10 sigma in 1.3" ~ 25.5 AB; NISP 5 sigma point source ~ 24.0
 PIX_SIGMA_NMGY = np.array([0.0006, 0.0070, 0.0070, 0.0070])
-OVERSAMPLE = 3                                       #: image model oversampling factor
+OVERSAMPLE = 3  #: image model oversampling factor
 
 #: DESI coadd grid, 3600 + 0.8 i Angstrom (vacuum, observed frame)
 SPEC_WAVE = C.DESI_WAVE_START + C.DESI_WAVE_STEP * np.arange(C.DESI_NPIX)

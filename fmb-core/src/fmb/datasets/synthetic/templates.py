@@ -15,10 +15,16 @@ KCORRECT_FILE = ("data", "kcorrect", "k_nmf_derived.default.fits")
 
 #: Herbel et al. (2017) Dirichlet parameters (alpha0, alpha1, weights) as used by skypy/slsim
 HERBEL_ALPHA: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
-    "blue": (np.array([2.079, 3.524, 1.917, 1.992, 2.536]), np.array([2.265, 3.862, 1.921, 1.685, 2.480]),
-             np.array([3.47e09, 3.31e06, 2.13e09, 1.64e10, 1.01e09])),
-    "red": (np.array([2.461, 2.358, 2.568, 2.268, 2.402]), np.array([2.410, 2.340, 2.200, 2.540, 2.464]),
-            np.array([3.84e09, 1.57e06, 3.91e08, 4.66e10, 3.03e07])),
+    "blue": (
+        np.array([2.079, 3.524, 1.917, 1.992, 2.536]),
+        np.array([2.265, 3.862, 1.921, 1.685, 2.480]),
+        np.array([3.47e09, 3.31e06, 2.13e09, 1.64e10, 1.01e09]),
+    ),
+    "red": (
+        np.array([2.461, 2.358, 2.568, 2.268, 2.402]),
+        np.array([2.410, 2.340, 2.200, 2.540, 2.464]),
+        np.array([3.84e09, 1.57e06, 3.91e08, 4.66e10, 3.03e07]),
+    ),
 }
 #: templates with ~no mass formed in the last 300 Myr: their light forms the "bulge"
 OLD_TEMPLATES = np.array([True, False, True, True, False])
@@ -43,7 +49,7 @@ class Templates:
         n = z.size
         if n == 0:
             return np.zeros((0, lam_obs.size))
-        mix = coeff @ self.flux                                            # [N, T]
+        mix = coeff @ self.flux  # [N, T]
         dlog = np.log(self.lam[1] / self.lam[0])
         x = (np.log(lam_obs)[None, :] - np.log1p(z)[:, None] - np.log(self.lam[0])) / dlog
         i0 = np.clip(x.astype(np.int64), 0, self.lam.size - 2)

@@ -49,12 +49,38 @@ from fmb.testing.conformance.detectors import DetectorHarness, auroc, planted_ou
 from fmb.testing.conformance.models import ModelHarness, drop_modality, mask_spectra, toy_batch
 
 __all__ = [
-    "CHECKS", "DATASET_CHECKS", "DETECTOR_CHECKS", "HEAVY_MODULES", "MODEL_CHECKS", "MODEL_EMBEDDING_CHECKS",
-    "REGISTRATION_BUDGET", "REGISTRATION_FLOOR_S", "CheckResult", "CheckSkipped", "ConformanceCase",
-    "DatasetHarness", "DetectorHarness", "Harness", "ModelHarness", "auroc", "cases", "check_dataset",
-    "check_detector", "check_light_registration", "check_model", "check_spec", "drop_modality",
-    "first_difference", "harness", "import_cost_by_package", "mask_spectra", "parametrize", "planted_outliers",
-    "plugin_module", "run_checks", "toy_batch",
+    "CHECKS",
+    "DATASET_CHECKS",
+    "DETECTOR_CHECKS",
+    "HEAVY_MODULES",
+    "MODEL_CHECKS",
+    "MODEL_EMBEDDING_CHECKS",
+    "REGISTRATION_BUDGET",
+    "REGISTRATION_FLOOR_S",
+    "CheckResult",
+    "CheckSkipped",
+    "ConformanceCase",
+    "DatasetHarness",
+    "DetectorHarness",
+    "Harness",
+    "ModelHarness",
+    "auroc",
+    "cases",
+    "check_dataset",
+    "check_detector",
+    "check_light_registration",
+    "check_model",
+    "check_spec",
+    "drop_modality",
+    "first_difference",
+    "harness",
+    "import_cost_by_package",
+    "mask_spectra",
+    "parametrize",
+    "planted_outliers",
+    "plugin_module",
+    "run_checks",
+    "toy_batch",
 ]
 
 
@@ -72,8 +98,9 @@ def harness(kind: str, name: str, **options: Any) -> Any:
     raise ValueError(f"unknown kind {kind!r} (expected model, dataset or detector)")
 
 
-def run_checks(h: Any, kind: str, checks: Iterable[str] | None = None,
-               skip: dict[str, str] | None = None) -> list[CheckResult]:
+def run_checks(
+    h: Any, kind: str, checks: Iterable[str] | None = None, skip: dict[str, str] | None = None
+) -> list[CheckResult]:
     """Run ``checks`` (default: all for ``kind``) on harness ``h``; the first failure raises AssertionError."""
     skip = skip or {}
     results = []
@@ -94,22 +121,31 @@ def run_checks(h: Any, kind: str, checks: Iterable[str] | None = None,
     return results
 
 
-def check_model(name: str, *, checks: Iterable[str] | None = None, skip: dict[str, str] | None = None,
-                batch: pa.RecordBatch | None = None, weights: str = "auto", seed: int = 0,
-                **options: Any) -> list[CheckResult]:
+def check_model(
+    name: str,
+    *,
+    checks: Iterable[str] | None = None,
+    skip: dict[str, str] | None = None,
+    batch: pa.RecordBatch | None = None,
+    weights: str = "auto",
+    seed: int = 0,
+    **options: Any,
+) -> list[CheckResult]:
     """Check a registered model; ``batch`` replaces the toy batch (it must hold every modality)."""
     h = ModelHarness(name, options=options, weights=weights, seed=seed, batch=batch)
     return run_checks(h, "model", checks, skip)
 
 
-def check_dataset(name: str, *, checks: Iterable[str] | None = None, skip: dict[str, str] | None = None,
-                  **options: Any) -> list[CheckResult]:
+def check_dataset(
+    name: str, *, checks: Iterable[str] | None = None, skip: dict[str, str] | None = None, **options: Any
+) -> list[CheckResult]:
     """Check a registered dataset opened with ``options``."""
     return run_checks(DatasetHarness(name, options=options), "dataset", checks, skip)
 
 
-def check_detector(name: str, *, checks: Iterable[str] | None = None, skip: dict[str, str] | None = None,
-                   **params: Any) -> list[CheckResult]:
+def check_detector(
+    name: str, *, checks: Iterable[str] | None = None, skip: dict[str, str] | None = None, **params: Any
+) -> list[CheckResult]:
     """Check a registered detector made with ``params``."""
     return run_checks(DetectorHarness(name, params=params), "detector", checks, skip)
 
@@ -135,8 +171,9 @@ class ConformanceCase:
         return f"{self.kind}:{self.name}:{self.check}"
 
 
-def cases(kind: str, name: str, *, skip: dict[str, str] | None = None, checks: Iterable[str] | None = None,
-          **options: Any) -> list[Any]:
+def cases(
+    kind: str, name: str, *, skip: dict[str, str] | None = None, checks: Iterable[str] | None = None, **options: Any
+) -> list[Any]:
     """``pytest.param`` objects, one per check; those in ``skip`` carry ``pytest.mark.skip(reason)``."""
     import pytest
 
@@ -148,8 +185,15 @@ def cases(kind: str, name: str, *, skip: dict[str, str] | None = None, checks: I
     return out
 
 
-def parametrize(kind: str, name: str, *, skip: dict[str, str] | None = None,
-                checks: Iterable[str] | None = None, argname: str = "fmb_check", **options: Any) -> Callable:
+def parametrize(
+    kind: str,
+    name: str,
+    *,
+    skip: dict[str, str] | None = None,
+    checks: Iterable[str] | None = None,
+    argname: str = "fmb_check",
+    **options: Any,
+) -> Callable:
     """``@parametrize("model", "mymodel")`` on ``def test_x(fmb_check): fmb_check()``: one test per check."""
     import pytest
 

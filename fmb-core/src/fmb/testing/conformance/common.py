@@ -20,12 +20,30 @@ HEAVY_MODULES: tuple[str, ...] = ()
 REGISTRATION_BUDGET = 0.5
 REGISTRATION_FLOOR_S = 0.1
 
-MODEL_CHECKS = ("spec", "light_registration", "outputs", "deterministic", "seeded", "batch_independent",
-                "no_hidden_state", "missing_modality", "masked_spectrum", "weights_roundtrip")
+MODEL_CHECKS = (
+    "spec",
+    "light_registration",
+    "outputs",
+    "deterministic",
+    "seeded",
+    "batch_independent",
+    "no_hidden_state",
+    "missing_modality",
+    "masked_spectrum",
+    "weights_roundtrip",
+)
 #: the model checks that need a working ``embed`` (skip these for a model that is not implemented yet)
 MODEL_EMBEDDING_CHECKS = MODEL_CHECKS[2:]
-DATASET_CHECKS = ("spec", "light_registration", "schema", "batches", "slicing", "deterministic",
-                  "fingerprint_options", "labels")
+DATASET_CHECKS = (
+    "spec",
+    "light_registration",
+    "schema",
+    "batches",
+    "slicing",
+    "deterministic",
+    "fingerprint_options",
+    "labels",
+)
 DETECTOR_CHECKS = ("spec", "light_registration", "planted_outliers", "deterministic", "rejects_nonfinite")
 CHECKS = {"model": MODEL_CHECKS, "dataset": DATASET_CHECKS, "detector": DETECTOR_CHECKS}
 
@@ -143,8 +161,13 @@ def import_cost_by_package(importtime_log: str) -> dict[str, float]:
     return out
 
 
-def check_light_registration(kind: str, name: str, heavy: Iterable[str] = HEAVY_MODULES,
-                             budget: float = REGISTRATION_BUDGET, floor_s: float = REGISTRATION_FLOOR_S) -> None:
+def check_light_registration(
+    kind: str,
+    name: str,
+    heavy: Iterable[str] = HEAVY_MODULES,
+    budget: float = REGISTRATION_BUDGET,
+    floor_s: float = REGISTRATION_FLOOR_S,
+) -> None:
     """In a fresh interpreter, registering the plugin costs little next to fmb's own start-up.
 
     The plugin module is imported and its ``register_*`` hooks called after ``import fmb.cli``
@@ -156,17 +179,26 @@ def check_light_registration(kind: str, name: str, heavy: Iterable[str] = HEAVY_
     module = plugin_module(kind, name)
     path = getattr(sys.modules.get(module), "__file__", "") or ""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", _LIGHT_CODE, module, path],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", _LIGHT_CODE, module, path],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     errors = [ln for ln in proc.stderr.splitlines() if not ln.startswith("import time:")]
-    assert proc.returncode == 0, (f"{kind} {name!r}: importing plugin module {module!r} in a fresh interpreter "
-                                  f"failed: {errors[-1:] or proc.returncode}")
+    assert proc.returncode == 0, (
+        f"{kind} {name!r}: importing plugin module {module!r} in a fresh interpreter "
+        f"failed: {errors[-1:] or proc.returncode}"
+    )
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert name in report["specs"], f"{kind} {name!r}: plugin module {module!r} did not register it"
     new_top = sorted({m.split(".")[0] for m in report["new"]})
     banned = [m for m in heavy if m in new_top or m in report["new"]]
-    assert not banned, (f"{kind} {name!r}: registering plugin module {module!r} imports {', '.join(banned)}; "
-                        f"import heavy modules inside the loader")
+    assert not banned, (
+        f"{kind} {name!r}: registering plugin module {module!r} imports {', '.join(banned)}; "
+        f"import heavy modules inside the loader"
+    )
     limit = max(budget * report["base"], floor_s)
     if report["cost"] > limit:
         per_pkg = import_cost_by_package(proc.stderr.partition("@@fmb-registration@@")[2])
@@ -176,7 +208,8 @@ def check_light_registration(kind: str, name: str, heavy: Iterable[str] = HEAVY_
             f"{kind} {name!r}: registering plugin module {module!r} takes {report['cost']:.2f} s, over the budget "
             f"of {limit:.2f} s ({budget:.0%} of import fmb.cli's {report['base']:.2f} s), and imports "
             f"{len(report['new'])} modules; heaviest: {named}. Every fmb command pays this: import heavy "
-            f"modules inside the spec's loader, not in the plugin module")
+            f"modules inside the spec's loader, not in the plugin module"
+        )
 
 
 class Harness:

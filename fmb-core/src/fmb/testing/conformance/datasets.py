@@ -63,16 +63,19 @@ class DatasetHarness(Harness):
         assert C.OBJECT_ID in schema.names, f"{where}: no {C.OBJECT_ID!r} column"
         idt = schema.field(C.OBJECT_ID).type
         assert pa.types.is_integer(idt) or pa.types.is_string(idt) or pa.types.is_large_string(idt), (
-            f"{where}: object_id has type {idt}, expected an integer or a string")
+            f"{where}: object_id has type {idt}, expected an integer or a string"
+        )
         missing = set(spec.modalities) - set(ds.modalities)
         assert not missing, f"{where}: spec declares modalities {sorted(missing)} that the schema lacks"
         if C.IMAGE in schema.names:
             fld = schema.field(C.IMAGE)
             assert pa.types.is_fixed_size_list(fld.type) and fld.type.value_type == pa.float32(), (
-                f"{where}: image must be a fixed_size_list of float32, got {fld.type}")
+                f"{where}: image must be a fixed_size_list of float32, got {fld.type}"
+            )
             shape = C.field_shape(fld)
             assert len(shape) == 3 and int(np.prod(shape)) == fld.type.list_size, (
-                f"{where}: image shape metadata {shape} does not match the list size {fld.type.list_size}")
+                f"{where}: image shape metadata {shape} does not match the list size {fld.type.list_size}"
+            )
             bands = C.image_bands(schema)
             assert len(bands) == shape[0] and all(bands), f"{where}: bands metadata {bands} vs shape {shape}"
             assert C.field_meta(fld, "pixel_scale") is not None, f"{where}: image has no pixel_scale metadata"
@@ -82,15 +85,15 @@ class DatasetHarness(Harness):
                 assert col in schema.names, f"{where}: {col!r} column missing next to flux"
                 t = schema.field(col).type
                 assert pa.types.is_fixed_size_list(t) and t.value_type == typ, (
-                    f"{where}: {col!r} must be a fixed_size_list of {typ}, got {t}")
+                    f"{where}: {col!r} must be a fixed_size_list of {typ}, got {t}"
+                )
                 sizes[col] = t.list_size
             assert len(set(sizes.values())) == 1, f"{where}: spectrum columns have different lengths {sizes}"
             grid = C.field_meta(schema.field(C.FLUX), "wavelength_start")
             assert grid is not None or C.WAVELENGTH in schema.names, f"{where}: spectrum has no wavelength grid"
         if spec.has_labels:
             assert C.has_labels(schema), f"{where}: spec says has_labels but there is no {C.IS_ANOMALY!r} column"
-        expected = {C.IS_ANOMALY: pa.bool_(), C.ANOMALY_CLASS: pa.string(),
-                    **{p: pa.float32() for p in C.PHYSICAL}}
+        expected = {C.IS_ANOMALY: pa.bool_(), C.ANOMALY_CLASS: pa.string(), **{p: pa.float32() for p in C.PHYSICAL}}
         for col, typ in expected.items():
             if col in schema.names:
                 assert schema.field(col).type == typ, f"{where}: {col!r} has type {schema.field(col).type}, not {typ}"
@@ -119,15 +122,19 @@ class DatasetHarness(Harness):
             assert all(0 < k <= size for k in got), f"{where}: batch_size={size} gives batches of {got} rows"
             assert sum(got) == stop, f"{where}: batch_size={size} loses or adds rows"
             diff = first_difference(self.table(size, stop=stop), full.slice(0, stop))
-            assert diff is None, (f"{where}: rows read in batches of {size} differ from the same rows read in "
-                                  f"batches of 64 ({diff}); a row's values must not depend on how it is batched")
+            assert diff is None, (
+                f"{where}: rows read in batches of {size} differ from the same rows read in "
+                f"batches of 64 ({diff}); a row's values must not depend on how it is batched"
+            )
         lo, hi = n // 4, max(n // 4 + 1, 3 * n // 4)
         part_table = self.table(5, start=lo, stop=hi)
         part = part_table.column(C.OBJECT_ID).to_pylist()
         assert part == ids[lo:hi], f"{where}: iter_batches(start={lo}, stop={hi}) does not give rows {lo}..{hi - 1}"
         diff = first_difference(part_table, full.slice(lo, hi - lo))
-        assert diff is None, (f"{where}: iter_batches(start={lo}, stop={hi}) gives the right ids but other values "
-                              f"than rows {lo}..{hi - 1} read from the start ({diff}, row counted from {lo})")
+        assert diff is None, (
+            f"{where}: iter_batches(start={lo}, stop={hi}) gives the right ids but other values "
+            f"than rows {lo}..{hi - 1} read from the start ({diff}, row counted from {lo})"
+        )
         assert self.table(8, start=lo, stop=lo).num_rows == 0, f"{where}: start == stop must yield no rows"
         tail = self.table(8, start=len(self.ds) - 1, stop=len(self.ds) + 10).num_rows
         assert tail == 1, f"{where}: a stop past the end must be clipped (got {tail} rows for the last one)"
@@ -138,12 +145,13 @@ class DatasetHarness(Harness):
         assert a.equals(b), f"{where}: iterating twice gives different data"
         fp = self.ds.fingerprint
         assert isinstance(fp, str) and fp and all(c in "0123456789abcdef" for c in fp.lower()), (
-            f"{where}: fingerprint {fp!r} is not a hex string")
+            f"{where}: fingerprint {fp!r} is not a hex string"
+        )
         again = self.open()
         assert again.fingerprint == fp, f"{where}: fingerprint changes when opened again with the same options"
-        assert self.table(16, stop=n).equals(pa.Table.from_batches(list(again.iter_batches(16, stop=n)),
-                                                                  schema=again.schema)), (
-            f"{where}: opening again with the same options gives different data")
+        assert self.table(16, stop=n).equals(
+            pa.Table.from_batches(list(again.iter_batches(16, stop=n)), schema=again.schema)
+        ), f"{where}: opening again with the same options gives different data"
 
     def _sample(self, ds: Any) -> tuple[int, pa.Table]:
         n = min(len(ds), 32)
@@ -167,11 +175,14 @@ class DatasetHarness(Harness):
                 assert other.fingerprint != fp, (
                     f"{where}: options {key}={value!r} and {key}={new!r} give different data but the same fingerprint "
                     f"{fp[:12]}...; the fingerprint must cover every option that changes the data (the embedding "
-                    f"cache would reuse the wrong embeddings)")
+                    f"cache would reuse the wrong embeddings)"
+                )
                 break
         if not tried:
-            raise CheckSkipped(f"{where}: no option given changes the data when varied (pass the options a user "
-                               f"sets, e.g. check_dataset({self.name!r}, size=64, seed=0))")
+            raise CheckSkipped(
+                f"{where}: no option given changes the data when varied (pass the options a user "
+                f"sets, e.g. check_dataset({self.name!r}, size=64, seed=0))"
+            )
 
     def check_labels(self) -> None:
         if not self.ds.has_labels:
@@ -183,7 +194,8 @@ class DatasetHarness(Harness):
             normal = np.asarray([c == C.NORMAL_CLASS for c in t.column(C.ANOMALY_CLASS).to_pylist()])
             assert (flags == ~normal).all(), (
                 f"{where}: is_anomaly disagrees with anomaly_class ({C.NORMAL_CLASS!r} for normal objects) "
-                f"in row {int(np.flatnonzero(flags == normal)[0])}")
+                f"in row {int(np.flatnonzero(flags == normal)[0])}"
+            )
 
 
 def _variants(value: Any) -> list[Any]:

@@ -65,8 +65,10 @@ class DetectorHarness(Harness):
     def check_planted_outliers(self) -> None:
         X, is_out = planted_outliers()
         a = auroc(self.scores(X), is_out)
-        assert a >= self.min_auroc, (f"detector {self.name!r}: planted outliers score AUROC {a:.3f} < "
-                                     f"{self.min_auroc} (are higher scores more anomalous?)")
+        assert a >= self.min_auroc, (
+            f"detector {self.name!r}: planted outliers score AUROC {a:.3f} < "
+            f"{self.min_auroc} (are higher scores more anomalous?)"
+        )
 
     def check_deterministic(self) -> None:
         X, _ = planted_outliers(seed=1)
@@ -85,7 +87,11 @@ class DetectorHarness(Harness):
             except FMBError:
                 continue
             except Exception as exc:
-                raise AssertionError(f"detector {self.name!r}: a {bad} input raises {type(exc).__name__}, not a "
-                                     f"one-line fmb.errors.DetectorError (use Detector.check_input)") from exc
-            raise AssertionError(f"detector {self.name!r}: accepts a {bad} in its input; reject it with "
-                                 f"fmb.errors.DetectorError (Detector.check_input does)")
+                raise AssertionError(
+                    f"detector {self.name!r}: a {bad} input raises {type(exc).__name__}, not a "
+                    f"one-line fmb.errors.DetectorError (use Detector.check_input)"
+                ) from exc
+            raise AssertionError(
+                f"detector {self.name!r}: accepts a {bad} in its input; reject it with "
+                f"fmb.errors.DetectorError (Detector.check_input does)"
+            )

@@ -28,16 +28,20 @@ def toy_batch(size: int = 12, seed: int = 0, **options: Any) -> pa.RecordBatch:
     """One canonical batch of the ``toy`` data set (images and spectra, no missing data)."""
     from fmb.testing.toy import ToyDataset
 
-    return pa.Table.from_batches(list(ToyDataset(size=size, seed=seed, **options).iter_batches(size))
-                                 ).combine_chunks().to_batches()[0]
+    return (
+        pa.Table.from_batches(list(ToyDataset(size=size, seed=seed, **options).iter_batches(size)))
+        .combine_chunks()
+        .to_batches()[0]
+    )
 
 
 def drop_modality(batch: pa.RecordBatch, modality: str) -> pa.RecordBatch:
     """``batch`` without the columns of ``modality`` (spectrum also drops ``wavelength``)."""
     cols = set(C.MODALITY_COLUMNS[modality]) | ({C.WAVELENGTH} if modality == "spectrum" else {C.RGB})
     keep = [i for i, f in enumerate(batch.schema) if f.name not in cols]
-    return pa.RecordBatch.from_arrays([batch.column(i) for i in keep],
-                                      schema=pa.schema([batch.schema.field(i) for i in keep]))
+    return pa.RecordBatch.from_arrays(
+        [batch.column(i) for i in keep], schema=pa.schema([batch.schema.field(i) for i in keep])
+    )
 
 
 def mask_spectra(batch: pa.RecordBatch, rows: Iterable[int]) -> pa.RecordBatch:
@@ -76,8 +80,13 @@ class ModelHarness(Harness):
 
     def load(self, weights: str | None = None, seed: int | None = None) -> Any:
         _ = self.spec  # an unknown name is an AssertionError naming it
-        return _registry().load_model(self.name, weights=weights or self.weights, device="cpu",
-                                      options=dict(self.options), seed=self.seed if seed is None else seed)
+        return _registry().load_model(
+            self.name,
+            weights=weights or self.weights,
+            device="cpu",
+            options=dict(self.options),
+            seed=self.seed if seed is None else seed,
+        )
 
     @property
     def model(self) -> Any:
@@ -104,7 +113,8 @@ class ModelHarness(Harness):
             assert rows == batch.num_rows, (
                 f"model {self.name!r} output {key!r}: {rows} rows for a batch of {batch.num_rows}; embed must return "
                 f"exactly one row per input row, in input order (NaN rows where a modality is missing), never drop, "
-                f"add or reorder rows")
+                f"add or reorder rows"
+            )
         return out
 
     def _random(self, seed: int) -> Any:
@@ -119,18 +129,23 @@ class ModelHarness(Harness):
         batch, s = self.data(), self.seed
         a = self._random(s)
         if a.weights.kind != "random":
-            raise CheckSkipped(f"model {self.name!r}: --weights random gives weights of kind {a.weights.kind!r} "
-                               f"(nothing randomly initialised to seed)")
-        assert a.weights.seed == s, (f"model {self.name!r}: loaded with --weights random --seed {s} but records "
-                                     f"weights.seed {a.weights.seed!r}")
+            raise CheckSkipped(
+                f"model {self.name!r}: --weights random gives weights of kind {a.weights.kind!r} "
+                f"(nothing randomly initialised to seed)"
+            )
+        assert a.weights.seed == s, (
+            f"model {self.name!r}: loaded with --weights random --seed {s} but records weights.seed {a.weights.seed!r}"
+        )
         ea, eb, ec = self.embed(batch, a), self.embed(batch, self._random(s)), self.embed(batch, self._random(s + 1))
         for key in ea:
             assert _nan_equal(ea[key], eb[key], self.rtol, self.atol), (
                 f"model {self.name!r} output {key!r}: two loads with --weights random --seed {s} give different "
-                f"embeddings; the weight initialisation is not seeded (seed every generator from the loader's seed)")
+                f"embeddings; the weight initialisation is not seeded (seed every generator from the loader's seed)"
+            )
         assert any(not _nan_equal(ea[k], ec[k], self.rtol, self.atol) for k in ea if k in ec), (
             f"model {self.name!r}: --weights random with --seed {s} and --seed {s + 1} give identical embeddings; "
-            f"the loader ignores its seed at weight initialisation")
+            f"the loader ignores its seed at weight initialisation"
+        )
 
     def check_no_hidden_state(self) -> None:
         batch = self.data()
@@ -145,7 +160,8 @@ class ModelHarness(Harness):
                 f"model {self.name!r} output {key!r}: a batch embedded after another batch differs from the same "
                 f"batch embedded by a freshly loaded model (max |diff| "
                 f"{np.nanmax(np.abs(after[key] - fresh[key])):.3g}); the model keeps state fitted on the batches it "
-                f"has seen (e.g. normalisation statistics from the first batch)")
+                f"has seen (e.g. normalisation statistics from the first batch)"
+            )
 
     def _modalities_in(self, batch: pa.RecordBatch) -> set[str]:
         return set(C.modalities_of(batch.schema))
@@ -166,7 +182,8 @@ class ModelHarness(Harness):
             assert isinstance(arr, np.ndarray), f"{where}: {type(arr).__name__}, not a numpy array"
             assert arr.dtype == np.float32, f"{where}: dtype {arr.dtype}, expected float32"
             assert arr.shape == (batch.num_rows, spec.outputs[key]), (
-                f"{where}: shape {arr.shape}, expected ({batch.num_rows}, {spec.outputs[key]})")
+                f"{where}: shape {arr.shape}, expected ({batch.num_rows}, {spec.outputs[key]})"
+            )
             bad = ~np.isfinite(arr).all(axis=1)
             assert not bad.any(), f"{where}: row {int(np.flatnonzero(bad)[0])} is not finite (no data is missing)"
 
@@ -184,13 +201,15 @@ class ModelHarness(Harness):
         shuffled = self.embed(batch.take(pa.array(order)))
         for key in full:
             assert _nan_equal(shuffled[key], full[key][order], self.rtol, self.atol), (
-                f"model {self.name!r} output {key!r}: a row's embedding changes when its batch mates are reordered")
+                f"model {self.name!r} output {key!r}: a row's embedding changes when its batch mates are reordered"
+            )
         for i in sorted({0, n // 2, n - 1}):
             alone = self.embed(batch.slice(i, 1))
             for key in full:
                 assert _nan_equal(alone[key][0], full[key][i], self.rtol, self.atol), (
                     f"model {self.name!r} output {key!r}: row {i} embedded alone differs from row {i} in a "
-                    f"batch of {n} (max |diff| {np.nanmax(np.abs(alone[key][0] - full[key][i])):.3g})")
+                    f"batch of {n} (max |diff| {np.nanmax(np.abs(alone[key][0] - full[key][i])):.3g})"
+                )
 
     def check_missing_modality(self) -> None:
         batch, spec = self.data(), self.spec
@@ -204,11 +223,13 @@ class ModelHarness(Harness):
                 if key in out:
                     assert np.isnan(out[key]).all(), (
                         f"model {self.name!r}: a batch without {gone!r} columns gives a {key!r} output that is not "
-                        f"all NaN; give no output (or NaN rows) for a missing modality, never zeros or made-up values")
+                        f"all NaN; give no output (or NaN rows) for a missing modality, never zeros or made-up values"
+                    )
             for key in self.expected_outputs(part):
                 assert key in out, f"model {self.name!r}: a batch without {gone!r} gives no {key!r} output"
                 assert _nan_equal(out[key], full[key], self.rtol, self.atol), (
-                    f"model {self.name!r}: output {key!r} changes when the {gone!r} columns are absent")
+                    f"model {self.name!r}: output {key!r} changes when the {gone!r} columns are absent"
+                )
 
     def check_masked_spectrum(self) -> None:
         spec = self.spec
@@ -227,12 +248,15 @@ class ModelHarness(Harness):
             for i in rows:
                 assert np.isnan(out[key][i]).all(), (
                     f"model {self.name!r} output {key!r}: row {i} has an entirely masked spectrum but its embedding "
-                    f"is not all NaN (a missing modality must give NaN rows, never zeros)")
+                    f"is not all NaN (a missing modality must give NaN rows, never zeros)"
+                )
             assert _nan_equal(out[key][keep], full[key][keep], self.rtol, self.atol), (
-                f"model {self.name!r} output {key!r}: unmasked rows change when other rows' spectra are masked")
+                f"model {self.name!r} output {key!r}: unmasked rows change when other rows' spectra are masked"
+            )
         if "image" in out:
             assert _nan_equal(out["image"], full["image"], self.rtol, self.atol), (
-                f"model {self.name!r}: the image output changes when spectra are masked")
+                f"model {self.name!r}: the image output changes when spectra are masked"
+            )
 
     def _weights_source(self, batch: pa.RecordBatch) -> Any:
         """A model whose weights differ from the loader's default where possible (random, another seed).
@@ -248,7 +272,8 @@ class ModelHarness(Harness):
             return self.model
         mine, theirs = self.embed(batch), self.embed(batch, other)
         if other.can_save_weights and any(
-                not _nan_equal(mine[k], theirs[k], self.rtol, self.atol) for k in mine if k in theirs):
+            not _nan_equal(mine[k], theirs[k], self.rtol, self.atol) for k in mine if k in theirs
+        ):
             return other
         return self.model
 
@@ -265,7 +290,8 @@ class ModelHarness(Harness):
             assert path.exists(), f"model {self.name!r}: save_weights({target}) wrote nothing at {path}"
             again = self.load(weights=str(path))
             assert again.weights.kind == "path", (
-                f"model {self.name!r}: loaded from --weights {path} but weights.kind is {again.weights.kind!r}")
+                f"model {self.name!r}: loaded from --weights {path} but weights.kind is {again.weights.kind!r}"
+            )
             a, b = self.embed(batch, source), self.embed(batch, again)
         default = self.embed(batch) if source is not model else None
         assert set(a) == set(b), f"model {self.name!r}: reloaded weights give outputs {sorted(b)}, not {sorted(a)}"
@@ -276,6 +302,8 @@ class ModelHarness(Harness):
                 raise AssertionError(
                     f"model {self.name!r} output {key!r}: loading --weights {path.name} gives the embeddings of the "
                     f"default weights, not of the saved ones; the loader ignores --weights PATH (yet records "
-                    f"kind 'path')")
+                    f"kind 'path')"
+                )
             raise AssertionError(
-                f"model {self.name!r} output {key!r}: embeddings differ after save_weights and --weights PATH")
+                f"model {self.name!r} output {key!r}: embeddings differ after save_weights and --weights PATH"
+            )

@@ -17,8 +17,9 @@ class MahalanobisDetector(Detector):
 
     def __init__(self, shrinkage: float = 0.1, **params: Any) -> None:
         if params:
-            raise DetectorError(f"detector 'mahalanobis': unknown parameter(s) {', '.join(sorted(params))} "
-                                "(valid: shrinkage)")
+            raise DetectorError(
+                f"detector 'mahalanobis': unknown parameter(s) {', '.join(sorted(params))} (valid: shrinkage)"
+            )
         shrinkage = float(shrinkage)
         if not 0.0 <= shrinkage <= 1.0:
             raise DetectorError(f"detector 'mahalanobis': shrinkage must be in [0, 1], got {shrinkage}")

@@ -73,15 +73,18 @@ def projections(seed: int) -> dict[str, np.ndarray]:
     """The two random projection matrices (Gaussian, scaled to preserve norms on average)."""
     rng = np.random.default_rng(seed)
     n_img = BANDS * GRID * GRID
-    return {"image": rng.normal(0, 1 / np.sqrt(32), (n_img, 32)),
-            "spectrum": rng.normal(0, 1 / np.sqrt(PROJECTED), (BINS, PROJECTED))}
+    return {
+        "image": rng.normal(0, 1 / np.sqrt(32), (n_img, 32)),
+        "spectrum": rng.normal(0, 1 / np.sqrt(PROJECTED), (BINS, PROJECTED)),
+    }
 
 
 class ExampleModel(Model):
     """See the module docstring."""
 
-    def __init__(self, spec: ModelSpec, weights: WeightsInfo, options: dict[str, Any],
-                 matrices: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, spec: ModelSpec, weights: WeightsInfo, options: dict[str, Any], matrices: dict[str, np.ndarray]
+    ) -> None:
         super().__init__(spec, weights, options)
         self.matrices = matrices
 
@@ -91,8 +94,9 @@ class ExampleModel(Model):
         if C.IMAGE in names:
             out["image"] = image_features(C.column_array(batch, C.IMAGE)) @ self.matrices["image"]
         if C.FLUX in names:
-            bins = spectrum_bins(C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR),
-                                 C.column_array(batch, C.MASK, bool))
+            bins = spectrum_bins(
+                C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR), C.column_array(batch, C.MASK, bool)
+            )
             out["spectrum"] = np.hstack([bins @ self.matrices["spectrum"], moments(bins)])
         if "image" in out and "spectrum" in out:
             joint = np.hstack([out["image"], out["spectrum"]])
@@ -111,8 +115,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
-               options: dict[str, Any] | None = None, seed: int = 0) -> ExampleModel:
+def load_model(
+    spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
+) -> ExampleModel:
     """Loader named by the spec (``weights``: auto, none, random or a path to an ``.npz``)."""
     options = {**spec.default_options, **(options or {})}
     unknown = sorted(set(options) - {"projection_seed"})
@@ -120,8 +125,12 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
         raise ModelError(f"model 'example': unknown option(s) {', '.join(unknown)} (valid: projection_seed)")
     if weights in ("auto", "none"):
         pseed = int(options["projection_seed"])
-        return ExampleModel(spec, WeightsInfo(kind="none", location=f"projection_seed={pseed}"),
-                            {"projection_seed": pseed}, projections(pseed))
+        return ExampleModel(
+            spec,
+            WeightsInfo(kind="none", location=f"projection_seed={pseed}"),
+            {"projection_seed": pseed},
+            projections(pseed),
+        )
     if weights == "random":
         return ExampleModel(spec, WeightsInfo(kind="random", seed=seed), {}, projections(seed))
     if weights.startswith("hf:"):
@@ -138,5 +147,6 @@ def load_model(spec: ModelSpec, weights: str = "auto", device: str = "cpu",
         raise ModelError(f"model 'example': cannot read {path} as .npz ({exc})".splitlines()[0]) from None
     expected = {k: v.shape for k, v in projections(0).items()}
     check_tensors(expected, {k: v.shape for k, v in matrices.items()}, f"model 'example': {path}")  # strict
-    return ExampleModel(spec, WeightsInfo(kind="path", location=str(path.resolve()), sha256=_sha256(path)),
-                        {}, matrices)
+    return ExampleModel(
+        spec, WeightsInfo(kind="path", location=str(path.resolve()), sha256=_sha256(path)), {}, matrices
+    )
