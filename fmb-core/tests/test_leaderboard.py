@@ -325,3 +325,15 @@ def test_warnings_outside_a_terminal_are_one_line_each():
     buf = io.StringIO()
     Reporter(Console(file=buf)).warn("a long warning " * 20)
     assert buf.getvalue().count("\n") == 1 and buf.getvalue().startswith("warning: a long warning")
+
+
+def test_bootstrap_gives_no_interval_when_a_class_has_one_object():
+    """One anomaly (or one normal object) cannot be resampled into a distribution: no interval, never a crash."""
+    from fmb.protocol.metrics import bootstrap_intervals
+
+    s = np.linspace(0, 1, 20)
+    for y in (np.arange(20) == 19, np.arange(20) != 0):
+        out = bootstrap_intervals(s, y, seed=0, n_resamples=50)
+        assert out["auroc_ci"] is None and out["average_precision_stderr"] is None
+    two = bootstrap_intervals(s, np.arange(20) >= 18, seed=0, n_resamples=50)
+    assert two["auroc_ci"] is not None and two["auroc_ci"][0] <= two["auroc_ci"][1]

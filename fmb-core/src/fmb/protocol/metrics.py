@@ -241,8 +241,9 @@ def bootstrap_intervals(
     label. The interval is the percentile one (BCa would need N jackknife evaluations, too slow at
     survey sizes) and ``*_stderr`` is the standard deviation of the bootstrap
     distribution (as lm-evaluation-harness's ``*_stderr``). Returns ``auroc_ci`` ``[lo, hi]``,
-    ``auroc_stderr``, ``average_precision_ci``, ``average_precision_stderr`` and the settings; a metric
-    that is undefined (one class only) has None.
+    ``auroc_stderr``, ``average_precision_ci``, ``average_precision_stderr`` and the settings; they are
+    None where no interval can be given: a class with fewer than two objects (a single anomaly cannot be
+    resampled into a distribution; scipy refuses it).
     """
     from scipy.stats import bootstrap
 
@@ -254,7 +255,7 @@ def bootstrap_intervals(
     }
     for name in ("auroc", "average_precision"):
         out[f"{name}_ci"], out[f"{name}_stderr"] = None, None
-    if len(y) < 2 or not 0 < y.sum() < len(y):
+    if y.sum() < 2 or (~y).sum() < 2:
         return out
     ranking = _GroupedRanking(s, y)
 
