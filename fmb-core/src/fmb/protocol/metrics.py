@@ -242,7 +242,8 @@ def bootstrap_intervals(
     survey sizes) and ``*_stderr`` is the standard deviation of the bootstrap
     distribution (as lm-evaluation-harness's ``*_stderr``). Returns ``auroc_ci`` ``[lo, hi]``,
     ``auroc_stderr``, ``average_precision_ci``, ``average_precision_stderr`` and the settings; a metric
-    that is undefined (one class only) has None.
+    that is undefined (a class with fewer than two objects: scipy's stratified bootstrap needs two per
+    sample, and one anomaly gives no spread to resample) has None.
     """
     from scipy.stats import bootstrap
 
@@ -254,7 +255,7 @@ def bootstrap_intervals(
     }
     for name in ("auroc", "average_precision"):
         out[f"{name}_ci"], out[f"{name}_stderr"] = None, None
-    if len(y) < 2 or not 0 < y.sum() < len(y):
+    if min(int(y.sum()), int((~y).sum())) < 2:
         return out
     ranking = _GroupedRanking(s, y)
 
