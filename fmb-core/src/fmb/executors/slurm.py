@@ -239,12 +239,35 @@ def _clear_previous(plan: RunPlan) -> None:
         _run(["scancel", r["job"]], check=False)
 
 
+class _DryRun:
+    """Stands in for :func:`sbatch` in ``--dry-run``: records the command that would be run and returns a
+    placeholder job id (``<detect>``), so the dependent jobs' ``--dependency`` options still read right."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, script: Path, *options: str) -> str:
+        self.commands.append(["sbatch", "--parsable", *options, str(script)])
+        return f"<{script.stem}>"
+
+
 def submit(
-    plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None, workers: int | None = None
+    plan: RunPlan,
+    options: SlurmOptions,
+    previous: RunPlan | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Write the scripts and submit what is missing; returns the submission record (also saved in the plan)."""
+    """Write the scripts and submit what is missing; returns the submission record (also saved in the plan).
+
+    ``dry_run``: write the scripts (``<run>/slurm/*.sbatch``) but call no Slurm command (no sbatch, no
+    squeue) and record no submission; the record then has ``dry_run: True``, placeholder job ids and
+    ``commands`` (the sbatch command lines that would be run, in order)."""
+    dry = _DryRun() if dry_run else None
+    submit_job = dry or sbatch
     if previous is not None:
-        _clear_previous(previous)
+        if not dry_run:
+            _clear_previous(previous)
         plan.submissions = previous.submissions
     slurm_dir = plan.run_dir / "slurm"
     log_dir = slurm_dir / "logs"
@@ -256,7 +279,8 @@ def submit(
         "fmb": fmb_command(),
     }
     record: dict[str, Any] = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "embed": {}, "detect": None}
-    plan.save()  # the jobs need nothing from it, but `fmb status` does
+    if not dry_run:
+        plan.save()  # the jobs need nothing from it, but `fmb status` does
     embed_jobs = []
     for unit in plan.embed:
         missing = plan.missing_shards(unit)
@@ -277,7 +301,7 @@ def submit(
                 **common,
             )
         )
-        job = sbatch(script, f"--array={array_spec(missing, options.array_parallelism)}")
+        job = submit_job(script, f"--array={array_spec(missing, options.array_parallelism)}")
         record["embed"][unit.id] = {"job": job, "tasks": missing}
         embed_jobs.append(job)
     todo = [d for d in plan.detect if d.unit in record["embed"] or not plan.detect_done(d)]
@@ -296,16 +320,21 @@ def submit(
             )
         )
         deps = [f"--dependency=afterok:{':'.join(embed_jobs)}"] if embed_jobs else []
-        record["detect"] = sbatch(script, *deps)
+        record["detect"] = submit_job(script, *deps)
         record["systems"] = [d.label for d in todo]
-        record["analysis"] = _submit_analysis(plan, options, common, record["detect"])
+        record["analysis"] = _submit_analysis(plan, options, common, record["detect"], submit_job)
+    if dry is not None:
+        record.update(dry_run=True, commands=dry.commands)
+        return record
     if record["embed"] or record["detect"]:
         plan.submissions.append(record)
     plan.save()
     return record
 
 
-def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str], after: str) -> str | None:
+def _submit_analysis(
+    plan: RunPlan, options: SlurmOptions, common: dict[str, str], after: str, submit_job: Any = None
+) -> str | None:
     """Stage 4: ``fmb compare`` of the systems once they are scored (for 2+ systems), then their
     leaderboard at the matrix's root (``fmb leaderboard``)."""
     if len(plan.detect) < 2:
@@ -325,7 +354,7 @@ def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str
             **common,
         )
     )
-    return sbatch(script, f"--dependency=afterok:{after}")
+    return (submit_job or sbatch)(script, f"--dependency=afterok:{after}")
 
 
 def wait(plan: RunPlan, poll: float = 1.0, timeout: float | None = None) -> None:
