@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -357,12 +358,36 @@ def _submit_analysis(
     return (submit_job or sbatch)(script, f"--dependency=afterok:{after}")
 
 
-def wait(plan: RunPlan, poll: float = 1.0, timeout: float | None = None) -> None:
+#: ``--wait`` polling: first delay (s), growth factor per poll, longest delay (s)
+POLL_START, POLL_FACTOR, POLL_CAP = 3.0, 1.5, 60.0
+
+
+def poll_delays(start: float = POLL_START, factor: float = POLL_FACTOR, cap: float = POLL_CAP) -> Iterator[float]:
+    """Seconds to sleep before each successive poll: ``start``, then times ``factor`` each poll, never over
+    ``cap`` (3, 4.5, 6.75, ... 60, 60, ...): quick feedback for short jobs, at most one squeue a minute for
+    long ones. ValueError for ``start`` <= 0, ``factor`` < 1 or ``cap`` < ``start``."""
+    if not (start > 0 and factor >= 1 and cap >= start):
+        raise ValueError(f"poll delays need start > 0, factor >= 1, cap >= start (got {start}, {factor}, {cap})")
+    delay = start
+    while True:
+        yield delay
+        delay = min(delay * factor, cap)
+
+
+def wait(
+    plan: RunPlan, timeout: float | None = None, delays: Iterable[float] | None = None, sleep: Any = time.sleep
+) -> None:
     """Block until no job of the latest submission is queued or running, or every one left can never
-    start (pending on a failed dependency; a resubmission cancels those)."""
+    start (pending on a failed dependency; a resubmission cancels those).
+
+    Each poll is one batched ``squeue`` for all the jobs (:func:`queue_states`); between polls it sleeps
+    :func:`poll_delays` (or ``delays``). ``timeout`` (s): a one-line UsageError when jobs still run after it."""
     jobs = submitted_jobs(plan)
     t0 = time.monotonic()
+    steps = iter(poll_delays() if delays is None else delays)
     while any(not _stuck(r) for r in queue_states(jobs)):
-        if timeout is not None and time.monotonic() - t0 > timeout:
+        elapsed = time.monotonic() - t0
+        if timeout is not None and elapsed > timeout:
             raise UsageError(f"jobs {', '.join(jobs)} still running after {timeout:.0f} s")
-        time.sleep(poll)
+        step = next(steps)
+        sleep(step if timeout is None else max(min(step, timeout - elapsed), 0.0))
