@@ -90,6 +90,24 @@ def as_int(value: Any, name: str) -> int:
         raise ValueError(f"option {name!r} must be an integer, got {value!r}") from None
 
 
+def as_limit(value: Any, name: str = "limit") -> int | None:
+    """A row limit: None (or ``""``/``none``) for no limit, else a positive int (``"10"`` -> 10, ``10.0`` -> 10).
+
+    Raises a one-line UsageError naming option ``name`` for 0, a negative, a fraction, a bool or text.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        if isinstance(value, bool) or float(value) != int(float(value)):
+            raise ValueError
+        n = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"option {name!r} must be a positive integer (number of objects), got {value!r}") from None
+    if n < 1:
+        raise UsageError(f"option {name!r} must be a positive integer (number of objects), got {value!r}")
+    return n
+
+
 def as_float(value: Any, name: str) -> float | None:
     """``value`` as a float (``"0.1"`` -> 0.1), None for None or ``""``; ValueError naming ``name``."""
     if value is None or value == "":

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from fmb.errors import UsageError
+
 
 def _workers_option(f: Callable) -> Callable:
     return click.option(
@@ -51,6 +53,11 @@ def run_options(f: Callable) -> Callable:
             help="At most this many embedding tasks at once (%N).",
         ),
         click.option("--wait", is_flag=True, help="Slurm: block until the jobs finish, then show the status."),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Slurm: write the sbatch scripts into the run folder and print them, submitting nothing.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -94,6 +101,7 @@ def run_matrix(
     slurm_profile: str | None = None,
     array_parallelism: int | None = None,
     wait: bool = False,
+    dry_run: bool = False,
     **slurm: Any,
 ) -> list[tuple[str, dict[str, Any]]] | None:
     """Run ``cfgs`` (already checked) through an executor: the local one (plain ``fmb run`` is one shard
@@ -105,6 +113,8 @@ def run_matrix(
     run_dir = plan_dir(cfgs, output)
     plan = build_plan(reg, cfgs, dirs, run_dir, executor, shards, shard_size, report=report)
     if executor == "local":
+        if dry_run:
+            raise UsageError("--dry-run needs --executor slurm (it writes the sbatch scripts without submitting them)")
         from fmb.executors.local import run_local
 
         persist = shards is not None or shard_size is not None
@@ -128,6 +138,17 @@ def run_matrix(
         mem=slurm.get("mem"),
     )
     previous = RunPlan.load(run_dir) if (run_dir / PLAN_FILE).exists() else None
+    if dry_run:
+        if wait:
+            raise UsageError("--dry-run submits nothing, so there is nothing to --wait for")
+        record = S.submit(plan, options, previous, workers=workers, dry_run=True)
+        for cmd in record["commands"]:
+            click.echo(f"would run: {' '.join(cmd)}")
+        scripts = [cmd[-1] for cmd in record["commands"]]
+        click.echo(f"dry run: {len(scripts)} script(s) written, nothing submitted" if scripts else "nothing to submit")
+        for path in scripts:
+            click.echo(path)
+        return None
     record = S.submit(plan, options, previous, workers=workers)
     for uid, e in record["embed"].items():
         click.echo(f"submitted embedding {uid}: job {e['job']}, array {S.array_spec(e['tasks'])}")

@@ -21,7 +21,7 @@ def _common(f):
         click.option("--modality", type=_MODALITY, default=None, help="Embedding to score (default all)."),
         click.option("--weights", default=None, help="auto | random | PATH | hf:REPO[@REV]."),
         click.option("--seed", "seeds", multiple=True, type=int, help="Random seed (repeat for several)."),
-        click.option("--device", default=None, help="auto | cpu | cuda."),
+        click.option("--device", default=None, help="auto | cpu | cuda | mps."),
         click.option("--batch-size", type=int, default=None, help="Objects per model batch (default 64)."),
         click.option(
             "--config",

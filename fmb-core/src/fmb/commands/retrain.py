@@ -111,7 +111,7 @@ def make_command(model: str, r: Retrainer) -> click.Command:
             help="Run folder (default $FMB_HOME/retrained/MODEL/DATASET-seedN).",
         ),
         click.Option(["--resume"], is_flag=True, help="Continue the run saved in --output."),
-        click.Option(["--device"], default="auto", show_default=True, help="auto | cpu | cuda."),
+        click.Option(["--device"], default="auto", show_default=True, help="auto | cpu | cuda | mps."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress output."),
     ]
     cmd = click.Command(model, callback=config_options(r.config)(callback), params=params, help=r.help)

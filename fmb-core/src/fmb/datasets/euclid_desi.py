@@ -38,9 +38,10 @@ from fmb.datasets.files import (
     FileDataset,
     Plan,
     SourceFile,
+    limit_files,
     resolve_files,
 )
-from fmb.params import as_bool, as_int
+from fmb.params import as_bool, as_int, as_limit
 
 HF_DATASET_ID = "msiudek/astroPT_euclid_Q1_desi_dr1_dataset"
 SPLITS = ("train", "test")
@@ -71,12 +72,16 @@ def open_dataset(
     wavelength: str = "auto",
     repo_id: str = HF_DATASET_ID,
     cache_dir: str | None = None,
+    limit: Any = None,
 ) -> EuclidDesiDataset:
     """Open the Euclid x DESI data set (see the module docstring for sources and conversion).
 
     ``split``: ``train``, ``test``, a comma list, or ``all``. ``wavelength``: ``auto`` (shared
-    grid when the data have one) or ``column`` (always a per-row ``wavelength`` column).
+    grid when the data have one) or ``column`` (always a per-row ``wavelength`` column). ``limit=N``: only
+    the first N objects in file order (splits in the order given); recorded in the options (fingerprint and
+    cache key); not a positive integer -> one-line UsageError.
     """
+    n_limit = as_limit(limit)
     splits = _splits(split)
     source, units, wavelength = str(source).lower(), str(units).lower(), str(wavelength).lower()
     if source not in SOURCES:
@@ -86,7 +91,7 @@ def open_dataset(
     if wavelength not in ("auto", "column"):
         raise ValueError(f"option 'wavelength' must be 'auto' or 'column', got {wavelength!r}")
     kind, paths = _resolve(path, splits, source, revision, repo_id, cache_dir)
-    files = [SourceFile(p) for p in paths]
+    files = limit_files([SourceFile(p) for p in paths], n_limit)
     plan = _plan(files[0], units, as_bool(rgb), wavelength)
     opts = {
         "path": str(path) if path is not None else None,
@@ -99,6 +104,8 @@ def open_dataset(
         "wavelength": wavelength,
         "batch_rows": as_int(batch_rows, "batch_rows"),
     }
+    if n_limit is not None:  # recorded only when set, so unlimited runs keep their cache keys
+        opts["limit"] = n_limit
     return EuclidDesiDataset(files, plan, as_int(batch_rows, "batch_rows"), kind=kind, options=opts)
 
 

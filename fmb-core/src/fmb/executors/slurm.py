@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -239,12 +240,35 @@ def _clear_previous(plan: RunPlan) -> None:
         _run(["scancel", r["job"]], check=False)
 
 
+class _DryRun:
+    """Stands in for :func:`sbatch` in ``--dry-run``: records the command that would be run and returns a
+    placeholder job id (``<detect>``), so the dependent jobs' ``--dependency`` options still read right."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, script: Path, *options: str) -> str:
+        self.commands.append(["sbatch", "--parsable", *options, str(script)])
+        return f"<{script.stem}>"
+
+
 def submit(
-    plan: RunPlan, options: SlurmOptions, previous: RunPlan | None = None, workers: int | None = None
+    plan: RunPlan,
+    options: SlurmOptions,
+    previous: RunPlan | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Write the scripts and submit what is missing; returns the submission record (also saved in the plan)."""
+    """Write the scripts and submit what is missing; returns the submission record (also saved in the plan).
+
+    ``dry_run``: write the scripts (``<run>/slurm/*.sbatch``) but call no Slurm command (no sbatch, no
+    squeue) and record no submission; the record then has ``dry_run: True``, placeholder job ids and
+    ``commands`` (the sbatch command lines that would be run, in order)."""
+    dry = _DryRun() if dry_run else None
+    submit_job = dry or sbatch
     if previous is not None:
-        _clear_previous(previous)
+        if not dry_run:
+            _clear_previous(previous)
         plan.submissions = previous.submissions
     slurm_dir = plan.run_dir / "slurm"
     log_dir = slurm_dir / "logs"
@@ -256,7 +280,8 @@ def submit(
         "fmb": fmb_command(),
     }
     record: dict[str, Any] = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "embed": {}, "detect": None}
-    plan.save()  # the jobs need nothing from it, but `fmb status` does
+    if not dry_run:
+        plan.save()  # the jobs need nothing from it, but `fmb status` does
     embed_jobs = []
     for unit in plan.embed:
         missing = plan.missing_shards(unit)
@@ -277,7 +302,7 @@ def submit(
                 **common,
             )
         )
-        job = sbatch(script, f"--array={array_spec(missing, options.array_parallelism)}")
+        job = submit_job(script, f"--array={array_spec(missing, options.array_parallelism)}")
         record["embed"][unit.id] = {"job": job, "tasks": missing}
         embed_jobs.append(job)
     todo = [d for d in plan.detect if d.unit in record["embed"] or not plan.detect_done(d)]
@@ -296,16 +321,21 @@ def submit(
             )
         )
         deps = [f"--dependency=afterok:{':'.join(embed_jobs)}"] if embed_jobs else []
-        record["detect"] = sbatch(script, *deps)
+        record["detect"] = submit_job(script, *deps)
         record["systems"] = [d.label for d in todo]
-        record["analysis"] = _submit_analysis(plan, options, common, record["detect"])
+        record["analysis"] = _submit_analysis(plan, options, common, record["detect"], submit_job)
+    if dry is not None:
+        record.update(dry_run=True, commands=dry.commands)
+        return record
     if record["embed"] or record["detect"]:
         plan.submissions.append(record)
     plan.save()
     return record
 
 
-def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str], after: str) -> str | None:
+def _submit_analysis(
+    plan: RunPlan, options: SlurmOptions, common: dict[str, str], after: str, submit_job: Any = None
+) -> str | None:
     """Stage 4: ``fmb compare`` of the systems once they are scored (for 2+ systems), then their
     leaderboard at the matrix's root (``fmb leaderboard``)."""
     if len(plan.detect) < 2:
@@ -325,15 +355,39 @@ def _submit_analysis(plan: RunPlan, options: SlurmOptions, common: dict[str, str
             **common,
         )
     )
-    return sbatch(script, f"--dependency=afterok:{after}")
+    return (submit_job or sbatch)(script, f"--dependency=afterok:{after}")
 
 
-def wait(plan: RunPlan, poll: float = 1.0, timeout: float | None = None) -> None:
+#: ``--wait`` polling: first delay (s), growth factor per poll, longest delay (s)
+POLL_START, POLL_FACTOR, POLL_CAP = 3.0, 1.5, 60.0
+
+
+def poll_delays(start: float = POLL_START, factor: float = POLL_FACTOR, cap: float = POLL_CAP) -> Iterator[float]:
+    """Seconds to sleep before each successive poll: ``start``, then times ``factor`` each poll, never over
+    ``cap`` (3, 4.5, 6.75, ... 60, 60, ...): quick feedback for short jobs, at most one squeue a minute for
+    long ones. ValueError for ``start`` <= 0, ``factor`` < 1 or ``cap`` < ``start``."""
+    if not (start > 0 and factor >= 1 and cap >= start):
+        raise ValueError(f"poll delays need start > 0, factor >= 1, cap >= start (got {start}, {factor}, {cap})")
+    delay = start
+    while True:
+        yield delay
+        delay = min(delay * factor, cap)
+
+
+def wait(
+    plan: RunPlan, timeout: float | None = None, delays: Iterable[float] | None = None, sleep: Any = time.sleep
+) -> None:
     """Block until no job of the latest submission is queued or running, or every one left can never
-    start (pending on a failed dependency; a resubmission cancels those)."""
+    start (pending on a failed dependency; a resubmission cancels those).
+
+    Each poll is one batched ``squeue`` for all the jobs (:func:`queue_states`); between polls it sleeps
+    :func:`poll_delays` (or ``delays``). ``timeout`` (s): a one-line UsageError when jobs still run after it."""
     jobs = submitted_jobs(plan)
     t0 = time.monotonic()
+    steps = iter(poll_delays() if delays is None else delays)
     while any(not _stuck(r) for r in queue_states(jobs)):
-        if timeout is not None and time.monotonic() - t0 > timeout:
+        elapsed = time.monotonic() - t0
+        if timeout is not None and elapsed > timeout:
             raise UsageError(f"jobs {', '.join(jobs)} still running after {timeout:.0f} s")
-        time.sleep(poll)
+        step = next(steps)
+        sleep(step if timeout is None else max(min(step, timeout - elapsed), 0.0))

@@ -7,6 +7,7 @@ import importlib.util
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fmb import __version__
 from fmb.errors import UsageError
@@ -21,17 +22,34 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def _torch() -> Any:
+    """The torch module, or None where it is not installed (torch is an optional dependency of core)."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    return torch
+
+
 def resolve_device(requested: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
-    if requested not in ("auto", "cpu", "cuda") and not requested.startswith("cuda:"):
-        raise UsageError(f"unknown device {requested!r} (expected auto, cpu or cuda)")
+    """The torch device to run on, from ``--device``.
+
+    ``auto`` -> ``cuda`` when torch sees a CUDA GPU, else ``cpu`` (``auto`` never picks ``mps``: MPS
+    numbers can differ from CPU/CUDA ones, so Apple GPUs are used only when asked for). ``cuda``/``cuda:N``
+    without a CUDA device, and ``mps`` where ``torch.backends.mps.is_available()`` is false (or torch is
+    not installed), are one-line UsageErrors; so is any other name.
+    """
+    if requested not in ("auto", "cpu", "cuda", "mps") and not requested.startswith("cuda:"):
+        raise UsageError(f"unknown device {requested!r} (expected auto, cpu, cuda, cuda:N or mps)")
     if requested == "cpu":
         return "cpu"
-    has_cuda = False
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        has_cuda = bool(torch.cuda.is_available())
+    torch = _torch()
+    if requested == "mps":
+        mps = getattr(getattr(torch, "backends", None), "mps", None)
+        if mps is None or not bool(mps.is_available()):
+            raise UsageError("device 'mps' requested but MPS is not available here (Apple GPUs only)")
+        return "mps"
+    has_cuda = torch is not None and bool(torch.cuda.is_available())
     if requested == "auto":
         return "cuda" if has_cuda else "cpu"
     if not has_cuda:

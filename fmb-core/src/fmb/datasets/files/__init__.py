@@ -39,6 +39,7 @@ from fmb.datasets.files.sources import (
     DEFAULT_BATCH_ROWS,
     PARQUET_EXT,
     SourceFile,
+    limit_files,
     rechunk,
     resolve_files,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "get_column",
     "image_layout",
     "image_rows",
+    "limit_files",
     "nested_to_numpy",
     "open_dataset",
     "parse_columns",

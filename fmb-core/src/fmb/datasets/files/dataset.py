@@ -39,9 +39,9 @@ from fmb.datasets.files.mapping import (
     default_columns,
     parse_columns,
 )
-from fmb.datasets.files.sources import DEFAULT_BATCH_ROWS, SourceFile, rechunk, resolve_files
+from fmb.datasets.files.sources import DEFAULT_BATCH_ROWS, SourceFile, limit_files, rechunk, resolve_files
 from fmb.fingerprint import ALGORITHM, value_hash
-from fmb.params import as_float, as_int, as_list
+from fmb.params import as_float, as_int, as_limit, as_list
 
 
 class FileDataset(Dataset):
@@ -296,15 +296,20 @@ def open_dataset(
     image_layout: str = "auto",
     wavelength: str = "auto",
     batch_rows: Any = DEFAULT_BATCH_ROWS,
+    limit: Any = None,
 ) -> FileDataset:
     """Open Parquet/Arrow file(s) (a file, a folder or a glob) with a column mapping.
 
     Options may be CLI strings: ``columns="object_id=id;flux=spec_flux;image=cutout"``,
-    ``image_shape="4,64,64"``, ``image_bands="g,r,i,z"``.
+    ``image_shape="4,64,64"``, ``image_bands="g,r,i,z"``. ``limit=N`` keeps only the first N objects in
+    file order (files in the order resolved, rows in file order); it is recorded in the options, so it
+    enters the fingerprint and the embedding cache key. A limit that is not a positive integer is a
+    one-line UsageError.
     """
+    n_limit = as_limit(limit)
     if path is None or str(path) == "":
         raise DataError("dataset 'parquet' needs path=<file, folder or glob>")
-    files = [SourceFile(p) for p in resolve_files(path)]
+    files = limit_files([SourceFile(p) for p in resolve_files(path)], n_limit)
     mapping = parse_columns(columns) or default_columns(files[0].schema)
     if C.OBJECT_ID not in mapping:
         names = ", ".join(files[0].schema.names)
@@ -349,4 +354,6 @@ def open_dataset(
         "wavelength": wavelength,
         "image_layout": image_layout,
     }
+    if n_limit is not None:  # recorded only when set, so unlimited runs keep their cache keys
+        opts["limit"] = n_limit
     return FileDataset(files, plan, as_int(batch_rows, "batch_rows"), kind="files", options=opts)

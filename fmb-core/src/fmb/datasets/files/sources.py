@@ -71,6 +71,10 @@ class SourceFile:
         else:
             yield from reader
 
+    def truncate(self, rows: int) -> None:
+        """Read only the first ``rows`` rows of this file from now on (a data set ``limit``)."""
+        self.num_rows = min(self.num_rows, max(int(rows), 0))
+
     def read_range(
         self, lo: int, hi: int, columns: list[str] | None = None, chunk: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
@@ -150,3 +154,18 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     if len(batches) == 1:
         return batches[0]
     return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def limit_files(files: list[SourceFile], limit: int | None) -> list[SourceFile]:
+    """The files holding the first ``limit`` rows of ``files`` in file order (None: all of them); the last
+    file kept is truncated to the remainder, so a limit always selects the same objects."""
+    if limit is None:
+        return files
+    kept, left = [], int(limit)
+    for f in files:
+        if left <= 0:
+            break
+        f.truncate(left)
+        left -= f.num_rows
+        kept.append(f)
+    return kept
