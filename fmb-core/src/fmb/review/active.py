@@ -13,7 +13,7 @@ Far from any label, S_trained -> S (the detectors decide); next to labelled obje
 0.1 (like the artefacts and boring objects seen so far) to 0.95 (like the interesting ones).
 
 Feature space (``queue_features``): the log rank of the object in each system (model x detector x modality),
-i.e. the detector outputs, which astronomaly's active learning also sees alongside its features. On the
+i.e. the detectors' verdicts on the object (log: ranks 1 and 10 differ more than 200 and 210). On the
 survey's embeddings themselves (PCA of the concatenated outputs) the interesting objects of the queue are not
 each other's neighbours (leave-one-out 5-NN AUROC 0.58 on seed 0), so a regressor there learns noise and the
 0.1-0.95 factor f(Û) scrambles the fused order; on the log ranks it is 0.74 (seed 0) / 0.74 (seed 1): the
