@@ -2,7 +2,7 @@
 
 Source: Lochner & Bassett 2021, "Astronomaly: personalised active anomaly detection in astronomical data",
 Astronomy and Computing 36, 100481, arXiv:2010.11202, section 2.4 (and astronomaly's ``NeighbourScore``).
-A regressor learns the expert's relevance score U from the features (``queue_features``) of the labelled objects and predicts
+A regressor learns the expert's relevance score U from the features of the labelled objects and predicts
 Û for every object; with d the distance of an object to its nearest labelled object (mean d̄ over the queue)
 and S the anomaly score rescaled to [0, 5]:
 
