@@ -176,6 +176,29 @@ def test_rerank_pushes_down_neighbours_of_artefacts():
     assert active.rerank(x, fused, {0: "unsure"}, seed=0).score == pytest.approx(plain.score)
 
 
+def test_rerank_waits_for_first_interesting_label():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 3))
+    fused = np.linspace(1.0, 0.1, 30)
+    plain = active.rerank(x, fused, {}, seed=0)
+    assert plain.score == pytest.approx(5.0 * (fused - 0.1) / 0.9)
+    # cold start: boring and artefact labels alone leave S (and the fused order) untouched
+    cold = active.rerank(x, fused, {0: "boring", 1: "artefact", 2: "unsure"}, seed=0)
+    assert cold.score == pytest.approx(plain.score) and np.isnan(cold.relevance).all()
+    warm = active.rerank(x, fused, {0: "boring", 1: "artefact", 3: "interesting"}, seed=0)
+    assert not np.isnan(warm.relevance).any() and warm.score != pytest.approx(plain.score)
+
+
+def test_queue_features_are_log_ranks(home):
+    q = build_queue(home, top=10)
+    x = active.queue_features(q)
+    assert x.shape == (len(q.candidates), len(q.systems))
+    c = q.candidates[0]
+    for j, name in enumerate(q.systems):
+        if name in c.ranks:
+            assert x[0, j] == pytest.approx(np.log(c.ranks[name]))
+
+
 def test_simulated_expert(home, tmp_path):
     assert [expert_label(c, ARTEFACTS) for c in ("lens", "cosmic_ray", "normal", "mismatch")] == [
         "interesting",

@@ -2,7 +2,7 @@
 
 Source: Lochner & Bassett 2021, "Astronomaly: personalised active anomaly detection in astronomical data",
 Astronomy and Computing 36, 100481, arXiv:2010.11202, section 2.4 (and astronomaly's ``NeighbourScore``).
-A regressor learns the expert's relevance score U from the embeddings of the labelled objects and predicts
+A regressor learns the expert's relevance score U from the features of the labelled objects and predicts
 Û for every object; with d the distance of an object to its nearest labelled object (mean d̄ over the queue)
 and S the anomaly score rescaled to [0, 5]:
 
@@ -11,6 +11,16 @@ and S the anomaly score rescaled to [0, 5]:
 
 Far from any label, S_trained -> S (the detectors decide); next to labelled objects, S is scaled by f(Û), from
 0.1 (like the artefacts and boring objects seen so far) to 0.95 (like the interesting ones).
+
+Feature space (``queue_features``): the log rank of the object in each system (model x detector x modality),
+i.e. the detectors' verdicts on the object (log: ranks 1 and 10 differ more than 200 and 210). On the
+survey's embeddings themselves (PCA of the concatenated outputs) the interesting objects of the queue are not
+each other's neighbours (leave-one-out 5-NN AUROC 0.58 on seed 0), so a regressor there learns noise and the
+0.1-0.95 factor f(Û) scrambles the fused order; on the log ranks it is 0.74 (seed 0) / 0.74 (seed 1): the
+labels teach which systems flag interesting objects and which flag artefacts (docs/review.md).
+Cold start: until the first "interesting" label the regressor has no positive to learn from (it would predict
+Û = 0 everywhere, and only the distance term would reorder S), so the score stays S; astronomaly likewise
+ranks by the anomaly score until the expert has labelled and asks for retraining.
 Relevance per label (``RELEVANCE``): interesting 5, boring 0, artefact 0; "unsure" does not train.
 The regressor is scikit-learn's RandomForestRegressor (100 trees, as in astronomaly) with a fixed seed, the
 nearest-labelled distance scipy's cKDTree: kept libraries, not own code.
@@ -21,9 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
-from fmb.data import canonical as C
 from fmb.errors import UsageError
 from fmb.review.queue import ReviewQueue
 
@@ -31,10 +39,8 @@ RELEVANCE: dict[str, float] = {"interesting": 5.0, "boring": 0.0, "artefact": 0.
 U_MIN, U_MAX, N_TREES = 0.1, 5.0, 100
 #: astronomaly's distance scale ``alpha`` (its default is 1); see docs/review.md for the value used here
 ALPHA = 0.1
-#: principal components kept of the concatenated embeddings: nearest-label distances (d / d̄) carry
-#: information in a few dimensions, not in thousands, where all distances look alike; astronomaly likewise
-#: reduces high-dimensional (CNN) features with PCA before its active learning
-FEATURE_DIMS = 10
+#: "interesting" labels needed before the regressor is trained (cold start: until then the score is S)
+MIN_POSITIVES = 1
 
 
 @dataclass
@@ -42,58 +48,26 @@ class Ranked:
     """The re-ranking of the queue: arrays [N] aligned with ``queue.candidates``."""
 
     score: np.ndarray
-    #: predicted relevance Û in [0, 5]; NaN before any training label
+    #: predicted relevance Û in [0, 5]; NaN before the regressor is trained (cold start)
     relevance: np.ndarray
-    #: distance to the nearest labelled object over its queue mean (d / d̄); NaN before any training label
+    #: distance to the nearest labelled object over its queue mean (d / d̄); NaN before the regressor is trained
     distance: np.ndarray
 
 
-def _blocks(table: pa.Table) -> list[str]:
-    """The embedding columns of a cache table (fixed-size lists of floats)."""
-    return [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type) and f.name != C.OBJECT_ID]
-
-
-def queue_features(queue: ReviewQueue, dims: int = FEATURE_DIMS) -> np.ndarray:
-    """Features of the queue's objects, float64 [N, min(dims, N, D)]: every output of every distinct embedding
-    (model x cache key) of the runs, each row L2-normalised per output (missing modality: zeros), concatenated
-    [N, D], then reduced to ``dims`` principal components (scikit-learn's PCA, full SVD: deterministic).
-
-    Embeddings come from the cache by results.json's cache key (``fmb.probes.embeddings.run_embeddings``;
-    re-embedded only when the cache is gone). UsageError when a queue object has no embedding.
+def queue_features(queue: ReviewQueue) -> np.ndarray:
+    """Features of the queue's objects, float64 [N, n_systems]: log of the object's 1-based rank in each system
+    (``Candidate.ranks``; a system that did not rank the object counts as one past the worst rank it gave in the
+    queue). Log, because the difference between ranks 1 and 10 matters more than between 200 and 210.
+    UsageError when the queue has no systems.
     """
-    from fmb.probes.embeddings import run_embeddings
-
-    ids = [c.object_id for c in queue.candidates]
-    seen: set[tuple[str, str]] = set()
-    parts = []
-    for run in queue.runs:
-        key = (run.result["model"]["name"], run.result["embedding"]["cache_key"])
-        if key in seen:
-            continue
-        seen.add(key)
-        _res, table = run_embeddings(run.path)
-        pos = {str(v): i for i, v in enumerate(table.column(C.OBJECT_ID).to_pylist())}
-        missing = [o for o in ids if o not in pos]
-        if missing:
-            raise UsageError(f"review: object_id {missing[0]} has no embedding in {run.path}'s cache entry {key[1]}")
-        take = pa.array([pos[o] for o in ids])
-        for name in _blocks(table):
-            col = table.column(name).take(take).combine_chunks()
-            x = col.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(ids), -1)
-            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-            norm = np.linalg.norm(x, axis=1, keepdims=True)
-            parts.append(x / np.where(norm > 0, norm, 1.0))
-    if not parts:
-        raise UsageError("review: the runs' embeddings have no embedding column")
-    return reduce(np.hstack(parts), dims)
-
-
-def reduce(x: np.ndarray, dims: int = FEATURE_DIMS) -> np.ndarray:
-    """The first ``dims`` principal components of ``x`` [N, D] (fewer when N or D is smaller)."""
-    from sklearn.decomposition import PCA
-
-    n = min(dims, x.shape[0], x.shape[1])
-    return PCA(n_components=n, svd_solver="full").fit_transform(x) if n > 0 else x
+    if not queue.systems:
+        raise UsageError("review: the runs hold no scored systems")
+    cols = []
+    for name in queue.systems:
+        ranks = [c.ranks.get(name) for c in queue.candidates]
+        worst = max((r for r in ranks if r is not None), default=0) + 1
+        cols.append([worst if r is None else r for r in ranks])
+    return np.log(np.asarray(cols, dtype=np.float64).T)
 
 
 def neighbour_score(anomaly: np.ndarray, relevance: np.ndarray, distance: np.ndarray) -> np.ndarray:
@@ -105,8 +79,9 @@ def neighbour_score(anomaly: np.ndarray, relevance: np.ndarray, distance: np.nda
 def rerank(features: np.ndarray, fused: np.ndarray, labels: dict[int, str], seed: int = 0) -> Ranked:
     """Re-rank the queue after ``labels`` (queue position -> label).
 
-    ``features`` float [N, D] (``queue_features``), ``fused`` the fused anomaly scores [N] in (0, 1] (rescaled
-    here to [0, 5] as astronomaly's ScoreConverter does). Without any training label the score is S itself.
+        ``features`` float [N, D] (``queue_features``), ``fused`` the fused anomaly scores [N] in (0, 1] (rescaled
+        here to [0, 5] as astronomaly's ScoreConverter does). Before ``MIN_POSITIVES`` "interesting" labels the score
+    is S itself (cold start).
     """
     from scipy.spatial import cKDTree
     from sklearn.ensemble import RandomForestRegressor
@@ -116,7 +91,7 @@ def rerank(features: np.ndarray, fused: np.ndarray, labels: dict[int, str], seed
     s = 5.0 * (fused - lo) / (hi - lo) if hi > lo else np.full(len(fused), 5.0)
     train = sorted(i for i, lab in labels.items() if lab in RELEVANCE)
     n = len(fused)
-    if not train:
+    if sum(labels[i] == "interesting" for i in train) < MIN_POSITIVES:
         return Ranked(s, np.full(n, np.nan), np.full(n, np.nan))
     y = np.array([RELEVANCE[labels[i]] for i in train])
     reg = RandomForestRegressor(n_estimators=N_TREES, random_state=seed, n_jobs=1)

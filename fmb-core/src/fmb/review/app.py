@@ -138,7 +138,7 @@ def make_app(session: ReviewSession):
                 "systems": session.queue.systems,
                 "total": len(session.queue.candidates),
                 "alpha": active.ALPHA,
-                "dims": active.FEATURE_DIMS,
+                "dims": len(session.queue.systems),
             },
         )
 

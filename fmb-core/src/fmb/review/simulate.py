@@ -69,7 +69,8 @@ def simulate(queue: ReviewQueue, budget: int, out_dir: str | Path, seed: int = 0
         "artefact_classes": list(queue.artefact_classes),
         "interesting_in_queue": truth.count("interesting"),
         "method": "astronomaly NeighbourScore (Lochner & Bassett 2021, arXiv:2010.11202): "
-        "S * tanh(exp(d/mean d) - 1 + arctanh(0.1 + 0.85 U/5)), U from RandomForestRegressor",
+        f"S * tanh(exp({active.ALPHA} d/mean d) - 1 + arctanh(0.1 + 0.85 U/5)), U from RandomForestRegressor "
+        "on the per-system log ranks, trained from the first interesting label on",
         "found_active": act[-1] if act else 0,
         "found_plain": plain[-1] if plain else 0,
         "ratio": (act[-1] / plain[-1]) if plain and plain[-1] else None,
