@@ -6,14 +6,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from fmb.cli import cli
 from fmb.errors import ModelError
 from fmb.plugins import registry
 from fmb.testing.toy import ToyDataset
-from fmb.testing.weights import weight_faults
+from fmb.testing.weights import assert_one_line_naming, assert_run_refuses_weights, weight_faults
 from fmb_aion import weights as W
 from fmb_aion.adapter import EuclidHSCAdapter, load_adapter, save_adapter
 
@@ -42,21 +40,13 @@ def _corrupt(saved, dest, part, state):
     return folder
 
 
-def _one_line_naming(exc, *names):
-    msg = str(exc.value)
-    assert "\n" not in msg and msg.startswith("aion: ")
-    for name in names:
-        assert name in msg
-    return msg
-
-
 @pytest.mark.parametrize("fault", ["renamed", "dropped", "extra", "wrong_shape"])
 def test_encoder_faults_are_refused(saved, tmp_path, fault):
     state, key = weight_faults(load_file(str(saved / FILES["encoder"])))[fault]
     folder = _corrupt(saved, tmp_path / "bad", "encoder", state)
     with pytest.raises(ModelError) as exc:
         W.resolve(str(folder))
-    _one_line_naming(exc, key, str(folder / FILES["encoder"]))
+    assert_one_line_naming(exc, "aion", key, str(folder / FILES["encoder"]))
 
 
 @pytest.mark.parametrize(
@@ -67,7 +57,7 @@ def test_codec_faults_are_refused(saved, tmp_path, part, fault):
     folder = _corrupt(saved, tmp_path / "bad", part, state)
     with pytest.raises(ModelError) as exc:
         W.resolve(str(folder))
-    _one_line_naming(exc, key, FILES[part])
+    assert_one_line_naming(exc, "aion", key, FILES[part])
 
 
 def test_every_key_renamed_no_longer_loads_as_random(saved, tmp_path):
@@ -75,7 +65,7 @@ def test_every_key_renamed_no_longer_loads_as_random(saved, tmp_path):
     folder = _corrupt(saved, tmp_path / "bad", "encoder", {f"renamed.{k}": v for k, v in state.items()})
     with pytest.raises(ModelError) as exc:
         W.resolve(str(folder))
-    msg = _one_line_naming(exc, f"{len(state) + 3} missing", f"{len(state)} unexpected", " more")
+    msg = assert_one_line_naming(exc, "aion", f"{len(state) + 3} missing", f"{len(state)} unexpected", " more")
     assert msg.count(", ") < 20  # five names of each kind, not hundreds
 
 
@@ -100,35 +90,13 @@ def test_adapter_faults_are_refused(tmp_path, fault):
     torch.save(blob, tmp_path / "bad.pt")
     with pytest.raises(ModelError) as exc:
         load_adapter(tmp_path / "bad.pt")
-    _one_line_naming(exc, key, "to_euclid", str(tmp_path / "bad.pt"))
+    assert_one_line_naming(exc, "aion", key, "to_euclid", str(tmp_path / "bad.pt"))
 
 
 def test_run_with_a_bad_folder_exits_2_and_writes_no_results(saved, tmp_path, toy):
     state, key = weight_faults(load_file(str(saved / FILES["encoder"])))["renamed"]
     folder = _corrupt(saved, tmp_path / "bad", "encoder", state)
-    out = tmp_path / "res"
-    res = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "aion",
-            "--weights",
-            str(folder),
-            "--detector",
-            "iforest",
-            "--dataset",
-            "toy:size=8",
-            "--output",
-            str(out),
-            "-q",
-            "--no-report",
-        ],
-    )
-    assert res.exit_code == 2, res.output
-    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and key in errors[0]
-    assert not (out / "results.json").exists()
+    assert_run_refuses_weights("aion", folder, tmp_path / "res", key)
 
 
 def test_auto_refuses_cached_weights_that_do_not_load_instead_of_going_random(seeded_hub, tmp_path, monkeypatch):
@@ -140,4 +108,4 @@ def test_auto_refuses_cached_weights_that_do_not_load_instead_of_going_random(se
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     with pytest.raises(ModelError) as exc:
         W.resolve("auto")
-    _one_line_naming(exc, key, FILES["spectrum"])
+    assert_one_line_naming(exc, "aion", key, FILES["spectrum"])

@@ -8,15 +8,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from fmb.cli import cli
 from fmb.errors import ModelError
 from fmb.io import sha256_file
 from fmb.plugins import registry
 from fmb.testing.toy import ToyDataset
-from fmb.testing.weights import weight_faults
+from fmb.testing.weights import assert_one_line_naming, assert_run_refuses_weights, weight_faults
 
 FAULTS = ["renamed", "dropped", "extra", "wrong_shape"]
 
@@ -36,14 +34,6 @@ def saved(small, tmp_path_factory):
     return small.save_weights(tmp_path_factory.mktemp("astroclip") / "good")
 
 
-def _one_line_naming(exc, *names):
-    msg = str(exc.value)
-    assert "\n" not in msg and msg.startswith("astroclip: ")
-    for name in names:
-        assert name in msg, msg
-    return msg
-
-
 @pytest.mark.parametrize("fault", FAULTS)
 def test_retrained_safetensors_faults_are_refused(saved, tmp_path, fault):
     folder = shutil.copytree(saved, tmp_path / "bad")
@@ -51,7 +41,7 @@ def test_retrained_safetensors_faults_are_refused(saved, tmp_path, fault):
     save_file(state, str(folder / "model.safetensors"))
     with pytest.raises(ModelError) as exc:
         _load(str(folder))
-    _one_line_naming(exc, key, str(folder / "model.safetensors"))
+    assert_one_line_naming(exc, "astroclip", key, str(folder / "model.safetensors"))
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -60,7 +50,7 @@ def test_lightning_checkpoint_faults_are_refused(small, tmp_path, fault):
     torch.save({"epoch": 1, "state_dict": state}, tmp_path / "astroclip.ckpt")
     with pytest.raises(ModelError) as exc:
         _load(str(tmp_path / "astroclip.ckpt"), size="small")
-    _one_line_naming(exc, key, "astroclip.ckpt")
+    assert_one_line_naming(exc, "astroclip", key, "astroclip.ckpt")
 
 
 def test_backbone_checkpoint_with_a_wrong_shape_is_refused(small, tmp_path):
@@ -69,7 +59,9 @@ def test_backbone_checkpoint_with_a_wrong_shape_is_refused(small, tmp_path):
     torch.save({"state_dict": state}, tmp_path / "specformer.ckpt")
     with pytest.raises(ModelError) as exc:
         _load(str(tmp_path / "specformer.ckpt"), size="small")
-    _one_line_naming(exc, "head.weight [23, 64] vs model [22, 64]", "spectrum_encoder.backbone", "size=")
+    assert_one_line_naming(
+        exc, "astroclip", "head.weight [23, 64] vs model [22, 64]", "spectrum_encoder.backbone", "size="
+    )
 
 
 def test_a_correct_file_gives_the_embeddings_of_the_saved_model(small, saved):
@@ -86,26 +78,4 @@ def test_run_with_a_bad_file_exits_2_and_writes_no_results(saved, tmp_path, toy)
     folder = shutil.copytree(saved, tmp_path / "bad")
     state, key = weight_faults(load_file(str(saved / "model.safetensors")))["dropped"]
     save_file(state, str(folder / "model.safetensors"))
-    out = tmp_path / "res"
-    res = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "astroclip",
-            "--weights",
-            str(folder),
-            "--detector",
-            "iforest",
-            "--dataset",
-            "toy:size=8",
-            "--output",
-            str(out),
-            "-q",
-            "--no-report",
-        ],
-    )
-    assert res.exit_code == 2, res.output
-    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and key in errors[0]
-    assert not (out / "results.json").exists()
+    assert_run_refuses_weights("astroclip", folder, tmp_path / "res", key)

@@ -5,12 +5,10 @@ import numpy as np
 import pytest
 import torch
 from astropt_helpers import load, toy_batch
-from click.testing import CliRunner
 
-from fmb.cli import cli
 from fmb.errors import ModelError
 from fmb.io import sha256_file
-from fmb.testing.weights import weight_faults
+from fmb.testing.weights import assert_one_line_naming, assert_run_refuses_weights, weight_faults
 from fmb_astropt.checkpoint import COMPILE_PREFIX, model_args_of
 
 FAULTS = ["renamed", "dropped", "extra", "wrong_shape"]
@@ -38,14 +36,6 @@ def _write(path, net, state):
     return path
 
 
-def _one_line_naming(exc, *names):
-    msg = str(exc.value)
-    assert "\n" not in msg and msg.startswith("astropt: ")
-    for name in names:
-        assert name in msg, msg
-    return msg
-
-
 @pytest.mark.parametrize("prefix", ["", COMPILE_PREFIX])
 @pytest.mark.parametrize("fault", FAULTS)
 def test_checkpoint_faults_are_refused(model, tmp_path, fault, prefix):
@@ -53,7 +43,7 @@ def test_checkpoint_faults_are_refused(model, tmp_path, fault, prefix):
     f = _write(tmp_path / "ckpt.pt", model.net, {prefix + k: v for k, v in state.items()})
     with pytest.raises(ModelError) as exc:
         load(weights=str(f))
-    _one_line_naming(exc, key, str(f))
+    assert_one_line_naming(exc, "astropt", key, str(f))
 
 
 def test_a_key_with_and_without_the_compile_prefix_is_refused(model, tmp_path):
@@ -62,7 +52,7 @@ def test_a_key_with_and_without_the_compile_prefix_is_refused(model, tmp_path):
     f = _write(tmp_path / "ckpt.pt", model.net, {**state, COMPILE_PREFIX + key: state[key]})
     with pytest.raises(ModelError) as exc:
         load(weights=str(f))
-    _one_line_naming(exc, key, "twice")
+    assert_one_line_naming(exc, "astropt", key, "twice")
 
 
 def test_a_correct_compiled_checkpoint_gives_the_embeddings_of_the_saved_model(model, tmp_path):
@@ -79,26 +69,4 @@ def test_a_correct_compiled_checkpoint_gives_the_embeddings_of_the_saved_model(m
 def test_run_with_a_bad_file_exits_2_and_writes_no_results(model, tmp_path, toy):
     state, key = weight_faults(model.net.state_dict())["wrong_shape"]
     f = _write(tmp_path / "ckpt.pt", model.net, state)
-    out = tmp_path / "res"
-    res = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "astropt:size=001M,image_size=64",
-            "--weights",
-            str(f),
-            "--detector",
-            "iforest",
-            "--dataset",
-            "toy:size=8",
-            "--output",
-            str(out),
-            "-q",
-            "--no-report",
-        ],
-    )
-    assert res.exit_code == 2, res.output
-    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and key in errors[0] and "wrong shape" in errors[0]
-    assert not (out / "results.json").exists()
+    assert_run_refuses_weights("astropt:size=001M,image_size=64", f, tmp_path / "res", key, "wrong shape")

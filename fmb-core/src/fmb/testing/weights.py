@@ -37,3 +37,41 @@ def weight_faults(state: Mapping[str, Any], key: str | None = None) -> dict[str,
         "extra": (extra, EXTRA_KEY),
         "wrong_shape": (wrong, key),
     }
+
+
+def assert_one_line_naming(exc_info: Any, plugin: str, *names: str) -> str:
+    """Assert a raised error is one line, starts with ``"<plugin>: "`` and names every string in ``names``.
+
+    ``exc_info`` is pytest's ``ExceptionInfo`` (from ``pytest.raises``). Returns the message.
+    """
+    msg = str(exc_info.value)
+    assert "\n" not in msg, msg
+    assert msg.startswith(f"{plugin}: "), msg
+    for name in names:
+        assert name in msg, msg
+    return msg
+
+
+def assert_run_refuses_weights(model: str, weights: str, out_dir: Any, *names: str) -> str:
+    """``fmb run --model MODEL --weights WEIGHTS`` on the toy data set must exit 2 with one ``Error:``
+    line naming every string in ``names``, and write no results.json into ``out_dir``.
+
+    The ``toy`` data set must be registered (``fmb.testing.toy``). Returns the error line.
+    """
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from fmb.cli import cli
+
+    out = Path(out_dir)
+    args = ["run", "--model", model, "--weights", str(weights), "--detector", "iforest"]
+    args += ["--dataset", "toy:size=8", "--output", str(out), "-q", "--no-report"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, res.output
+    for name in names:
+        assert name in errors[0], errors[0]
+    assert not (out / "results.json").exists()
+    return errors[0]
