@@ -348,7 +348,7 @@ def nuisance_section(runs: list[Run], out_dir: Path, n_scatter: int = 3) -> Sect
     body = img(path, "Spearman rho of each score with spectrum S/N and image magnitude")
     body += table(
         ["system", "ρ (score, spectrum S/N)", "ρ (score, image magnitude)"],
-        [[label, *(None if not np.isfinite(v) else round(float(v), 3) for v in r)] for label, *_, r in rows],
+        [[label, *(float(v) if np.isfinite(v) else None for v in r)] for label, *_, r in rows],
         numeric={1, 2},
     )
     body += (
