@@ -121,6 +121,12 @@ def test_seed_matrix_leaderboard_gives_mean_sd_and_stability(toy, tmp_path):
     assert f"{df.loc[0, 'jaccard@50_mean']:.2f} (min {df.loc[0, 'jaccard@50_min']:.2f})" in page
     p10 = [r["precision@10"] for r in res]
     assert f"{np.mean(p10):.3f} ± {np.std(p10, ddof=1):.3f}" in page
+    classes = sorted(res[0]["per_class"])
+    cells = []
+    for c in classes:
+        rec = [r["per_class"][c]["recall@5%"] for r in res]
+        cells.append(f"{np.mean(rec):.3f} ± {np.std(rec, ddof=1):.3f}")
+    assert f"image 3 {' '.join(cells)}" in page  # recall per class: mean ± sd over the seeds
 
 
 # ------------------------------------------------------------------ unlabelled objects

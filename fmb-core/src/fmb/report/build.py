@@ -340,9 +340,16 @@ def nuisance_section(runs: list[Run], out_dir: Path, n_scatter: int = 3) -> Sect
         rows.append((label, run, rk, r))
     if not rows:
         return None
+    from fmb.leaderboard import system_label
+
     R = np.array(rho, dtype=np.float64)
     strength = np.nan_to_num(np.abs(R), nan=-1.0).max(axis=1)
-    pick = [rows[i] for i in np.argsort(-strength, kind="stable")[:n_scatter] if strength[i] >= 0]
+    pick, seen = [], set()
+    for i in np.argsort(-strength, kind="stable"):  # strongest first; one seed per system
+        key = (system_label(rows[i][1].result.get("config") or {}), rows[i][2].modality)
+        if strength[i] >= 0 and key not in seen and len(pick) < n_scatter:
+            seen.add(key)
+            pick.append(rows[i])
     scatters = [(label, rk) for label, _, rk, _ in pick if rk.nuisance]
     path = F.nuisance(names, R, scatters, out_dir / "figures" / "nuisance.png")
     body = img(path, "Spearman rho of each score with spectrum S/N and image magnitude")
@@ -431,6 +438,36 @@ def seed_metrics_table(df) -> str:
     return table(["system", "output", "seeds", *METRIC_NAMES], rows, numeric={2}) + (
         '<p class="muted">Mean ± sample sd over seeds (ddof 1) of each metric; one seed: the value alone. '
         "Also in <code>leaderboard.csv</code> (column = the results.json key, and <code>KEY_sd</code>).</p>"
+    )
+
+
+def seed_class_table(runs: list[Run]) -> str:
+    """Recall within the top 5% per anomaly class (results.json ``per_class``) as mean ± sd over the seeds
+    of each system and output (systems as in :func:`fmb.leaderboard.system_label`); "" without classes."""
+    import math
+
+    from fmb.leaderboard import _cell, _mean, _sd, system_label
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        label = system_label(run.result.get("config") or {})
+        for mod, entry in (run.result.get("modalities") or {}).items():
+            pc = (entry.get("metrics") or {}).get("per_class")
+            if pc:
+                groups.setdefault((label, mod), []).append(pc)
+    classes = sorted({c for pcs in groups.values() for pc in pcs for c in pc})
+    if not classes:
+        return ""
+    rows = []
+    for (label, mod), pcs in groups.items():
+        cells = []
+        for c in classes:
+            vals = [pc[c].get("recall@5%") for pc in pcs if c in pc]
+            cells.append(_cell(_mean(vals), _sd(vals), math.nan, math.nan))
+        rows.append([label, mod, len(pcs), *cells])
+    return table(["system", "output", "seeds", *classes], rows, numeric={2}) + (
+        '<p class="muted">Recall within the top 5% of the ranking per anomaly class: mean ± sample sd over '
+        "seeds.</p>"
     )
 
 
@@ -528,7 +565,7 @@ def combined_sections(
     seeded = bool(len(df)) and int(df["n_seeds"].max()) > 1
     pooled = (
         f"<details><summary>mean ± sd over seeds, every system and output ({len(df)} rows)</summary>"
-        f"{seed_metrics_table(df)}</details>"
+        f"{seed_metrics_table(df)}{seed_class_table(runs)}</details>"
         if seeded
         else ""
     )
@@ -625,11 +662,12 @@ def single_sections(
     runs: list[Run], top_k: int, embedding_map: str, seed: int, steps: Steps | None = None
 ) -> list[Section]:
     steps = steps or Steps(None, 1)
-    with steps.step("figures"):
+    of = f" of {runs[0].name}" if len(runs) == 1 else ""  # which run, in a log of a matrix's reports
+    with steps.step(f"figures{of}"):
         figures = _single_figures(runs)
-    with steps.step("embedding map", long=True):
+    with steps.step(f"embedding map{of}", long=True):
         emb = embedding_section(runs, embedding_map, seed)
-    with steps.step("gallery", long=True):
+    with steps.step(f"gallery{of}", long=True):
         gallery = gallery_section(runs, top_k)
     return [metadata_section(runs), metrics_section(runs), *figures, emb, gallery]
 

@@ -358,6 +358,8 @@ def nuisance(
     """Left: an annotated [M, 2] heatmap of each system's Spearman rho with spectrum S/N and image magnitude
     (NaN: not available, shown as "–"). Right: for each system in ``scatters``, its score against S/N
     (log axis) and against the relative magnitude, anomalies in red, unlabelled objects as hollow rings."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     p = plt()
     m = len(names)
     ns = len(scatters)
@@ -396,6 +398,8 @@ def nuisance(
             if key == "spectrum_snr":
                 fin &= x > 0
                 a.set_xscale("log")
+                a.xaxis.set_major_formatter(ScalarFormatter())  # 20, 30 rather than 2x10^1
+                a.xaxis.set_minor_formatter(NullFormatter())
             norm = fin & ~anom & ~unl
             a.scatter(x[norm], rk.score[norm], s=3, color="0.6", lw=0, alpha=0.6, label="normal")
             if (fin & unl).any():
