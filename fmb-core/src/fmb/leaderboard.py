@@ -7,6 +7,10 @@ Several seeds of one system are one row: the mean and the sample standard deviat
 seed's bootstrap interval bounds (``*_ci_low``/``*_ci_high``: the uncertainty from the finite sample of
 objects, :func:`fmb.protocol.metrics.bootstrap_intervals`, recorded in results.json).
 
+Every other metric of the report's table (:data:`MORE_SCORES`: P@k, R@k, artefact fractions) is given
+the same way (column = the results.json key, and ``<key>_sd``), and the ranking stability over seeds:
+the mean and the worst pairwise Jaccard of the seeds' top-50 and top-1% sets (:func:`seed_stability`).
+
 The main score is :data:`MAIN_SCORE` (AUROC; higher is better): rows are sorted by it, best first.
 Written as ``leaderboard.csv`` and ``leaderboard.parquet`` (main score and direction in the Parquet
 schema metadata) at the root of every matrix run, and by ``fmb leaderboard RUN_DIR...``.
@@ -32,6 +36,20 @@ MAIN_SCORE = "auroc"
 HIGHER_IS_BETTER = True
 #: the scores summarised per row: (results.json metric key, column prefix)
 SCORES = (("auroc", "auroc"), ("average_precision", "ap"))
+#: every other figure of the report's metrics table, as mean (column = the results.json key) and sample sd
+#: over seeds (``<key>_sd``)
+MORE_SCORES = (
+    "precision@10",
+    "precision@50",
+    "precision@100",
+    "precision@1%",
+    "recall@100",
+    "recall@1%",
+    "artefact_fraction@100",
+    "artefact_fraction@1%",
+)
+#: ranking stability between the seeds of one system: the top-k sets compared (a count, and 1% of the objects)
+STABILITY_K = (50, "1%")
 CSV = "leaderboard.csv"
 PARQUET = "leaderboard.parquet"
 
@@ -56,6 +74,8 @@ COLUMNS = [
     "n_objects",
     "n_anomalies",
     "run_dirs",
+    *(c for key in MORE_SCORES for c in (key, f"{key}_sd")),
+    *(f"jaccard@{k}_{stat}" for k in STABILITY_K for stat in ("mean", "min")),
 ]
 
 
@@ -87,6 +107,52 @@ def _sd(v: list[float]) -> float:
 
     v = [x for x in v if x is not None and math.isfinite(x)]
     return float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
+
+
+def _ranking(run_dir: str, modality: str) -> tuple[Any, Any]:
+    """``(object_id, score)`` of one output of a run folder (finite scores only)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from fmb.runs import read_run
+
+    _, t = read_run(run_dir, columns=["object_id", "modality", "score"])
+    t = t.filter(pc.equal(t.column("modality"), modality))
+    s = t.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
+    ok = np.isfinite(s)
+    return t.column("object_id").to_numpy(zero_copy_only=False)[ok], s[ok]
+
+
+def seed_stability(run_dirs: list[str], modality: str, ks: tuple = STABILITY_K) -> dict[str, float]:
+    """Ranking stability of one system over its seeds: for each pair of seeds (one run folder each), the
+    Jaccard index |A ∩ B| / |A ∪ B| of their top-k object sets (:func:`fmb.compare.rankings.jaccard_top`,
+    on the objects both scored; k a count or "1%" of those objects), summarised as
+    ``{"jaccard@<k>_mean": mean over pairs, "jaccard@<k>_min": worst pair}``; NaN with fewer than 2 seeds.
+
+    Why: Reis et al. 2019 (arXiv:1911.06823, Astronomy and Computing 34, 100437) show that small changes to
+    an unsupervised method move the list of top anomalies a lot; a system whose top-k changes with the seed
+    cannot be trusted to hand an astronomer the same candidates twice.
+    """
+    from itertools import combinations
+
+    from fmb.compare import rankings as R
+
+    out = {f"jaccard@{k}_{stat}": math.nan for k in ks for stat in ("mean", "min")}
+    if len(run_dirs) < 2:
+        return out
+    ranked = [_ranking(d, modality) for d in run_dirs]
+    per: dict[Any, list[float]] = {k: [] for k in ks}
+    for (ia, sa), (ib, sb) in combinations(ranked, 2):
+        _, S = R.align([ia, ib], [sa, sb])
+        if len(S) == 0:
+            continue
+        for k in ks:
+            per[k].append(R.jaccard_top(S[:, 0], S[:, 1], k))
+    for k, vals in per.items():
+        if vals:
+            out[f"jaccard@{k}_mean"] = sum(vals) / len(vals)
+            out[f"jaccard@{k}_min"] = min(vals)
+    return out
 
 
 def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFrame:
@@ -134,6 +200,10 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
             cis = [s["m"].get(f"{key}_ci") or [None, None] for s in seeds]
             row[col], row[f"{col}_sd"] = _mean(vals), _sd(vals)
             row[f"{col}_ci_low"], row[f"{col}_ci_high"] = _mean([c[0] for c in cis]), _mean([c[1] for c in cis])
+        for key in MORE_SCORES:
+            vals = [s["m"].get(key) for s in seeds]
+            row[key], row[f"{key}_sd"] = _mean(vals), _sd(vals)
+        row.update(seed_stability([s["dir"] for s in seeds], mod))
         rows.append(row)
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"])
     if len(df):
@@ -179,25 +249,46 @@ def _cell(mean: float, sd: float, lo: float, hi: float) -> str:
     return s
 
 
+def _jaccard_cell(mean: float, low: float) -> str:
+    return "-" if not math.isfinite(mean) else f"{mean:.2f} (min {low:.2f})"
+
+
+def stability_cells(row: dict[str, Any]) -> list[str]:
+    """``mean (min worst pair)`` of the seeds' top-k Jaccard, per :data:`STABILITY_K`, of one leaderboard row
+    (a dict, ``df.to_dict("records")``: itertuples renames the columns whose names hold "@")."""
+    return [_jaccard_cell(row[f"jaccard@{k}_mean"], row[f"jaccard@{k}_min"]) for k in STABILITY_K]
+
+
 def leaderboard_table(df: pd.DataFrame) -> Table:
-    """The leaderboard as a rich table: ``mean ± sd [ci_low, ci_high]`` per score."""
+    """The leaderboard as a rich table: ``mean ± sd [ci_low, ci_high]`` per score, P@100 and R@1% as
+    ``mean ± sd``, and (when a system has several seeds) the top-k Jaccard between its seeds."""
     from rich.table import Table
 
     direction = "higher is better" if HIGHER_IS_BETTER else "lower is better"
     t = Table(title=f"FMB leaderboard (main score: {MAIN_SCORE.upper()}, {direction})", header_style="bold")
-    for col in ("#", "system", "modality", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"):
+    seeded = bool(len(df)) and int(df["n_seeds"].max()) > 1
+    cols = ["#", "system", "modality", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]", "P@100 ± sd", "R@1% ± sd"]
+    cols += [f"seeds' top-{k} Jaccard" for k in STABILITY_K] if seeded else []
+    for col in cols:
         t.add_column(col, justify="right" if col in ("#", "seeds") else "left")
-    for r in df.itertuples(index=False):
+    for d in df.to_dict("records"):
         t.add_row(
-            str(r.rank),
-            r.system,
-            r.modality,
-            str(r.n_seeds),
-            _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
-            _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high),
+            str(d["rank"]),
+            d["system"],
+            d["modality"],
+            str(d["n_seeds"]),
+            _cell(d["auroc"], d["auroc_sd"], d["auroc_ci_low"], d["auroc_ci_high"]),
+            _cell(d["ap"], d["ap_sd"], d["ap_ci_low"], d["ap_ci_high"]),
+            _cell(d["precision@100"], d["precision@100_sd"], math.nan, math.nan),
+            _cell(d["recall@1%"], d["recall@1%_sd"], math.nan, math.nan),
+            *(stability_cells(d) if seeded else []),
         )
     t.caption = (
         "mean ± sd over seeds (sd with several seeds); [CI]: bootstrap interval over objects "
         "(mean of the seeds' bounds)"
     )
+    if seeded:
+        t.caption += (
+            "; Jaccard: |A ∩ B| / |A ∪ B| of two seeds' top-k sets, mean over pairs of seeds (min: the worst pair)"
+        )
     return t

@@ -19,7 +19,8 @@ import click
 @click.option("--no-write", is_flag=True, help="Only print the table.")
 def leaderboard_cmd(run_dirs: tuple[str, ...], out: str | None, no_write: bool) -> None:
     """Rank the systems of RUN_DIR(s) (run folders or matrix folders) by AUROC (higher is better): mean ± sd
-    over seeds and bootstrap 95% intervals of AUROC and AP; writes leaderboard.csv and .parquet."""
+    over seeds and bootstrap 95% intervals of AUROC and AP, mean ± sd of P@k and R@k, and the top-k Jaccard
+    between seeds; writes leaderboard.csv and .parquet."""
     from fmb.leaderboard import leaderboard, leaderboard_table, write_leaderboard
     from fmb.reporting import print_table
     from fmb.runs import is_run_dir

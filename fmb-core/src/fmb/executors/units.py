@@ -99,7 +99,7 @@ class ReportRuns:
         written = []
         for d in self.run_dirs:
             try:
-                written.append(str(build_report([d])))
+                written.append(str(build_report([d], reporter=reporter)))
             except Exception as exc:  # the results are written: a figure that fails must not lose them
                 if reporter.debug:
                     raise

@@ -9,8 +9,9 @@ For each scored output, the Spearman rank correlation (``scipy.stats.spearmanr``
 
 A detector whose score correlates strongly (|rho| near 1) with either only finds faint or bright objects.
 Values are ``None`` where a modality is missing or fewer than 3 objects have both numbers, or one of them is
-constant. The per-object variables are computed in one pass over the data set and kept on the dataset
-object, so every output of a run shares them.
+constant. The per-object variables are computed in one pass over the data set per run
+(:func:`dataset_variables`, :func:`variables_for`), shared by every output of the run, and written per object to
+scores.parquet (columns ``spectrum_snr`` and ``image_flux``) for the report's figures.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ def object_variables(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
 
 
 def dataset_variables(dataset: Any, batch_size: int = 256) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``(object_id [N], {variable: [N]})`` over the whole data set, computed once per dataset object."""
+    """``(object_id [N], {variable: [N]})`` over the whole data set: one pass per dataset object (kept on it).
+
+    Not shared between dataset objects (e.g. by fingerprint): a pass over the data also counts the data
+    set's repairs on that object (results.json ``dataset.repairs``), so every run makes its own.
+    """
     cached = getattr(dataset, "_fmb_nuisance", None)
     if cached is not None:
         return cached
@@ -61,9 +66,25 @@ def dataset_variables(dataset: Any, batch_size: int = 256) -> tuple[np.ndarray, 
     )
     try:
         dataset._fmb_nuisance = res
-    except AttributeError:  # a dataset class with __slots__: recompute next time
+    except AttributeError:  # a dataset class with __slots__: recomputed on the next call
         pass
     return res
+
+
+def variables_for(dataset: Any, table: pa.Table) -> dict[str, np.ndarray]:
+    """``{variable: [N]}`` for the rows of ``table`` (matched by ``object_id``; NaN where the data set has
+    no such object or the modality is missing): the per-object columns of scores.parquet."""
+    ids, var = dataset_variables(dataset)
+    want = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
+    out = {v: np.full(len(want), np.nan) for v in VARIABLES}
+    if not len(ids) or not len(want):
+        return out
+    order = np.argsort(ids, kind="stable")
+    pos = np.clip(np.searchsorted(ids[order], want), 0, len(ids) - 1)
+    found = ids[order][pos] == want
+    for v in VARIABLES:
+        out[v][found] = var[v][order][pos[found]]
+    return out
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -76,18 +97,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(spearmanr(a[ok], b[ok]).statistic)
 
 
-def nuisance_correlations(dataset: Any, table: pa.Table, scores: np.ndarray) -> dict[str, float | None]:
+def nuisance_correlations(
+    dataset: Any, table: pa.Table, scores: np.ndarray, variables: dict[str, np.ndarray] | None = None
+) -> dict[str, float | None]:
     """``{variable: Spearman rho of the score with it}`` for the rows of ``table`` (scores [N], NaN where not
-    scored), matched to the data set's objects by ``object_id``."""
-    ids, var = dataset_variables(dataset)
-    want = table.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids[order], want)
-    pos = np.clip(pos, 0, max(len(ids) - 1, 0))
-    found = (len(ids) > 0) & (ids[order][pos] == want) if len(ids) else np.zeros(len(want), bool)
-    out: dict[str, float | None] = {}
-    for v in VARIABLES:
-        x = np.full(len(want), np.nan)
-        x[found] = var[v][order][pos[found]]
-        out[v] = spearman(np.asarray(scores, np.float64), x)
-    return out
+    scored), matched to the data set's objects by ``object_id``; ``variables``: :func:`variables_for` of the
+    same rows, when the caller already has them."""
+    var = variables_for(dataset, table) if variables is None else variables
+    return {v: spearman(np.asarray(scores, np.float64), var[v]) for v in VARIABLES}

@@ -22,7 +22,7 @@ from fmb.plugins import Registry, plugin_info
 from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_options, read_cached
 from fmb.protocol.environment import environment, provenance, resolve_device, utc_now
 from fmb.protocol.metrics import artefact_fraction, bootstrap_intervals, compute_metrics, ranks
-from fmb.protocol.nuisance import nuisance_correlations
+from fmb.protocol.nuisance import nuisance_correlations, variables_for
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
 from fmb.runs import SCHEMA_VERSION, check_run_dir, write_run
@@ -354,6 +354,7 @@ def run_system(
     failed: dict[str, str] = {}
     errors: list[FMBError] = []
     score_tables = []
+    nuisance = variables_for(dataset, table)  # one pass over the data set for every output (fmb.protocol.nuisance)
     with reporter.progress(f"detect with {cfg.detector}", total=len(outputs)) as advance:
         for out in outputs:
             comps: dict[str, np.ndarray] = {}
@@ -382,7 +383,7 @@ def run_system(
             entry: dict[str, Any] = {
                 **info,
                 "metrics": metrics,
-                "nuisance_spearman": nuisance_correlations(dataset, table, scores),
+                "nuisance_spearman": nuisance_correlations(dataset, table, scores, nuisance),
             }
             if comps:
                 entry["components"] = {
@@ -401,6 +402,7 @@ def run_system(
             if labels and labels[2] is not None:  # flagged anomalies without a class read "unknown"
                 cols[C.ANOMALY_CLASS] = pa.array(labels[2], pa.string())
             cols.update({k: pa.array(v, from_pandas=True) for k, v in extras.items()})
+            cols.update({k: pa.array(v, from_pandas=True) for k, v in nuisance.items()})  # NaN -> null
             score_tables.append(pa.table(cols))
             advance(1)
     if not per_modality:

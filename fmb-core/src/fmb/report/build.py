@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from fmb.report import figures as F
 from fmb.report.collect import Ranking, Run, load_runs, systems
 from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
+from fmb.report.progress import Steps
 from fmb.runs import expand_run_dirs
 
 METRIC_COLUMNS = (
@@ -162,13 +164,20 @@ def per_run_figure(
     return Section(anchor, title, "".join(parts) + (f'<p class="muted">{esc(text)}</p>' if drawn and text else ""))
 
 
-def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
+def embedding_section(runs: list[Run], method: str, seed: int, tables: dict | None = None) -> Section:
+    """The 2-D map of each run's embeddings; each map is read from (or stored in) the map cache
+    (:func:`fmb.report.embedmap.project_cached`). ``tables``: embedding tables already read for other runs of
+    the page, by cache folder (runs of one model and data set share them)."""
     from fmb.report import embedmap as E
 
+    tables = {} if tables is None else tables
     parts = []
     for run in runs:
         try:
-            tab = E.read_embeddings(run)
+            where = str(E.cache_path(run))
+            if where not in tables:
+                tables[where] = E.read_embeddings(run)
+            tab = tables[where]
         except UnavailableError as exc:
             parts.append(note(f"{run.name}: embedding map unavailable: {exc}"))
             continue
@@ -183,7 +192,9 @@ def embedding_section(runs: list[Run], method: str, seed: int) -> Section:
         m = E.resolve_method(method, tab.num_rows)
         from fmb.data.canonical import column_array
 
-        maps = {o: E.project(column_array(tab, o, np.float32), m, seed) for o in outs}
+        ids = tab.column("object_id").to_numpy(zero_copy_only=False)
+        key = (run.result.get("embedding") or {}).get("cache_key")
+        maps = {o: E.project_cached(column_array(tab, o, np.float32), ids, m, seed, key, o)[0] for o in outs}
         colours = E.map_colours(run, tab)
         path = F.embedding_maps(
             maps, colours, m.upper(), f"{run.name}: embeddings in 2-D", run.path / "figures" / "embedding_map.png", seed
@@ -205,13 +216,15 @@ def rank_lookup(runs: list[Run], this: Run) -> list[tuple[str, dict[str, int]]]:
 
 
 def _caption(c, modality: str, elsewhere: list[tuple[str, dict[str, int]]]) -> str:
+    from fmb.data.canonical import NORMAL_CLASS, UNLABELLED_CLASS
     from fmb.report import sky
 
-    klass = (
-        "unknown (no labels)"
-        if c.true_class is None
-        else f'<span class="{"cls-anom" if c.true_class != "normal" else ""}">{esc(c.true_class)}</span>'
-    )
+    if c.true_class is None:
+        klass = "unknown (no labels)"
+    elif c.true_class == UNLABELLED_CLASS:  # a null is_anomaly: not known to be normal nor anomalous
+        klass = '<span class="cls-unl">unlabelled</span>'
+    else:
+        klass = f'<span class="{"cls-anom" if c.true_class != NORMAL_CLASS else ""}">{esc(c.true_class)}</span>'
     bits = [
         f"<b>#{c.rank}</b> &nbsp; object <code>{esc(c.object_id)}</code> &nbsp; score {c.score:.4g} &nbsp; "
         f"true class: {klass}"
@@ -310,6 +323,55 @@ def agreement_section(runs: list[Run], out_dir: Path, main_only: bool = False) -
     return Section("agreement", "Agreement between systems", body)
 
 
+def nuisance_section(runs: list[Run], out_dir: Path, n_scatter: int = 3) -> Section | None:
+    """Does a score merely track brightness or S/N? Spearman rho of each system's score with spectrum S/N
+    and image magnitude (results.json ``nuisance_spearman``, :mod:`fmb.protocol.nuisance`) as a heatmap and a
+    table, and score-vs-nuisance scatters of the ``n_scatter`` systems with the largest |rho|."""
+    sys = systems(runs)
+    rows, names, rho = [], [], []
+    for label, run, rk in sys:
+        ns = (run.result.get("modalities", {}).get(rk.modality) or {}).get("nuisance_spearman")
+        if ns is None:
+            continue
+        vals = [ns.get(k) for k, *_ in F.NUISANCE_SHOWN]
+        r = [np.nan if v is None else sign * v for v, (_, _, sign) in zip(vals, F.NUISANCE_SHOWN)]
+        names.append(label)
+        rho.append(r)
+        rows.append((label, run, rk, r))
+    if not rows:
+        return None
+    from fmb.leaderboard import system_label
+
+    R = np.array(rho, dtype=np.float64)
+    strength = np.nan_to_num(np.abs(R), nan=-1.0).max(axis=1)
+    pick, seen = [], set()
+    for i in np.argsort(-strength, kind="stable"):  # strongest first; one seed per system
+        key = (system_label(rows[i][1].result.get("config") or {}), rows[i][2].modality)
+        if strength[i] >= 0 and key not in seen and len(pick) < n_scatter:
+            seen.add(key)
+            pick.append(rows[i])
+    scatters = [(label, rk) for label, _, rk, _ in pick if rk.nuisance]
+    path = F.nuisance(names, R, scatters, out_dir / "figures" / "nuisance.png")
+    body = img(path, "Spearman rho of each score with spectrum S/N and image magnitude")
+    body += table(
+        ["system", "ρ (score, spectrum S/N)", "ρ (score, image magnitude)"],
+        [[label, *(float(v) if np.isfinite(v) else None for v in r)] for label, *_, r in rows],
+        numeric={1, 2},
+    )
+    body += (
+        '<p class="muted">Spearman rank correlation of each system\'s score with the median per-pixel S/N of the '
+        "spectrum and with the magnitude of the image's first band (-2.5 log10 of its total flux; ρ with the "
+        "magnitude is minus ρ with the flux). |ρ| near 1: the system mostly ranks objects by brightness or "
+        "noise, not by what they are (red: bright or high S/N scores high; blue: faint or noisy scores high). "
+        "–: the output has no spectrum or no image. The scatters show the "
+        f"{len(scatters)} system(s) with the largest |ρ|: anomalies red, unlabelled objects hollow.</p>"
+    )
+    if len(scatters) < len(pick):
+        body += note("score-vs-nuisance scatters need per-object S/N and flux in scores.parquet (runs of "
+                     "fmb older than this report have only the correlations)")
+    return Section("nuisance", "Nuisance diagnostics", body)
+
+
 def review_section(runs: list[Run]) -> Section | None:
     """The simulated expert's discovery curves (``fmb review --simulate``, RUN/review/), where a run has them."""
     parts = []
@@ -335,12 +397,12 @@ def main_ranking(run: Run) -> Ranking:
     return next((rk for rk in run.rankings if rk.modality == "joint"), run.rankings[0])
 
 
-def leaderboard_section(runs: list[Run]) -> Section:
+def leaderboard_section(runs: list[Run], df=None) -> Section:
     """The leaderboard (:func:`fmb.leaderboard.leaderboard`: one row per system and output, seeds pooled,
     sorted by the declared main score) as the page's first table."""
     from fmb.leaderboard import HIGHER_IS_BETTER, MAIN_SCORE, _cell, leaderboard
 
-    df = leaderboard([r.path for r in runs])
+    df = leaderboard([r.path for r in runs]) if df is None else df
     rows = [
         [
             r.rank,
@@ -361,6 +423,75 @@ def leaderboard_section(runs: list[Run]) -> Section:
     return Section("leaderboard", "Leaderboard", body)
 
 
+def seed_metrics_table(df) -> str:
+    """Every figure of the metrics table as mean ± sd over the seeds of each system (leaderboard rows)."""
+    import math
+
+    from fmb.leaderboard import _cell
+
+    def cell(row: dict, key: str) -> str:
+        col = {"auroc": "auroc", "average_precision": "ap"}.get(key, key)
+        return _cell(row[col], row[f"{col}_sd"], math.nan, math.nan)
+
+    rows = [[r["system"], r["modality"], r["n_seeds"], *(cell(r, c) for c in METRIC_COLUMNS)] for r in
+            df.to_dict("records")]
+    return table(["system", "output", "seeds", *METRIC_NAMES], rows, numeric={2}) + (
+        '<p class="muted">Mean ± sample sd over seeds (ddof 1) of each metric; one seed: the value alone. '
+        "Also in <code>leaderboard.csv</code> (column = the results.json key, and <code>KEY_sd</code>).</p>"
+    )
+
+
+def seed_class_table(runs: list[Run]) -> str:
+    """Recall within the top 5% per anomaly class (results.json ``per_class``) as mean ± sd over the seeds
+    of each system and output (systems as in :func:`fmb.leaderboard.system_label`); "" without classes."""
+    import math
+
+    from fmb.leaderboard import _cell, _mean, _sd, system_label
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        label = system_label(run.result.get("config") or {})
+        for mod, entry in (run.result.get("modalities") or {}).items():
+            pc = (entry.get("metrics") or {}).get("per_class")
+            if pc:
+                groups.setdefault((label, mod), []).append(pc)
+    classes = sorted({c for pcs in groups.values() for pc in pcs for c in pc})
+    if not classes:
+        return ""
+    rows = []
+    for (label, mod), pcs in groups.items():
+        cells = []
+        for c in classes:
+            vals = [pc[c].get("recall@5%") for pc in pcs if c in pc]
+            cells.append(_cell(_mean(vals), _sd(vals), math.nan, math.nan))
+        rows.append([label, mod, len(pcs), *cells])
+    return table(["system", "output", "seeds", *classes], rows, numeric={2}) + (
+        '<p class="muted">Recall within the top 5% of the ranking per anomaly class: mean ± sample sd over '
+        "seeds.</p>"
+    )
+
+
+def stability_section(df) -> Section | None:
+    """Ranking stability between the seeds of each system with several (leaderboard's ``jaccard@k_*``
+    columns, :func:`fmb.leaderboard.seed_stability`); None when no system has two seeds."""
+    from fmb.leaderboard import STABILITY_K, stability_cells
+
+    multi = df[df["n_seeds"] > 1]
+    if not len(multi):
+        return None
+    rows = [[r["system"], r["modality"], r["seeds"], *stability_cells(r)] for r in multi.to_dict("records")]
+    body = table(["system", "output", "seeds", *(f"top-{k} Jaccard: mean (min)" for k in STABILITY_K)], rows)
+    body += (
+        '<p class="muted">For each pair of seeds of one system, the Jaccard index |A ∩ B| / |A ∪ B| of their '
+        "top-k object sets (on the objects both scored; 1% of those objects for top-1%); mean over the pairs and, "
+        "in brackets, the worst pair. 1: every seed hands over the same candidates; near 0: the candidate list "
+        "depends on the seed. Reis et al. 2019 (arXiv:1911.06823) show that small changes to an unsupervised "
+        "method move its list of top anomalies a lot, hence this check. Also in <code>leaderboard.csv</code> "
+        "(<code>jaccard@K_mean</code>, <code>jaccard@K_min</code>).</p>"
+    )
+    return Section("stability", "Ranking stability over seeds", body)
+
+
 def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
     """One ROC and one precision-recall figure with a line per run (its main ranking, :func:`main_ranking`)."""
     entries = [(r.name, main_ranking(r)) for r in runs]
@@ -378,9 +509,17 @@ def compare_curves_section(runs: list[Run], out_dir: Path) -> Section:
 
 
 def system_details(
-    run: Run, embedding_map: str, seed: int, top_k: int, all_runs: list[Run], shared: dict | None = None
+    run: Run,
+    embedding_map: str,
+    seed: int,
+    top_k: int,
+    all_runs: list[Run],
+    shared: dict | None = None,
+    steps: Steps | None = None,
+    tables: dict | None = None,
 ) -> str:
     """A collapsed <details> block with everything about one run (metadata, curves, scores, map, gallery)."""
+    steps = steps or Steps(None, 1)
     one = [run]
     rk = main_ranking(run)
     m = run.result.get("modalities", {}).get(rk.modality, {}).get("metrics") or {}
@@ -389,17 +528,23 @@ def system_details(
         summary += f"; {esc(rk.modality)} AUROC {m['auroc']:.3f}, AP {m.get('average_precision', float('nan')):.3f}"
     summary += "</span>"
     figs = run.path / "figures"
-    parts = [
-        metadata_section(one),
-        metrics_section(one),
-        per_run_figure(one, "curves", "ROC and precision-recall", lambda r: F.roc_pr(r, figs / "roc_pr.png"), True),
-        per_run_figure(
-            one, "scores", "Score distributions", lambda r: F.score_histograms(r, figs / "scores.png"), False
-        ),
-        per_run_figure(one, "recall", "Recall per class", lambda r: F.class_recall(r, figs / "class_recall.png"), True),
-        embedding_section(one, embedding_map, seed),
-        gallery_section(one, top_k, all_runs, shared),
-    ]
+    parts = [metadata_section(one), metrics_section(one)]
+    with steps.step(f"figures of {run.name}"):
+        parts += [
+            per_run_figure(
+                one, "curves", "ROC and precision-recall", lambda r: F.roc_pr(r, figs / "roc_pr.png"), True
+            ),
+            per_run_figure(
+                one, "scores", "Score distributions", lambda r: F.score_histograms(r, figs / "scores.png"), False
+            ),
+            per_run_figure(
+                one, "recall", "Recall per class", lambda r: F.class_recall(r, figs / "class_recall.png"), True
+            ),
+        ]
+    with steps.step(f"embedding map of {run.name}", long=True):
+        parts.append(embedding_section(one, embedding_map, seed, tables))
+    with steps.step(f"gallery of {run.name}", long=True):
+        parts.append(gallery_section(one, top_k, all_runs, shared))
     inner = "".join(f"<h3>{esc(s.title)}</h3>{s.body}" for s in parts[1:])
     return (
         f'<details class="system" id="system-{esc(run.name)}"><summary>{summary}</summary>'
@@ -407,24 +552,46 @@ def system_details(
     )
 
 
-def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map: str, seed: int) -> list[Section]:
+def combined_sections(
+    runs: list[Run], out_dir: Path, top_k: int, embedding_map: str, seed: int, steps: Steps | None = None
+) -> list[Section]:
     """The page of several runs: leaderboard, one comparison figure, agreement, then one collapsed block per run."""
+    from fmb.leaderboard import leaderboard
+
+    steps = steps or Steps(None, 1)
     full = metrics_section(runs)
+    with steps.step("leaderboard and stability over seeds"):
+        df = leaderboard([r.path for r in runs])
+    seeded = bool(len(df)) and int(df["n_seeds"].max()) > 1
+    pooled = (
+        f"<details><summary>mean ± sd over seeds, every system and output ({len(df)} rows)</summary>"
+        f"{seed_metrics_table(df)}{seed_class_table(runs)}</details>"
+        if seeded
+        else ""
+    )
     sections = [
-        leaderboard_section(runs),
+        leaderboard_section(runs, df),
         Section(
             "metrics",
             "Metrics",
-            f"<details><summary>every run and output, P@k and R@k "
+            pooled + f"<details><summary>every run and output, P@k and R@k "
             f"({sum(len(r.rankings) for r in runs)} rows)</summary>{full.body}</details>",
         ),
     ]
-    sections.append(compare_curves_section(runs, out_dir))
-    agreement = agreement_section(runs, out_dir, main_only=True)
-    if agreement:
-        sections.append(agreement)
+    stability = stability_section(df)
+    if stability:
+        sections.append(stability)
+    with steps.step("comparison figures (ROC/PR, agreement, nuisance)"):
+        sections.append(compare_curves_section(runs, out_dir))
+        agreement = agreement_section(runs, out_dir, main_only=True)
+        if agreement:
+            sections.append(agreement)
+        nuis = nuisance_section(runs, out_dir)
+        if nuis:
+            sections.append(nuis)
     shared: dict = {}  # thumbnails of objects shared by several runs are drawn once
-    blocks = "".join(system_details(r, embedding_map, seed, top_k, runs, shared) for r in runs)
+    tables: dict = {}  # embedding tables shared by several runs are read once
+    blocks = "".join(system_details(r, embedding_map, seed, top_k, runs, shared, steps, tables) for r in runs)
     sections.append(
         Section(
             "systems",
@@ -437,24 +604,37 @@ def combined_sections(runs: list[Run], out_dir: Path, top_k: int, embedding_map:
 
 
 def build_report(
-    paths: list[str | Path], out: str | Path | None = None, top_k: int = 12, embedding_map: str = "auto", seed: int = 0
+    paths: list[str | Path],
+    out: str | Path | None = None,
+    top_k: int = 12,
+    embedding_map: str = "auto",
+    seed: int = 0,
+    reporter: Any | None = None,
 ) -> Path:
     """Write the HTML report of the run folders (figures also under RUN/figures/) and return its path.
 
     One run: every section in full. Several runs (or a matrix folder, expanded to its run folders): one
     combined page (leaderboard at the top, one ROC/PR figure comparing the systems, agreement, and a
     collapsed section per run), so that a 12-system page stays a few screens long.
+
+    ``reporter`` (:class:`fmb.reporting.Reporter`): where the progress of each step goes (a rich bar in a
+    terminal, plain lines elsewhere, :mod:`fmb.report.progress`); None: silent.
     """
     runs = load_runs(expand_run_dirs([Path(p) for p in paths]))
     out = Path(out) if out else default_out([r.path for r in runs])
     out.parent.mkdir(parents=True, exist_ok=True)
-    if len(runs) > 1:
-        sections = combined_sections(runs, out.parent, top_k, embedding_map, seed)
-    else:
-        sections = single_sections(runs, top_k, embedding_map, seed)
-        agreement = agreement_section(runs, out.parent)
-        if agreement:
-            sections.append(agreement)
+    with Steps(reporter, 2 + 3 * len(runs) if len(runs) > 1 else 4) as steps:
+        if len(runs) > 1:
+            sections = combined_sections(runs, out.parent, top_k, embedding_map, seed, steps)
+        else:
+            sections = single_sections(runs, top_k, embedding_map, seed, steps)
+            with steps.step("agreement and nuisance figures"):
+                agreement = agreement_section(runs, out.parent)
+                if agreement:
+                    sections.append(agreement)
+                nuis = nuisance_section(runs, out.parent)
+                if nuis:
+                    sections.append(nuis)
     review = review_section(runs)
     if review:
         sections.append(review)
@@ -478,10 +658,22 @@ def build_report(
     return out
 
 
-def single_sections(runs: list[Run], top_k: int, embedding_map: str, seed: int) -> list[Section]:
+def single_sections(
+    runs: list[Run], top_k: int, embedding_map: str, seed: int, steps: Steps | None = None
+) -> list[Section]:
+    steps = steps or Steps(None, 1)
+    of = f" of {runs[0].name}" if len(runs) == 1 else ""  # which run, in a log of a matrix's reports
+    with steps.step(f"figures{of}"):
+        figures = _single_figures(runs)
+    with steps.step(f"embedding map{of}", long=True):
+        emb = embedding_section(runs, embedding_map, seed)
+    with steps.step(f"gallery{of}", long=True):
+        gallery = gallery_section(runs, top_k)
+    return [metadata_section(runs), metrics_section(runs), *figures, emb, gallery]
+
+
+def _single_figures(runs: list[Run]) -> list[Section]:
     return [
-        metadata_section(runs),
-        metrics_section(runs),
         per_run_figure(
             runs,
             "curves",
@@ -508,8 +700,6 @@ def single_sections(runs: list[Run], top_k: int, embedding_map: str, seed: int) 
             True,
             "Fraction of each anomaly class found within the top 5% of the ranking.",
         ),
-        embedding_section(runs, embedding_map, seed),
-        gallery_section(runs, top_k),
     ]
 
 

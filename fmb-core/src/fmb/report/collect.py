@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from fmb.data import canonical as C
+from fmb.protocol.nuisance import VARIABLES as NUISANCE
 from fmb.runs import read_run
 
 
@@ -27,6 +28,9 @@ class Ranking:
     rank: np.ndarray
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     labelled: np.ndarray | None = None
+    #: per-object nuisance variables from scores.parquet (``spectrum_snr``, ``image_flux``; NaN where missing),
+    #: :mod:`fmb.protocol.nuisance`; empty for runs written before they were stored
+    nuisance: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def has_labels(self) -> bool:
@@ -88,7 +92,12 @@ def load_run(path: str | Path) -> Run:
             if cls is not None:
                 labels[C.ANOMALY_CLASS] = np.where(labelled, cls, C.UNLABELLED_CLASS).astype(str)
         rank = np.asarray(cols["rank"][sel], dtype=np.float64).astype(np.int64)
-        rankings.append(Ranking(m, cols["object_id"][sel], score[sel], rank, labels, labelled))
+        nuisance = {
+            v: np.array([np.nan if x is None else x for x in cols[v][sel]], dtype=np.float64)
+            for v in NUISANCE
+            if v in cols
+        }
+        rankings.append(Ranking(m, cols["object_id"][sel], score[sel], rank, labels, labelled, nuisance))
     return Run(path, result, rankings, name=path.name)
 
 

@@ -30,6 +30,9 @@ EMBEDDING_MAPS = ("auto", "pca", "umap")
 def report_cmd(run_dirs: tuple[str, ...], out: str | None, top_k: int, embedding_map: str, seed: int) -> None:
     """Write one self-contained HTML report of RUN_DIR(s): metadata, metrics, curves, maps, gallery."""
     from fmb.report.build import build_report
+    from fmb.reporting import Reporter
 
-    path = build_report(list(run_dirs), out, top_k=top_k, embedding_map=embedding_map, seed=seed)
+    path = build_report(
+        list(run_dirs), out, top_k=top_k, embedding_map=embedding_map, seed=seed, reporter=Reporter()
+    )
     click.echo(f"report: {path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,75 @@ def project(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
         p = pca(Xf, 2, seed)
         xy[ok] = p if p.shape[1] == 2 else np.column_stack([p, np.zeros(len(p))])
     return xy
+
+
+#: bump when :func:`project` changes what it computes: every cached map is then recomputed
+MAP_VERSION = 1
+MAPS_DIR = "maps"
+
+
+def map_params(method: str, seed: int, n: int) -> dict[str, Any]:
+    """Everything besides the input matrix that determines :func:`project`'s output (part of the map's key)."""
+    params: dict[str, Any] = {"version": MAP_VERSION, "method": method, "seed": int(seed)}
+    if method == "umap":
+        params.update(
+            umap_learn=metadata.version("umap-learn"), n_neighbors=min(15, max(n - 1, 1)), pca_first=50, n_jobs=1
+        )
+    else:
+        params.update(pca_iterations=6)
+    return params
+
+
+def content_hash(X: np.ndarray, ids: np.ndarray) -> str:
+    """sha256 (hashlib: a kept, stable hash) of the object ids in order and of the matrix's float32 bytes and
+    shape: the exact input of a map, so that a cached map is used only for the very same numbers."""
+    h = hashlib.sha256()
+    h.update(repr(np.shape(X)).encode())
+    h.update("\0".join(map(str, np.asarray(ids).tolist())).encode())
+    h.update(np.ascontiguousarray(X, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def map_file(cache_key: str | None, output: str, params: dict[str, Any]) -> Path:
+    """FMB_HOME/maps/<embedding cache key>/<output>-<hash of the parameters>.npz"""
+    from fmb.home import fmb_home
+
+    tag = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in output)
+    return fmb_home() / MAPS_DIR / str(cache_key or "no-cache-key") / f"{safe}-{tag}.npz"
+
+
+def project_cached(
+    X: np.ndarray, ids: np.ndarray, method: str, seed: int = 0, cache_key: str | None = None, output: str = ""
+) -> tuple[np.ndarray, bool]:
+    """:func:`project` of X [N, D] (rows = ``ids``), read from the map cache when an earlier report made the
+    same map: ``(xy [N, 2], reused)``.
+
+    The file is found by the embedding cache key, the output and :func:`map_params` (method, its parameters,
+    seed, umap-learn version, :data:`MAP_VERSION`); it is used only when its stored :func:`content_hash` equals
+    that of this X and these ids (a stale or foreign map is recomputed and overwritten, never shown). A cache
+    that cannot be read or written is ignored (the map is computed).
+    """
+    params = map_params(method, seed, int(np.isfinite(X).all(axis=1).sum()))
+    path = map_file(cache_key, output, params)
+    digest = content_hash(X, ids)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["content"]) == digest and str(z["params"]) == json.dumps(params, sort_keys=True):
+                xy = np.asarray(z["xy"], dtype=np.float64)
+                if xy.shape == (len(X), 2):
+                    return xy, True
+    except (OSError, KeyError, ValueError):  # absent, unreadable or foreign: compute it
+        pass
+    xy = project(X, method, seed)
+    try:
+        from fmb.io import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, xy=xy, content=np.array(digest), params=np.array(json.dumps(params, sort_keys=True)))
+    except OSError:  # a cache that cannot be written (OutputError is one) only costs time next report
+        pass
+    return xy, False
 
 
 def method_label(method: str, seed: int) -> str:

@@ -110,9 +110,9 @@ def roc_pr_compare(entries: list[tuple[str, Ranking]], path: Path) -> Path:
     p = plt()
     curves = []
     for label, rk in entries:
-        y = rk.labels[C.IS_ANOMALY].astype(bool)
+        y, s = rk.truth()  # labelled objects only: an unlabelled object is neither a positive nor a negative
         if 0 < y.sum() < len(y):
-            curves.append((label, y, rk.score, roc_auc_score(y, rk.score), average_precision_score(y, rk.score)))
+            curves.append((label, y, s, roc_auc_score(y, s), average_precision_score(y, s)))
     width = 0.07 * max([len(c[0]) for c in curves] + [10]) + 1.6  # legend column, in inches
     fig, (a1, a2) = p.subplots(1, 2, figsize=(11 + 2 * width, 4.8), layout="constrained")
     cmap = p.get_cmap("tab20")
@@ -170,6 +170,18 @@ def score_histograms(run: Run, path: Path) -> Path:
             if y.any():
                 ax.hist(
                     s[y], bins=bins, density=True, histtype="step", lw=1.6, color="C3", label=f"anomalous ({y.sum()})"
+                )
+            n_unl = int((~rk.labelled).sum()) if rk.labelled is not None else 0
+            if n_unl:  # drawn apart, never pooled with the normal objects
+                ax.hist(
+                    rk.score[~rk.labelled],
+                    bins=bins,
+                    density=True,
+                    histtype="step",
+                    ls="--",
+                    lw=1.2,
+                    color="0.3",
+                    label=f"unlabelled ({n_unl})",
                 )
             ax.legend(loc="upper right")
         else:
@@ -247,9 +259,12 @@ def embedding_maps(
                 vals = vals.get(out, next(iter(vals.values())))
             v = vals[idx]
             if kind == "class":
-                classes = sorted(set(v.tolist()) - {C.NORMAL_CLASS})
+                classes = sorted(set(v.tolist()) - {C.NORMAL_CLASS, C.UNLABELLED_CLASS})
                 cc = class_colours(classes)
                 norm = v == C.NORMAL_CLASS
+                unl = v == C.UNLABELLED_CLASS  # neither normal nor anomalous: hollow grey rings
+                if unl.any():
+                    ax.scatter(*xy[idx[unl]].T, s=6, facecolor="none", edgecolor="0.45", lw=0.4, label="unlabelled")
                 ax.scatter(*xy[idx[norm]].T, s=4, color=cc[C.NORMAL_CLASS], lw=0, alpha=0.5, label="normal")
                 for c in classes:
                     sel = v == c
@@ -320,4 +335,81 @@ def heatmaps(names: list[str], mats: dict[str, np.ndarray], path: Path, note: st
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     fig.suptitle("agreement between systems" + (f" ({note})" if note else ""))
     fig.tight_layout()
+    return save(fig, path)
+
+
+#: the nuisance variables as the report shows them: (results.json key, label, sign): the magnitude is
+#: -2.5 log10(flux), a decreasing function of the flux, so its Spearman rho is minus the flux's
+NUISANCE_SHOWN = (("spectrum_snr", "spectrum S/N", 1.0), ("image_flux", "image magnitude", -1.0))
+
+
+def relative_magnitude(flux: np.ndarray) -> np.ndarray:
+    """-2.5 log10(flux) (zero point unknown, so relative; NaN for flux <= 0 or NaN)."""
+    f = np.asarray(flux, np.float64)
+    out = np.full(f.shape, np.nan)
+    ok = np.isfinite(f) & (f > 0)
+    out[ok] = -2.5 * np.log10(f[ok])
+    return out
+
+
+def nuisance(
+    names: list[str], rho: np.ndarray, scatters: list[tuple[str, Ranking]], path: Path
+) -> Path:
+    """Left: an annotated [M, 2] heatmap of each system's Spearman rho with spectrum S/N and image magnitude
+    (NaN: not available, shown as "–"). Right: for each system in ``scatters``, its score against S/N
+    (log axis) and against the relative magnitude, anomalies in red, unlabelled objects as hollow rings."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    p = plt()
+    m = len(names)
+    ns = len(scatters)
+    label_w = 0.075 * max(len(s) for s in names)
+    fig = p.figure(figsize=(2.6 + label_w + 6.4 * (ns > 0), max(2.4, 0.32 * m + 1.4, 2.6 * ns)), layout="constrained")
+    grid = fig.add_gridspec(max(ns, 1), 3 if ns else 1, width_ratios=[1.2 + label_w, 3, 3] if ns else [1])
+    ax = fig.add_subplot(grid[:, 0])
+    im = ax.imshow(rho, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+    ax.set_xticks(range(len(NUISANCE_SHOWN)), [lab for _, lab, _ in NUISANCE_SHOWN], rotation=30, ha="right")
+    ax.set_yticks(range(m), names)
+    ax.set_title("Spearman ρ of the score with")
+    for i in range(m):
+        for j in range(len(NUISANCE_SHOWN)):
+            v = rho[i, j]
+            ax.text(j, i, "–" if not np.isfinite(v) else f"{v:+.2f}", ha="center", va="center",
+                    fontsize=8, color="white" if np.isfinite(v) and abs(v) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
+    for r, (label, rk) in enumerate(scatters):
+        anom = np.zeros(len(rk.score), bool)
+        unl = np.zeros(len(rk.score), bool)
+        if rk.has_labels:
+            anom = rk.labelled & rk.labels[C.IS_ANOMALY].astype(bool)
+            unl = ~rk.labelled
+        xs = (
+            ("spectrum_snr", "spectrum S/N (median per pixel)", rk.nuisance.get("spectrum_snr")),
+            ("image_flux", "relative magnitude (-2.5 log10 flux)", rk.nuisance.get("image_flux")),
+        )
+        for c, (key, xlabel, x) in enumerate(xs):
+            a = fig.add_subplot(grid[r, 1 + c])
+            if x is None:
+                a.set_axis_off()
+                continue
+            if key == "image_flux":
+                x = relative_magnitude(x)
+            fin = np.isfinite(x)
+            if key == "spectrum_snr":
+                fin &= x > 0
+                a.set_xscale("log")
+                a.xaxis.set_major_formatter(ScalarFormatter())  # 20, 30 rather than 2x10^1
+                a.xaxis.set_minor_formatter(NullFormatter())
+            norm = fin & ~anom & ~unl
+            a.scatter(x[norm], rk.score[norm], s=3, color="0.6", lw=0, alpha=0.6, label="normal")
+            if (fin & unl).any():
+                a.scatter(x[fin & unl], rk.score[fin & unl], s=6, facecolor="none", edgecolor="0.35", lw=0.4,
+                          label="unlabelled")
+            if (fin & anom).any():
+                a.scatter(x[fin & anom], rk.score[fin & anom], s=7, color="C3", lw=0, label="anomalous")
+            a.set(xlabel=xlabel, ylabel="score" if c == 0 else "")
+            a.set_title(label, fontsize=8)
+            if r == 0 and c == 1:
+                a.legend(loc="upper right", fontsize=7, markerscale=2)
+            a.grid(alpha=0.3)
     return save(fig, path)

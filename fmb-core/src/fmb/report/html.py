@@ -36,6 +36,7 @@ img.fig{max-width:100%;height:auto;display:block;margin:8px 0}
 .card .spec{width:460px;max-width:100%;height:auto}
 .card .cap{font-size:13px;flex-basis:100%}
 .cls-anom{color:#b91c1c;font-weight:600}
+.cls-unl{color:#6b7280;font-style:italic}
 details.system{border:1px solid #e2e5ea;border-radius:6px;margin:6px 0;padding:4px 12px;background:#fcfcfd}
 details.system[open]{background:#fff}
 details>summary{cursor:pointer;padding:4px 0;font-size:14px}
