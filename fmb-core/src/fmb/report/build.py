@@ -367,8 +367,10 @@ def nuisance_section(runs: list[Run], out_dir: Path, n_scatter: int = 3) -> Sect
         f"{len(scatters)} system(s) with the largest |ρ|: anomalies red, unlabelled objects hollow.</p>"
     )
     if len(scatters) < len(pick):
-        body += note("score-vs-nuisance scatters need per-object S/N and flux in scores.parquet (runs of "
-                     "fmb older than this report have only the correlations)")
+        body += note(
+            "score-vs-nuisance scatters need per-object S/N and flux in scores.parquet (runs of "
+            "fmb older than this report have only the correlations)"
+        )
     return Section("nuisance", "Nuisance diagnostics", body)
 
 
@@ -433,8 +435,9 @@ def seed_metrics_table(df) -> str:
         col = {"auroc": "auroc", "average_precision": "ap"}.get(key, key)
         return _cell(row[col], row[f"{col}_sd"], math.nan, math.nan)
 
-    rows = [[r["system"], r["modality"], r["n_seeds"], *(cell(r, c) for c in METRIC_COLUMNS)] for r in
-            df.to_dict("records")]
+    rows = [
+        [r["system"], r["modality"], r["n_seeds"], *(cell(r, c) for c in METRIC_COLUMNS)] for r in df.to_dict("records")
+    ]
     return table(["system", "output", "seeds", *METRIC_NAMES], rows, numeric={2}) + (
         '<p class="muted">Mean ± sample sd over seeds (ddof 1) of each metric; one seed: the value alone. '
         "Also in <code>leaderboard.csv</code> (column = the results.json key, and <code>KEY_sd</code>).</p>"
@@ -466,8 +469,7 @@ def seed_class_table(runs: list[Run]) -> str:
             cells.append(_cell(_mean(vals), _sd(vals), math.nan, math.nan))
         rows.append([label, mod, len(pcs), *cells])
     return table(["system", "output", "seeds", *classes], rows, numeric={2}) + (
-        '<p class="muted">Recall within the top 5% of the ranking per anomaly class: mean ± sample sd over '
-        "seeds.</p>"
+        '<p class="muted">Recall within the top 5% of the ranking per anomaly class: mean ± sample sd over seeds.</p>'
     )
 
 
@@ -531,9 +533,7 @@ def system_details(
     parts = [metadata_section(one), metrics_section(one)]
     with steps.step(f"figures of {run.name}"):
         parts += [
-            per_run_figure(
-                one, "curves", "ROC and precision-recall", lambda r: F.roc_pr(r, figs / "roc_pr.png"), True
-            ),
+            per_run_figure(one, "curves", "ROC and precision-recall", lambda r: F.roc_pr(r, figs / "roc_pr.png"), True),
             per_run_figure(
                 one, "scores", "Score distributions", lambda r: F.score_histograms(r, figs / "scores.png"), False
             ),

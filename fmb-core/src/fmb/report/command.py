@@ -32,7 +32,5 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None, top_k: int, embedding
     from fmb.report.build import build_report
     from fmb.reporting import Reporter
 
-    path = build_report(
-        list(run_dirs), out, top_k=top_k, embedding_map=embedding_map, seed=seed, reporter=Reporter()
-    )
+    path = build_report(list(run_dirs), out, top_k=top_k, embedding_map=embedding_map, seed=seed, reporter=Reporter())
     click.echo(f"report: {path}")

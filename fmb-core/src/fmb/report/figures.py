@@ -352,9 +352,7 @@ def relative_magnitude(flux: np.ndarray) -> np.ndarray:
     return out
 
 
-def nuisance(
-    names: list[str], rho: np.ndarray, scatters: list[tuple[str, Ranking]], path: Path
-) -> Path:
+def nuisance(names: list[str], rho: np.ndarray, scatters: list[tuple[str, Ranking]], path: Path) -> Path:
     """Left: an annotated [M, 2] heatmap of each system's Spearman rho with spectrum S/N and image magnitude
     (NaN: not available, shown as "–"). Right: for each system in ``scatters``, its score against S/N
     (log axis) and against the relative magnitude, anomalies in red, unlabelled objects as hollow rings."""
@@ -374,8 +372,15 @@ def nuisance(
     for i in range(m):
         for j in range(len(NUISANCE_SHOWN)):
             v = rho[i, j]
-            ax.text(j, i, "–" if not np.isfinite(v) else f"{v:+.2f}", ha="center", va="center",
-                    fontsize=8, color="white" if np.isfinite(v) and abs(v) > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                "–" if not np.isfinite(v) else f"{v:+.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if np.isfinite(v) and abs(v) > 0.6 else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
     for r, (label, rk) in enumerate(scatters):
         anom = np.zeros(len(rk.score), bool)
@@ -403,8 +408,15 @@ def nuisance(
             norm = fin & ~anom & ~unl
             a.scatter(x[norm], rk.score[norm], s=3, color="0.6", lw=0, alpha=0.6, label="normal")
             if (fin & unl).any():
-                a.scatter(x[fin & unl], rk.score[fin & unl], s=6, facecolor="none", edgecolor="0.35", lw=0.4,
-                          label="unlabelled")
+                a.scatter(
+                    x[fin & unl],
+                    rk.score[fin & unl],
+                    s=6,
+                    facecolor="none",
+                    edgecolor="0.35",
+                    lw=0.4,
+                    label="unlabelled",
+                )
             if (fin & anom).any():
                 a.scatter(x[fin & anom], rk.score[fin & anom], s=7, color="C3", lw=0, label="anomalous")
             a.set(xlabel=xlabel, ylabel="score" if c == 0 else "")
