@@ -43,13 +43,11 @@ import itertools
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from scipy import ndimage
 
 from fmb.builtin.models import STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM
-from fmb.data import canonical as C
 from fmb.errors import ModelError
-from fmb.models.base import Model, WeightsInfo
+from fmb.models.baseline import FeatureModel, load_feature_model
 from fmb.specs import ModelSpec
 
 ASINH_SOFTENING = 0.02  # nanomaggies
@@ -309,33 +307,20 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave
     return out.astype(np.float32)
 
 
-class BaselineStrongModel(Model):
+class BaselineStrongModel(FeatureModel):
     """See the module docstring."""
 
-    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        names = batch.schema.names
-        if C.IMAGE in names:
-            out["image"] = image_features(C.column_array(batch, C.IMAGE))
-        if C.FLUX in names:
-            out["spectrum"] = spectrum_features(
-                C.column_array(batch, C.FLUX),
-                C.column_array(batch, C.IVAR),
-                C.column_array(batch, C.MASK, bool),
-                C.wavelength(batch),
-            )
-        if "image" in out and "spectrum" in out:
-            out["joint"] = np.hstack([out["image"], out["spectrum"]])
-            out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
-        return out
+    label = "baseline-strong"
+
+    def image_features(self, images: np.ndarray) -> np.ndarray:
+        return image_features(images)
+
+    def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
+        return spectrum_features(flux, ivar, mask, wave)
 
 
 def load_model(
     spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
 ) -> BaselineStrongModel:
     """Loader named by the spec. The strong baseline has no learned weights and no options."""
-    if weights not in ("auto", "none", "random"):
-        raise ModelError(f"model 'baseline-strong' has no weights to load (got --weights {weights!r})")
-    if options:
-        raise ModelError(f"model 'baseline-strong' takes no options (got {sorted(options)})")
-    return BaselineStrongModel(spec, WeightsInfo(kind="none"), {})
+    return load_feature_model(BaselineStrongModel, spec, weights, options)
