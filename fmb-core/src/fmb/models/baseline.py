@@ -60,7 +60,8 @@ class FeatureModel(Model):
     :meth:`image_features` ``[N, B, H, W] -> [N, D_image]`` and :meth:`spectrum_features` (flux, ivar, mask
     ``[N, L]`` and the wavelength grid ``[L]`` or ``[N, L]`` -> ``[N, D_spectrum]``, NaN rows where no pixel
     is usable). ``joint`` is the two concatenated, a NaN row where either is missing. Every output's width
-    is checked against the spec (ModelError naming the model)."""
+    is checked against the spec (ModelError naming the model). A subclass may append columns computed from
+    both modalities to ``joint`` (:meth:`joint_extra`)."""
 
     label = "feature model"
     #: appended to the width error: what the input must look like
@@ -72,6 +73,10 @@ class FeatureModel(Model):
     @abstractmethod
     def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
         ...
+
+    def joint_extra(self, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray | None:
+        """``[N, K]`` columns appended to ``joint`` from the two outputs (default: none)."""
+        return None
 
     def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -86,7 +91,8 @@ class FeatureModel(Model):
                 C.wavelength(batch),
             )
         if "image" in out and "spectrum" in out:
-            out["joint"] = np.hstack([out["image"], out["spectrum"]])
+            extra = self.joint_extra(out["image"], out["spectrum"])
+            out["joint"] = np.hstack([out["image"], out["spectrum"], *([] if extra is None else [extra])])
             out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
         for key, dim in self.spec.outputs.items():
             if key in out and out[key].shape[1] != dim:
