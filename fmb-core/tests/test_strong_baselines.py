@@ -262,8 +262,8 @@ DESIGNED = {
     "dead_arm": "longest_masked_run",
     "mismatch": "spectrum_image_flux_ratio",
 }
-#: a reduced default survey: 640 objects, 2 % of each class (13 each; the default is 0.625 %)
-CLASS_SURVEY = {"size": 640, "seed": 5, "chunk_size": 320, "rates": {c: 0.02 for c in DESIGNED}}
+#: a reduced default survey: 600 objects, 2 % of each class (12 each; the default is 0.625 %)
+CLASS_SURVEY = {"size": 600, "seed": 5, "chunk_size": 300, "rates": {c: 0.02 for c in DESIGNED}}
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +276,7 @@ def class_survey(tmp_path_factory):
     old = os.environ.get("FMB_HOME")
     os.environ["FMB_HOME"] = str(tmp_path_factory.mktemp("classes"))
     try:
-        t = pa.Table.from_batches(list(open_dataset(**CLASS_SURVEY).iter_batches(320)))
+        t = pa.Table.from_batches(list(open_dataset(**CLASS_SURVEY).iter_batches(300)))
     finally:
         if old is None:
             del os.environ["FMB_HOME"]
@@ -295,16 +295,18 @@ def _class_auroc(cls: np.ndarray, score: np.ndarray, c: str) -> float:
 
 
 def test_each_class_is_findable_by_its_designed_statistic(class_survey):
-    """Each class against normal objects by the one statistic the docs name for it (13 per class, 536 normal).
+    """Each class against normal objects by the one statistic the docs name for it (12 per class, 504 normal).
     Fails when a generator or feature change hides a class."""
     cls, joint = class_survey
     names = (*IMAGE_NAMES, *SPECTRUM_NAMES, *JOINT_NAMES)
+    got = {}
     for c, name in DESIGNED.items():
-        assert (cls == c).sum() == 13
+        assert (cls == c).sum() == 12
         x = joint[:, names.index(name)].astype(np.float64)
         if c == "mismatch":
             x = np.abs(x - np.median(x))
-        assert _class_auroc(cls, x, c) > 0.75, (c, name)
+        got[c] = _class_auroc(cls, x, c)
+    assert all(v > 0.75 for v in got.values()), got
 
 
 def test_every_class_is_neither_impossible_nor_trivial_for_the_strong_floor(class_survey):
