@@ -10,7 +10,7 @@ IMAGE_DIM = 4 * 16 * 16
 SPECTRUM_DIM = 128
 #: baseline-strong embedding sizes (their breakdown: fmb.models.baseline_strong; kept here so that
 #: registering imports nothing heavy)
-STRONG_IMAGE_DIM = 48
+STRONG_IMAGE_DIM = 47
 STRONG_SPECTRUM_DIM = 29
 STRONG_JOINT_EXTRA = 1  # joint = image + spectrum + the flux-consistency column
 

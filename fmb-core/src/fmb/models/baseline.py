@@ -74,8 +74,8 @@ class FeatureModel(Model):
     def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
         ...
 
-    def joint_extra(self, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray | None:
-        """``[N, K]`` columns appended to ``joint`` from the two outputs (default: none)."""
+    def joint_extra(self, batch: pa.RecordBatch, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray | None:
+        """``[N, K]`` columns appended to ``joint``, from the batch and the two outputs (default: none)."""
         return None
 
     def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
@@ -91,7 +91,7 @@ class FeatureModel(Model):
                 C.wavelength(batch),
             )
         if "image" in out and "spectrum" in out:
-            extra = self.joint_extra(out["image"], out["spectrum"])
+            extra = self.joint_extra(batch, out["image"], out["spectrum"])
             out["joint"] = np.hstack([out["image"], out["spectrum"], *([] if extra is None else [extra])])
             out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
         for key, dim in self.spec.outputs.items():

@@ -10,7 +10,7 @@ units or counts are compressed by ``asinh`` (a signed log), so that one extreme 
 detector's scale for every other object. No block means or fine bins: a detector weighs every column alike,
 and dozens of coarse-pixel columns drowned the few designed statistics (preprocessing version 3).
 
-Image (``IMAGE_DIM`` = 48 values, from ``x = asinh(flux / 0.02 nmgy)`` unless said otherwise; H and W >= 16):
+Image (``IMAGE_DIM`` = 47 values, from ``x = asinh(flux / 0.02 nmgy)`` unless said otherwise; H and W >= 16):
 
 * radial profile: mean ``x`` in 6 annuli (0-0.2-0.4-0.7-1.1-1.7-2.5 arcsec at 0.1"/px) per band (24);
 * rotational asymmetry per band, sum |I - I_rot180| / sum |I| inside 2.5" (Conselice 2003) (4);
@@ -27,8 +27,7 @@ Image (``IMAGE_DIM`` = 48 values, from ``x = asinh(flux / 0.02 nmgy)`` unless sa
   segment in the positive asymmetric residual beyond 0.5");
 * point source (AGN): the fraction of the VIS flux within 0.5" that falls within 0.15" (the VIS PSF FWHM is
   0.17": a nucleus raises it), and the core's colour excess log10(VIS/H within 0.15") - log10(VIS/H within
-  0.5") (a blue nucleus) (2);
-* the VIS flux in the DESI fibre aperture (radius 0.75"), asinh (1).
+  0.5") (a blue nucleus) (2).
 
 Spectrum (``SPECTRUM_DIM`` = 29 values; masked, non-finite or ivar <= 0 pixels get no weight):
 
@@ -57,9 +56,11 @@ import itertools
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from scipy import ndimage
 
 from fmb.builtin.models import STRONG_IMAGE_DIM, STRONG_JOINT_EXTRA, STRONG_SPECTRUM_DIM
+from fmb.data import canonical as C
 from fmb.errors import ModelError
 from fmb.models.baseline import FeatureModel, load_feature_model
 from fmb.specs import ModelSpec
@@ -102,7 +103,6 @@ IMAGE_NAMES: tuple[str, ...] = (
     "seg_asym_residual_centred",
     "vis_core_fraction",
     "core_colour_excess",
-    "vis_fibre_flux",
 )
 #: vacuum rest wavelengths (Angstrom), SDSS line list (same values as fmb.datasets.synthetic.sed.NEBULAR_LINES)
 INDEX_LINES = {
@@ -307,7 +307,7 @@ def image_features(images: np.ndarray) -> np.ndarray:
     inner, mid = rad < 1.0, (rad >= 1.0) & (rad < 2.5)
     outer = rad >= 2.5
     inside = rad < 2.5
-    core, ps_ap, fibre = rad < CORE_RADIUS, rad < PS_APERTURE, rad < FIBRE_RADIUS
+    core, ps_ap = rad < CORE_RADIUS, rad < PS_APERTURE
     out = np.empty((n, IMAGE_DIM), np.float64)
     for i in range(n):
         prof = [x[i][:, m].mean(axis=1) if m.any() else np.zeros(b) for m in annuli]
@@ -353,7 +353,7 @@ def image_features(images: np.ndarray) -> np.ndarray:
                 ),
                 _segment_features(vis, nir, seg),
                 _centred_asymmetry(vis, seg),
-                [core_frac, core_colour, np.arcsinh(vis[fibre].sum() / ASINH_SOFTENING)],
+                [core_frac, core_colour],
             ]
         )
     return out.astype(np.float32)
@@ -457,19 +457,30 @@ class BaselineStrongModel(FeatureModel):
     def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
         return spectrum_features(flux, ivar, mask, wave)
 
-    def joint_extra(self, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-        return joint_features(image, spectrum)
+    def joint_extra(self, batch: pa.RecordBatch, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+        return joint_features(C.column_array(batch, C.IMAGE), spectrum)
 
 
-def joint_features(image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-    """``[N, IMAGE_DIM]`` and ``[N, SPECTRUM_DIM]`` features -> ``[N, 1]`` float32 (:data:`JOINT_NAMES`): the
-    spectrophotometric consistency of the two modalities, ``asinh(spectrum VIS-band flux / 0.02 nmgy) -
-    asinh(image VIS flux in the fibre aperture / 0.02 nmgy)`` (about the log of their ratio for bright
-    objects). The fibre sees the object the image shows, so the ratio varies only with seeing losses and
-    noise; a spectrum of another object (a wrong fibre or cross-match) changes it. Comparing a spectrum's
-    synthetic photometry with the imaging fibre flux is a standard spectroscopic-survey check (e.g. DESI's
-    FIBERFLUX; Dey et al. 2019, AJ 157, 168, for the Legacy Surveys fibre fluxes)."""
-    d = spectrum[:, SPECTRUM_NAMES.index("flux_level_vis")] - image[:, IMAGE_NAMES.index("vis_fibre_flux")]
+def fibre_flux(images: np.ndarray) -> np.ndarray:
+    """``[N, B, H, W]`` nanomaggies -> ``[N]`` VIS (band 0) flux within the DESI fibre radius (0.75") of the
+    stamp centre, asinh(f / 0.02 nmgy)."""
+    h, w = images.shape[2:]
+    rad = np.hypot(*np.mgrid[:h, :w] - ((h - 1) / 2.0)) * PIXEL_SCALE
+    f = np.nan_to_num(images[:, 0].astype(np.float64))[:, rad < FIBRE_RADIUS].sum(axis=1)
+    return np.arcsinh(f / ASINH_SOFTENING)
+
+
+def joint_features(images: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+    """``[N, 4, H, W]`` images (nanomaggies) and their ``[N, SPECTRUM_DIM]`` spectrum features -> ``[N, 1]``
+    float32 (:data:`JOINT_NAMES`): the spectrophotometric consistency of the two modalities,
+    ``asinh(spectrum VIS-band flux / 0.02 nmgy) - asinh(image VIS flux in the fibre aperture / 0.02 nmgy)``
+    (about the log of their ratio for bright objects; the fibre flux is no image column, so joint has no
+    exactly collinear columns). The fibre sees the object the image shows, so the ratio varies only with
+    seeing losses and noise; a spectrum of another object (a wrong fibre or cross-match) changes it.
+    Comparing a spectrum's synthetic photometry with the imaging fibre flux is a standard check of
+    spectroscopic surveys (e.g. DESI's FIBERFLUX; Dey et al. 2019, AJ 157, 168, for the Legacy Surveys
+    fibre fluxes)."""
+    d = spectrum[:, SPECTRUM_NAMES.index("flux_level_vis")] - fibre_flux(images)
     return d[:, None].astype(np.float32)
 
 
