@@ -65,11 +65,18 @@ def test_percentiles_and_known_fusion():
         True,
         False,
     ]
+    np.testing.assert_allclose(fuse(pi, ps, None, "max"), [1.0, 0.25])
+    np.testing.assert_allclose(fuse(pi, ps, pm, "max"), [1.0, 1.0])  # max over every component, mismatch too
+    pc = np.array([0.5, 0.125])  # a third (crossmodal) component joins every mode
+    np.testing.assert_allclose(fuse(pi, ps, None, "geo", pc), [(1.0 * 0.25 * 0.5) ** (1 / 3), 0.25 * 0.5 ** (1 / 3)])
+    np.testing.assert_allclose(fuse(pi, ps, None, "min", pc), [0.25, 0.125])
+    np.testing.assert_allclose(fuse(pi, ps, pm, "avg", pc), [0.5 * 1.75 / 3, 0.625 / 3])
+    np.testing.assert_allclose(fuse(pi, ps, None, "max", pc), [1.0, 0.25])
     with pytest.raises(UsageError, match="mode"):
-        fuse(pi, ps, None, "max")
+        fuse(pi, ps, None, "median")
 
 
-@pytest.mark.parametrize("mode", ["geo", "min", "avg"])
+@pytest.mark.parametrize("mode", ["geo", "min", "avg", "max"])
 def test_fusion_detector_all_modes(mode):
     rng = np.random.default_rng(2)
     A, B = rng.normal(size=(80, 5)), rng.normal(size=(80, 5))
@@ -80,7 +87,35 @@ def test_fusion_detector_all_modes(mode):
     assert np.argmax(s) == 0 and s.max() == pytest.approx(1.0)
     assert set(det.extras_) == {"p_image", "p_spectrum", "uplift", "passes"}
     assert det.details_["n_passing"] == int((det.extras_["p_image"] >= 0.9).sum())
-    assert (det.extras_["uplift"] <= 1e-12).all()
+    if mode == "max":
+        assert (det.extras_["uplift"] >= -1e-12).all()
+    else:
+        assert (det.extras_["uplift"] <= 1e-12).all()
+
+
+def test_fusion_max_with_crossmodal_finds_single_component_anomalies():
+    """Three kinds of anomaly, each visible in one component only: an image outlier, a spectrum outlier and a
+    swapped pair (both modalities ordinary, their relation broken). ``max`` with the crossmodal component
+    ranks all four rows in its top 8 (each component's top rows share the top of the max); ``avg`` without it
+leaves the swapped pair out."""
+    rng = np.random.default_rng(4)
+    n = 300
+    z = rng.normal(size=(n, 3))
+    A = np.hstack([z, 0.1 * rng.normal(size=(n, 2))])
+    B = np.hstack([z @ rng.normal(size=(3, 3)), 0.1 * rng.normal(size=(n, 2))])
+    A[0, 3] += 3.0  # image-only outlier (in a low-variance direction)
+    B[1, 4] += 3.0  # spectrum-only outlier
+    B[2], B[3] = B[3].copy(), B[2].copy()  # a swapped pair: each row ordinary on its own
+    kw = {"base": "knn", "mismatch": False, "crossmodal_params": {"pca": 4, "neighbors": 10}}
+    det = FusionDetector(mode="max", crossmodal=True, **kw)
+    s = det.fit_score_inputs({"image": A, "spectrum": B}, seed=0)
+    assert set(det.components_) == {"image", "spectrum", "crossmodal"} and det.details_["crossmodal_used"]
+    np.testing.assert_allclose(s, np.max([percentiles(c) for c in det.components_.values()], axis=0))
+    assert {0, 1, 2, 3} <= set(np.argsort(-s, kind="stable")[:8].tolist())
+    avg = FusionDetector(mode="avg", **{**kw, "crossmodal_params": None}).fit_score_inputs({"image": A, "spectrum": B})
+    assert not {2, 3} & set(np.argsort(-avg, kind="stable")[:8].tolist())
+    with pytest.raises(UsageError, match="crossmodal"):
+        FusionDetector(crossmodal=True, crossmodal_params={"pca": 0})
 
 
 def test_fusion_uses_mismatch_when_dims_match_and_rejects_bad_params():
@@ -89,7 +124,7 @@ def test_fusion_uses_mismatch_when_dims_match_and_rejects_bad_params():
     det = FusionDetector(base="knn", base_params={"n_neighbors": 3})
     det.fit_score_inputs({"image": A, "spectrum": A + 0.01 * rng.normal(size=A.shape)})
     assert det.details_["mismatch_used"] and "mismatch" in det.components_
-    for bad in ({"mode": "max"}, {"t_image": 2.0}, {"mismatch": "maybe"}, {"base": "fusion"}):
+    for bad in ({"mode": "median"}, {"t_image": 2.0}, {"mismatch": "maybe"}, {"base": "fusion"}):
         with pytest.raises(UsageError):
             FusionDetector(**bad)
 

@@ -30,6 +30,7 @@ DETECTORS = [(d, "spectrum") for d in PYOD_DETECTORS] + [
     ("nf:epochs=2,folds=2,hidden=8,transforms=1,n_components=4,patience=1", "spectrum"),
     ("mismatch:align=cca,folds=2,pca=4,components=2", "all"),
     ("fusion:base=lof,align=cca", "all"),
+    ("fusion:base=knn,mode=max,crossmodal=true,crossmodal_params={'pca':4,'neighbors':5}", "all"),
     ("crossmodal:folds=3,pca=4,neighbors=5", "all"),
     ("crossmodal:base=lof,regressor=ridge,pca=4", "all"),
 ]

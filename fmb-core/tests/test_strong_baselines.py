@@ -18,7 +18,16 @@ from fmb.detectors.crossmodal import CrossModalDetector
 from fmb.detectors.fusion import FusionDetector
 from fmb.detectors.mismatch import MismatchDetector
 from fmb.errors import DetectorError, ModelError, UsageError
-from fmb.models.baseline_strong import IMAGE_DIM, SPECTRUM_DIM, image_features, spectrum_features
+from fmb.models.baseline_strong import (
+    IMAGE_DIM,
+    IMAGE_NAMES,
+    JOINT_NAMES,
+    SPECTRUM_DIM,
+    SPECTRUM_NAMES,
+    image_features,
+    joint_features,
+    spectrum_features,
+)
 from fmb.plugins import registry
 from fmb.protocol.nuisance import object_variables, spearman
 from fmb.testing.conformance import parametrize
@@ -61,12 +70,13 @@ def test_strong_features_shape_finite_deterministic(survey, strong):
     b = model.embed(survey)
     assert set(a) == {"image", "spectrum", "joint"}
     assert a["image"].shape == (24, IMAGE_DIM) and a["spectrum"].shape == (24, SPECTRUM_DIM)
-    assert a["joint"].shape == (24, IMAGE_DIM + SPECTRUM_DIM)
+    assert a["joint"].shape == (24, IMAGE_DIM + SPECTRUM_DIM + len(JOINT_NAMES))
     for out, x in a.items():
         assert x.shape[1] == spec.outputs[out], out  # the registered dimension
         assert x.dtype == np.float32 and np.isfinite(x).all(), out
         np.testing.assert_array_equal(x, b[out])
-    np.testing.assert_array_equal(a["joint"], np.hstack([a["image"], a["spectrum"]]))
+    extra = joint_features(C.column_array(survey, C.IMAGE), a["spectrum"])
+    np.testing.assert_array_equal(a["joint"], np.hstack([a["image"], a["spectrum"], extra]))
     assert (a["image"].std(axis=0) > 0).sum() > IMAGE_DIM // 2  # features vary between objects
 
 
@@ -85,8 +95,8 @@ def test_strong_features_see_what_they_claim(survey):
     hit = img.copy()
     hit[0, 0, 5, 26] += 50 * img[0, 0].std()  # a one-pixel VIS spike off the galaxy (a cosmic ray)
     f = image_features(hit)
-    sharp = 64 + 24 + 4 + 6  # the "sharpness" feature (see the module docstring)
-    assert f[0, sharp] > base[0, sharp] + 10
+    sharp = IMAGE_NAMES.index("vis_sharpness")  # asinh of sigma units
+    assert np.sinh(f[0, sharp]) > np.sinh(base[0, sharp]) + 10
     np.testing.assert_array_equal(f[1:], base[1:])
 
     flux, ivar = C.column_array(survey, C.FLUX), C.column_array(survey, C.IVAR)
@@ -95,7 +105,8 @@ def test_strong_features_see_what_they_claim(survey):
     m = mask.copy()
     m[2, 1000:1300] = True  # a dead amplifier-like masked run of 300 pixels
     s1 = spectrum_features(flux, ivar, m, wave)
-    assert s1[2, 33] == pytest.approx(max(s0[2, 33], 300 / flux.shape[1]), rel=1e-6) and s1[2, 33] >= 300 / 7781
+    run = SPECTRUM_NAMES.index("longest_masked_run")
+    assert s1[2, run] == pytest.approx(max(s0[2, run], 300 / flux.shape[1]), rel=1e-6) and s1[2, run] >= 300 / 7781
     np.testing.assert_array_equal(s1[[0, 1, 3]], s0[[0, 1, 3]])
     nothing = spectrum_features(flux[:2], np.zeros_like(ivar[:2]), mask[:2], wave)
     assert np.isnan(nothing).all()  # no usable pixel: a missing modality, not zeros
@@ -238,40 +249,78 @@ def test_mismatch_refuses_models_without_a_shared_space():
     FusionDetector(mismatch=True).check_model(shared)
 
 
-# ------------------------------------------------------------------ every class findable by what the docs say
-#: class -> the baseline-strong statistic that docs/datasets/synthetic.md says makes it detectable
-#: (image indices as in fmb.models.baseline_strong's docstring; spectrum ones offset by IMAGE_DIM)
+# ------------------------------------------------------------------ every class findable, none trivial
+#: class -> the baseline-strong statistic that docs/datasets/synthetic.md says makes it detectable (mismatch: the
+#: distance of the joint flux-consistency column from its median)
 DESIGNED = {
-    "lens": 96,  # VIS high-pass residual energy at 1-2.5" (arcs)
-    "merger": IMAGE_DIM - 1,  # tidal residual fraction of the central segment
-    "agn": IMAGE_DIM + 34,  # blue/red continuum ratio
-    "eelg": IMAGE_DIM + 46,  # [OIII]5007 line residual at the spectrum's own redshift
-    "sat_trail": 99,  # Radon line excess of the off-source VIS residual
-    "cosmic_ray": 98,  # sharpness off the sources
-    "dead_arm": IMAGE_DIM + 33,
-}  # longest masked run
+    "lens": "seg_asymmetry_vis_centred",  # arcs: light on one side of the lens, not point-symmetric
+    "merger": "seg_asym_residual_centred",  # the companion's and tail's light in the asymmetric residual
+    "agn": "vis_core_fraction",  # a point source in the VIS core
+    "eelg": "line_OIII_5007",  # [OIII]5007 at the spectrum's own redshift
+    "sat_trail": "vis_radon",  # Radon line excess of the off-source VIS residual
+    "cosmic_ray": "vis_sharpness",  # sharper than the PSF, off the sources
+    "dead_arm": "longest_masked_run",
+    "mismatch": "spectrum_image_flux_ratio",
+}
+#: a reduced default survey: 600 objects, 2 % of each class (12 each; the default is 0.625 %)
+CLASS_SURVEY = {"size": 600, "seed": 5, "chunk_size": 300, "rates": {c: 0.02 for c in DESIGNED}}
 
 
-def test_each_class_is_findable_by_its_designed_statistic(tmp_path, monkeypatch):
-    """160 objects, 10 per class: measured (seed 3) lens 0.94, merger 0.89, agn 0.93, eelg 0.99, sat_trail 0.71,
-    cosmic_ray 1.00, dead_arm 0.98. Fails when a generator or feature change hides a class."""
+@pytest.fixture(scope="module")
+def class_survey(tmp_path_factory):
+    """(anomaly_class [N], {output: features [N, D]}) of :data:`CLASS_SURVEY`."""
+    import os
+
+    from fmb.datasets.synthetic import open_dataset
+
+    old = os.environ.get("FMB_HOME")
+    os.environ["FMB_HOME"] = str(tmp_path_factory.mktemp("classes"))
+    try:
+        t = pa.Table.from_batches(list(open_dataset(**CLASS_SURVEY).iter_batches(300)))
+    finally:
+        if old is None:
+            del os.environ["FMB_HOME"]
+        else:
+            os.environ["FMB_HOME"] = old
+    spec = registry().model("baseline-strong")
+    emb = spec.load()(spec).embed(t.combine_chunks().to_batches()[0])
+    return t.column("anomaly_class").to_numpy(zero_copy_only=False), emb
+
+
+def _class_auroc(cls: np.ndarray, score: np.ndarray, c: str) -> float:
     from sklearn.metrics import roc_auc_score
 
-    from fmb.datasets.synthetic import ANOMALY_CLASSES, open_dataset
+    m = (cls == c) | (cls == "normal")
+    return float(roc_auc_score(cls[m] == c, score[m]))
 
-    monkeypatch.setenv("FMB_HOME", str(tmp_path))
-    ds = open_dataset(size=160, seed=3, chunk_size=160, rates={c: 1 / 16 for c in ANOMALY_CLASSES})
-    t = pa.Table.from_batches(list(ds.iter_batches(500)))
-    cls = t.column("anomaly_class").to_numpy(zero_copy_only=False)
-    feats = np.hstack(
-        [
-            image_features(C.column_array(t, C.IMAGE)),
-            spectrum_features(
-                C.column_array(t, C.FLUX), C.column_array(t, C.IVAR), C.column_array(t, C.MASK, bool), C.wavelength(t)
-            ),
-        ]
-    )
-    for c, j in DESIGNED.items():
-        m = (cls == c) | (cls == "normal")
-        assert (cls == c).sum() == 10
-        assert roc_auc_score(cls[m] == c, feats[m, j]) > 0.65, c
+
+def test_each_class_is_findable_by_its_designed_statistic(class_survey):
+    """Each class against normal objects by the one statistic the docs name for it (12 per class, 504 normal).
+    Fails when a generator or feature change hides a class."""
+    cls, emb = class_survey
+    joint = emb["joint"]
+    names = (*IMAGE_NAMES, *SPECTRUM_NAMES, *JOINT_NAMES)
+    got = {}
+    for c, name in DESIGNED.items():
+        assert (cls == c).sum() == 12
+        x = joint[:, names.index(name)].astype(np.float64)  # joint = image, spectrum, joint-only columns
+        if c == "mismatch":
+            x = np.abs(x - np.median(x))
+        got[c] = _class_auroc(cls, x, c)
+    assert all(v > 0.75 for v in got.values()), got
+
+
+def test_every_class_is_neither_impossible_nor_trivial_for_the_strong_floor(class_survey):
+    """Per class against normal objects, the best AUROC of lof on the strong floor's image, spectrum and joint
+    outputs (the labels used only to measure) lies between chance and trivial: 0.6 < AUROC < 0.99. Above 0.99
+    the benchmark could not tell a good model from the floor on that class; below 0.6 the class is noise to
+    it. Measured (this survey: 16 % anomalies, so neighbourhoods hold more of them than the default 5 %):
+    lens 0.96, merger 0.71, agn 0.85, eelg 0.98, sat_trail 0.62, cosmic_ray 0.96, mismatch 0.69,
+    dead_arm 0.98."""
+    cls, emb = class_survey
+    best = {c: 0.0 for c in DESIGNED}
+    for out in ("image", "spectrum", "joint"):
+        score = registry().make_detector("lof", {}).fit_score(emb[out], seed=0)
+        for c in DESIGNED:
+            best[c] = max(best[c], _class_auroc(cls, score, c))
+    assert all(0.6 < v < 0.99 for v in best.values()), sorted(best.items())

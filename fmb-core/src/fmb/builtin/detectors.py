@@ -61,8 +61,8 @@ def register_detectors(register):
     register(
         DetectorSpec(
             name="fusion",
-            description="Percentile-rank fusion (geo | min | avg) of a base detector's image and "
-            "spectrum scores and the mismatch score",
+            description="Percentile-rank fusion (geo | min | avg | max) of a base detector's image and "
+            "spectrum scores, the mismatch score and (crossmodal=true) the crossmodal residual",
             loader="fmb.detectors.fusion:make_detector",
             version=__version__,
             license="MIT",
@@ -72,6 +72,8 @@ def register_detectors(register):
                 "mode": "geo",
                 "mismatch": "auto",
                 "align": "none",
+                "crossmodal": False,
+                "crossmodal_params": {},
                 "t_image": 0.0,
                 "t_spectrum": 0.0,
                 "t_mismatch": 0.0,

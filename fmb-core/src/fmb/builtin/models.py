@@ -10,8 +10,9 @@ IMAGE_DIM = 4 * 16 * 16
 SPECTRUM_DIM = 128
 #: baseline-strong embedding sizes (their breakdown: fmb.models.baseline_strong; kept here so that
 #: registering imports nothing heavy)
-STRONG_IMAGE_DIM = 107
-STRONG_SPECTRUM_DIM = 51
+STRONG_IMAGE_DIM = 47
+STRONG_SPECTRUM_DIM = 29
+STRONG_JOINT_EXTRA = 1  # joint = image + spectrum + the flux-consistency column
 
 
 @hookimpl
@@ -39,12 +40,12 @@ def register_models(register):
             version=__version__,
             license="MIT",
             citation="Conselice (2003) ApJS 147, 1 (asymmetry); SDSS line list (vacuum wavelengths)",
-            preprocessing_version="2",  # 2: cosmic rays not masked as sources; line statistic; merger segment
+            preprocessing_version="3",  # 3: no block means, fewer bins, AGN/broad-line/flux features, asinh stats
             modalities=("image", "spectrum"),
             outputs={
                 "image": STRONG_IMAGE_DIM,
                 "spectrum": STRONG_SPECTRUM_DIM,
-                "joint": STRONG_IMAGE_DIM + STRONG_SPECTRUM_DIM,
+                "joint": STRONG_IMAGE_DIM + STRONG_SPECTRUM_DIM + STRONG_JOINT_EXTRA,
             },
         )
     )

@@ -1,17 +1,25 @@
-"""``fusion``: percentile-rank fusion of a base detector's image and spectrum scores (and mismatch).
+"""``fusion``: percentile-rank fusion of a base detector's image and spectrum scores (and mismatch,
+and the ``crossmodal`` residual).
 
 On the N objects that have both embeddings, each component score s becomes a percentile
 ``p = rank_ascending(s) / N`` in (0, 1] (1 = most anomalous; ties share their average rank),
 i.e. upstream's ``(N - rank + 1) / N``. With m = p_mismatch when the mismatch term is used and
-m = 1 otherwise:
+m = 1 otherwise, and P the modality percentiles: p_image, p_spectrum and, with ``crossmodal=true``,
+p_crossmodal (the :mod:`fmb.detectors.crossmodal` score, its own component):
 
-* ``geo`` = m * sqrt(p_image * p_spectrum)
-* ``min`` = m * min(p_image, p_spectrum)
-* ``avg`` = m * (p_image + p_spectrum) / 2
+* ``geo`` = m * (prod P)^(1/|P|)   (sqrt(p_image * p_spectrum) without crossmodal)
+* ``min`` = m * min(P)
+* ``avg`` = m * mean(P)
+* ``max`` = max(P, p_mismatch): an object counts as far as its most anomalous component ranks it, so
+  an anomaly seen in one modality only (an artefact, a cross-modal inconsistency) is not averaged away
+  by the others (the maximum combination of outlier ensembles: Aggarwal & Sathe 2017, "Outlier
+  Ensembles", Springer, sec. 3.2; Lazarevic & Kumar 2005, KDD, combine feature-bagged detectors the
+  same way, by each detector's top rank)
 
-``uplift`` = fused - max(p_image, p_spectrum), in [-1, 0]: 0 when the fusion keeps the object as
-high as its best single modality does (all components agree), strongly negative when only one
-component finds it. ``passes`` is True when p_image >= t_image, p_spectrum >= t_spectrum and
+``uplift`` = fused - max(p_image, p_spectrum), in [-1, 0] for geo/min/avg: 0 when the fusion keeps the
+object as high as its best single modality does (all components agree), strongly negative when only one
+component finds it; for ``max`` it is >= 0: how far the cross-modal components lift the object.
+``passes`` is True when p_image >= t_image, p_spectrum >= t_spectrum and
 p_mismatch >= t_mismatch (defaults 0: everything passes). Neither changes the score; both are
 written to scores.parquet and summarised in results.json. See docs/detection.md.
 """
@@ -24,19 +32,22 @@ import numpy as np
 from scipy.stats import rankdata
 
 from fmb.detectors.base import Detector, MultiInputDetector
+from fmb.detectors.crossmodal import make_detector as make_crossmodal
 from fmb.detectors.mismatch import ALIGN, MismatchDetector
 from fmb.errors import DetectorError, UsageError
 from fmb.paramschema import Param, check_params, schema
 
-MODES = ("geo", "min", "avg")
+MODES = ("geo", "min", "avg", "max")
 
 #: the declared parameters of ``fusion`` (checked by :func:`make_detector` before any work)
 SCHEMA = schema(
     Param("base", ("str",), "iforest", doc="the detector scoring each modality"),
     Param("base_params", ("dict", "none"), None, doc="its parameters"),
-    Param("mode", ("str",), "geo", choices=MODES, doc="rank fusion: geometric mean, min or mean"),
+    Param("mode", ("str",), "geo", choices=MODES, doc="rank fusion: geometric mean, min, mean or max"),
     Param("mismatch", ("bool", "str"), "auto", choices=("auto",), doc="include the mismatch score"),
     Param("align", ("str",), "none", choices=ALIGN, doc="mismatch alignment"),
+    Param("crossmodal", ("bool",), False, doc="add the crossmodal residual as a component"),
+    Param("crossmodal_params", ("dict", "none"), None, doc="the crossmodal detector's parameters"),
     *(
         Param(f"t_{k}", ("float",), 0.0, low=0, high=1, doc=f"percentile threshold on the {k} score")
         for k in ("image", "spectrum", "mismatch")
@@ -53,15 +64,22 @@ def percentiles(scores: np.ndarray) -> np.ndarray:
 
 
 def fuse(
-    p_image: np.ndarray, p_spectrum: np.ndarray, p_mismatch: np.ndarray | None = None, mode: str = "geo"
+    p_image: np.ndarray,
+    p_spectrum: np.ndarray,
+    p_mismatch: np.ndarray | None = None,
+    mode: str = "geo",
+    p_crossmodal: np.ndarray | None = None,
 ) -> np.ndarray:
     """The fused score of percentiles (see the module docstring)."""
+    P = np.stack([p_image, p_spectrum] + ([] if p_crossmodal is None else [p_crossmodal]))
     if mode == "geo":
-        f = np.sqrt(p_image * p_spectrum)
+        f = np.exp(np.log(P).mean(axis=0))  # percentiles are > 0
     elif mode == "min":
-        f = np.minimum(p_image, p_spectrum)
+        f = P.min(axis=0)
     elif mode == "avg":
-        f = (p_image + p_spectrum) / 2.0
+        f = P.mean(axis=0)
+    elif mode == "max":
+        return P.max(axis=0) if p_mismatch is None else np.maximum(P.max(axis=0), p_mismatch)
     else:
         raise UsageError(f"fusion: mode must be one of {', '.join(MODES)}, got {mode!r}")
     return f if p_mismatch is None else p_mismatch * f
@@ -102,6 +120,8 @@ class FusionDetector(MultiInputDetector):
         mode: str = "geo",
         mismatch: bool | str = "auto",
         align: str = "none",
+        crossmodal: bool = False,
+        crossmodal_params: dict[str, Any] | None = None,
         t_image: float = 0.0,
         t_spectrum: float = 0.0,
         t_mismatch: float = 0.0,
@@ -113,6 +133,8 @@ class FusionDetector(MultiInputDetector):
             raise UsageError(f"detector 'fusion': mismatch must be true, false or auto, got {mismatch!r}")
         if base_params is not None and not isinstance(base_params, dict):
             raise UsageError("detector 'fusion': base_params must be a dict, e.g. base_params={'n_neighbors':10}")
+        if crossmodal_params is not None and not isinstance(crossmodal_params, dict):
+            raise UsageError("detector 'fusion': crossmodal_params must be a dict, e.g. crossmodal_params={'pca':8}")
         for t in (t_image, t_spectrum, t_mismatch):
             if not 0.0 <= float(t) <= 1.0:
                 raise UsageError(f"detector 'fusion': thresholds are percentiles in [0, 1], got {t}")
@@ -122,12 +144,16 @@ class FusionDetector(MultiInputDetector):
             mode=mode,
             mismatch=mismatch,
             align=align,
+            crossmodal=bool(crossmodal),
+            crossmodal_params=dict(crossmodal_params or {}),
             t_image=float(t_image),
             t_spectrum=float(t_spectrum),
             t_mismatch=float(t_mismatch),
         )
         self.base = _base_detector(self.params["base"], self.params["base_params"])
         self.mismatch = MismatchDetector(align=align)
+        # checked here, before any work: a bad crossmodal parameter is a one-line error
+        self.crossmodal = make_crossmodal(**self.params["crossmodal_params"]) if crossmodal else None
 
     def check_model(self, spec: Any) -> None:
         """``mismatch=true`` with ``align=none`` needs a model that declares ``shared_space``."""
@@ -155,8 +181,10 @@ class FusionDetector(MultiInputDetector):
         use_mis = self._use_mismatch(Xs["image"], Xs["spectrum"])
         if use_mis:
             comp["mismatch"] = self.mismatch.fit_score_inputs(Xs, seed=seed)
+        if self.crossmodal is not None:
+            comp["crossmodal"] = self.crossmodal.fit_score_inputs(Xs, seed=seed)
         p = {k: percentiles(v) for k, v in comp.items()}
-        fused = fuse(p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"])
+        fused = fuse(p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"], p.get("crossmodal"))
         up = uplift(fused, p["image"], p["spectrum"])
         ok = passes(
             p,
@@ -172,6 +200,7 @@ class FusionDetector(MultiInputDetector):
             "base": self.params["base"],
             "mode": self.params["mode"],
             "mismatch_used": use_mis,
+            "crossmodal_used": self.crossmodal is not None,
             "n_passing": int(ok.sum()),
             "median_uplift": float(np.median(up)),
         }

@@ -10,6 +10,7 @@ than auto/none is an error.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
@@ -53,36 +54,79 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, nbin
     return out.astype(np.float32)
 
 
-class BaselineModel(Model):
-    """See the module docstring."""
+class FeatureModel(Model):
+    """A model of fixed per-object features (no weights, no options): the one owner of the three-output
+    ``embed`` of ``baseline`` and ``baseline-strong``. Subclasses set :attr:`label` and implement
+    :meth:`image_features` ``[N, B, H, W] -> [N, D_image]`` and :meth:`spectrum_features` (flux, ivar, mask
+    ``[N, L]`` and the wavelength grid ``[L]`` or ``[N, L]`` -> ``[N, D_spectrum]``, NaN rows where no pixel
+    is usable). ``joint`` is the two concatenated, a NaN row where either is missing. Every output's width
+    is checked against the spec (ModelError naming the model). A subclass may append columns computed from
+    both modalities to ``joint`` (:meth:`joint_extra`)."""
+
+    label = "feature model"
+    #: appended to the width error: what the input must look like
+    width_hint = ""
+
+    @abstractmethod
+    def image_features(self, images: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
+        ...
+
+    def joint_extra(self, batch: pa.RecordBatch, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray | None:
+        """``[N, K]`` columns appended to ``joint``, from the batch and the two outputs (default: none)."""
+        return None
 
     def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         names = batch.schema.names
         if C.IMAGE in names:
-            out["image"] = image_features(C.column_array(batch, C.IMAGE))
+            out["image"] = self.image_features(C.column_array(batch, C.IMAGE))
         if C.FLUX in names:
-            out["spectrum"] = spectrum_features(
-                C.column_array(batch, C.FLUX), C.column_array(batch, C.IVAR), C.column_array(batch, C.MASK, bool)
+            out["spectrum"] = self.spectrum_features(
+                C.column_array(batch, C.FLUX),
+                C.column_array(batch, C.IVAR),
+                C.column_array(batch, C.MASK, bool),
+                C.wavelength(batch),
             )
         if "image" in out and "spectrum" in out:
-            out["joint"] = np.hstack([out["image"], out["spectrum"]])
+            extra = self.joint_extra(batch, out["image"], out["spectrum"])
+            out["joint"] = np.hstack([out["image"], out["spectrum"], *([] if extra is None else [extra])])
             out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
         for key, dim in self.spec.outputs.items():
             if key in out and out[key].shape[1] != dim:
                 raise ModelError(
-                    f"baseline: {key} embedding has {out[key].shape[1]} dims, "
-                    f"expected {dim} (images must be 4 bands, H and W multiples of 16)"
+                    f"{self.label}: {key} embedding has {out[key].shape[1]} dims, expected {dim}{self.width_hint}"
                 )
         return out
+
+
+def load_feature_model(cls: type[FeatureModel], spec: ModelSpec, weights: str, options: dict[str, Any] | None):
+    """``cls(spec)`` after refusing weights other than auto/none/random and any option (ModelError naming
+    the model): fixed-feature models have neither."""
+    if weights not in ("auto", "none", "random"):
+        raise ModelError(f"model {spec.name!r} has no weights to load (got --weights {weights!r})")
+    if options:
+        raise ModelError(f"model {spec.name!r} takes no options (got {sorted(options)})")
+    return cls(spec, WeightsInfo(kind="none"), {})
+
+
+class BaselineModel(FeatureModel):
+    """See the module docstring."""
+
+    label = "baseline"
+    width_hint = " (images must be 4 bands, H and W multiples of 16)"
+
+    def image_features(self, images: np.ndarray) -> np.ndarray:
+        return image_features(images)
+
+    def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
+        return spectrum_features(flux, ivar, mask)
 
 
 def load_model(
     spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
 ) -> BaselineModel:
     """Loader named by the spec. The baseline has no learned weights."""
-    if weights not in ("auto", "none", "random"):
-        raise ModelError(f"model 'baseline' has no weights to load (got --weights {weights!r})")
-    if options:
-        raise ModelError(f"model 'baseline' takes no options (got {sorted(options)})")
-    return BaselineModel(spec, WeightsInfo(kind="none"), {})
+    return load_feature_model(BaselineModel, spec, weights, options)

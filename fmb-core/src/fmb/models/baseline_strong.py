@@ -5,10 +5,14 @@ object alone (so embeddings are deterministic, independent of batch mates and or
 any model's). Detectors then do the fitting, unsupervised, on the objects they score; the cross-modal
 residual is the ``crossmodal`` detector (fitted out of fold, :mod:`fmb.detectors.crossmodal`).
 
-Image (``IMAGE_DIM`` values, from ``asinh(flux / 0.02 nmgy)``; H and W at least 16):
+Every column is named (:data:`IMAGE_NAMES`, :data:`SPECTRUM_NAMES`, :data:`JOINT_NAMES`). Statistics in sigma
+units or counts are compressed by ``asinh`` (a signed log), so that one extreme object does not set a
+detector's scale for every other object. No block means or fine bins: a detector weighs every column alike,
+and dozens of coarse-pixel columns drowned the few designed statistics (preprocessing version 3).
 
-* coarse shape and colour: 4 x 4 block means per band (64);
-* radial profile: mean asinh flux in 6 annuli (0-0.2-0.4-0.7-1.1-1.7-2.5 arcsec at 0.1"/px) per band (24);
+Image (``IMAGE_DIM`` = 47 values, from ``x = asinh(flux / 0.02 nmgy)`` unless said otherwise; H and W >= 16):
+
+* radial profile: mean ``x`` in 6 annuli (0-0.2-0.4-0.7-1.1-1.7-2.5 arcsec at 0.1"/px) per band (24);
 * rotational asymmetry per band, sum |I - I_rot180| / sum |I| inside 2.5" (Conselice 2003) (4);
 * high-frequency residual of VIS, r = I - gaussian(I, 1.5 px) in units of the image's own noise (1.4826 x the
   median absolute residual): mean r^2 inside 1" and 1-2.5"; off the detected sources (:func:`_source_mask`):
@@ -17,24 +21,33 @@ Image (``IMAGE_DIM`` values, from ``asinh(flux / 0.02 nmgy)``; H and W at least 
 * straight-line energy (a Radon/Hough transform by pixel binning, 36 angles): the largest mean of r along a
   line at one angle minus the median over angles of that offset, x sqrt(pixels on the line) (1);
 * the same residual energy (inside 2.5", off the sources) and Radon statistic for the mean NISP (Y, J, H)
-  image (2): VIS-only artefacts
-  stand out against them.
+  image (2): VIS-only artefacts stand out against them;
+* merger statistics of the central object's own segment (:func:`_segment_features`, 5, and
+  :func:`_centred_asymmetry`, 2: VIS asymmetry about the object's light centre, and the light of the
+  segment in the positive asymmetric residual beyond 0.5");
+* point source (AGN): the fraction of the VIS flux within 0.5" that falls within 0.15" (the VIS PSF FWHM is
+  0.17": a nucleus raises it), and the core's colour excess log10(VIS/H within 0.15") - log10(VIS/H within
+  0.5") (a blue nucleus) (2).
 
-Spectrum (``SPECTRUM_DIM`` values; masked, non-finite or ivar <= 0 pixels get no weight):
+Spectrum (``SPECTRUM_DIM`` = 29 values; masked, non-finite or ivar <= 0 pixels get no weight):
 
-* shape: 32 ivar-weighted bins of the flux divided by the median |bin| (bins without weight: 0) (32);
+* shape: 8 ivar-weighted bins of the flux divided by the median |bin| (bins without weight: 0) (8);
 * data quality: fraction of pixels masked, longest masked run / length (2);
 * continuum: ivar-weighted mean flux in 3800-4800 A over that in 7500-8500 A (observed; asinh) (1);
 * lines: r = (flux - continuum) x sqrt(ivar), continuum a 101-px running median of the flux with masked
-  pixels interpolated: max r, min r, pixels with r > 5, pixels with r < -5, broad residual (the 31-px running
-  mean of r, max x sqrt(31)) (5);
+  pixels interpolated: max r, min r, pixels with r > 5, pixels with r < -5, 31-px residual (the 31-px running
+  mean of r, max x sqrt(31)), and the broad-line excess (:func:`_broad_excess`: lines wider than ~50 A,
+  AGN broad lines, which the 101-px continuum swallows) (6);
+* the absolute flux level: the ivar-weighted mean flux in 5600-9000 A (the VIS band's overlap), in
+  nanomaggies, asinh(f / 0.02) (1);
 * line indices at a redshift estimated from the spectrum alone: z maximising the sum of the 3-px smoothed r at
   [OII]3727,3730, Hb, [OIII]4960,5008, Ha, [NII]6585, [SII]6718,6733 (vacuum rest wavelengths of the SDSS
   line list, https://classic.sdss.org/dr7/algorithms/linestable.php, as in ``sed.NEBULAR_LINES``) on a
   grid 0-1.6 (step 5e-4); features: that z, the peak comb value, and r (3-px smoothed) at each of the 9
   lines (11).
 
-Joint: the two concatenated (NaN rows where either is missing).
+Joint: the two concatenated, plus the spectrophotometric consistency of the two (:func:`joint_features`, 1),
+a NaN row where either is missing.
 """
 
 from __future__ import annotations
@@ -46,10 +59,10 @@ import numpy as np
 import pyarrow as pa
 from scipy import ndimage
 
-from fmb.builtin.models import STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM
+from fmb.builtin.models import STRONG_IMAGE_DIM, STRONG_JOINT_EXTRA, STRONG_SPECTRUM_DIM
 from fmb.data import canonical as C
 from fmb.errors import ModelError
-from fmb.models.base import Model, WeightsInfo
+from fmb.models.baseline import FeatureModel, load_feature_model
 from fmb.specs import ModelSpec
 
 ASINH_SOFTENING = 0.02  # nanomaggies
@@ -57,9 +70,40 @@ PIXEL_SCALE = 0.1  # arcsec/px assumed for the annuli (the synthetic and Euclid 
 ANNULI = (0.0, 0.2, 0.4, 0.7, 1.1, 1.7, 2.5)
 N_ANGLES = 36
 SHARP_RATIO = 0.85  # see _source_mask
-IMAGE_DIM = 64 + 24 + 4 + 7 + 1 + 2 + 5
-SPEC_BINS = 32
-SPECTRUM_DIM = SPEC_BINS + 2 + 1 + 5 + 11
+#: radii (arcsec) of the VIS core and the point-source aperture (core fraction), and of the DESI fibre
+CORE_RADIUS, PS_APERTURE, FIBRE_RADIUS = 0.15, 0.5, 0.75
+SPEC_BINS = 8
+BROAD_BIN = 4  # pixels per bin of the broad-line statistic
+#: observed range (Angstrom) where the DESI spectrum overlaps the Euclid VIS band (about 5500-9000 A)
+VIS_OVERLAP = (5600.0, 9000.0)
+#: 1e-17 erg/s/cm2/A at the VIS overlap's mean wavelength -> AB nanomaggies: f_nu = f_lambda lambda^2 / c,
+#: 1 nmgy = 3.631e-29 erg/s/cm2/Hz (Oke & Gunn 1983)
+FLAMBDA_TO_NMGY = 1e-17 * (0.5 * sum(VIS_OVERLAP)) ** 2 / 2.99792458e18 / 3.631e-29
+ANNULUS_NAMES = tuple(f"{a:g}-{b:g}" for a, b in itertools.pairwise(ANNULI))
+#: column names of the image output, in order
+IMAGE_NAMES: tuple[str, ...] = (
+    *(f"profile_{band}_{a}" for a in ANNULUS_NAMES for band in ("vis", "y", "j", "h")),
+    *(f"asymmetry_{band}" for band in ("vis", "y", "j", "h")),
+    "vis_resid_max",
+    "vis_resid_min",
+    "vis_resid_n5",
+    "vis_resid_r2_inner",
+    "vis_resid_r2_mid",
+    "vis_resid_r2_outer",
+    "vis_sharpness",
+    "vis_radon",
+    "nir_resid_r2",
+    "nir_radon",
+    "seg_asymmetry_vis",
+    "seg_asymmetry_nir",
+    "seg_second_peak",
+    "seg_offset",
+    "seg_tidal",
+    "seg_asymmetry_vis_centred",
+    "seg_asym_residual_centred",
+    "vis_core_fraction",
+    "core_colour_excess",
+)
 #: vacuum rest wavelengths (Angstrom), SDSS line list (same values as fmb.datasets.synthetic.sed.NEBULAR_LINES)
 INDEX_LINES = {
     "OII_3726": 3727.09,
@@ -72,8 +116,30 @@ INDEX_LINES = {
     "SII_6716": 6718.29,
     "SII_6731": 6732.67,
 }
+#: column names of the spectrum output, in order
+SPECTRUM_NAMES: tuple[str, ...] = (
+    *(f"shape_{k}" for k in range(SPEC_BINS)),
+    "masked_fraction",
+    "longest_masked_run",
+    "blue_red_ratio",
+    "line_resid_max",
+    "line_resid_min",
+    "line_n_pos5",
+    "line_n_neg5",
+    "line_broad31",
+    "broad_line_excess",
+    "flux_level_vis",
+    "z_lines",
+    "line_comb",
+    *(f"line_{k}" for k in INDEX_LINES),
+)
+#: columns appended to the concatenated image and spectrum features in ``joint``
+JOINT_NAMES: tuple[str, ...] = ("spectrum_image_flux_ratio",)
+IMAGE_DIM = len(IMAGE_NAMES)
+SPECTRUM_DIM = len(SPECTRUM_NAMES)
 Z_GRID = np.arange(0.0, 1.6, 5e-4)
-if (IMAGE_DIM, SPECTRUM_DIM) != (STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM):  # the registered spec must agree
+# the registered spec must agree
+if (IMAGE_DIM, SPECTRUM_DIM, len(JOINT_NAMES)) != (STRONG_IMAGE_DIM, STRONG_SPECTRUM_DIM, STRONG_JOINT_EXTRA):
     raise ImportError("baseline-strong: feature sizes differ from fmb.builtin.models' STRONG_*_DIM")
 
 
@@ -193,8 +259,42 @@ def _radial_masks(h: int, w: int) -> list[np.ndarray]:
     return [(rad >= a) & (rad < b) for a, b in itertools.pairwise(ANNULI)]
 
 
+def _centred_asymmetry(vis: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
+    """Rotational asymmetry of the central segment in VIS about its own light centre (2 values): the
+    smoothed (sigma 1 px) VIS image inside ``seg``, rotated by 180 degrees about the flux-weighted centroid
+    of the central 2.5-px disc around its brightest pixel (sub-pixel, bilinear; Conselice 2003 minimises
+    over the centre, a centroid is its one-step form), gives ``sum |I - I_rot| / (2 sum |I|)`` and the
+    fraction of the segment's light in ``max(I - I_rot, 0)`` beyond 0.5" of that centre (a companion or
+    tail on one side). A stamp-centred rotation mistakes a 0.3-px offset of a bright compact galaxy for
+    asymmetry."""
+    h, w = vis.shape
+    sv = ndimage.gaussian_filter(vis, 1.0)
+    yy, xx = np.mgrid[:h, :w]
+    cy0, cx0 = (h - 1) / 2.0, (w - 1) / 2.0
+    near = np.hypot(yy - cy0, xx - cx0) <= 4.0
+    py, px = np.unravel_index(np.argmax(np.where(near, sv, -np.inf)), sv.shape)
+    disc = np.hypot(yy - py, xx - px) <= 2.5
+    wgt = np.where(disc, np.maximum(sv, 0.0), 0.0)
+    tot_w = wgt.sum()
+    cy, cx = ((wgt * yy).sum() / tot_w, (wgt * xx).sum() / tot_w) if tot_w > 0 else (cy0, cx0)
+    i_seg = np.where(seg, sv, 0.0)
+    rot = ndimage.affine_transform(i_seg, [-1.0, -1.0], offset=[2.0 * cy, 2.0 * cx], order=1, mode="constant")
+    tot = np.abs(i_seg).sum()
+    if tot <= 0:
+        return 0.0, 0.0
+    far = np.hypot(yy - cy, xx - cx) * PIXEL_SCALE > 0.5
+    return float(np.abs(i_seg - rot).sum() / (2.0 * tot)), float(np.maximum(i_seg - rot, 0.0)[seg & far].sum() / tot)
+
+
+def _signed_log(x: np.ndarray | float) -> np.ndarray:
+    """``asinh(x)``: a statistic in sigma units compressed to a log scale (sign kept), so one extreme
+    object does not set a detector's scale for every other object."""
+    return np.arcsinh(np.asarray(x, np.float64))
+
+
 def image_features(images: np.ndarray) -> np.ndarray:
-    """``[N, 4, H, W]`` nanomaggies -> ``[N, IMAGE_DIM]`` float32 (see the module docstring).
+    """``[N, 4, H, W]`` nanomaggies -> ``[N, IMAGE_DIM]`` float32, columns named by :data:`IMAGE_NAMES` (see the
+    module docstring).
 
     Raises ModelError for other than 4 bands or stamps smaller than 16 x 16 pixels.
     """
@@ -202,46 +302,58 @@ def image_features(images: np.ndarray) -> np.ndarray:
     if b != 4 or h < 16 or w < 16:
         raise ModelError(f"baseline-strong: images must be 4 bands of at least 16x16 pixels, got {b}x{h}x{w}")
     x = np.arcsinh(np.nan_to_num(images.astype(np.float64)) / ASINH_SOFTENING)
-    gh, gw = h // 4, w // 4
-    blocks = x[:, :, : 4 * gh, : 4 * gw].reshape(n, b, 4, gh, 4, gw).mean(axis=(3, 5)).reshape(n, -1)
     annuli = _radial_masks(h, w)
     rad = np.hypot(*np.mgrid[:h, :w] - ((h - 1) / 2.0)) * PIXEL_SCALE
     inner, mid = rad < 1.0, (rad >= 1.0) & (rad < 2.5)
     outer = rad >= 2.5
     inside = rad < 2.5
+    core, ps_ap = rad < CORE_RADIUS, rad < PS_APERTURE
     out = np.empty((n, IMAGE_DIM), np.float64)
-    out[:, :64] = blocks
     for i in range(n):
         prof = [x[i][:, m].mean(axis=1) if m.any() else np.zeros(b) for m in annuli]
         rot = x[i, :, ::-1, ::-1]
         asym = np.abs(x[i] - rot)[:, inside].sum(axis=1) / np.maximum(np.abs(x[i])[:, inside].sum(axis=1), 1e-9)
-        vis = images[i, 0].astype(np.float64)
+        img = np.nan_to_num(images[i].astype(np.float64))
+        vis = img[0]
+        nir = img[1:].mean(axis=0)
         r = vis - ndimage.gaussian_filter(vis, 1.5)
         sig = _noise(r)
-        src = _source_mask(vis, images[i, 1:].astype(np.float64).mean(axis=0), sig)
+        src = _source_mask(vis, nir, sig)
         z = np.where(src, 0.0, r / sig)  # the VIS residual off the detected sources
         sharp = np.where(src, 0.0, vis - ndimage.median_filter(vis, size=3)).max() / sig
-        nir = images[i, 1:].astype(np.float64).mean(axis=0)
         rn = nir - ndimage.gaussian_filter(nir, 1.5)
         zn = np.where(src, 0.0, rn / _noise(rn))
         zall = r / sig
-        out[i, 64:] = np.concatenate(
+        seg = _central_segment(nir)
+        vis_ap = vis[ps_ap].sum()
+        core_frac = vis[core].sum() / vis_ap if vis_ap > 0 else 0.0
+        h_core, h_ap = img[3][core].sum(), img[3][ps_ap].sum()
+        core_colour = (
+            np.log10(max(vis[core].sum(), 1e-6) / max(h_core, 1e-6)) - np.log10(max(vis_ap, 1e-6) / max(h_ap, 1e-6))
+            if vis_ap > 0 and h_ap > 0
+            else 0.0
+        )
+        out[i] = np.concatenate(
             [
                 np.stack(prof, axis=1).ravel(),
                 asym,
-                [
-                    z.max(),
-                    (-z).max(),
-                    (z > 5).sum(),
-                    (zall[inner] ** 2).mean(),
-                    (zall[mid] ** 2).mean(),
-                    (z[outer] ** 2).mean() if outer.any() else 0.0,
-                    sharp,
-                    _radon_excess(z, ~src),
-                    (zn[inside] ** 2).mean(),
-                    _radon_excess(zn, ~src),
-                ],
-                _segment_features(vis, nir, _central_segment(nir)),
+                _signed_log(
+                    [
+                        z.max(),
+                        (-z).max(),
+                        (z > 5).sum(),
+                        (zall[inner] ** 2).mean(),
+                        (zall[mid] ** 2).mean(),
+                        (z[outer] ** 2).mean() if outer.any() else 0.0,
+                        sharp,
+                        _radon_excess(z, ~src),
+                        (zn[inside] ** 2).mean(),
+                        _radon_excess(zn, ~src),
+                    ]
+                ),
+                _segment_features(vis, nir, seg),
+                _centred_asymmetry(vis, seg),
+                [core_frac, core_colour],
             ]
         )
     return out.astype(np.float32)
@@ -258,9 +370,32 @@ def _longest_run(m: np.ndarray) -> int:
     return int((np.flatnonzero(d == -1) - np.flatnonzero(d == 1)).max())
 
 
+def _broad_excess(fi: np.ndarray, wi: np.ndarray) -> float:
+    """Largest broad emission excess of one spectrum in sigma units (AGN broad lines, FWHM 2500-8000 km/s =
+    55-175 A at Halpha): the flux (masked pixels interpolated, ``fi`` [L]) and its weights ``wi`` are binned
+    by 4 pixels; narrow lines are removed by a 15-bin (48 A) running median, the continuum is a 151-bin
+    (480 A) running median; the excess of the first over the second in units of the bin noise, summed
+    over 25 bins (80 A) and divided by 5 (a matched filter of a flat-topped line), maximised over
+    wavelength. A narrow line leaves the 15-bin median unchanged, so only lines wider than ~50 A count."""
+    nb = fi.size // BROAD_BIN
+    if nb < 200:
+        return 0.0
+    fb = fi[: nb * BROAD_BIN].reshape(nb, BROAD_BIN).mean(axis=1)
+    wb = wi[: nb * BROAD_BIN].reshape(nb, BROAD_BIN).sum(axis=1) / BROAD_BIN**2  # ivar of a bin mean
+    narrow_free = ndimage.median_filter(fb, size=15, mode="nearest")
+    cont = ndimage.median_filter(fb, size=151, mode="nearest")
+    rb = (narrow_free - cont) * np.sqrt(np.maximum(wb, 0.0))
+    return float(ndimage.uniform_filter1d(rb, 25).max() * np.sqrt(25.0))
+
+
+def _mean_in(f: np.ndarray, w: np.ndarray, sel: np.ndarray) -> float:
+    """Inverse-variance-weighted mean of ``f`` over the pixels ``sel`` (0 when none has weight)."""
+    return float((f[sel] * w[sel]).sum() / max(w[sel].sum(), 1e-12))
+
+
 def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
     """``[N, L]`` flux/ivar/mask on the grid ``wave`` ([L] or per row [N, L], Angstrom, increasing) ->
-    ``[N, SPECTRUM_DIM]`` float32.
+    ``[N, SPECTRUM_DIM]`` float32, columns named by :data:`SPECTRUM_NAMES`.
 
     Rows with no usable pixel are NaN (missing modality).
     """
@@ -279,6 +414,7 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave
     for i in range(n):
         wv = wave[i] if wave.ndim == 2 else wave
         blue, red = (wv >= 3800) & (wv < 4800), (wv >= 7500) & (wv < 8500)
+        vis_band = (wv >= VIS_OVERLAP[0]) & (wv < VIS_OVERLAP[1])
         good = w[i] > 0
         if not good.any():
             continue
@@ -288,8 +424,8 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave
         r = np.where(good, (fi - cont) * np.sqrt(w[i]), 0.0)
         rs = ndimage.uniform_filter1d(r, 3) * np.sqrt(3.0)
         broad = ndimage.uniform_filter1d(r, 31).max() * np.sqrt(31.0)
-        fb = (f[i, blue] * w[i, blue]).sum() / max(w[i, blue].sum(), 1e-12)
-        fr = (f[i, red] * w[i, red]).sum() / max(w[i, red].sum(), 1e-12)
+
+        fb, fr, fv = (_mean_in(f[i], w[i], sel) for sel in (blue, red, vis_band))
         comb = np.zeros(Z_GRID.size)
         at = []
         for lam in INDEX_LINES.values():
@@ -297,45 +433,59 @@ def spectrum_features(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave
             comb += v
             at.append(v)
         k = int(np.argmax(comb))
-        out[i, SPEC_BINS:] = np.concatenate(
+        out[i] = np.concatenate(
             [
+                shape[i],
                 [bad.mean(), _longest_run(bad) / length, np.arcsinh(fb / max(abs(fr), 1e-3))],
-                [r.max(), r.min(), (r > 5).sum(), (r < -5).sum(), broad],
-                [Z_GRID[k], comb[k]],
-                [a[k] for a in at],
+                _signed_log([r.max(), r.min(), (r > 5).sum(), (r < -5).sum(), broad, _broad_excess(fi, w[i])]),
+                [np.arcsinh(fv * FLAMBDA_TO_NMGY / ASINH_SOFTENING)],
+                [Z_GRID[k]],
+                _signed_log([comb[k], *(a[k] for a in at)]),
             ]
         )
-        out[i, :SPEC_BINS] = shape[i]
     return out.astype(np.float32)
 
 
-class BaselineStrongModel(Model):
+class BaselineStrongModel(FeatureModel):
     """See the module docstring."""
 
-    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        names = batch.schema.names
-        if C.IMAGE in names:
-            out["image"] = image_features(C.column_array(batch, C.IMAGE))
-        if C.FLUX in names:
-            out["spectrum"] = spectrum_features(
-                C.column_array(batch, C.FLUX),
-                C.column_array(batch, C.IVAR),
-                C.column_array(batch, C.MASK, bool),
-                C.wavelength(batch),
-            )
-        if "image" in out and "spectrum" in out:
-            out["joint"] = np.hstack([out["image"], out["spectrum"]])
-            out["joint"][np.isnan(out["joint"]).any(axis=1)] = np.nan  # a missing modality: the whole row
-        return out
+    label = "baseline-strong"
+
+    def image_features(self, images: np.ndarray) -> np.ndarray:
+        return image_features(images)
+
+    def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
+        return spectrum_features(flux, ivar, mask, wave)
+
+    def joint_extra(self, batch: pa.RecordBatch, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+        return joint_features(C.column_array(batch, C.IMAGE), spectrum)
+
+
+def fibre_flux(images: np.ndarray) -> np.ndarray:
+    """``[N, B, H, W]`` nanomaggies -> ``[N]`` VIS (band 0) flux within the DESI fibre radius (0.75") of the
+    stamp centre, asinh(f / 0.02 nmgy)."""
+    h, w = images.shape[2:]
+    rad = np.hypot(*np.mgrid[:h, :w] - ((h - 1) / 2.0)) * PIXEL_SCALE
+    f = np.nan_to_num(images[:, 0].astype(np.float64))[:, rad < FIBRE_RADIUS].sum(axis=1)
+    return np.arcsinh(f / ASINH_SOFTENING)
+
+
+def joint_features(images: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+    """``[N, 4, H, W]`` images (nanomaggies) and their ``[N, SPECTRUM_DIM]`` spectrum features -> ``[N, 1]``
+    float32 (:data:`JOINT_NAMES`): the spectrophotometric consistency of the two modalities,
+    ``asinh(spectrum VIS-band flux / 0.02 nmgy) - asinh(image VIS flux in the fibre aperture / 0.02 nmgy)``
+    (about the log of their ratio for bright objects; the fibre flux is no image column, so joint has no
+    exactly collinear columns). The fibre sees the object the image shows, so the ratio varies only with
+    seeing losses and noise; a spectrum of another object (a wrong fibre or cross-match) changes it.
+    Comparing a spectrum's synthetic photometry with the imaging fibre flux is a standard check of
+    spectroscopic surveys (e.g. DESI's FIBERFLUX; Dey et al. 2019, AJ 157, 168, for the Legacy Surveys
+    fibre fluxes)."""
+    d = spectrum[:, SPECTRUM_NAMES.index("flux_level_vis")] - fibre_flux(images)
+    return d[:, None].astype(np.float32)
 
 
 def load_model(
     spec: ModelSpec, weights: str = "auto", device: str = "cpu", options: dict[str, Any] | None = None, seed: int = 0
 ) -> BaselineStrongModel:
     """Loader named by the spec. The strong baseline has no learned weights and no options."""
-    if weights not in ("auto", "none", "random"):
-        raise ModelError(f"model 'baseline-strong' has no weights to load (got --weights {weights!r})")
-    if options:
-        raise ModelError(f"model 'baseline-strong' takes no options (got {sorted(options)})")
-    return BaselineStrongModel(spec, WeightsInfo(kind="none"), {})
+    return load_feature_model(BaselineStrongModel, spec, weights, options)
