@@ -95,9 +95,9 @@ def test_fusion_detector_all_modes(mode):
 
 def test_fusion_max_with_crossmodal_finds_single_component_anomalies():
     """Three kinds of anomaly, each visible in one component only: an image outlier, a spectrum outlier and a
-    swapped pair (both modalities ordinary, their relation broken). ``max`` with the crossmodal component
-    ranks all four rows in its top 8 (each component's top rows share the top of the max); ``avg`` without it
-leaves the swapped pair out."""
+        swapped pair (both modalities ordinary, their relation broken). ``max`` with the crossmodal component
+        ranks all four rows in its top 8 (each component's top rows share the top of the max); ``avg`` without it
+    leaves the swapped pair out."""
     rng = np.random.default_rng(4)
     n = 300
     z = rng.normal(size=(n, 3))

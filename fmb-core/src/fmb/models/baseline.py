@@ -71,8 +71,9 @@ class FeatureModel(Model):
     def image_features(self, images: np.ndarray) -> np.ndarray: ...
 
     @abstractmethod
-    def spectrum_features(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray) -> np.ndarray:
-        ...
+    def spectrum_features(
+        self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, wave: np.ndarray
+    ) -> np.ndarray: ...
 
     def joint_extra(self, batch: pa.RecordBatch, image: np.ndarray, spectrum: np.ndarray) -> np.ndarray | None:
         """``[N, K]`` columns appended to ``joint``, from the batch and the two outputs (default: none)."""
