@@ -61,6 +61,12 @@ SPECIFIC = {"knn": schema(Param("method", ("str",), choices=("largest", "mean", 
 #: detectors whose neighbour search switches to an approximate (HNSW) index on many rows
 #: (:mod:`fmb.detectors.neighbours`), with FMB's parameter ``ann_threshold``
 ANN = frozenset({"knn", "lof"})
+#: detectors computed column by column (:mod:`fmb.detectors.columnwise`, same formula, memory O(N))
+#: from ``stream_threshold`` rows on; pyod's own code below it
+COLUMNWISE = frozenset({"ecod"})
+#: default ``stream_threshold``: pyod's ECOD holds ~7 [N, D] float64 matrices at once (1.47 GB peak
+#: at 100,000 x 256, measured), so from here on the column-by-column form is used
+STREAM_THRESHOLD = 20_000
 
 
 def pyod_schema(name: str, cls: type) -> dict[str, Param]:
@@ -75,6 +81,14 @@ def pyod_schema(name: str, cls: type) -> dict[str, Param]:
             nb.ANN_THRESHOLD,
             low=0,
             doc="use an approximate (HNSW) neighbour index from this many rows on (0: always; exact below)",
+        )
+    if name in COLUMNWISE:
+        out["stream_threshold"] = Param(
+            "stream_threshold",
+            ("int",),
+            STREAM_THRESHOLD,
+            low=0,
+            doc="compute the score column by column (memory O(N)) from this many rows on (0: always)",
         )
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -105,7 +119,13 @@ class PyODDetector(Detector):
     knn and lof (:data:`ANN`) on ``ann_threshold`` rows or more (default
     :data:`fmb.detectors.neighbours.ANN_THRESHOLD`) take their k-neighbour graph from a seeded,
     deterministic HNSW index and compute pyod's score from it (:func:`~fmb.detectors.neighbours.knn_scores`,
-    :func:`~fmb.detectors.neighbours.lof_scores`); below it, pyod's exact search.
+    :func:`~fmb.detectors.neighbours.lof_scores`); below it, pyod's exact search. The graph's measured
+    recall and search width go to :attr:`details_` (results.json ``details.neighbours``).
+
+    ``ecod`` on ``stream_threshold`` rows or more (default :data:`STREAM_THRESHOLD`) is computed column
+    by column (:func:`fmb.detectors.columnwise.ecod_scores`, pyod's values to ~1e-15). ``iforest`` scores
+    the rows once (pyod scores them twice: in scikit-learn's fit, for its threshold, and again after),
+    with the same trees and the same numbers as pyod.
 
     Every keyword of the pyod class is accepted and checked when the detector is made (before any
     data are read) against :func:`pyod_schema`: an unknown name or a bad value is a one-line
@@ -121,7 +141,10 @@ class PyODDetector(Detector):
         params = check_params(f"detector {name!r}", declared, params)
         self.standardize = params.pop("standardize", True)
         self.ann_threshold = params.pop("ann_threshold", nb.ANN_THRESHOLD) if name in ANN else None
-        self.accepted = set(declared) - {"standardize", "ann_threshold"}
+        self.stream_threshold = params.pop("stream_threshold", STREAM_THRESHOLD) if name in COLUMNWISE else None
+        self.accepted = set(declared) - {"standardize", "ann_threshold", "stream_threshold"}
+        #: what the last fit used (approximate neighbour graph: index, efSearch, measured recall), for results.json
+        self.details_: dict[str, Any] = {}
         self.deduplicates = name in DEDUPLICATE
         super().__init__(**{**defaults, **params})
         try:  # pyod's own constructor checks, now rather than after embedding
@@ -168,17 +191,54 @@ class PyODDetector(Detector):
             )
         if self.standardize:
             X = standardise(X)
+        self.details_ = {}
         if self.uses_ann(X.shape[0]):
-            dist, idx = nb.hnsw_knn(X, int(k))
+            dist, idx, info = nb.hnsw_knn(X, int(k), seed=seed)
+            self.details_["neighbours"] = info
             if self.name == "knn":
                 return nb.knn_scores(dist, self.params.get("method", "largest"))
             return nb.lof_scores(dist, idx)
+        if self.stream_threshold is not None and X.shape[0] >= self.stream_threshold:
+            from fmb.detectors.columnwise import ecod_scores
+
+            self.details_["columnwise"] = True
+            return ecod_scores(X)
         try:
             model = self.cls(**self.resolved_params(seed))
+            if self.name == "iforest":
+                return _iforest_scores(model, X)
             model.fit(X)
         except (TypeError, ValueError) as exc:
             raise DetectorError(f"detector {self.name!r} with {self.params}: {exc}".splitlines()[0]) from exc
         return np.asarray(model.decision_scores_, dtype=np.float64)
+
+
+def _iforest_scores(model: Any, X: np.ndarray) -> np.ndarray:
+    """pyod ``IForest.fit(X).decision_scores_`` (``[N]`` float64) with one scoring pass instead of two.
+
+    pyod fits scikit-learn's IsolationForest with its ``contamination``, whose fit scores every row to
+    set ``offset_`` (that percentile), then scores every row again: ``-(score_samples(X) - offset_)``.
+    Here the forest is fitted with ``contamination="auto"`` (the trees do not depend on it: the same
+    random draws, the same subsamples), the rows are scored once and the percentile is taken from those
+    scores: the same numbers, half the time (scoring is the O(N) part; each tree fits on 256 rows).
+    The rows are cast to float32 once, as scikit-learn's trees would on every call.
+    """
+    from sklearn.ensemble import IsolationForest
+
+    forest = IsolationForest(
+        n_estimators=model.n_estimators,
+        max_samples=model.max_samples,
+        contamination="auto",
+        max_features=model.max_features,
+        bootstrap=model.bootstrap,
+        n_jobs=model.n_jobs,
+        random_state=model.random_state,
+        verbose=model.verbose,
+    )
+    X = np.asarray(X, dtype=np.float32)
+    forest.fit(X)
+    raw = forest.score_samples(X)
+    return -1 * (raw - np.percentile(raw, 100.0 * model.contamination))
 
 
 def make_detector(name: str, **params: Any) -> PyODDetector:
