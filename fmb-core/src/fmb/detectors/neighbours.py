@@ -1,5 +1,11 @@
-"""k-nearest-neighbour graphs for knn and lof: exact below a size threshold, approximate (HNSW) above;
-and the chunked exact scans of ``fmb neighbors`` and the review queue (one owner for neighbour search).
+"""Neighbour search, one owner: the k-neighbour graphs of knn and lof (exact below a size threshold,
+approximate HNSW above) and the blocked exact scans of ``fmb neighbors`` and the review queue.
+
+``fmb neighbors`` asks for the neighbours of one object and the review queue for each candidate's
+distance to the few objects labelled so far: few queries (or few base rows), so an exact scan costs
+O(queries x base x D), linear in N, and building an index (O(N log N) inserts) could only be slower.
+:func:`cosine_to` and :func:`nearest_distance` scan in blocks of :data:`SCAN_BLOCK` rows, so memory
+stays bounded at any N (no float64 copy of a million-row matrix).
 
 Exact search costs O(N^2 D) (pyod/scikit-learn brute force or trees, which degrade to brute force
 in 100+ dimensions), so a million-object survey is out of reach. Above :data:`ANN_THRESHOLD` rows
@@ -66,6 +72,41 @@ HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 16, 24, 48
 RECALL_TARGET, EF_SEARCH_MAX, RECALL_SAMPLE = 0.95, 512, 1000
 #: rows per index query (bounds the float32 distance / int64 index buffers faiss fills)
 QUERY_CHUNK = 65_536
+
+
+#: rows per block of the exact scans (:func:`cosine_to`, :func:`nearest_distance`)
+SCAN_BLOCK = 65_536
+
+
+def cosine_to(X: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``[N, D]`` ``X`` with the vector ``q`` (``[D]``, finite, non-zero):
+    ``[N]`` float64, ``-inf`` for rows that are not finite or are all zero. Computed in float64 over blocks
+    of :data:`SCAN_BLOCK` rows."""
+    q = np.asarray(q, np.float64)
+    qn = np.linalg.norm(q)
+    out = np.full(len(X), -np.inf)
+    for a in range(0, len(X), SCAN_BLOCK):
+        B = np.asarray(X[a : a + SCAN_BLOCK], np.float64)
+        ok = np.isfinite(B).all(axis=1)
+        norms = np.linalg.norm(np.where(ok[:, None], B, 0.0), axis=1)
+        good = ok & (norms > 0)
+        out[a : a + len(B)][good] = (B[good] @ q) / (norms[good] * qn)
+    return out
+
+
+def nearest_distance(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each row of ``[M, D]`` ``Q`` to its nearest row of ``[L, D]`` ``B`` (L >= 1):
+    ``[M]`` float64, exact (the differences themselves, not the dot-product expansion, so a row of ``Q``
+    that is also in ``B`` gets exactly 0), in blocks of rows of ``Q`` with at most ~4M float64 temporaries."""
+    Q, B = np.asarray(Q, np.float64), np.asarray(B, np.float64)
+    if len(B) == 0:
+        raise ValueError("nearest_distance needs at least one base row")
+    step = max(1, 2**22 // max(1, B.shape[0] * B.shape[1]))
+    out = np.empty(len(Q))
+    for a in range(0, len(Q), step):
+        diff = Q[a : a + step, None, :] - B[None, :, :]
+        out[a : a + step] = np.sqrt(np.einsum("mld,mld->ml", diff, diff).min(axis=1))
+    return out
 
 
 def exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
