@@ -135,3 +135,36 @@ def test_nearest_distance_equals_a_kd_tree():
     got = nb.nearest_distance(X, labelled)
     np.testing.assert_allclose(got, cKDTree(labelled).query(X, k=1)[0], rtol=1e-12)
     assert got[3] == 0.0 and got[499] == 0.0
+
+
+@pytest.mark.parametrize("params", [{}, {"n_bins": 5, "alpha": 0.2, "tol": 0.1}])
+def test_hbos_in_row_blocks_equals_pyod(monkeypatch, params):
+    from pyod.models.hbos import HBOS
+
+    from fmb.detectors import columnwise
+
+    X = _columns(900, 11).astype(np.float32)
+    monkeypatch.setattr(columnwise, "ROW_BLOCK", 128)
+    want = HBOS(**{"n_bins": 10, **params}).fit(standardise(X)).decision_scores_
+    assert np.array_equal(make_detector("hbos", **params).fit_score(X), want)
+
+
+def test_pca_subsample_fit_and_block_scoring(monkeypatch):
+    from pyod.models.pca import PCA
+    from scipy.stats import spearmanr
+
+    from fmb.detectors import pyod_adapter as pa
+
+    rng = np.random.default_rng(12)
+    X = (rng.standard_normal((1500, 10)) @ rng.standard_normal((10, 10))).astype(np.float32)
+    full = PCA().fit(standardise(X)).decision_scores_
+    assert np.array_equal(pa.make_detector("pca").fit_score(X), full)  # below stream_threshold: pyod's fit
+    monkeypatch.setattr(pa, "SCORE_BLOCK", 200)
+    d = pa.make_detector("pca", stream_threshold=1500)
+    assert np.array_equal(d.fit_score(X), full)  # every row chosen: block scoring changes nothing
+    monkeypatch.setattr(pa, "SUBSAMPLE_ROWS", 500)
+    d = pa.make_detector("pca", stream_threshold=1500)
+    a = d.fit_score(X, seed=1)
+    assert d.details_ == {"fit_rows": {"rows": 500, "of": 1500, "seed": 1}}
+    assert np.array_equal(a, pa.make_detector("pca", stream_threshold=1500).fit_score(X, seed=1))  # seeded
+    assert not np.array_equal(a, full) and spearmanr(a, full)[0] > 0.98  # an estimate of the same ranking

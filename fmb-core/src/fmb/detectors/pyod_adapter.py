@@ -64,6 +64,12 @@ ANN = frozenset({"knn", "lof"})
 #: detectors computed column by column (:mod:`fmb.detectors.columnwise`, same formula, memory O(N))
 #: from ``stream_threshold`` rows on; pyod's own code below it
 COLUMNWISE = frozenset({"ecod"})
+#: detectors fitted on a seeded subsample of :data:`SUBSAMPLE_ROWS` rows from ``stream_threshold`` rows
+#: on and scored in blocks of rows (pyod's ``decision_function``): ``pca`` (a covariance estimate from
+#: 100,000 rows; pyod's fit would build two [N, D] float64 matrices for its own scores)
+SUBSAMPLED = frozenset({"pca"})
+#: rows ``pca`` is fitted on above ``stream_threshold``; rows scored per block
+SUBSAMPLE_ROWS, SCORE_BLOCK = 100_000, 65_536
 #: default ``stream_threshold``: pyod's ECOD holds ~7 [N, D] float64 matrices at once (1.47 GB peak
 #: at 100,000 x 256, measured), so from here on the column-by-column form is used
 STREAM_THRESHOLD = 20_000
@@ -82,13 +88,17 @@ def pyod_schema(name: str, cls: type) -> dict[str, Param]:
             low=0,
             doc="use an approximate (HNSW) neighbour index from this many rows on (0: always; exact below)",
         )
-    if name in COLUMNWISE:
+    if name in COLUMNWISE | SUBSAMPLED:
         out["stream_threshold"] = Param(
             "stream_threshold",
             ("int",),
             STREAM_THRESHOLD,
             low=0,
-            doc="compute the score column by column (memory O(N)) from this many rows on (0: always)",
+            doc=(
+                "compute the score column by column (memory O(N)) from this many rows on (0: always)"
+                if name in COLUMNWISE
+                else f"fit on a seeded subsample of {SUBSAMPLE_ROWS} rows and score in blocks from this many rows on"
+            ),
         )
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -125,7 +135,10 @@ class PyODDetector(Detector):
     ``ecod`` on ``stream_threshold`` rows or more (default :data:`STREAM_THRESHOLD`) is computed column
     by column (:func:`fmb.detectors.columnwise.ecod_scores`, pyod's values to ~1e-15). ``iforest`` scores
     the rows once (pyod scores them twice: in scikit-learn's fit, for its threshold, and again after),
-    with the same trees and the same numbers as pyod.
+    with the same trees and the same numbers as pyod. ``hbos`` (a number of bins, the default) builds its
+    per-element score matrix in row blocks (:func:`fmb.detectors.columnwise.hbos_scores`), bit-identical.
+    ``pca`` on ``stream_threshold`` rows or more is fitted on a seeded subsample of :data:`SUBSAMPLE_ROWS`
+    rows and scores every row in blocks (the rows used go to :attr:`details_`).
 
     Every keyword of the pyod class is accepted and checked when the detector is made (before any
     data are read) against :func:`pyod_schema`: an unknown name or a bad value is a one-line
@@ -141,7 +154,9 @@ class PyODDetector(Detector):
         params = check_params(f"detector {name!r}", declared, params)
         self.standardize = params.pop("standardize", True)
         self.ann_threshold = params.pop("ann_threshold", nb.ANN_THRESHOLD) if name in ANN else None
-        self.stream_threshold = params.pop("stream_threshold", STREAM_THRESHOLD) if name in COLUMNWISE else None
+        self.stream_threshold = (
+            params.pop("stream_threshold", STREAM_THRESHOLD) if name in COLUMNWISE | SUBSAMPLED else None
+        )
         self.accepted = set(declared) - {"standardize", "ann_threshold", "stream_threshold"}
         #: what the last fit used (approximate neighbour graph: index, efSearch, measured recall), for results.json
         self.details_: dict[str, Any] = {}
@@ -198,19 +213,43 @@ class PyODDetector(Detector):
             if self.name == "knn":
                 return nb.knn_scores(dist, self.params.get("method", "largest"))
             return nb.lof_scores(dist, idx)
-        if self.stream_threshold is not None and X.shape[0] >= self.stream_threshold:
+        streamed = self.stream_threshold is not None and X.shape[0] >= self.stream_threshold
+        if streamed and self.name in COLUMNWISE:
             from fmb.detectors.columnwise import ecod_scores
 
             self.details_["columnwise"] = True
             return ecod_scores(X)
         try:
             model = self.cls(**self.resolved_params(seed))
+            if streamed and self.name in SUBSAMPLED:
+                return self._subsample_fit_score(model, X, seed)
             if self.name == "iforest":
                 return _iforest_scores(model, X)
+            if self.name == "hbos" and isinstance(model.n_bins, int):
+                from fmb.detectors.columnwise import hbos_scores
+
+                scores = hbos_scores(X, model.n_bins, model.alpha, model.tol)
+                if scores is not None:
+                    return scores
             model.fit(X)
         except (TypeError, ValueError) as exc:
             raise DetectorError(f"detector {self.name!r} with {self.params}: {exc}".splitlines()[0]) from exc
         return np.asarray(model.decision_scores_, dtype=np.float64)
+
+    def _subsample_fit_score(self, model: Any, X: np.ndarray, seed: int) -> np.ndarray:
+        """Fit ``model`` on :data:`SUBSAMPLE_ROWS` rows of ``X`` chosen by ``seed`` from their positions (FMB
+        passes rows in canonical ``object_id`` order, so the choice does not depend on file order), then score
+        every row with pyod's ``decision_function`` in blocks of :data:`SCORE_BLOCK` rows. With all rows
+        chosen this equals pyod's ``fit(X).decision_scores_`` bit for bit. The rows used go to ``details_``."""
+        n = X.shape[0]
+        m = min(n, SUBSAMPLE_ROWS)
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False)) if m < n else np.arange(n)
+        model.fit(X[rows])
+        out = np.empty(n)
+        for a in range(0, n, SCORE_BLOCK):
+            out[a : a + SCORE_BLOCK] = model.decision_function(X[a : a + SCORE_BLOCK])
+        self.details_["fit_rows"] = {"rows": int(m), "of": int(n), "seed": int(seed)}
+        return out
 
 
 def _iforest_scores(model: Any, X: np.ndarray) -> np.ndarray:
