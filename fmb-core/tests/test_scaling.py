@@ -168,3 +168,28 @@ def test_pca_subsample_fit_and_block_scoring(monkeypatch):
     assert d.details_ == {"fit_rows": {"rows": 500, "of": 1500, "seed": 1}}
     assert np.array_equal(a, pa.make_detector("pca", stream_threshold=1500).fit_score(X, seed=1))  # seeded
     assert not np.array_equal(a, full) and spearmanr(a, full)[0] > 0.98  # an estimate of the same ranking
+
+
+def test_results_record_the_neighbour_graph(tmp_path, fmb_home):
+    from fmb.params import parse_spec
+    from fmb.plugins import registry
+    from fmb.protocol.run import RunConfig, run_system
+    from fmb.reporting import Reporter
+    from fmb.testing.survey_table import survey_table, write_table
+
+    ds_name, ds_opts = parse_spec(write_table(survey_table(40, seed=1, n_anom=4), tmp_path / "t.parquet"))
+    cfg = RunConfig(
+        model="baseline",
+        detector="knn",
+        detector_params={"ann_threshold": 0},
+        dataset=ds_name,
+        dataset_options=ds_opts,
+        modality="spectrum",
+        output=str(tmp_path / "run"),
+    )
+    res = run_system(registry(), cfg, tmp_path / "run", Reporter(quiet=True))
+    info = res["modalities"]["spectrum"]["details"]["neighbours"]
+    assert info["index"].startswith("faiss") and 0 < info["recall_at_k"] <= 1 and info["recall_sample"] == 40
+    cfg.detector_params = {}
+    res = run_system(registry(), cfg, tmp_path / "run2", Reporter(quiet=True))
+    assert "details" not in res["modalities"]["spectrum"]  # exact search below ann_threshold: nothing to add
