@@ -125,9 +125,9 @@ def exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def recall_at_k(approx_dist: np.ndarray, exact_dist: np.ndarray) -> float:
     """Recall@k of approximate neighbour lists against exact ones, both ``[M, k]`` distances ascending:
-    the share of approximate neighbours no farther than the exact k-th neighbour (1e-6 relative slack),
-    so that ties among equidistant rows (duplicates) do not count as misses."""
-    kth = exact_dist[:, -1:] * (1 + 1e-6) + 1e-12
+    the share of approximate neighbours no farther than the exact k-th neighbour (1e-6 relative and 1e-9
+    absolute slack for float32 distances), so that ties among equidistant rows (duplicates) are not misses."""
+    kth = exact_dist[:, -1:] * (1 + 1e-6) + 1e-9
     return float(np.mean(approx_dist <= kth))
 
 
@@ -154,8 +154,7 @@ def hnsw_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
         index.add(X)
         faiss.omp_set_num_threads(n_threads())
         sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, RECALL_SAMPLE), replace=False))
-        exact_d2, exact_i = faiss.knn(X[sample], X, k + 1)
-        exact_d = _drop_self(_sqrt(exact_d2), exact_i, k, sample)[0]
+        exact_d = _exact_sample_distances(X, sample, k)
         ef = min(max(EF_SEARCH, k + 1), EF_SEARCH_MAX)
         while True:
             index.hnsw.efSearch = ef
@@ -188,6 +187,19 @@ def hnsw_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
             stacklevel=2,
         )
     return dist, idx, info
+
+
+def _exact_sample_distances(X: np.ndarray, sample: np.ndarray, k: int) -> np.ndarray:
+    """``[M, k]`` exact distances (ascending) from the rows ``sample`` of float32 ``X`` to their k nearest
+    other rows. faiss's brute-force search (BLAS, O(M N D)) finds them; their distances are then taken from
+    the differences themselves in float64, like the index's own (the BLAS expansion |x|^2 + |y|^2 - 2 x.y
+    loses the small distances of near-duplicates)."""
+    import faiss
+
+    d2, i = faiss.knn(X[sample], X, k + 1)
+    i = _drop_self(_sqrt(d2), i, k, sample)[1]
+    diff = X[i].astype(np.float64) - X[sample].astype(np.float64)[:, None, :]
+    return np.sort(np.sqrt(np.einsum("mkd,mkd->mk", diff, diff)), axis=1)
 
 
 def _sqrt(d2: np.ndarray) -> np.ndarray:
