@@ -61,6 +61,18 @@ SPECIFIC = {"knn": schema(Param("method", ("str",), choices=("largest", "mean", 
 #: detectors whose neighbour search switches to an approximate (HNSW) index on many rows
 #: (:mod:`fmb.detectors.neighbours`), with FMB's parameter ``ann_threshold``
 ANN = frozenset({"knn", "lof"})
+#: detectors computed column by column (:mod:`fmb.detectors.columnwise`, same formula, memory O(N))
+#: from ``stream_threshold`` rows on; pyod's own code below it
+COLUMNWISE = frozenset({"ecod"})
+#: detectors fitted on a seeded subsample of :data:`SUBSAMPLE_ROWS` rows from ``stream_threshold`` rows
+#: on and scored in blocks of rows (pyod's ``decision_function``): ``pca`` (a covariance estimate from
+#: 100,000 rows; pyod's fit would build two [N, D] float64 matrices for its own scores)
+SUBSAMPLED = frozenset({"pca"})
+#: rows ``pca`` is fitted on above ``stream_threshold``; rows scored per block
+SUBSAMPLE_ROWS, SCORE_BLOCK = 100_000, 65_536
+#: default ``stream_threshold``: pyod's ECOD holds ~7 [N, D] float64 matrices at once (1.47 GB peak
+#: at 100,000 x 256, measured), so from here on the column-by-column form is used
+STREAM_THRESHOLD = 20_000
 
 
 def pyod_schema(name: str, cls: type) -> dict[str, Param]:
@@ -75,6 +87,18 @@ def pyod_schema(name: str, cls: type) -> dict[str, Param]:
             nb.ANN_THRESHOLD,
             low=0,
             doc="use an approximate (HNSW) neighbour index from this many rows on (0: always; exact below)",
+        )
+    if name in COLUMNWISE | SUBSAMPLED:
+        out["stream_threshold"] = Param(
+            "stream_threshold",
+            ("int",),
+            STREAM_THRESHOLD,
+            low=0,
+            doc=(
+                "compute the score column by column (memory O(N)) from this many rows on (0: always)"
+                if name in COLUMNWISE
+                else f"fit on a seeded subsample of {SUBSAMPLE_ROWS} rows and score in blocks from this many rows on"
+            ),
         )
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -105,7 +129,16 @@ class PyODDetector(Detector):
     knn and lof (:data:`ANN`) on ``ann_threshold`` rows or more (default
     :data:`fmb.detectors.neighbours.ANN_THRESHOLD`) take their k-neighbour graph from a seeded,
     deterministic HNSW index and compute pyod's score from it (:func:`~fmb.detectors.neighbours.knn_scores`,
-    :func:`~fmb.detectors.neighbours.lof_scores`); below it, pyod's exact search.
+    :func:`~fmb.detectors.neighbours.lof_scores`); below it, pyod's exact search. The graph's measured
+    recall and search width go to :attr:`details_` (results.json ``details.neighbours``).
+
+    ``ecod`` on ``stream_threshold`` rows or more (default :data:`STREAM_THRESHOLD`) is computed column
+    by column (:func:`fmb.detectors.columnwise.ecod_scores`, pyod's values to ~1e-15). ``iforest`` scores
+    the rows once (pyod scores them twice: in scikit-learn's fit, for its threshold, and again after),
+    with the same trees and the same numbers as pyod. ``hbos`` (a number of bins, the default) builds its
+    per-element score matrix in row blocks (:func:`fmb.detectors.columnwise.hbos_scores`), bit-identical.
+    ``pca`` on ``stream_threshold`` rows or more is fitted on a seeded subsample of :data:`SUBSAMPLE_ROWS`
+    rows and scores every row in blocks (the rows used go to :attr:`details_`).
 
     Every keyword of the pyod class is accepted and checked when the detector is made (before any
     data are read) against :func:`pyod_schema`: an unknown name or a bad value is a one-line
@@ -121,7 +154,12 @@ class PyODDetector(Detector):
         params = check_params(f"detector {name!r}", declared, params)
         self.standardize = params.pop("standardize", True)
         self.ann_threshold = params.pop("ann_threshold", nb.ANN_THRESHOLD) if name in ANN else None
-        self.accepted = set(declared) - {"standardize", "ann_threshold"}
+        self.stream_threshold = (
+            params.pop("stream_threshold", STREAM_THRESHOLD) if name in COLUMNWISE | SUBSAMPLED else None
+        )
+        self.accepted = set(declared) - {"standardize", "ann_threshold", "stream_threshold"}
+        #: what the last fit used (approximate neighbour graph: index, efSearch, measured recall), for results.json
+        self.details_: dict[str, Any] = {}
         self.deduplicates = name in DEDUPLICATE
         super().__init__(**{**defaults, **params})
         try:  # pyod's own constructor checks, now rather than after embedding
@@ -168,17 +206,78 @@ class PyODDetector(Detector):
             )
         if self.standardize:
             X = standardise(X)
+        self.details_ = {}
         if self.uses_ann(X.shape[0]):
-            dist, idx = nb.hnsw_knn(X, int(k))
+            dist, idx, info = nb.hnsw_knn(X, int(k), seed=seed)
+            self.details_["neighbours"] = info
             if self.name == "knn":
                 return nb.knn_scores(dist, self.params.get("method", "largest"))
             return nb.lof_scores(dist, idx)
+        streamed = self.stream_threshold is not None and X.shape[0] >= self.stream_threshold
+        if streamed and self.name in COLUMNWISE:
+            from fmb.detectors.columnwise import ecod_scores
+
+            self.details_["columnwise"] = True
+            return ecod_scores(X)
         try:
             model = self.cls(**self.resolved_params(seed))
+            if streamed and self.name in SUBSAMPLED:
+                return self._subsample_fit_score(model, X, seed)
+            if self.name == "iforest":
+                return _iforest_scores(model, X)
+            if self.name == "hbos" and isinstance(model.n_bins, int):
+                from fmb.detectors.columnwise import hbos_scores
+
+                scores = hbos_scores(X, model.n_bins, model.alpha, model.tol)
+                if scores is not None:
+                    return scores
             model.fit(X)
         except (TypeError, ValueError) as exc:
             raise DetectorError(f"detector {self.name!r} with {self.params}: {exc}".splitlines()[0]) from exc
         return np.asarray(model.decision_scores_, dtype=np.float64)
+
+    def _subsample_fit_score(self, model: Any, X: np.ndarray, seed: int) -> np.ndarray:
+        """Fit ``model`` on :data:`SUBSAMPLE_ROWS` rows of ``X`` chosen by ``seed`` from their positions (FMB
+        passes rows in canonical ``object_id`` order, so the choice does not depend on file order), then score
+        every row with pyod's ``decision_function`` in blocks of :data:`SCORE_BLOCK` rows. With all rows
+        chosen this equals pyod's ``fit(X).decision_scores_`` bit for bit. The rows used go to ``details_``."""
+        n = X.shape[0]
+        m = min(n, SUBSAMPLE_ROWS)
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False)) if m < n else np.arange(n)
+        model.fit(X[rows])
+        out = np.empty(n)
+        for a in range(0, n, SCORE_BLOCK):
+            out[a : a + SCORE_BLOCK] = model.decision_function(X[a : a + SCORE_BLOCK])
+        self.details_["fit_rows"] = {"rows": int(m), "of": int(n), "seed": int(seed)}
+        return out
+
+
+def _iforest_scores(model: Any, X: np.ndarray) -> np.ndarray:
+    """pyod ``IForest.fit(X).decision_scores_`` (``[N]`` float64) with one scoring pass instead of two.
+
+    pyod fits scikit-learn's IsolationForest with its ``contamination``, whose fit scores every row to
+    set ``offset_`` (that percentile), then scores every row again: ``-(score_samples(X) - offset_)``.
+    Here the forest is fitted with ``contamination="auto"`` (the trees do not depend on it: the same
+    random draws, the same subsamples), the rows are scored once and the percentile is taken from those
+    scores: the same numbers, half the time (scoring is the O(N) part; each tree fits on 256 rows).
+    The rows are cast to float32 once, as scikit-learn's trees would on every call.
+    """
+    from sklearn.ensemble import IsolationForest
+
+    forest = IsolationForest(
+        n_estimators=model.n_estimators,
+        max_samples=model.max_samples,
+        contamination="auto",
+        max_features=model.max_features,
+        bootstrap=model.bootstrap,
+        n_jobs=model.n_jobs,
+        random_state=model.random_state,
+        verbose=model.verbose,
+    )
+    X = np.asarray(X, dtype=np.float32)
+    forest.fit(X)
+    raw = forest.score_samples(X)
+    return -1 * (raw - np.percentile(raw, 100.0 * model.contamination))
 
 
 def make_detector(name: str, **params: Any) -> PyODDetector:

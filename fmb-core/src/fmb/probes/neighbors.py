@@ -9,20 +9,19 @@ import numpy as np
 import pyarrow as pa
 
 from fmb.data import canonical as C
+from fmb.detectors.neighbours import cosine_to
 from fmb.errors import UsageError
 from fmb.params import parse_value
 from fmb.runs import read_run
 
 
 def cosine_neighbours(X: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and cosines of the k rows most similar to row i (itself and non-finite rows excluded)."""
-    X = np.asarray(X, np.float64)
-    ok = np.isfinite(X).all(axis=1)
-    norms = np.linalg.norm(np.where(ok[:, None], X, 0.0), axis=1)
-    if not ok[i] or norms[i] == 0:
+    """Indices and cosines of the k rows most similar to row i (itself and non-finite rows excluded; ties
+    by row order). An exact scan in blocks (:func:`fmb.detectors.neighbours.cosine_to`: one query, so no index)."""
+    q = np.asarray(X[i], np.float64)
+    if not np.isfinite(q).all() or not np.any(q):
         raise UsageError(f"neighbors: object at row {i} has no usable embedding in this space")
-    sim = (np.where(ok[:, None], X, 0.0) @ X[i]) / np.where(norms > 0, norms * norms[i], np.inf)
-    sim[~ok | (norms == 0)] = -np.inf
+    sim = cosine_to(X, q)
     sim[i] = -np.inf
     order = np.argsort(-sim, kind="stable")[:k]
     order = order[np.isfinite(sim[order])]

@@ -154,14 +154,17 @@ def detect(detector: Detector, emb: EmbedResult, output: str, seed: int) -> tupl
     idx = order[valid[order]]
     t0 = time.perf_counter()
     scores = np.full(len(X), np.nan)
-    scores[idx] = detector.fit_score(X[idx], seed=seed)
+    Xi = X[idx]  # one copy in canonical order (a million x 256 float32 is 1 GB)
+    scores[idx] = detector.fit_score(Xi, seed=seed)
     if not np.isfinite(scores[valid]).all():
         raise DetectorError(f"detector {detector.name!r} returned non-finite scores on {output!r}")
+    details = dict(getattr(detector, "details_", {}))  # e.g. knn/lof's approximate graph and its recall
     return scores, {
         "n_scored": int(valid.sum()),
         "n_missing": int((~valid).sum()),
-        "n_duplicate_rows": duplicate_rows(X[idx]),
+        "n_duplicate_rows": duplicate_rows(Xi),
         "detect_seconds": round(time.perf_counter() - t0, 4),
+        **({"details": details} if details else {}),
     }
 
 

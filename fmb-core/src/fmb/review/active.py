@@ -22,8 +22,9 @@ Cold start: until the first "interesting" label the regressor has no positive to
 Û = 0 everywhere, and only the distance term would reorder S), so the score stays S; astronomaly likewise
 ranks by the anomaly score until the expert has labelled and asks for retraining.
 Relevance per label (``RELEVANCE``): interesting 5, boring 0, artefact 0; "unsure" does not train.
-The regressor is scikit-learn's RandomForestRegressor (100 trees, as in astronomaly) with a fixed seed, the
-nearest-labelled distance scipy's cKDTree: kept libraries, not own code.
+The regressor is scikit-learn's RandomForestRegressor (100 trees, as in astronomaly) with a fixed seed; the
+nearest-labelled distance is FMB's one neighbour helper (:func:`fmb.detectors.neighbours.nearest_distance`, an
+exact blocked scan: few labelled objects, so O(N x labels) with no index to build).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def rerank(features: np.ndarray, fused: np.ndarray, labels: dict[int, str], seed
         here to [0, 5] as astronomaly's ScoreConverter does). Before ``MIN_POSITIVES`` "interesting" labels the score
     is S itself (cold start).
     """
-    from scipy.spatial import cKDTree
     from sklearn.ensemble import RandomForestRegressor
+
+    from fmb.detectors.neighbours import nearest_distance
 
     fused = np.asarray(fused, dtype=np.float64)
     lo, hi = fused.min(), fused.max()
@@ -97,7 +99,7 @@ def rerank(features: np.ndarray, fused: np.ndarray, labels: dict[int, str], seed
     reg = RandomForestRegressor(n_estimators=N_TREES, random_state=seed, n_jobs=1)
     reg.fit(features[train], y)
     u = reg.predict(features)
-    d = cKDTree(features[train]).query(features, k=1)[0]
+    d = nearest_distance(features, features[train])
     mean = d.mean()
     d = d / mean if mean > 0 else np.zeros(n)
     return Ranked(neighbour_score(s, u, d), u, d)

@@ -1,0 +1,195 @@
+"""Detectors at survey scale: the memory-bounded and one-pass forms give pyod's numbers; the HNSW graph
+measures its own recall and widens its search until it meets the target."""
+
+import warnings
+
+import numpy as np
+import pytest
+from pyod.models.ecod import ECOD
+from pyod.models.iforest import IForest
+
+from fmb.detectors import base
+from fmb.detectors import neighbours as nb
+from fmb.detectors.base import standardise
+from fmb.detectors.columnwise import ecod_scores
+from fmb.detectors.pyod_adapter import make_detector
+from fmb.errors import UsageError
+
+
+def _columns(n: int, seed: int) -> np.ndarray:
+    """Columns of every kind ECOD distinguishes: symmetric, right- and left-skewed, many ties, constant."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 9))
+    X[:, 1] = rng.exponential(size=n)
+    X[:, 2] = -rng.lognormal(size=n)
+    X[:, 3] = np.round(X[:, 3])
+    X[:, 4] = rng.integers(0, 3, n)
+    X[:, 5] = 2.5
+    return X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ecod_column_by_column_equals_pyod(dtype):
+    X = _columns(1200, 0).astype(dtype)
+    want = ECOD().fit(X).decision_scores_
+    np.testing.assert_allclose(ecod_scores(X), want, rtol=1e-12)
+
+
+def test_ecod_stream_threshold_switches_and_keeps_pyod_below():
+    X = _columns(500, 1)
+    below = make_detector("ecod").fit_score(X)  # 500 < STREAM_THRESHOLD: pyod itself, bit for bit
+    assert np.array_equal(below, ECOD().fit(standardise(X)).decision_scores_)
+    d = make_detector("ecod", stream_threshold=500)
+    np.testing.assert_allclose(d.fit_score(X), below, rtol=1e-12)
+    assert d.details_ == {"columnwise": True}
+    with pytest.raises(UsageError, match="stream_threshold"):
+        make_detector("knn", stream_threshold=10)
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"max_features": 0.5, "bootstrap": True, "contamination": 0.05}, {"max_samples": 100}]
+)
+def test_iforest_one_scoring_pass_equals_pyod(params):
+    X = _columns(800, 2)
+    X[:, 5] += np.arange(800) % 7  # no constant column: pyod's IForest would see the same, but keep it varied
+    want = IForest(**{"n_estimators": 300, "random_state": 4, **params}).fit(standardise(X)).decision_scores_
+    assert np.array_equal(make_detector("iforest", **params).fit_score(X, seed=4), want)
+
+
+@pytest.mark.parametrize("d", [1, 2, 17, 33])
+def test_standardise_in_column_blocks_equals_whole_matrix(d):
+    X = (np.random.default_rng(d).standard_normal((700, d)) * 3 + 1).astype(np.float32)
+    mu, sd = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+    want = (X - mu.astype(X.dtype)) / np.where(sd > 0, sd, 1.0).astype(X.dtype)
+    assert base.STAT_BLOCK < 17
+    assert np.array_equal(standardise(X), want)
+
+
+def test_recall_counts_ties_as_hits():
+    exact = np.array([[1.0, 2.0], [1.0, 1.0]])
+    approx = np.array([[1.0, 3.0], [1.0, 1.0]])  # row 0 misses one; row 1 has another row at the same distance
+    assert nb.recall_at_k(approx, exact) == 0.75
+
+
+def _hard(n: int, d: int, seed: int) -> np.ndarray:
+    """i.i.d. Gaussian rows: no low-dimensional structure, the hardest case for a graph search."""
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def test_hnsw_widens_its_search_until_recall_meets_the_target(monkeypatch):
+    X = _hard(3000, 48, 5)
+    monkeypatch.setattr(nb, "EF_SEARCH", 4)
+    dist, _, info = nb.hnsw_knn(X, 10)
+    assert info["efSearch"] > 11 and info["recall_at_k"] >= nb.RECALL_TARGET
+    exact_d, _ = nb.exact_knn(X, 10)
+    assert nb.recall_at_k(dist, exact_d) >= 0.93  # the whole graph, not only the sample
+
+
+def test_hnsw_warns_when_recall_stays_under_the_target(monkeypatch):
+    monkeypatch.setattr(nb, "EF_SEARCH", 4)
+    monkeypatch.setattr(nb, "EF_SEARCH_MAX", 11)
+    with pytest.warns(UserWarning, match="recall@k"):
+        _, _, info = nb.hnsw_knn(_hard(3000, 48, 6), 10)
+    assert info["efSearch"] == 11 and info["recall_at_k"] < nb.RECALL_TARGET
+
+
+def test_hnsw_chunked_queries_equal_one_query(monkeypatch):
+    X = _hard(1500, 16, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole = nb.hnsw_knn(X, 8)
+        monkeypatch.setattr(nb, "QUERY_CHUNK", 97)
+        chunked = nb.hnsw_knn(X, 8)
+    assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[1], chunked[1])
+    assert not (whole[1] == np.arange(len(X))[:, None]).any()
+
+
+def test_ann_details_reach_the_detector():
+    X = _hard(1200, 8, 8)
+    d = make_detector("lof", ann_threshold=0)
+    d.fit_score(X, seed=3)
+    info = d.details_["neighbours"]
+    assert info["recall_sample"] == 1000 and info["efSearch"] >= 21 and 0.9 <= info["recall_at_k"] <= 1
+    exact = make_detector("lof")
+    exact.fit_score(X)  # 1,200 < ann_threshold: pyod's exact search, nothing to report
+    assert exact.details_ == {}
+
+
+def test_cosine_scan_in_blocks(monkeypatch):
+    X = _hard(300, 6, 9).astype(np.float64)
+    X[7] = np.nan
+    X[8] = 0.0
+    monkeypatch.setattr(nb, "SCAN_BLOCK", 32)
+    got = nb.cosine_to(X.astype(np.float32), X[0])
+    want = [float(r @ X[0] / np.sqrt((r @ r) * (X[0] @ X[0]))) for r in X.astype(np.float32).astype(np.float64)]
+    assert got[7] == -np.inf and got[8] == -np.inf
+    keep = np.r_[0:7, 9:300]
+    np.testing.assert_allclose(got[keep], np.asarray(want)[keep], rtol=1e-12)
+
+
+def test_nearest_distance_equals_a_kd_tree():
+    from scipy.spatial import cKDTree
+
+    X = _hard(500, 5, 10).astype(np.float64)
+    labelled = X[[3, 40, 41, 499]]
+    got = nb.nearest_distance(X, labelled)
+    np.testing.assert_allclose(got, cKDTree(labelled).query(X, k=1)[0], rtol=1e-12)
+    assert got[3] == 0.0 and got[499] == 0.0
+
+
+@pytest.mark.parametrize("params", [{}, {"n_bins": 5, "alpha": 0.2, "tol": 0.1}])
+def test_hbos_in_row_blocks_equals_pyod(monkeypatch, params):
+    from pyod.models.hbos import HBOS
+
+    from fmb.detectors import columnwise
+
+    X = _columns(900, 11).astype(np.float32)
+    monkeypatch.setattr(columnwise, "ROW_BLOCK", 128)
+    want = HBOS(**{"n_bins": 10, **params}).fit(standardise(X)).decision_scores_
+    assert np.array_equal(make_detector("hbos", **params).fit_score(X), want)
+
+
+def test_pca_subsample_fit_and_block_scoring(monkeypatch):
+    from pyod.models.pca import PCA
+    from scipy.stats import spearmanr
+
+    from fmb.detectors import pyod_adapter as pa
+
+    rng = np.random.default_rng(12)
+    X = (rng.standard_normal((1500, 10)) @ rng.standard_normal((10, 10))).astype(np.float32)
+    full = PCA().fit(standardise(X)).decision_scores_
+    assert np.array_equal(pa.make_detector("pca").fit_score(X), full)  # below stream_threshold: pyod's fit
+    monkeypatch.setattr(pa, "SCORE_BLOCK", 200)
+    d = pa.make_detector("pca", stream_threshold=1500)
+    assert np.array_equal(d.fit_score(X), full)  # every row chosen: block scoring changes nothing
+    monkeypatch.setattr(pa, "SUBSAMPLE_ROWS", 500)
+    d = pa.make_detector("pca", stream_threshold=1500)
+    a = d.fit_score(X, seed=1)
+    assert d.details_ == {"fit_rows": {"rows": 500, "of": 1500, "seed": 1}}
+    assert np.array_equal(a, pa.make_detector("pca", stream_threshold=1500).fit_score(X, seed=1))  # seeded
+    assert not np.array_equal(a, full) and spearmanr(a, full)[0] > 0.98  # an estimate of the same ranking
+
+
+def test_results_record_the_neighbour_graph(tmp_path, fmb_home):
+    from fmb.params import parse_spec
+    from fmb.plugins import registry
+    from fmb.protocol.run import RunConfig, run_system
+    from fmb.reporting import Reporter
+    from fmb.testing.survey_table import survey_table, write_table
+
+    ds_name, ds_opts = parse_spec(write_table(survey_table(40, seed=1, n_anom=4), tmp_path / "t.parquet"))
+    cfg = RunConfig(
+        model="baseline",
+        detector="knn",
+        detector_params={"ann_threshold": 0},
+        dataset=ds_name,
+        dataset_options=ds_opts,
+        modality="spectrum",
+        output=str(tmp_path / "run"),
+    )
+    res = run_system(registry(), cfg, tmp_path / "run", Reporter(quiet=True))
+    info = res["modalities"]["spectrum"]["details"]["neighbours"]
+    assert info["index"].startswith("faiss") and 0 < info["recall_at_k"] <= 1 and info["recall_sample"] == 40
+    cfg.detector_params = {}
+    res = run_system(registry(), cfg, tmp_path / "run2", Reporter(quiet=True))
+    assert "details" not in res["modalities"]["spectrum"]  # exact search below ann_threshold: nothing to add
