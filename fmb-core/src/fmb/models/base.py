@@ -22,6 +22,9 @@ class WeightsInfo:
     ``path`` (a local file or folder) or ``hf`` (the Hugging Face hub or its cache).
     ``sha256`` is a hash of the bytes loaded (of every file loaded, for a folder); the embedding
     cache keys on it (see :meth:`identity`), so a plugin must set it for ``path`` and ``hf``.
+    ``retrained``: the provenance of weights written by ``fmb retrain`` (training data set and split, steps,
+    seed, sha256; :func:`fmb.protocol.weights.retrained_provenance`), None for any other weights; such weights
+    are labelled ``retrained``, never as official ones (:attr:`label`).
     """
 
     kind: str
@@ -29,9 +32,18 @@ class WeightsInfo:
     revision: str = ""
     sha256: str = ""
     seed: int | None = None
+    retrained: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["retrained"] is None:  # absent, as before the field existed (cache keys of other weights unchanged)
+            del d["retrained"]
+        return d
+
+    @property
+    def label(self) -> str:
+        """How results show these weights: ``retrained`` when ``fmb retrain`` wrote them, else ``kind``."""
+        return "retrained" if self.retrained else self.kind
 
     def identity(self, model: str = "") -> dict[str, Any]:
         """What identifies these weights in the embedding cache key.
