@@ -31,17 +31,18 @@ from pathlib import Path
 MODELS: dict[str, dict] = {
     "astroclip": {
         "spec": "astroclip:size=small",
-        "retrain": ["--size", "small", "--epochs", "8", "--batch-size", "64", "--warmup-steps", "10", "--lr", "1e-3"],
+        "retrain": ["--size", "small", "--epochs", "10", "--batch-size", "64", "--warmup-steps", "10", "--lr", "1e-3",
+                    "--patience", "5"],
         "detectors": ["iforest", "knn", "mismatch"],
     },
     "astropt": {
         "spec": "astropt:size=001M",
-        "retrain": ["--model", "astropt:size=001M", "--max-steps", "150", "--eval-every", "25", "--warmup-steps", "10"],
+        "retrain": ["--model", "astropt:size=001M", "--max-steps", "100", "--eval-every", "25", "--warmup-steps", "10"],
         "detectors": ["iforest", "knn"],
     },
     "aion": {
         "spec": "aion:size=tiny",
-        "retrain": ["--size", "tiny", "--epochs", "2"],
+        "retrain": ["--size", "tiny", "--epochs", "1"],
         "detectors": ["iforest", "knn"],
         "adapter": True,  # the retrained part is the adapter (a model option), the codec stays random(seed)
     },
@@ -83,7 +84,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--size", type=int, default=2000, help="survey (= held-out) objects")
-    ap.add_argument("--train-size", type=int, default=2000, help="additional training objects")
+    ap.add_argument("--train-size", type=int, default=1000, help="additional training objects")
     ap.add_argument("--work", default="/tmp/fmb-bench-retrain")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
