@@ -323,7 +323,8 @@ class Task(Protocol):
 
     def save(self, folder: Path) -> Path:
         """Write the current weights as the run's result (what ``--weights folder`` loads); returns the file
-        holding the learned tensors (its sha256 is the provenance's, and what the plugin records on load)."""
+        holding the learned tensors (its sha256 is the provenance's, and what the plugin records on load), or
+        ``folder`` itself when the task also has ``weights_sha256(folder) -> str`` (the plugin's folder hash)."""
 
 
 def _optimizer(params: list[Any], cfg: TrainingConfig) -> Any:
@@ -470,8 +471,9 @@ def fit(
         "best_step": stopper.best_step,
         "stop_reason": stop_reason,
         "seconds": round(time.perf_counter() - t0, 2),
-        "weights_file": Path(saved).name,
-        "sha256": sha256_file(saved),
+        "weights_file": "." if Path(saved) == out else Path(saved).name,
+        # the hash the plugin records when it loads them (a file's sha256, or the plugin's hash of a folder)
+        "sha256": getattr(task, "weights_sha256", sha256_file)(saved),
         "objects_file": OBJECTS,
     }
     write_json(summary, out / SUMMARY)
