@@ -106,3 +106,17 @@ def test_overlap_counts_scored_objects_the_weights_were_trained_on(trained):
     assert training_overlap(prov, other_survey, ids.tolist()) == 0
     assert training_overlap(None, same_train, ids.tolist()) is None  # not retrained weights: nothing to check
     assert json.loads((out / "retrain.json").read_text())["objects_file"] == "objects.parquet"
+
+
+def test_retrain_trains_on_the_train_split_unless_told(toy):
+    from fmb.commands.retrain import training_split
+    from fmb.plugins import registry
+
+    said: list[str] = []
+    reg = registry()
+    assert training_split(reg, "synthetic", {"size": 60}, said.append) == {"size": 60, "split": "train"}
+    assert not said
+    assert training_split(reg, "synthetic", {"split": "test"}, said.append) == {"split": "test"}
+    assert len(said) == 1 and "split=test" in said[0] and "trained_on_scored_objects" in said[0]
+    assert training_split(reg, "toy", {"size": 8}, said.append) == {"size": 8}  # no splits: every object
+    assert len(said) == 1
