@@ -31,20 +31,21 @@ from pathlib import Path
 MODELS: dict[str, dict] = {
     "astroclip": {
         "spec": "astroclip:size=small",
-        "retrain": ["--size", "small", "--epochs", "10", "--batch-size", "64", "--warmup-steps", "10", "--lr", "1e-3",
-                    "--patience", "5"],
+        "retrain": ["--size", "small", "--epochs", "4", "--batch-size", "32", "--warmup-steps", "5", "--lr", "1e-3",
+                    "--patience", "0"],
         "detectors": ["iforest", "knn", "mismatch"],
     },
     "astropt": {
         "spec": "astropt:size=001M",
-        "retrain": ["--model", "astropt:size=001M", "--max-steps", "100", "--eval-every", "25", "--warmup-steps", "10"],
+        "retrain": ["--model", "astropt:size=001M", "--max-steps", "40", "--eval-every", "20", "--warmup-steps", "5"],
         "detectors": ["iforest", "knn"],
     },
     "aion": {
         "spec": "aion:size=tiny",
-        "retrain": ["--size", "tiny", "--epochs", "1"],
+        # --part encoder: AION's transformer (the adapter alone leaves the random codec and transformer as they were)
+        "retrain": ["--size", "tiny", "--part", "encoder", "--epochs", "1", "--max-steps", "40", "--eval-every", "20",
+                    "--batch-size", "8", "--lr", "3e-4", "--warmup-steps", "5"],
         "detectors": ["iforest", "knn"],
-        "adapter": True,  # the retrained part is the adapter (a model option), the codec stays random(seed)
     },
 }
 
@@ -85,13 +86,15 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--size", type=int, default=2000, help="survey (= held-out) objects")
     ap.add_argument("--train-size", type=int, default=1000, help="additional training objects")
+    ap.add_argument("--train-survey-size", type=int, default=0, help="size= of the train split (default --size)")
+    ap.add_argument("--max-train-objects", type=int, default=0, help="retrain on the first N (0: all)")
     ap.add_argument("--work", default="/tmp/fmb-bench-retrain")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "commands.log"
-    train_ds = f"synthetic:size={args.size},split=train,train_size={args.train_size}"
+    train_ds = f"synthetic:size={args.train_survey_size or args.size},split=train,train_size={args.train_size}"
     test_ds = f"synthetic:size={args.size},split=test"
     print(f"# load: {os.getloadavg()}; train {train_ds}; held-out {test_ds}; log {log}", flush=True)
     table: dict = {}
@@ -104,6 +107,7 @@ def main() -> None:
                 sh(
                     ["fmb", "retrain", name, "--dataset", train_ds, "--weights", "random", "--seed", str(seed)]
                     + m["retrain"]
+                    + ["--max-objects", str(args.max_train_objects)]
                     + ["--output", str(rt), "--quiet"],
                     log,
                 )
