@@ -90,7 +90,21 @@ def main() -> None:
     ap.add_argument("--max-train-objects", type=int, default=0, help="retrain on the first N (0: all)")
     ap.add_argument("--work", default="/tmp/fmb-bench-retrain")
     ap.add_argument("--json", default="")
+    ap.add_argument("--report-only", action="store_true", help="print the table of the finished runs in --work")
     args = ap.parse_args()
+    args_work = Path(args.work)
+    if args.report_only:
+        table: dict = {}
+        for name in args.models:
+            for seed in args.seeds:
+                got = {k: results(args_work / "runs" / name / f"{k}-seed{seed}") for k in ("random", "retrained")}
+                if all(got.values()):
+                    for k, v in got.items():
+                        table.setdefault(name, {}).setdefault(k, {})[seed] = v
+        print(f"# load: {os.getloadavg()}; finished runs in {args.work}")
+        for name, kinds in table.items():
+            report({name: kinds}, sorted(kinds["random"]))
+        return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "commands.log"
