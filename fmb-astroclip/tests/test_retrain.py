@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
@@ -151,3 +153,17 @@ def test_retrain_command_and_run_end_to_end(tmp_path, toy):
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "res2" / "results.json").read_text())
     assert result["model"]["weights"]["kind"] == "path" and result["model"]["settings"]["size"] == "small"
+    # the provenance of retrained weights: what they were trained on, how long, and the bytes
+    w = result["model"]["weights"]
+    prov = w["retrained"]
+    assert prov["dataset_spec"] == "toy:size=40" and prov["seed"] == 0 and prov["model"] == "astroclip"
+    assert (
+        prov["weights_file"] == "model.safetensors"
+        and prov["steps"] == json.loads((tmp_path / "ck" / "retrain.json").read_text())["steps_run"]
+    )
+    sha = hashlib.sha256((tmp_path / "ck" / "model.safetensors").read_bytes()).hexdigest()
+    assert prov["sha256"] == w["sha256"] == sha
+    # toy:size=64 holds the training objects (ids 0..39): flagged with a count, and warned about
+    trained = set(pq.read_table(tmp_path / "ck" / "objects.parquet").column("object_id").to_pylist())
+    assert w["trained_on_scored_objects"] == len(trained & set(range(64))) > 0
+    assert "retrained weights were trained on" in res.output.replace("\n", " ")

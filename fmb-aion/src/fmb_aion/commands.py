@@ -20,11 +20,17 @@ class AionTraining(TrainingConfig):
     warmup_steps: int = option(0)
     weight_decay: float = option(0.0)
     size: str | None = option(None, "Codec size for random weights: base | tiny (default base).")
+    part: str = option(
+        "adapter",
+        "adapter: the Euclid->HSC image adapter (cycle loss); encoder: AION's transformer (cross-modal token "
+        "prediction, codecs frozen; the run folder works as --weights FOLDER).",
+    )
 
 
 RETRAIN = Retrainer(
     config=AionTraining,
     task="fmb_aion.retrain:make_task",
-    help="Train AION's learned Euclid->HSC image adapter (cycle loss through the frozen image codec).",
-    usage="fmb run --model aion:adapter={out} ...",
+    help="Train AION's Euclid->HSC image adapter (--part adapter: use as aion:adapter=FOLDER) or its "
+    "transformer (--part encoder: cross-modal token prediction; use as --weights FOLDER).",
+    usage="fmb run --model aion:adapter={out} ... (--part adapter) or --model aion --weights {out} (--part encoder)",
 )

@@ -225,4 +225,12 @@ def load_model(
 
         adapter, _, sha = load_adapter(adapter_path)
     comps = resolve(weights, size, seed, size_given)
+    if adapter_path:  # the adapter is the retrained part: its provenance (fmb retrain aion) goes with the weights
+        from dataclasses import replace
+
+        from fmb.protocol.weights import retrained_provenance
+
+        prov = retrained_provenance(adapter_path, sha)
+        if prov:
+            comps = replace(comps, info=replace(comps.info, retrained={**prov, "part": "adapter"}))
     return AionModel(spec, comps, dict(options or {}), mapping, adapter, sha, device)

@@ -1,5 +1,7 @@
 """``fmb retrain aion``: the Euclid -> HSC adapter (:mod:`fmb_aion.adapter`) trained on core's kit
-(:mod:`fmb.training`) with its cycle loss through the frozen AION image codec.
+(:mod:`fmb.training`) with its cycle loss through the frozen AION image codec (``--part adapter``, the
+default), or AION's transformer trained on cross-modal token prediction (``--part encoder``,
+:class:`AionEncoderTask`; the run folder is then an aion-base snapshot for ``--weights FOLDER``).
 
 The run folder holds ``adapter.pt`` (the best evaluation; ``--model aion:adapter=FOLDER`` loads it) and core's
 files. Behaviour changed with the kit (issue 15): objects are split into training and validation sets (by
@@ -89,6 +91,95 @@ class AionAdapterTask:
         return save_adapter(self.module, folder / ADAPTER_FILE, meta)
 
 
-def make_task(cfg: AionTraining, dataset: Any, weights: str, device: str) -> AionAdapterTask:
-    """Load the image codec ``weights`` asks for (core's policy) and the images of ``dataset``."""
+# ---------------------------------------------------------------------- part=encoder: AION's own encoder/decoder
+
+
+def load_tokens(model: Any, dataset: Any, max_objects: int = 0, chunk: int = 64) -> tuple[dict, np.ndarray, Any]:
+    """Image and spectrum tokens (through ``model``'s frozen codecs and band mapping, as ``fmb run`` makes
+    them) of every object with both, their ids, and the image modality class."""
+    from fmb_aion.model import SPECTRUM_KEY
+    from fmb_aion.preprocess import spectra_from_batch
+    from fmb_aion.tokens import modality_class
+
+    stop = min(len(dataset), max_objects) if max_objects else len(dataset)
+    img, spec, ids, key, mod = [], [], [], None, None
+    with torch.inference_mode():
+        for b in dataset.iter_batches(chunk, start=0, stop=stop):
+            flux, bands, mapping, valid = model.codec_inputs(b)
+            sp = spectra_from_batch(b)
+            rows = np.flatnonzero(valid & sp.valid)
+            if not len(rows):
+                continue
+            key, mod = mapping.token_key, modality_class(mapping.modality)
+            img.append(model._image_tokens(flux[torch.from_numpy(rows)], bands, mapping).cpu())
+            spec.append(model._spectrum_tokens(sp, rows).cpu())
+            ids.append(b.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)[rows])
+    if sum(len(i) for i in ids) < 2:
+        raise DataError(f"retrain aion: dataset {dataset.name!r} has fewer than 2 objects with image and spectrum")
+    return {key: torch.cat(img), SPECTRUM_KEY: torch.cat(spec)}, np.concatenate(ids), mod
+
+
+class AionEncoderTask:
+    """The :class:`fmb.training.Task` of AION's transformer (``part=encoder``): the codecs are frozen (their
+    tokens are computed once); the encoder and decoder learn AION's cross-modal token prediction: the
+    spectrum's tokens from the image's and the image's from the spectrum's (cross-entropy over the codebook,
+    the mean of the two directions). That is the any-to-any objective of AION (Parker et al. 2025) restricted
+    to the two modalities FMB embeds; its encoder is what ``fmb run`` pools into embeddings. The result is
+    an aion-base snapshot folder (``--weights FOLDER``)."""
+
+    def __init__(self, cfg: AionTraining, dataset: Any, weights: str, device: str) -> None:
+        from aion.modalities import DESISpectrum
+
+        from fmb.plugins import registry
+
+        options = {"size": cfg.size} if cfg.size else {}
+        self.cfg, self.device = cfg, device
+        self.model = registry().load_model("aion", weights=weights, device=device, options=options, seed=cfg.seed)
+        self.module, self.weights = self.model.aion, self.model.weights
+        for codec in (self.model.image_codec, self.model.spectrum_codec):
+            codec.eval().requires_grad_(False)
+        self.tokens, self.ids, image_mod = load_tokens(self.model, dataset, cfg.max_objects)
+        (self.image_key,) = [k for k in self.tokens if k != DESISpectrum.token_key]
+        self.directions = ((self.image_key, DESISpectrum), (DESISpectrum.token_key, image_mod))
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
+    def _loss(self, idx: np.ndarray) -> torch.Tensor:
+        sel = torch.from_numpy(idx)
+        losses = []
+        for source, target in self.directions:
+            logits = self.module({source: self.tokens[source][sel].to(self.device)}, [target])[target.token_key]
+            truth = self.tokens[target.token_key][sel].to(self.device).long()
+            losses.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), truth.flatten()))
+        return sum(losses) / len(losses)
+
+    def loss(self, idx: np.ndarray) -> torch.Tensor:
+        self.module.train()
+        return self._loss(idx)
+
+    @torch.no_grad()
+    def evaluate(self, idx: np.ndarray) -> dict[str, float]:
+        """Mean cross-modal token cross-entropy over ``idx`` (weighted by batch size)."""
+        self.module.eval()
+        return {"val_loss": batched_mean(idx, self.cfg.batch_size, lambda b: float(self._loss(b)))}
+
+    def save(self, folder: Path) -> Path:
+        """The aion-base snapshot (config.json, model.safetensors, codecs/) in ``folder``."""
+        return self.model.save_weights(folder)
+
+    def weights_sha256(self, folder: Path) -> str:
+        """The hash ``--weights FOLDER`` records (:func:`fmb_aion.weights.folder_sha256`)."""
+        from fmb_aion.weights import folder_sha256
+
+        return folder_sha256(Path(folder))
+
+
+def make_task(cfg: AionTraining, dataset: Any, weights: str, device: str) -> Any:
+    """Load the weights ``weights`` asks for (core's policy) and the data of ``dataset``: the adapter's images
+    (``part=adapter``) or the tokens of both modalities (``part=encoder``)."""
+    if cfg.part == "encoder":
+        return AionEncoderTask(cfg, dataset, weights, device)
+    if cfg.part != "adapter":
+        raise UsageError(f"retrain aion: part {cfg.part!r} is not adapter or encoder")
     return AionAdapterTask(cfg, dataset, weights, device)

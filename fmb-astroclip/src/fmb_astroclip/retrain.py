@@ -25,7 +25,7 @@ from fmb.errors import UsageError
 from fmb_astroclip.commands import AstroClipTraining
 from fmb_astroclip.network import AstroClip, clip_loss
 from fmb_astroclip.preprocess import image_inputs, spectrum_inputs
-from fmb_astroclip.weights import resolve, save_checkpoint
+from fmb_astroclip.weights import RETRAIN_WEIGHTS, resolve, save_checkpoint
 
 
 @dataclass
@@ -174,7 +174,7 @@ class AstroClipTask:
         save_checkpoint(
             self.module, folder, extra={"retrain": self.cfg.to_dict(), "base_weights": self.weights.to_dict()}
         )
-        return folder
+        return folder / RETRAIN_WEIGHTS
 
 
 def make_task(cfg: AstroClipTraining, dataset: Any, weights: str, device: str) -> AstroClipTask:

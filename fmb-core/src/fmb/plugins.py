@@ -325,6 +325,15 @@ class Registry:
         spec = self.model(name)
         options = dict(options or {})
         model = spec.load()(spec, weights=weights, device=device, options=dict(options), seed=seed)
+        w = model.weights
+        if w.kind == "path" and w.retrained is None and w.location:  # written by `fmb retrain`: its provenance
+            from dataclasses import replace
+
+            from fmb.protocol.weights import retrained_provenance
+
+            prov = retrained_provenance(w.location, w.sha256)
+            if prov:
+                model.weights = replace(w, retrained=prov)
         model.resolved_options = {**spec.default_options, **options}
         # what was asked for: the embedding cache records its key under this request, so that scoring from
         # the cache (`fmb detect`) never needs to build the model (fmb.protocol.embed.record_request)

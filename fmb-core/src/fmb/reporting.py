@@ -114,7 +114,7 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
                 _fmt(m.get("precision@100")),
                 _fmt(m.get("recall@1%")),
                 _fmt(m.get("n_unlabelled")),
-                res["model"]["weights"]["kind"],
+                _weights_label(res["model"]["weights"]),
                 _domain(res),
                 f"{_this_run_seconds(res) + entry['detect_seconds']:.1f}",
             )
@@ -127,13 +127,18 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
                 "-",
                 "-",
                 "-",
-                res["model"]["weights"]["kind"],
+                _weights_label(res["model"]["weights"]),
                 _domain(res),
                 "-",
             )
         caption += [f"{system}: outside the training domain: {w}" for w in res.get("domain_warnings") or []]
     t.caption = "\n".join(caption)
     return t
+
+
+def _weights_label(weights: dict) -> str:
+    """``retrained`` for weights written by ``fmb retrain`` (never shown as the plugin's own), else the kind."""
+    return "retrained" if weights.get("retrained") else weights["kind"]
 
 
 def per_class_table(result: dict) -> Table | None:

@@ -11,7 +11,10 @@
 - :class:`EarlyStopping`: patience counted in evaluations (every ``eval_every`` steps, or once per epoch).
 - :class:`History`: one row per evaluation, written as ``history.json`` and ``history.csv`` (and ``loss.png``).
 - :func:`fit`: the loop (AdamW, gradient clipping, the schedule, evaluation, early stopping, saving the
-  best result through the plugin's :class:`Task`, ``state.pt`` after each evaluation to ``--resume`` from).
+  best result through the plugin's :class:`Task`, ``state.pt`` after each evaluation to ``--resume`` from),
+  and the provenance of the result: ``retrain.json`` names the weights file and its sha256, the training data
+  set (``about``), steps and seed; ``objects.parquet`` the ids of the objects trained and validated on
+  (:func:`fmb.protocol.weights.retrained_provenance` reads them back when the weights are loaded).
 
 torch is imported lazily (inside :func:`fit`), so importing this module is cheap.
 """
@@ -40,6 +43,8 @@ HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 PLOT = "loss.png"
 SUMMARY = "retrain.json"
+#: the ids of the objects the weights were trained and validated on (the overlap check of a later run reads it)
+OBJECTS = "objects.parquet"
 
 
 def option(default: Any, help: str = "", cli: bool = True) -> Any:
@@ -317,7 +322,9 @@ class Task(Protocol):
         """Validation metrics of the objects at ``idx``; ``val_loss`` is the one early stopping reads."""
 
     def save(self, folder: Path) -> Path:
-        """Write the current weights as the run's result (what ``--weights folder`` loads); returns the file."""
+        """Write the current weights as the run's result (what ``--weights folder`` loads); returns the file
+        holding the learned tensors (its sha256 is the provenance's, and what the plugin records on load), or
+        ``folder`` itself when the task also has ``weights_sha256(folder) -> str`` (the plugin's folder hash)."""
 
 
 def _optimizer(params: list[Any], cfg: TrainingConfig) -> Any:
@@ -349,9 +356,13 @@ def fit(
     ``state.pt`` (module, optimiser, schedule, early stopping, step) and the history are written, so
     ``resume=True`` continues from the last evaluation with the same batches as an uninterrupted run.
     Raises :class:`UsageError` when ``out`` holds a run and ``resume`` is False, or holds none and it is True.
+    ``about`` (the command's: model, dataset, dataset_spec, dataset_options, dataset_fingerprint, dataset_pool)
+    enters ``retrain.json`` with ``weights_file`` and ``sha256`` (the saved weights) and ``objects_file``.
     """
+    import pyarrow as pa
     import torch
 
+    from fmb.io import sha256_file, write_parquet
     from fmb.protocol.weights import load_state_dict_strict
 
     cfg.check()
@@ -365,6 +376,8 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train_idx, val_idx = split(task.ids, cfg.val_fraction, cfg.seed)
+    # every object that shaped the weights (trained on, or chose the best step): a run scoring any is flagged
+    write_parquet(pa.table({"object_id": pa.array(np.asarray(task.ids).tolist())}), out / OBJECTS)
     bs, per_epoch, total = plan(cfg, len(task.ids))
     every = cfg.eval_every or per_epoch
     params = list(task.parameters())
@@ -373,6 +386,7 @@ def fit(
     stopper = EarlyStopping(cfg.patience, cfg.min_delta)
     history = History()
     step = 0
+    saved = out  # the weights file of the best evaluation (task.save's answer)
 
     def checkpoint() -> None:
         torch.save(
@@ -382,6 +396,7 @@ def fit(
                 "scheduler": sched.state_dict(),
                 "stopper": stopper.state_dict(),
                 "step": step,
+                "saved": Path(saved).name,
             },
             out / STATE,
         )
@@ -394,12 +409,13 @@ def fit(
         sched.load_state_dict(state["scheduler"])
         stopper.load_state_dict(state["stopper"])
         step, history = int(state["step"]), History.load(out)
+        saved = out / state.get("saved", "")
         log(f"resuming at step {step} (best validation loss so far {stopper.best:.4f})")
     else:
         metrics = task.evaluate(val_idx)
         history.add(step=0, epoch=0, lr=0.0, train_loss=None, **metrics, seconds=0.0)
         stopper.update(metrics["val_loss"], 0)
-        task.save(out)
+        saved = task.save(out)
         checkpoint()
         log(f"step 0: validation loss {metrics['val_loss']:.4f}")
     losses: list[float] = []
@@ -434,7 +450,7 @@ def fit(
             )
             losses, t_eval = [], time.perf_counter()
             if stopper.update(metrics["val_loss"], step):
-                task.save(out)
+                saved = task.save(out)
             checkpoint()
             log(f"step {step}: train {history.rows[-1]['train_loss']:.4f}, validation {metrics['val_loss']:.4f}")
     stop_reason = (
@@ -455,6 +471,10 @@ def fit(
         "best_step": stopper.best_step,
         "stop_reason": stop_reason,
         "seconds": round(time.perf_counter() - t0, 2),
+        "weights_file": "." if Path(saved) == out else Path(saved).name,
+        # the hash the plugin records when it loads them (a file's sha256, or the plugin's hash of a folder)
+        "sha256": getattr(task, "weights_sha256", sha256_file)(saved),
+        "objects_file": OBJECTS,
     }
     write_json(summary, out / SUMMARY)
     return summary

@@ -51,6 +51,26 @@ def _specs() -> dict[str, Any]:
     return {s.name: s for s in (reg.model(n) for n in reg.names("model")) if s.retrain}
 
 
+def training_split(reg: Any, name: str, options: dict[str, Any], warn: Any) -> dict[str, Any]:
+    """The data-set options ``fmb retrain`` trains on: a data set with a ``split`` option (synthetic) trains on
+    ``split=train`` unless the user names a split; naming ``all`` or ``test`` (the objects a benchmark scores)
+    is allowed with one warning. Other data sets train on every object (a run scoring them is flagged:
+    :func:`fmb.protocol.weights.training_overlap`)."""
+    from fmb.paramschema import keyword_names
+
+    known = keyword_names(reg.dataset(name).load())
+    if not known or "split" not in known:
+        return dict(options)
+    if "split" not in options:
+        return {**options, "split": "train"}
+    if str(options["split"]).strip().lower() != "train":
+        warn(
+            f"retraining on {name} split={options['split']}: the objects a benchmark scores; runs scoring them "
+            "will be flagged (weights.trained_on_scored_objects)"
+        )
+    return dict(options)
+
+
 def make_command(model: str, r: Retrainer) -> click.Command:
     """The ``fmb retrain MODEL`` command of one plugin."""
     from fmb.training import config_options
@@ -67,18 +87,22 @@ def make_command(model: str, r: Retrainer) -> click.Command:
 
         cfg = config_from_options(r.config, opts)
         cfg.check()
-        name, options = parse_spec(dataset, "dataset")
-        ds = open_dataset(registry(), name, options)
-        out = Path(output) if output else default_output(model, format_spec(name, options), cfg.seed)
         reporter = Reporter(quiet=quiet)
+        name, options = parse_spec(dataset, "dataset")
+        options = training_split(registry(), name, options, reporter.warn)
+        ds = open_dataset(registry(), name, options)
+        spec = format_spec(name, options)
+        out = Path(output) if output else default_output(model, spec, cfg.seed)
         task = _load(r.task, f"retrain {model}: task")(cfg, ds, weights=weights, device=resolve_device(device))
         if task.weights.kind == "random":
             reporter.warn(f"retraining {model} starts from RANDOM weights (seed {task.weights.seed})")
         about = {
             "model": model,
             "dataset": ds.name,
+            "dataset_spec": spec,
             "dataset_options": options,
             "dataset_fingerprint": getattr(ds, "fingerprint", ""),
+            "dataset_pool": getattr(ds, "object_pool", "") or "",
         }
         with reporter.progress(f"retrain {model} on {ds.name}", total=plan(cfg, len(task.ids))[2]) as advance:
             s = fit(
@@ -97,7 +121,12 @@ def make_command(model: str, r: Retrainer) -> click.Command:
         click.echo(f"wrote {out}; use it with: {r.usage.format(model=model, out=out)}")
 
     params = [
-        click.Option(["--dataset"], default="synthetic", show_default=True, help="Dataset name[:key=value,...]."),
+        click.Option(
+            ["--dataset"],
+            default="synthetic",
+            show_default=True,
+            help="Dataset name[:key=value,...]; one with a split option trains on split=train unless given.",
+        ),
         click.Option(
             ["--weights"],
             default="auto",

@@ -31,6 +31,10 @@ class Dataset(ABC):
     requested_options: dict | None = None
     #: anomaly classes that are artefacts (instrument, reduction), not science; empty when the data set says none
     artefact_classes: tuple[str, ...] = ()
+    #: what makes equal object ids the same objects (the retrained-weights overlap check,
+    #: :func:`fmb.protocol.weights.training_overlap`): "" when ids name objects across the data set's files
+    #: and options; a data set whose ids are row numbers (synthetic) gives the hash of what generated them
+    object_pool: str = ""
 
     def __init__(self) -> None:
         self.repairs = C.Repairs()

@@ -22,6 +22,9 @@ class WeightsInfo:
     ``path`` (a local file or folder) or ``hf`` (the Hugging Face hub or its cache).
     ``sha256`` is a hash of the bytes loaded (of every file loaded, for a folder); the embedding
     cache keys on it (see :meth:`identity`), so a plugin must set it for ``path`` and ``hf``.
+    ``retrained``: the provenance of weights written by ``fmb retrain`` (training data set and split, steps,
+    seed, sha256; :func:`fmb.protocol.weights.retrained_provenance`), None for any other weights; the summary
+    shows such weights as ``retrained``, never as the plugin's own.
     """
 
     kind: str
@@ -29,9 +32,13 @@ class WeightsInfo:
     revision: str = ""
     sha256: str = ""
     seed: int | None = None
+    retrained: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["retrained"] is None:  # absent, as before the field existed (cache keys of other weights unchanged)
+            del d["retrained"]
+        return d
 
     def identity(self, model: str = "") -> dict[str, Any]:
         """What identifies these weights in the embedding cache key.
@@ -49,7 +56,8 @@ class WeightsInfo:
                     "(WeightsInfo.sha256): the plugin must record the hash of the files it loaded"
                 )
             return {"kind": "loaded", "sha256": self.sha256, "seed": self.seed}
-        return self.to_dict()
+        # the provenance of a retrained part (AION's adapter) is not what shapes the embeddings: its bytes are
+        return {k: v for k, v in self.to_dict().items() if k != "retrained"}
 
 
 class Model(ABC):

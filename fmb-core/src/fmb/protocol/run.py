@@ -23,7 +23,7 @@ from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_o
 from fmb.protocol.environment import environment, provenance, resolve_device, utc_now
 from fmb.protocol.metrics import artefact_fraction, bootstrap_intervals, compute_metrics, ranks
 from fmb.protocol.nuisance import nuisance_correlations, variables_for
-from fmb.protocol.weights import parse_weights
+from fmb.protocol.weights import parse_weights, training_overlap
 from fmb.reporting import Reporter
 from fmb.runs import SCHEMA_VERSION, check_run_dir, write_run
 
@@ -415,6 +415,17 @@ def run_system(
     for out, cause in failed.items():
         reporter.warn(f"output {out!r} not scored (the others are; failed_outputs in results.json): {cause}")
 
+    weights = model.weights.to_dict()
+    overlap = training_overlap(model.weights.retrained, dataset, table.column(C.OBJECT_ID).to_pylist())
+    if overlap is not None:
+        weights["trained_on_scored_objects"] = overlap
+    if overlap:
+        reporter.warn(
+            f"model {cfg.model!r}: {overlap} of the {len(table)} scored objects are objects its retrained weights "
+            f"were trained on ({model.weights.retrained.get('dataset_spec')}): score a held-out split "
+            "(trained_on_scored_objects in results.json)"
+        )
+
     result = {
         "schema_version": SCHEMA_VERSION,
         "fmb_version": __version__,
@@ -437,7 +448,7 @@ def run_system(
             "version": model.spec.version,
             "source": model.spec.source,
             "license": model.spec.license,
-            "weights": model.weights.to_dict(),
+            "weights": weights,
             "settings": model.settings(),
             "options": model_options(model),
             "input_adaptation": model.input_adaptation(dataset.schema),

@@ -7,6 +7,11 @@ and ``manifest.json`` (written last). Every shard is verified against its record
 every byte, before a process first uses it: a missing, truncated, damaged (even one flipped byte)
 or unmarked shard is regenerated with a warning, so damaged data are never embedded. The same
 options give identical data.
+
+Splits (``split=all|train|test``, docs/datasets/synthetic.md): ``all`` and ``test`` are the survey's ``size``
+objects (ids ``0 .. size-1``; the same objects, bytes and generated-data cache); ``train`` is ``train_size``
+additional objects of the same survey model (ids ``size .. size+train_size-1``), generated from a seed derived
+from ``seed`` (:func:`generation_seed`), so no training object is ever a survey object.
 """
 
 from __future__ import annotations
@@ -31,6 +36,23 @@ from fmb.datasets.synthetic.options import SyntheticOptions, resolve_options
 from fmb.fingerprint import ALGORITHM, verify_file
 
 log = logging.getLogger(__name__)
+
+
+def generation_seed(opts: SyntheticOptions) -> int:
+    """The seed the objects of ``opts``'s split are generated from: ``seed`` for ``all``/``test``; for
+    ``train`` a 63-bit integer drawn from ``SeedSequence(seed, spawn_key=(2,))`` (numpy's independent-stream
+    construction; the survey itself uses spawn keys 0 and 1), so the training objects are independent of the
+    survey's."""
+    if opts.split != "train":
+        return opts.seed
+    return int(np.random.SeedSequence(opts.seed, spawn_key=(2,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def first_object_id(opts: SyntheticOptions) -> int:
+    """The first object id of the split: 0 (all, test) or ``size`` (train: after every survey id)."""
+    return opts.size if opts.split == "train" else 0
+
+
 MANIFEST = "manifest.json"
 #: bump when the on-disk layout of the generated-data cache changes (enters the cache folder's name)
 DATA_CACHE_FORMAT = 2
@@ -45,14 +67,16 @@ class SyntheticDataset(Dataset):
     def __init__(self, opts: SyntheticOptions) -> None:
         super().__init__()
         self.opts = opts
-        self._schema = make_schema(opts.stamp, opts.as_dict())
+        self._schema = make_schema(opts.stamp, opts.generation())
         self._fingerprint = hashlib.sha256(
             json.dumps(
-                {"version": GENERATOR_VERSION, "cache_format": DATA_CACHE_FORMAT, "options": opts.as_dict()},
+                {"version": GENERATOR_VERSION, "cache_format": DATA_CACHE_FORMAT, "options": opts.generation()},
                 sort_keys=True,
             ).encode()
         ).hexdigest()
-        self._codes = plan_classes(opts.size, opts.counts, opts.seed)
+        self._seed = generation_seed(opts)
+        self._first_id = first_object_id(opts)
+        self._codes = plan_classes(opts.n_objects, opts.counts, self._seed)
         self._verified: set[int] = set()
         #: number of shards this instance generated (for tests and logs)
         self.generated_shards = 0
@@ -62,15 +86,21 @@ class SyntheticDataset(Dataset):
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    @property
+    def object_pool(self) -> str:  # type: ignore[override]
+        """Equal ids are the same objects only within one generation: the fingerprint (shared by ``all`` and
+        ``test``; ``train`` and any other option give other objects)."""
+        return self._fingerprint
+
     def __len__(self) -> int:
-        return self.opts.size
+        return self.opts.n_objects
 
     @property
     def schema(self) -> pa.Schema:
         return self._schema
 
     def options(self) -> dict:
-        return {"generator_version": GENERATOR_VERSION, **self.opts.as_dict()}
+        return {"generator_version": GENERATOR_VERSION, **self.opts.generation(), "split": self.opts.split}
 
     @property
     def cache_path(self) -> Path:
@@ -84,7 +114,7 @@ class SyntheticDataset(Dataset):
     def shard_rows(self, k: int) -> tuple[int, int]:
         """Global row range ``[lo, hi)`` of shard ``k``."""
         lo = k * self.opts.chunk_size
-        return lo, min(lo + self.opts.chunk_size, self.opts.size)
+        return lo, min(lo + self.opts.chunk_size, self.opts.n_objects)
 
     def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
         from fmb.data.validate import validate_batch
@@ -178,7 +208,9 @@ class SyntheticDataset(Dataset):
                 "truncated or unmarked); regenerating it",
                 self.shard_path(k),
             )
-        res = generate_chunk(self.opts.seed, k, self._codes[lo:hi], lo, self.opts.stamp, self.opts.strengths)
+        res = generate_chunk(
+            self._seed, k, self._codes[lo:hi], self._first_id + lo, self.opts.stamp, self.opts.strengths
+        )
         table = pa.Table.from_batches([to_record_batch(res, self._schema)])
         del res
         self.marker_path(k).unlink(missing_ok=True)
@@ -218,8 +250,8 @@ class SyntheticDataset(Dataset):
                 "dataset": "synthetic",
                 "generator_version": GENERATOR_VERSION,
                 "fingerprint": self._fingerprint,
-                "options": self.opts.as_dict(),
-                "num_rows": self.opts.size,
+                "options": self.opts.generation(),
+                "num_rows": self.opts.n_objects,
                 "class_counts": self.opts.counts,
                 "normal": int(counts.get(0, 0)),
                 "shards": shards,
@@ -236,6 +268,8 @@ def open_dataset(
     rates: dict | str | None = None,
     strengths: dict | str | None = None,
     stamp: int | str = 64,
+    split: str = "all",
+    train_size: int | str | None = None,
     **unknown: object,
 ) -> SyntheticDataset:
     """Open the synthetic survey (generated lazily, cached under FMB_HOME).
@@ -243,12 +277,14 @@ def open_dataset(
     ``size`` objects, ``seed``; ``chunk_size`` objects per generated shard; ``anomaly_rate`` total anomaly
     fraction spread over the eight classes (default 0.05; 0 when ``rates`` is given); ``rates`` class ->
     fraction (dict, JSON or ``"lens=0.1;agn=0.02"``); ``strengths`` class -> visibility factor (default 1);
-    ``stamp`` image size in pixels (0.1"/px). Bad values raise a one-line DataError.
+    ``stamp`` image size in pixels (0.1"/px); ``split`` ``all`` (default) or ``test``: the survey's ``size``
+    objects, ``train``: ``train_size`` (default ``size``) additional objects, disjoint from the survey (module
+    docstring). Bad values raise a one-line DataError.
     """
     if unknown:
         raise DataError(
             f"synthetic: unknown option(s) {', '.join(sorted(unknown))} (known: size, seed, "
-            "chunk_size, anomaly_rate, rates, strengths, stamp)"
+            "chunk_size, anomaly_rate, rates, strengths, stamp, split, train_size)"
         )
     return SyntheticDataset(
         resolve_options(
@@ -259,5 +295,7 @@ def open_dataset(
             rates=rates,
             strengths=strengths,
             stamp=stamp,
+            split=split,
+            train_size=train_size,
         )
     )

@@ -11,6 +11,8 @@ from fmb.data.canonical import DataError
 from fmb.datasets.synthetic.anomalies import ANOMALY_CLASSES, DEFAULT_TOTAL_RATE, class_counts
 
 MAX_STRENGTH = 100.0
+#: ``split`` values: ``all`` and ``test`` are the survey's ``size`` objects, ``train`` the additional objects
+SPLITS = ("all", "train", "test")
 
 
 @dataclass(frozen=True)
@@ -23,19 +25,36 @@ class SyntheticOptions:
     stamp: int
     rates: dict[str, float]
     strengths: dict[str, float]
+    split: str = "all"
+    train_size: int = 0
 
     def as_dict(self) -> dict:
-        """JSON-ready dict (also what the fingerprint hashes)."""
+        """JSON-ready dict of every option."""
         return asdict(self)
+
+    def generation(self) -> dict:
+        """What determines the generated objects (the fingerprint hashes it): every option for
+        ``split=train``; without ``split`` and ``train_size`` for ``all`` and ``test``, whose objects are the
+        same (so the survey's cache is the one it was before the option existed)."""
+        d = self.as_dict()
+        if self.split != "train":
+            d.pop("split")
+            d.pop("train_size")
+        return d
+
+    @property
+    def n_objects(self) -> int:
+        """Objects of the chosen split: ``size`` (all, test) or ``train_size`` (train)."""
+        return self.train_size if self.split == "train" else self.size
 
     @property
     def counts(self) -> dict[str, int]:
-        """Exact number of objects per anomaly class."""
-        return class_counts(self.size, self.rates)
+        """Exact number of objects per anomaly class (of the chosen split)."""
+        return class_counts(self.n_objects, self.rates)
 
     @property
     def n_chunks(self) -> int:
-        return -(-self.size // self.chunk_size)
+        return -(-self.n_objects // self.chunk_size)
 
 
 def _as_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
@@ -111,9 +130,12 @@ def resolve_options(
     rates: object = None,
     strengths: object = None,
     stamp: object = 64,
+    split: object = "all",
+    train_size: object = None,
 ) -> SyntheticOptions:
     """Coerce and check options. ``anomaly_rate`` is spread evenly over the eight classes (default 5 %,
-    or 0 when ``rates`` is given); ``rates`` then sets individual classes."""
+    or 0 when ``rates`` is given); ``rates`` then sets individual classes. ``split`` is one of
+    :data:`SPLITS`; ``train_size`` (default ``size``) the number of training objects."""
     size_i = _as_int("size", size, 1, 10_000_000)
     seed_i = _as_int("seed", seed, 0, 2**63 - 1)
     chunk_i = _as_int("chunk_size", chunk_size, 1, 100_000)
@@ -129,9 +151,20 @@ def resolve_options(
     strength = {c: 1.0 for c in ANOMALY_CLASSES}
     for c, v in parse_class_map("strengths", strengths).items():
         strength[c] = _as_float(f"strengths[{c}]", v, 0.0, MAX_STRENGTH)
+    split_s = str(split).strip().lower()
+    if split_s not in SPLITS:
+        raise DataError(f"synthetic: option split={split!r} must be one of {', '.join(SPLITS)}")
+    train_i = size_i if train_size is None else _as_int("train_size", train_size, 1, 10_000_000)
     total_rate = sum(resolved.values())
     if total_rate > 1.0 + 1e-9:
         raise DataError(f"synthetic: anomaly rates add up to {total_rate:g}, more than 1")
     return SyntheticOptions(
-        size=size_i, seed=seed_i, chunk_size=min(chunk_i, size_i), stamp=stamp_i, rates=resolved, strengths=strength
+        size=size_i,
+        seed=seed_i,
+        chunk_size=min(chunk_i, train_i if split_s == "train" else size_i),
+        stamp=stamp_i,
+        rates=resolved,
+        strengths=strength,
+        split=split_s,
+        train_size=train_i,
     )
