@@ -97,7 +97,7 @@ def embed(model: str = "baseline", dataset: str = "synthetic", *, quiet: bool = 
     reg, reporter = registry(), Reporter(quiet=quiet)
     ds = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     m = load_model(reg, cfg, resolve_device(cfg.device))
-    return embed_dataset(m, ds, batch_size=cfg.batch_size, notice=reporter.warn).table
+    return embed_dataset(m, ds, batch_size=cfg.batch_size, notice=reporter.warn, precision=cfg.precision).table
 
 
 def get_model(name: str, weights: str = "auto", device: str = "cpu", seed: int = 0, **options: Any) -> Any:
