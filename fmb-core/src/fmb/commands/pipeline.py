@@ -162,7 +162,9 @@ def run(
 @click.option("--model", "models", multiple=True, required=True, help="Model name[:key=value,...].")
 @_common
 @embed_options
-def embed(models, datasets, modality, weights, seeds, device, batch_size, precision, config_file, quiet, **xopts) -> None:
+def embed(
+    models, datasets, modality, weights, seeds, device, batch_size, precision, config_file, quiet, **xopts
+) -> None:
     """Embed a dataset with a model into the embedding cache (stage 2 on its own)."""
     from fmb.commands.execute import embed_matrix
     from fmb.plugins import registry
