@@ -38,7 +38,8 @@ def load() -> str:
 def run(tree: Path, args: list[str], workers: int | None) -> float | None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(tree / p / "src") for p in PACKAGES)}
     env["HF_HUB_OFFLINE"] = "1"
-    cmd = [sys.executable, str(HERE / args[0]), *args[1:], *(["--workers", str(workers)] if workers is not None else [])]
+    extra = ["--workers", str(workers)] if workers is not None else []
+    cmd = [sys.executable, str(HERE / args[0]), *args[1:], *extra]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in r.stdout.splitlines():
         if line.startswith("RATIO "):
@@ -50,7 +51,7 @@ def run(tree: Path, args: list[str], workers: int | None) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, type=Path, help="source tree of the baseline (e.g. a worktree of main)")
-    ap.add_argument("--after", default=HERE.parent, type=Path, help="source tree measured against it (default: this one)")
+    ap.add_argument("--after", default=HERE.parent, type=Path, help="source tree measured (default: this one)")
     ap.add_argument("--rounds", type=int, default=1, help="alternations per bench (best ratio kept per tree)")
     ap.add_argument("--workers", type=int, default=None, help="loader threads of fmb embed in both trees")
     ap.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(BENCHES))
