@@ -61,9 +61,10 @@ def pin_memory_for(device: Any) -> bool:
 
 def pin(obj: Any) -> Any:
     """``obj`` with every CPU torch tensor in it (nested in tuples, lists and dicts) in pinned memory.
-    Anything else (numpy arrays, Arrow batches, numbers) is returned as it is."""
+    Anything else (numpy arrays, Arrow batches, numbers) is returned as it is; so is everything where
+    there is no CUDA driver (pinning needs one)."""
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is None or not torch.cuda.is_available():
         return obj
     if isinstance(obj, torch.Tensor):
         return obj.pin_memory() if obj.device.type == "cpu" else obj
