@@ -123,7 +123,10 @@ def test_pin_memory_decision(monkeypatch):
     assert same["a"][0] is x and not x.is_pinned()
 
 
-def test_loader_prepares_in_order_and_raises_a_failed_preparation():
+def test_loader_prepares_in_order_and_raises_a_failed_preparation(monkeypatch):
+    from fmb.protocol import prefetch
+
+    monkeypatch.setattr(prefetch, "BLOCK_ROWS", 12)  # several pool jobs of 2 batches
     ds = ToyDataset(size=40, npix=NPIX)
     for workers in (0, 1, 3):
         got = list(prefetch_batches(ds, 6, 3, 40, workers, prepare=lambda b: b.column("object_id")[0].as_py()))

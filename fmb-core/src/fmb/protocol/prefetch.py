@@ -117,9 +117,9 @@ def _pooled(
             if (nxt := next(blocks, None)) is not None:
                 window.append(pool.submit(load, *nxt))
         while window:
-            batches = window.popleft().result()
+            ready = window.popleft().result()
             if (nxt := next(blocks, None)) is not None:
                 window.append(pool.submit(load, *nxt))
-            yield from batches
+            yield from ready
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
