@@ -103,8 +103,10 @@ def main() -> None:
     import torch
 
     if a.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("bench_gpu: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU, "
-                         "or smoke-test it with --device cpu --quick")
+        raise SystemExit(
+            "bench_gpu: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU, "
+            "or smoke-test it with --device cpu --quick"
+        )
     os.environ.setdefault("FMB_HOME", tempfile.mkdtemp(prefix="fmb-bench-gpu-"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     n = a.n or (16 if a.quick else 2048)
@@ -131,8 +133,10 @@ def main() -> None:
         start = time.perf_counter()
         t = time.perf_counter()
         model = reg.load_model(name, weights="auto", device=a.device, options=options[name])
-        say(f"{name} {options[name] or 'official'}: built in {time.perf_counter() - t:.1f} s "
-            f"(weights {model.weights.kind}); share of the budget {share:.0f} s")
+        say(
+            f"{name} {options[name] or 'official'}: built in {time.perf_counter() - t:.1f} s "
+            f"(weights {model.weights.kind}); share of the budget {share:.0f} s"
+        )
         for bs in sizes:
             batches = list(ds.iter_batches(bs))
             prepared = [move(model.prepare(b), a.device) for b in batches]
