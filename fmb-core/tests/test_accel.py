@@ -138,3 +138,16 @@ def test_loader_prepares_in_order_and_raises_a_failed_preparation(monkeypatch):
 
         with pytest.raises(ValueError, match="bad row"):
             list(prefetch_batches(ds, 6, 0, 40, workers, prepare=bad))
+
+
+def test_precision_in_the_configuration_and_the_run_label():
+    from fmb.config import expand, resolve
+
+    base = {"models": ["baseline"], "detectors": ["knn"]}
+    (fp32,) = expand(resolve(None, base))
+    (bf16,) = expand(resolve(None, {**base, "precision": "bf16"}))
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    assert bf16.label != fp32.label and bf16.label.endswith("bf16")  # default output folders differ
+    assert bf16.to_dict()["precision"] == "bf16"
+    with pytest.raises(UsageError, match="precision 'fp16'"):
+        expand(resolve(None, {**base, "precision": "fp16"}))
