@@ -63,7 +63,8 @@ def run(
     """Embed, detect and score one system, like ``fmb run``; returns its :class:`RunResult`.
 
     ``model``, ``detector`` and ``dataset`` take the CLI's ``name:key=value,...`` form; ``options`` are
-    the CLI's flags (``modality``, ``weights``, ``seed``, ``device``, ``batch_size``, ``overwrite``).
+    the CLI's flags (``modality``, ``weights``, ``seed``, ``device``, ``batch_size``, ``precision``,
+    ``overwrite``).
     ``output`` defaults to ``fmb-results/<system>``. Raises the CLI's errors (UsageError, ...).
     """
     from fmb.executors.local import run_local
