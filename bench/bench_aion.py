@@ -77,7 +77,7 @@ def main() -> None:
 
     prepared = []
     for b in ds.iter_batches(args.batch):
-        img, sp = images_from_batch(b), spectra_from_batch(b)
+        img, sp = images_from_batch(b, mapping.pixel_scale), spectra_from_batch(b)
         prepared.append(
             (
                 torch.from_numpy(img.flux) * mapping.flux_scale,

@@ -70,7 +70,8 @@ def main() -> None:
     print(f"\n{'model':16s} {'before':>8s} {'after':>8s}   (fmb embed / bare forward throughput; target >= 0.9)")
     for name in names:
         b, f = best.get((name, "before")), best.get((name, "after"))
-        print(f"{name:16s} {b if b is None else f'{b:8.3f}':>8} {f if f is None else f'{f:8.3f}':>8}")
+        cells = ["-" if v is None else f"{v:.3f}" for v in (b, f)]
+        print(f"{name:16s} {cells[0]:>8s} {cells[1]:>8s}")
     print(f"load after {load()}; {time.perf_counter() - t0:.0f} s")
 
 
