@@ -288,3 +288,23 @@ def test_legacy_torch_format_is_restricted_too(tmp_path):
     obj = read_torch_file(f)
     assert not EXECUTED
     torch.testing.assert_close(obj["state_dict"]["a"], torch.ones(2))
+
+
+def test_checkpoint_is_read_once(tmp_path, monkeypatch):
+    """The loader is chosen from the pickle alone: one torch.load per file (restricted for a Lightning file
+    with upstream objects, weights_only for a plain state dict), so peak memory stays ~1x the tensors."""
+    calls = []
+    real = torch.load
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting)
+    lightning = tmp_path / "astroclip.ckpt"
+    _lightning_file(lightning, {"a": torch.ones(3)})
+    assert read_torch_file(lightning)["state_dict"]["a"].sum() == 3 and calls == [False]
+    calls.clear()
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {"a": torch.ones(2)}}, plain)
+    assert read_torch_file(plain)["state_dict"]["a"].sum() == 2 and calls == [True]

@@ -121,12 +121,16 @@ class AionModel(Model):
     def codec_inputs(self, batch: pa.RecordBatch) -> tuple[Any, list[str], BandMapping, np.ndarray]:
         """What the image codec is given for ``batch``: flux ``[N, B, 96, 96]`` in the codec's units, its
         codec band names, the mapping used and the rows with an image (all rows are returned)."""
+        img, mapping = self._host_images(batch)
+        x, codec_bands = self._codec_images(img.flux, img.bands, mapping)
+        return x, codec_bands, mapping, img.valid
+
+    def _host_images(self, batch: pa.RecordBatch) -> tuple[Any, BandMapping]:
+        """The batch's images resampled for the codec (numpy, host side) and the band mapping."""
         mapping = self.mapping_for(batch)
         if self.adapter is None:
             mapping.codec_bands(C.image_bands(batch.schema))  # refuse unknown bands before any work
-        img = images_from_batch(batch, mapping.pixel_scale)
-        x, codec_bands = self._codec_images(img.flux, img.bands, mapping)
-        return x, codec_bands, mapping, img.valid
+        return images_from_batch(batch, mapping.pixel_scale), mapping
 
     def _image_tokens(self, flux: Any, codec_bands: list[str], mapping: BandMapping) -> Any:
         import torch
@@ -162,21 +166,31 @@ class AionModel(Model):
             out[lo : lo + len(pooled)] = pooled.float().cpu().numpy()
         return out
 
+    def prepare(self, batch: pa.RecordBatch) -> tuple[int, Any, Any]:
+        """Host-side inputs: ``(rows, (images, mapping) or None, spectra or None)`` (numpy; the codecs run
+        in :meth:`embed_prepared`). The embed stage's loader runs this ahead of the forward pass."""
+        names = batch.schema.names
+        img = self._host_images(batch) if C.IMAGE in names else None
+        sp = spectra_from_batch(batch) if all(c in names for c in C.MODALITY_COLUMNS["spectrum"]) else None
+        return batch.num_rows, img, sp
+
     def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        return self.embed_prepared(self.prepare(batch))
+
+    def embed_prepared(self, prepared: tuple[int, Any, Any]) -> dict[str, np.ndarray]:
         import torch
 
-        n, names = batch.num_rows, batch.schema.names
-        has_image = C.IMAGE in names
-        has_spectrum = all(c in names for c in C.MODALITY_COLUMNS["spectrum"])
+        n, host_img, sp = prepared
+        has_image, has_spectrum = host_img is not None, sp is not None
         out: dict[str, np.ndarray] = {}
         with torch.inference_mode():
             if has_image:
-                flux, codec_bands, mapping, valid = self.codec_inputs(batch)
-                img_rows = np.flatnonzero(valid)
+                img, mapping = host_img
+                flux, codec_bands = self._codec_images(img.flux, img.bands, mapping)
+                img_rows = np.flatnonzero(img.valid)
                 img_tok = self._image_tokens(flux[torch.from_numpy(img_rows)], codec_bands, mapping)
                 out["image"] = self._scatter(n, img_rows, {mapping.token_key: img_tok})
             if has_spectrum:
-                sp = spectra_from_batch(batch)
                 sp_rows = np.flatnonzero(sp.valid)
                 sp_tok = self._spectrum_tokens(sp, sp_rows)
                 out["spectrum"] = self._scatter(n, sp_rows, {SPECTRUM_KEY: sp_tok})

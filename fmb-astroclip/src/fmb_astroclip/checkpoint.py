@@ -2,10 +2,11 @@
 
 Formats
 - ``*.safetensors`` (FMB's retrained checkpoints; ``config.json`` beside it fixes the architecture).
-- ``*.ckpt`` / ``*.pt`` / ``*.pth``: torch pickles. First ``torch.load(weights_only=True)``; when that
-  refuses (the official ``astroclip.ckpt`` pickles upstream head objects in ``hyper_parameters``),
-  a restricted unpickler: tensors, storages, dtypes and plain containers are rebuilt, every other
-  class or function becomes an inert :class:`Placeholder`; only ``state_dict`` is kept.
+- ``*.ckpt`` / ``*.pt`` / ``*.pth``: torch pickles, read once. ``torch.load(weights_only=True)`` when
+  the pickle names only allow-listed globals; when it names others (the official ``astroclip.ckpt``
+  pickles upstream head objects in ``hyper_parameters``), a restricted unpickler: tensors, storages,
+  dtypes and plain containers are rebuilt, every other class or function becomes an inert
+  :class:`Placeholder`; only ``state_dict`` is kept.
 
 Key mapping (official file -> this package)
 - ``astroclip.ckpt`` (Lightning): ``state_dict`` keys are used as they are (``image_encoder.*``,
@@ -107,12 +108,31 @@ def restricted_load(path: str | Path) -> Any:
     return torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted_pickle)
 
 
+def _unsafe_globals(path: str | Path) -> list[str] | None:
+    """The globals of a zip-format torch file that ``weights_only`` refuses, found by disassembling its
+    pickle alone (no tensor is read: ``torch.serialization.get_unsafe_globals_in_checkpoint``); None for
+    a file it cannot inspect (the legacy, non-zip format)."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError, KeyError):
+        return None
+
+
 def read_torch_file(path: str | Path) -> Any:
-    """A torch pickle: safe ``weights_only`` first, then the restricted unpickler."""
+    """A torch pickle, read once: with ``weights_only`` when every global in its pickle is on torch's
+    allow-list, else with the restricted unpickler (the official ``astroclip.ckpt``). Deciding from the
+    pickle alone keeps the peak memory at about one copy of the tensors; a file that cannot be inspected
+    (legacy format) tries ``weights_only`` first and drops what that attempt read before falling back."""
+    unsafe = _unsafe_globals(path)
+    if unsafe == []:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    if unsafe:
+        return restricted_load(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        return restricted_load(path)
+        pass  # fall back outside the handler: its traceback would keep the partial load alive
+    return restricted_load(path)
 
 
 def _tensors(d: Any, where: str) -> dict[str, torch.Tensor]:

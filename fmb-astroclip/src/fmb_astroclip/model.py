@@ -71,24 +71,37 @@ class AstroClipModel(Model):
 
     @torch.inference_mode()
     def _encode(self, encoder: torch.nn.Module, x: torch.Tensor, ok: np.ndarray) -> np.ndarray:
+        from fmb.protocol.accel import to_device
+
         out = np.full((len(ok), self.net.cfg.embed_dim), np.nan, np.float32)
         if ok.any():
-            idx = torch.from_numpy(np.flatnonzero(ok))
-            out[ok] = encoder(x[idx].to(self.device)).float().cpu().numpy()
+            rows = x if ok.all() else x[torch.from_numpy(np.flatnonzero(ok))]
+            out[ok] = encoder(to_device(rows, self.device)).float().cpu().numpy()
         return out
 
-    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+    def prepare(self, batch: pa.RecordBatch) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
+        """Host-side inputs (see :mod:`preprocess`): ``{"image": (x, ok), "spectrum": (x, ok)}`` for the
+        modalities the batch has (CPU tensors; the embed stage's loader runs this ahead of the forward pass)."""
         names = batch.schema.names
-        out: dict[str, np.ndarray] = {}
+        inputs: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
         if C.IMAGE in names:
-            x, ok = image_inputs(batch, self.net.cfg.image_size)
-            out["image"] = self._encode(self.net.image_encoder, x, ok)
+            inputs["image"] = image_inputs(batch, self.net.cfg.image_size)
         if all(c in names for c in C.MODALITY_COLUMNS["spectrum"]):
-            x, ok = spectrum_inputs(batch)
-            out["spectrum"] = self._encode(self.net.spectrum_encoder, x, ok)
+            inputs["spectrum"] = spectrum_inputs(batch)
+        return inputs
+
+    def embed_prepared(self, prepared: dict[str, tuple[torch.Tensor, np.ndarray]]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if "image" in prepared:
+            out["image"] = self._encode(self.net.image_encoder, *prepared["image"])
+        if "spectrum" in prepared:
+            out["spectrum"] = self._encode(self.net.spectrum_encoder, *prepared["spectrum"])
         if "image" in out and "spectrum" in out:
             out["joint"] = joint_embedding(out["image"], out["spectrum"])
         return out
+
+    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        return self.embed_prepared(self.prepare(batch))
 
 
 def joint_embedding(image: np.ndarray, spectrum: np.ndarray) -> np.ndarray:

@@ -137,21 +137,30 @@ class AstroPTModel(Model):
 
     # ------------------------------------------------------------------ embeddings
 
-    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+    def prepare(self, batch: pa.RecordBatch) -> dict[str, Any]:
+        """The batch's tokens and positions (``images``: ``(tok, pos)``; ``spectra``: ``(tok, pos, valid)``)
+        for the modalities it has; the embed stage's loader runs this ahead of the forward pass."""
+        names = batch.schema.names
+        prepared: dict[str, Any] = {}
+        if (C.RGB if self.opts.input == "rgb" else C.IMAGE) in names:
+            prepared[IMAGES] = self.image_inputs(batch)
+        if C.FLUX in names and SPECTRA in self.modalities:
+            prepared[SPECTRA] = self.spectrum_inputs(batch)
+        return prepared
+
+    def embed_prepared(self, prepared: dict[str, Any]) -> dict[str, np.ndarray]:
         import torch
 
         from fmb_astropt.encode import hidden_states, pool
 
-        names = batch.schema.names
-        has_img = (C.RGB if self.opts.input == "rgb" else C.IMAGE) in names
-        has_spec = C.FLUX in names and SPECTRA in self.modalities
+        has_img, has_spec = IMAGES in prepared, SPECTRA in prepared
         out: dict[str, torch.Tensor] = {}
         p = self.opts.pooling
         with torch.inference_mode():
             if has_img:
-                ti, pi = self.image_inputs(batch)
+                ti, pi = prepared[IMAGES]
             if has_spec:
-                ts, ps, valid = self.spectrum_inputs(batch)
+                ts, ps, valid = prepared[SPECTRA]
                 out["spectrum"] = pool(hidden_states(self.net, [(SPECTRA, ts, ps)], self.layer), p)
             if has_img and has_spec:
                 h = hidden_states(self.net, [(IMAGES, ti, pi), (SPECTRA, ts, ps)], self.layer)
@@ -166,6 +175,9 @@ class AstroPTModel(Model):
                 if k in res:
                     res[k][~valid] = np.nan
         return res
+
+    def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        return self.embed_prepared(self.prepare(batch))
 
 
 def load_model(

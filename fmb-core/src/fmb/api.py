@@ -63,7 +63,8 @@ def run(
     """Embed, detect and score one system, like ``fmb run``; returns its :class:`RunResult`.
 
     ``model``, ``detector`` and ``dataset`` take the CLI's ``name:key=value,...`` form; ``options`` are
-    the CLI's flags (``modality``, ``weights``, ``seed``, ``device``, ``batch_size``, ``overwrite``).
+    the CLI's flags (``modality``, ``weights``, ``seed``, ``device``, ``batch_size``, ``precision``,
+    ``overwrite``).
     ``output`` defaults to ``fmb-results/<system>``. Raises the CLI's errors (UsageError, ...).
     """
     from fmb.executors.local import run_local
@@ -97,7 +98,7 @@ def embed(model: str = "baseline", dataset: str = "synthetic", *, quiet: bool = 
     reg, reporter = registry(), Reporter(quiet=quiet)
     ds = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     m = load_model(reg, cfg, resolve_device(cfg.device))
-    return embed_dataset(m, ds, batch_size=cfg.batch_size, notice=reporter.warn).table
+    return embed_dataset(m, ds, batch_size=cfg.batch_size, notice=reporter.warn, precision=cfg.precision).table
 
 
 def get_model(name: str, weights: str = "auto", device: str = "cpu", seed: int = 0, **options: Any) -> Any:

@@ -11,6 +11,7 @@ Example::
     weights = "auto"
     device = "auto"
     batch_size = 64
+    precision = "fp32"        # fp32 | bf16 (autocast: other numbers, another cache entry)
     output = "fmb-results"
     overwrite = false         # true: replace another system's run in the output folder
 
@@ -40,7 +41,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 LIST_KEYS = {"models": "model", "detectors": "detector", "datasets": "dataset", "seeds": "seed"}
-SCALAR_KEYS = ("modality", "weights", "device", "batch_size", "output", "overwrite")
+SCALAR_KEYS = ("modality", "weights", "device", "batch_size", "precision", "output", "overwrite")
 TABLES = ("models", "detectors", "datasets")
 DEFAULTS: dict[str, Any] = {
     "models": [],
@@ -51,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "weights": "auto",
     "device": "auto",
     "batch_size": 64,
+    "precision": "fp32",
     "output": "",
     "overwrite": False,
 }
@@ -64,6 +66,7 @@ KEY_TYPES: dict[str, type] = {
     "weights": str,
     "device": str,
     "batch_size": int,
+    "precision": str,
     "output": str,
     "overwrite": bool,
 }
@@ -173,6 +176,9 @@ def expand(merged: dict[str, Any]) -> list[RunConfig]:
     seeds, batch_size = list(merged["seeds"]), merged["batch_size"]
     if batch_size < 1:
         raise UsageError(f"batch_size must be positive, got {batch_size}")
+    from fmb.protocol.accel import check_precision
+
+    check_precision(merged["precision"])
     combos = itertools.product(
         _named(merged["datasets"], tables["datasets"], "dataset"),
         _named(merged["models"], tables["models"], "model"),
@@ -192,6 +198,7 @@ def expand(merged: dict[str, Any]) -> list[RunConfig]:
             weights=merged["weights"],
             device=merged["device"],
             batch_size=batch_size,
+            precision=merged["precision"],
             output=merged["output"] or "",
             overwrite=bool(merged["overwrite"]),
         )

@@ -212,6 +212,7 @@ def embed_matrix(
                 progress=advance,
                 notice=reporter.warn,
                 workers=workers,
+                precision=cfg.precision,
             )
         state = "reused" if full.reused else f"built {full.built_shards} shard(s)"
         click.echo(f"{cfg.model} x {dataset.name}: {state}: {full.path}")

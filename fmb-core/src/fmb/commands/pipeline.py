@@ -24,6 +24,12 @@ def _common(f):
         click.option("--device", default=None, help="auto | cpu | cuda | mps."),
         click.option("--batch-size", type=int, default=None, help="Objects per model batch (default 64)."),
         click.option(
+            "--precision",
+            type=click.Choice(["fp32", "bf16"]),
+            default=None,
+            help="Forward passes in fp32 (default) or bf16 autocast (other numbers: its own cache entry).",
+        ),
+        click.option(
             "--config",
             "config_file",
             type=click.Path(dir_okay=False),
@@ -108,6 +114,7 @@ def run(
     seeds,
     device,
     batch_size,
+    precision,
     config_file,
     quiet,
     output,
@@ -135,6 +142,7 @@ def run(
         seeds=seeds,
         device=device,
         batch_size=batch_size,
+        precision=precision,
         output=output,
         overwrite=overwrite,
     )
@@ -154,7 +162,9 @@ def run(
 @click.option("--model", "models", multiple=True, required=True, help="Model name[:key=value,...].")
 @_common
 @embed_options
-def embed(models, datasets, modality, weights, seeds, device, batch_size, config_file, quiet, **xopts) -> None:
+def embed(
+    models, datasets, modality, weights, seeds, device, batch_size, precision, config_file, quiet, **xopts
+) -> None:
     """Embed a dataset with a model into the embedding cache (stage 2 on its own)."""
     from fmb.commands.execute import embed_matrix
     from fmb.plugins import registry
@@ -169,6 +179,7 @@ def embed(models, datasets, modality, weights, seeds, device, batch_size, config
         seeds=seeds,
         device=device,
         batch_size=batch_size,
+        precision=precision,
     )
     embed_matrix(registry(), cfgs, _reporter(quiet), **xopts)
 
@@ -194,6 +205,7 @@ def detect(
     seeds,
     device,
     batch_size,
+    precision,
     config_file,
     quiet,
     output,
@@ -217,6 +229,7 @@ def detect(
         seeds=seeds,
         device=device,
         batch_size=batch_size,
+        precision=precision,
         output=output,
         overwrite=overwrite,
     )

@@ -218,6 +218,7 @@ def build_plan(
             cfg.device,
             "--batch-size",
             str(cfg.batch_size),
+            *(["--precision", cfg.precision] if cfg.precision != "fp32" else []),
         ]
         uid = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:12]
         if uid not in units:

@@ -56,6 +56,7 @@ class EmbedShards:
                     progress=advance,
                     notice=reporter.warn,
                     workers=workers,
+                    precision=cfg.precision,
                 )
                 if self.progress_dir is not None and res.marker is not None:
                     write_progress(self.progress_dir, i, res.path, res.marker)

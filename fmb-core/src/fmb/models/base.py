@@ -81,6 +81,19 @@ class Model(ABC):
     def embed(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         """Embeddings of one canonical batch: output name -> float32 ``[N, dim]``."""
 
+    def prepare(self, batch: pa.RecordBatch) -> Any:
+        """The host-side work of :meth:`embed` for one batch (decoding Arrow, preprocessing, tokenising:
+        no forward pass), returned in whatever form :meth:`embed_prepared` takes. The embed stage calls it
+        in the prefetching loader's thread, so it overlaps the previous batch's forward pass; torch
+        tensors in the result are pinned there when the model runs on CUDA
+        (:func:`fmb.protocol.accel.pin`), so keep them on the CPU. Default: the batch itself."""
+        return batch
+
+    def embed_prepared(self, prepared: Any) -> dict[str, np.ndarray]:
+        """Embeddings of what :meth:`prepare` returned; ``embed(b)`` must equal
+        ``embed_prepared(prepare(b))`` exactly. Default: :meth:`embed`."""
+        return self.embed(prepared)
+
     def settings(self) -> dict[str, Any]:
         """Everything besides weights that changes the embeddings (part of the cache key)."""
         return dict(self.options)

@@ -8,7 +8,8 @@ embedding: the model's name, version and preprocessing version; every resolved m
 spec's ``default_options`` overlaid with what the user passed, as core resolved them) besides what the
 plugin's ``settings()`` reports; the content hash of the weights loaded (or, for random weights, the
 seed); the data set's name, the options the user passed, its resolved options and its content
-fingerprint; and the cache format. A plugin that forgets an option in ``settings()`` or a data set
+fingerprint; the numeric precision of the forward passes (``fp32`` | ``bf16``, see
+:mod:`fmb.protocol.accel`); and the cache format. A plugin that forgets an option in ``settings()`` or a data set
 whose fingerprint ignores an option cannot alias two configurations. The ingredients are recorded in
 the manifest and in results.json (``embedding.key_ingredients``).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from fmb.fingerprint import ALGORITHM, value_hash, verify_file
 from fmb.home import cache_dir, fmb_home
 from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
+from fmb.protocol.accel import DEFAULT_PRECISION, check_precision, forward_context, model_device, pin, pin_memory_for
 from fmb.protocol.prefetch import prefetch_batches
 
 #: 3: the key covers resolved options, preprocessing version, weights content and dataset options;
@@ -78,8 +81,9 @@ def dataset_identity(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def cache_key(model: Model, dataset: Dataset) -> tuple[str, dict[str, Any]]:
-    """The content hash (24 hex characters) that names a model x dataset embedding, and its ingredients.
+def cache_key(model: Model, dataset: Dataset, precision: str = DEFAULT_PRECISION) -> tuple[str, dict[str, Any]]:
+    """The content hash (24 hex characters) that names a model x dataset embedding at ``precision``, and
+    its ingredients.
 
     Raises ModelError when loaded weights carry no content hash (see ``WeightsInfo.identity``).
     """
@@ -95,6 +99,7 @@ def cache_key(model: Model, dataset: Dataset) -> tuple[str, dict[str, Any]]:
         },
         "weights": model.weights.identity(model.spec.name),
         "dataset": dataset_identity(dataset),
+        "precision": check_precision(precision),
     }
     ident = json.loads(json.dumps(ident, sort_keys=True, default=str))  # what is hashed is what is recorded
     return value_hash(ident)[:24], ident
@@ -174,8 +179,11 @@ class EmbeddingCache:
     know only an entry's folder use :meth:`read_entry`.
     """
 
-    def __init__(self, model: Model, dataset: Dataset, shard_size: int | None = None) -> None:
-        self.key, self.ident = cache_key(model, dataset)
+    def __init__(
+        self, model: Model, dataset: Dataset, shard_size: int | None = None, precision: str = DEFAULT_PRECISION
+    ) -> None:
+        self.key, self.ident = cache_key(model, dataset, precision)
+        self.precision = precision
         self.path = cache_dir("embeddings", model.spec.name, self.key)
         self.manifest_path = self.path / MANIFEST
         self.n = len(dataset)
@@ -361,6 +369,23 @@ def read_verified(path: str | Path) -> tuple[pa.Table | None, str]:
     return pa.concat_tables(parts), ""
 
 
+def uses_torch(model: Model) -> bool:
+    """True when one of the model's attributes is a torch module (its forward passes run in torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and any(isinstance(v, torch.nn.Module) for v in vars(model).values())
+
+
+def check_model_precision(model: Model, precision: str) -> str:
+    """``precision`` when ``model`` can run at it: ``fp32`` always, ``bf16`` only for a torch model
+    (autocast does nothing to numpy code, and the key must not claim bf16 numbers). UsageError else."""
+    check_precision(precision)
+    if precision != DEFAULT_PRECISION and not uses_torch(model):
+        raise UsageError(
+            f"model {model.spec.name!r} runs no torch network: --precision {precision} does not apply (use fp32)"
+        )
+    return precision
+
+
 def _embed_rows(
     model: Model,
     dataset: Dataset,
@@ -369,10 +394,18 @@ def _embed_rows(
     batch_size: int,
     advance: Callable[[int], None],
     workers: int = 0,
+    precision: str = DEFAULT_PRECISION,
 ) -> pa.Table:
+    """Embed rows ``[start, stop)``: the loader reads and prepares batches (``model.prepare``, pinned on
+    CUDA) in ``workers`` threads; each forward pass (``model.embed_prepared``) runs in
+    :func:`fmb.protocol.accel.forward_context` (inference mode, ``precision``) on the model's device."""
+    device = model_device(model)
+    prepare = (lambda b: pin(model.prepare(b))) if pin_memory_for(device) else model.prepare
     parts: list[pa.Table] = []
-    for batch in prefetch_batches(dataset, batch_size, start, stop, workers):
-        emb = model.embed(batch)
+    for batch, prepared in prefetch_batches(dataset, batch_size, start, stop, workers, prepare):
+        with forward_context(device, precision):
+            emb = model.embed_prepared(prepared)
+        del prepared
         cols: dict[str, Any] = {c: batch.column(c) for c in CARRIED_COLUMNS if c in batch.schema.names}
         for out, dim in model.outputs.items():
             if out not in emb:
@@ -392,11 +425,12 @@ def _embed_rows(
 
 
 #: what a shard's marker (and the manifest) records about how the shard was embedded
-MADE_KEYS = ("seconds", "device", "host", "finished")
+MADE_KEYS = ("seconds", "device", "precision", "host", "finished")
 
 
-def made_by(model: Model, seconds: float) -> dict[str, Any]:
-    """How a shard was embedded: the model's seconds on it, its device, the host and when (UTC)."""
+def made_by(model: Model, seconds: float, precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
+    """How a shard was embedded: the model's seconds on it, its device and precision, the host and when
+    (UTC)."""
     import socket
 
     from fmb.protocol.environment import utc_now
@@ -405,6 +439,7 @@ def made_by(model: Model, seconds: float) -> dict[str, Any]:
     return {
         "seconds": round(seconds, 3),
         "device": None if device is None else str(device),
+        "precision": precision,
         "host": socket.gethostname(),
         "finished": utc_now(),
     }
@@ -455,7 +490,7 @@ def _fill(
             if notice:
                 notice(f"embedding cache shard {cache.shard_file(i).name} is corrupt or missing: rebuilding it")
         t0 = time.perf_counter()
-        table = _embed_rows(model, dataset, start, stop, batch_size, advance, workers)
+        table = _embed_rows(model, dataset, start, stop, batch_size, advance, workers, cache.precision)
         seconds = time.perf_counter() - t0
         now = dataset.fingerprint
         if now != cache.ident["dataset"]["fingerprint"]:
@@ -463,7 +498,7 @@ def _fill(
                 f"dataset {dataset.name!r} changed while it was being embedded (fingerprint "
                 f"{cache.ident['dataset']['fingerprint'][:12]} -> {now[:12]}): run again"
             )
-        cache.write_shard(i, table, versions(), made=made_by(model, seconds))
+        cache.write_shard(i, table, versions(), made=made_by(model, seconds, cache.precision))
         built += 1
     return reused, built, rebuilt
 
@@ -477,17 +512,19 @@ def embed_dataset(
     notice: Callable[[str], None] | None = None,
     cached_only: bool = False,
     workers: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> EmbedResult:
     """Embed every object (reusing valid cached shards); the table is read from the cache on first use.
 
     ``shard_size=None`` keeps the cache's recorded layout (else 1024 objects per shard). With
     ``cached_only`` a missing or invalid shard is an error instead of being embedded. ``workers``
-    background threads prepare dataset batches while the model runs (0: inline; default
-    ``DEFAULT_WORKERS``, which ``fmb run --workers`` sets).
+    background threads read and prepare (``model.prepare``) dataset batches while the model runs
+    (0: inline; default ``DEFAULT_WORKERS``, which ``fmb run --workers`` sets). ``precision``: ``fp32``
+    or ``bf16`` (autocast; a different cache entry, see :mod:`fmb.protocol.accel`).
     """
     t0 = time.perf_counter()
     workers = DEFAULT_WORKERS if workers is None else workers
-    cache = EmbeddingCache(model, dataset, shard_size)
+    cache = EmbeddingCache(model, dataset, shard_size, check_model_precision(model, precision))
     if not cached_only:
         cache.relayout(notice)
     reused, built, rebuilt = _fill(
@@ -544,6 +581,7 @@ def embed_shard(
     progress: Callable[[int], None] | None = None,
     notice: Callable[[str], None] | None = None,
     workers: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> ShardResult:
     """Embed shard ``index`` of ``count`` (its row range only, its own files only).
 
@@ -553,7 +591,7 @@ def embed_shard(
     t0 = time.perf_counter()
     workers = DEFAULT_WORKERS if workers is None else workers
     size = shard_size or shard_size_for(len(dataset), count)
-    cache = EmbeddingCache(model, dataset, size)
+    cache = EmbeddingCache(model, dataset, size, check_model_precision(model, precision))
     if shard_size is not None and cache.n_shards != count:
         raise UsageError(f"--shard {index}/{count}: a shard size of {size} makes {cache.n_shards} shards")
     if index >= cache.n_shards:
@@ -597,8 +635,16 @@ def _weights_request(weights: str) -> Any:
     return {"path_content": {str(f.relative_to(p)) if f != p else p.name: file_hash(f) for f in files}}
 
 
-def request_identity(model: str, options: dict[str, Any], weights: str, seed: int, dataset: Dataset) -> dict[str, Any]:
-    """What a user asked for, as far as it decides the embeddings (device and batch size do not)."""
+def request_identity(
+    model: str,
+    options: dict[str, Any],
+    weights: str,
+    seed: int,
+    dataset: Dataset,
+    precision: str = DEFAULT_PRECISION,
+) -> dict[str, Any]:
+    """What a user asked for, as far as it decides the embeddings (device and batch size do not;
+    precision does)."""
     ident = {
         "format": CACHE_FORMAT,
         "model": model,
@@ -606,6 +652,7 @@ def request_identity(model: str, options: dict[str, Any], weights: str, seed: in
         "weights": _weights_request(weights),
         "seed": seed,
         "dataset": dataset_identity(dataset),
+        "precision": check_precision(precision),
     }
     return json.loads(json.dumps(ident, sort_keys=True, default=str))
 
@@ -620,7 +667,9 @@ def record_request(model: Model, dataset: Dataset, cache: EmbeddingCache) -> Non
     asked = getattr(model, "requested", None)
     if not asked:
         return
-    ident = request_identity(model.spec.name, asked["options"], asked["weights"], asked["seed"], dataset)
+    ident = request_identity(
+        model.spec.name, asked["options"], asked["weights"], asked["seed"], dataset, cache.precision
+    )
     record = {
         "request": ident,
         "key": cache.key,
@@ -665,10 +714,17 @@ class CachedModel:
         return self.adaptation
 
 
-def cached_model(spec: Any, options: dict[str, Any], weights: str, seed: int, dataset: Dataset) -> CachedModel:
+def cached_model(
+    spec: Any,
+    options: dict[str, Any],
+    weights: str,
+    seed: int,
+    dataset: Dataset,
+    precision: str = DEFAULT_PRECISION,
+) -> CachedModel:
     """The recorded model of a request (see :func:`record_request`). UsageError (one line) when nothing
     was embedded for it: run ``fmb embed`` first."""
-    ident = request_identity(spec.name, options, weights, seed, dataset)
+    ident = request_identity(spec.name, options, weights, seed, dataset, precision)
     try:
         rec = json.loads(_request_file(spec.name, ident).read_text())
         if rec.get("request") != ident:
@@ -685,8 +741,8 @@ def cached_model(spec: Any, options: dict[str, Any], weights: str, seed: int, da
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(
-            f"no cached embeddings of {spec.name!r} on {dataset.name!r} with these options, weights "
-            f"and seed ({type(exc).__name__}): run `fmb embed` first"
+            f"no cached embeddings of {spec.name!r} on {dataset.name!r} with these options, weights, "
+            f"seed and precision {precision} ({type(exc).__name__}): run `fmb embed` first"
         ) from None
 
 

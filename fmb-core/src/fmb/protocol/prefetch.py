@@ -1,5 +1,9 @@
 """Prepare dataset batches in background threads while the model embeds (bounded look-ahead).
 
+The loader reads each batch and, given ``prepare`` (a model's :meth:`~fmb.models.base.Model.prepare`:
+decoding, preprocessing, tokenising), prepares it too, so that this host-side work overlaps the
+previous batch's forward pass (on a GPU the forward pass then waits on nothing but the copy).
+
 ``workers=0`` reads inline; ``1`` streams the rows through one producer thread (at most ``DEPTH``
 batches ahead); ``N >= 2`` reads blocks of rows in a pool of N threads (N + 1 blocks in flight).
 Batches always come out in row order, so memory stays bounded whatever the data set size.
@@ -10,8 +14,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import pyarrow as pa
 
@@ -31,18 +36,35 @@ class _Failure:
 
 
 def prefetch_batches(
-    dataset: Dataset, batch_size: int, start: int, stop: int, workers: int = 1
-) -> Iterator[pa.RecordBatch]:
-    """``dataset.iter_batches(batch_size, start, stop)``, prepared by ``workers`` threads."""
+    dataset: Dataset,
+    batch_size: int,
+    start: int,
+    stop: int,
+    workers: int = 1,
+    prepare: Callable[[pa.RecordBatch], Any] | None = None,
+) -> Iterator[Any]:
+    """``dataset.iter_batches(batch_size, start, stop)``, read by ``workers`` threads (0: inline). With
+    ``prepare``, yields ``(batch, prepare(batch))`` pairs, prepared in the same threads."""
+    batches = _source(dataset, batch_size, prepare)
     if workers <= 0:
-        yield from dataset.iter_batches(batch_size, start=start, stop=stop)
+        yield from batches(start, stop)
     elif workers == 1:
-        yield from _threaded(dataset, batch_size, start, stop)
+        yield from _threaded(batches, start, stop)
     else:
-        yield from _pooled(dataset, batch_size, start, stop, workers)
+        yield from _pooled(batches, batch_size, start, stop, workers)
 
 
-def _threaded(dataset: Dataset, batch_size: int, start: int, stop: int) -> Iterator[pa.RecordBatch]:
+def _source(
+    dataset: Dataset, batch_size: int, prepare: Callable[[pa.RecordBatch], Any] | None
+) -> Callable[[int, int], Iterator[Any]]:
+    def batches(lo: int, hi: int) -> Iterator[Any]:
+        for batch in dataset.iter_batches(batch_size, start=lo, stop=hi):
+            yield batch if prepare is None else (batch, prepare(batch))
+
+    return batches
+
+
+def _threaded(batches: Callable[[int, int], Iterator[Any]], start: int, stop: int) -> Iterator[Any]:
     q: queue.Queue = queue.Queue(maxsize=DEPTH)
     halt = threading.Event()
 
@@ -57,7 +79,7 @@ def _threaded(dataset: Dataset, batch_size: int, start: int, stop: int) -> Itera
 
     def produce() -> None:
         try:
-            for batch in dataset.iter_batches(batch_size, start=start, stop=stop):
+            for batch in batches(start, stop):
                 if not put(batch):
                     return
             put(_DONE)
@@ -79,12 +101,14 @@ def _threaded(dataset: Dataset, batch_size: int, start: int, stop: int) -> Itera
         thread.join(timeout=10)
 
 
-def _pooled(dataset: Dataset, batch_size: int, start: int, stop: int, workers: int) -> Iterator[pa.RecordBatch]:
+def _pooled(
+    batches: Callable[[int, int], Iterator[Any]], batch_size: int, start: int, stop: int, workers: int
+) -> Iterator[Any]:
     block = max(batch_size, BLOCK_ROWS // batch_size * batch_size)
     blocks = iter([(lo, min(lo + block, stop)) for lo in range(start, stop, block)])
 
-    def load(lo: int, hi: int) -> list[pa.RecordBatch]:
-        return list(dataset.iter_batches(batch_size, start=lo, stop=hi))
+    def load(lo: int, hi: int) -> list[Any]:
+        return list(batches(lo, hi))
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fmb-prefetch")
     window: deque[Future] = deque()
@@ -93,9 +117,9 @@ def _pooled(dataset: Dataset, batch_size: int, start: int, stop: int, workers: i
             if (nxt := next(blocks, None)) is not None:
                 window.append(pool.submit(load, *nxt))
         while window:
-            batches = window.popleft().result()
+            ready = window.popleft().result()
             if (nxt := next(blocks, None)) is not None:
                 window.append(pool.submit(load, *nxt))
-            yield from batches
+            yield from ready
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

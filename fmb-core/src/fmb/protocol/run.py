@@ -45,6 +45,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     batch_size: int = 64
+    #: numeric precision of the forward passes: fp32 | bf16 (see fmb.protocol.accel)
+    precision: str = "fp32"
     output: str = ""
     #: replace a run of another system in the output folder (not part of the recorded configuration)
     overwrite: bool = False
@@ -57,6 +59,7 @@ class RunConfig:
             format_spec(self.detector, self.detector_params),
             format_spec(self.dataset, self.dataset_options),
             f"seed{self.seed}",
+            *([self.precision] if self.precision != "fp32" else []),  # bf16 numbers differ: their own folder
         ]
         safe = "__".join(parts)
         return "".join(ch if ch.isalnum() or ch in "._-=" else "-" for ch in safe)
@@ -309,7 +312,7 @@ def run_system(
     device = resolve_device(cfg.device)
     dataset = open_dataset(reg, cfg.dataset, cfg.dataset_options)
     model: Any = (
-        cached_model(reg.model(cfg.model), cfg.model_options, cfg.weights, cfg.seed, dataset)
+        cached_model(reg.model(cfg.model), cfg.model_options, cfg.weights, cfg.seed, dataset, cfg.precision)
         if cached_only
         else load_model(reg, cfg, device)
     )
@@ -337,7 +340,13 @@ def run_system(
     else:
         with reporter.progress(f"embed {cfg.model} on {dataset.name}", total=len(dataset)) as advance:
             emb = embed_dataset(
-                model, dataset, batch_size=cfg.batch_size, progress=advance, notice=reporter.warn, workers=workers
+                model,
+                dataset,
+                batch_size=cfg.batch_size,
+                progress=advance,
+                notice=reporter.warn,
+                workers=workers,
+                precision=cfg.precision,
             )
     if emb.reused:
         reporter.info(f"reused cached embeddings {emb.key} ({emb.path})")
@@ -457,6 +466,7 @@ def run_system(
         "detector": {"name": cfg.detector, "params": detector.params, "source": reg.detector(cfg.detector).source},
         "embedding": {
             "cache_key": emb.key,
+            "precision": emb.ident.get("precision", cfg.precision),
             "reused": emb.reused,
             "shards_built": emb.built_shards,
             "shards_reused": emb.reused_shards,

@@ -25,6 +25,7 @@ MODEL_CHECKS = (
     "light_registration",
     "outputs",
     "deterministic",
+    "prepared",
     "seeded",
     "batch_independent",
     "no_hidden_state",

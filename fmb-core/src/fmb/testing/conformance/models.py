@@ -193,6 +193,22 @@ class ModelHarness(Harness):
         for key in a:
             assert _nan_equal(a[key], b[key]), f"model {self.name!r} output {key!r}: same batch twice differs"
 
+    def check_prepared(self) -> None:
+        """``embed_prepared(prepare(batch))`` (the embed stage's path: the loader prepares, the model runs)
+        equals ``embed(batch)`` exactly."""
+        batch = self.data()
+        direct = self.embed(batch)
+        staged = self.model.embed_prepared(self.model.prepare(batch))
+        assert set(staged) == set(direct), (
+            f"model {self.name!r}: embed_prepared(prepare(batch)) gives outputs {sorted(staged)}, "
+            f"embed(batch) {sorted(direct)}"
+        )
+        for key in direct:
+            assert np.array_equal(np.asarray(staged[key]), direct[key], equal_nan=True), (
+                f"model {self.name!r} output {key!r}: embed_prepared(prepare(batch)) differs from embed(batch); "
+                "the embed stage runs the former (prepare in the loader thread, forward passes in the caller's)"
+            )
+
     def check_batch_independent(self) -> None:
         batch = self.data()
         full = self.embed(batch)
