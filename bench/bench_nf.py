@@ -101,12 +101,14 @@ def part_time(n: int, dim: int) -> dict:
     X, y = planted(n, dim)
     det = FlowDetector(threads=1)
     s_nf, t_nf = timed(det.fit_score, X, 0)
+    print(f"nf {n} x {dim}: {t_nf:.1f} s", flush=True)
     row = {
         "n": n,
         "dim": dim,
         "nf_seconds": round(t_nf, 1),
         "nf_auroc_planted": round(roc_auc_score(y, s_nf), 4),
-        "nf_epochs": [h["epochs_run"] for h in det.history_],
+        "nf_steps_run": [h["steps_run"] for h in det.history_],
+        "nf_best_step": [h["best_step"] for h in det.history_],
         "nf_params": det.params,
     }
     if have_normflows():
