@@ -114,12 +114,15 @@ def test_each_fold_is_centred_on_its_validation_median():
         assert det.history_[f]["offset"] > 2.0
 
 
-def test_validation_rows_are_capped(monkeypatch):
+def test_validation_and_fitting_rows_are_capped(monkeypatch):
     monkeypatch.setattr(flow, "VAL_MAX", 9)
     det = FlowDetector(**{**TINY, "epochs": 1})
     det.fit_score(gaussian_with_outliers(n=300, d=3), seed=0)
     assert [h["n_val"] for h in det.history_] == [9, 9, 9]
     assert [h["n_fit"] for h in det.history_] == [191, 191, 191]
+    det = FlowDetector(**{**TINY, "epochs": 1, "max_steps": 3, "batch_size": 20})
+    det.fit_score(gaussian_with_outliers(n=300, d=3), seed=0)
+    assert [h["n_fit"] for h in det.history_] == [60, 60, 60]  # what 3 steps of 20 rows can visit
 
 
 def test_step_budget_scales_with_rows_up_to_max_steps():

@@ -209,10 +209,15 @@ def train_flow(Ztr: np.ndarray, Zval: np.ndarray, cfg: dict[str, Any], seed: int
 
 
 def fit_fold(X: np.ndarray, rows: np.ndarray, cfg: dict[str, Any], seed: int) -> FoldModel:
-    """Fit whitening and a flow on the raw training rows ``X[rows]`` only (``rows``: index array)."""
+    """Fit whitening and a flow on the raw training rows ``X[rows]`` only (``rows``: index array): a
+    validation split (``val_fraction``, at most :data:`VAL_MAX` rows), then at most ``max_steps x
+    batch_size`` of the others to fit on."""
     perm = np.random.default_rng(seed).permutation(rows)
     n_val = min(VAL_MAX, max(1, int(round(len(rows) * float(cfg["val_fraction"])))))
-    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    # the flow can visit at most max_steps x batch_size rows within its budget: a larger survey
+    # fits the whitening and the flow on that many of its rows (seeded), which bounds their cost
+    cap = int(cfg["max_steps"]) * int(cfg["batch_size"])
+    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val : n_val + cap])
     prep = Whitener.fit(X, fit, int(cfg["n_components"]), float(cfg["clip"]))
     Zval = prep.transform(X, val)
     flow, history = train_flow(prep.transform(X, fit), Zval, cfg, seed)
