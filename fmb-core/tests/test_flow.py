@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fmb.detectors import flow
-from fmb.detectors.flow import FlowDetector, Preprocessor, fold_assignment
+from fmb.detectors.flow import FlowDetector, Whitener, fold_assignment, step_budget
 from fmb.errors import DetectorError, UsageError
 
 TINY = {"folds": 3, "epochs": 15, "hidden": 16, "transforms": 2, "patience": 5, "batch_size": 64}
@@ -35,19 +35,19 @@ def test_no_object_is_scored_by_a_flow_trained_on_it(monkeypatch):
     fitted = []
     real_fit, real_score = flow.fit_fold, flow.FoldModel.score
 
-    def spy_fit(Xtr, cfg, seed):
-        model = real_fit(Xtr, cfg, seed)
-        model.spy_train = {r.tobytes() for r in Xtr}
+    def spy_fit(X_all, rows, cfg, seed):
+        model = real_fit(X_all, rows, cfg, seed)
+        model.spy_train = {r.tobytes() for r in X_all[rows]}
         fitted.append(model)
         return model
 
     scored = []
 
-    def spy_score(self, Xte, batch_size=4096):
-        rows = {r.tobytes() for r in Xte}
-        assert not rows & self.spy_train
-        scored.append(rows)
-        return real_score(self, Xte, batch_size)
+    def spy_score(self, X_all, rows):
+        got = {r.tobytes() for r in X_all[rows]}
+        assert not got & self.spy_train
+        scored.append(got)
+        return real_score(self, X_all, rows)
 
     monkeypatch.setattr(flow, "fit_fold", spy_fit)
     monkeypatch.setattr(flow.FoldModel, "score", spy_score)
@@ -63,14 +63,74 @@ def test_fold_assignment_is_balanced_and_seeded():
     assert np.array_equal(a, fold_assignment(11, 5, seed=3)) and sorted(np.bincount(a)) == [2, 2, 2, 2, 3]
 
 
-def test_preprocessor_pca_only_when_wider_and_clips():
+def test_whitener_matches_sklearn_pca_whitening_and_clips():
+    """Whitener = scikit-learn's PCA(whiten=True) on the fitting rows (up to the sign of each
+    direction), computed here independently; clipping bounds a far row."""
+    from sklearn.decomposition import PCA
+
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(50, 8))
-    p = Preprocessor.fit(X, n_components=4, clip=2.0)
-    Z = p.transform(np.vstack([X, 100 * np.ones((1, 8))]))
-    assert Z.shape == (51, 4) and np.abs(Z).max() <= 2.0
-    assert Preprocessor.fit(X, n_components=100, clip=8.0).components is None
-    np.testing.assert_allclose(Preprocessor.fit(X, 100, 8.0).transform(X).std(axis=0), 1, atol=1e-5)
+    X = rng.normal(size=(80, 8)) @ rng.normal(size=(8, 8)) + 3.0
+    rows = np.arange(10, 80)
+    w = Whitener.fit(X, rows, n_components=5, clip=50.0)
+    ref = PCA(5, whiten=True, svd_solver="full").fit(X[rows])
+    Z, R = w.transform(X), ref.transform(X)
+    np.testing.assert_allclose(np.abs(Z), np.abs(R), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.cov(w.transform(X, rows), rowvar=False), np.eye(5), atol=1e-4)
+    far = Whitener.fit(X, rows, n_components=5, clip=2.0).transform(np.vstack([X, 1e3 * np.ones((1, 8))]))
+    assert far.shape == (81, 5) and np.abs(far).max() <= 2.0
+
+
+def test_whitener_keeps_only_the_directions_the_rows_span():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(50, 3))
+    X = np.hstack([A, A[:, :1] * 2.0, A[:, 1:2] - A[:, 2:3]])  # rank 3 in 5 columns
+    w = Whitener.fit(X, np.arange(50), n_components=100, clip=8.0)
+    assert w.W.shape == (5, 3)
+    assert Whitener.fit(X, np.arange(3), n_components=100, clip=8.0).W.shape == (5, 2)  # at most n - 1
+    with pytest.raises(DetectorError, match="all identical"):
+        Whitener.fit(np.ones((6, 2)), np.arange(6), 4, 8.0)
+
+
+def test_chunked_whitening_and_scoring_equal_one_pass(monkeypatch):
+    """Small chunks (memory-bounded gathers) give the same whitening and scores as one chunk."""
+    X = gaussian_with_outliers(n=90, d=5).astype(np.float32)
+    whole = FlowDetector(**TINY).fit_score(X, seed=2)
+    w_whole = Whitener.fit(X, np.arange(3, 90), 4, 8.0)
+    monkeypatch.setattr(flow, "CHUNK", 7)
+    w_small = Whitener.fit(X, np.arange(3, 90), 4, 8.0)
+    np.testing.assert_allclose(w_small.W, w_whole.W, rtol=1e-8)
+    np.testing.assert_allclose(FlowDetector(**TINY).fit_score(X, seed=2), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_each_fold_is_centred_on_its_validation_median():
+    """Each fold's -log p is centred on the median over that flow's own validation rows (held out
+    from its training and from the fold it scores), so every fold's out-of-fold scores have a median
+    near 0, where the raw -log p of 2-d normal data sits near log(2 pi) + 1 = 2.84 nats."""
+    X = np.random.default_rng(5).normal(size=(300, 2))
+    det = FlowDetector(**{**TINY, "epochs": 5, "val_fraction": 0.4})
+    s = det.fit_score(X, seed=0)
+    for f in range(3):
+        assert abs(np.median(s[det.folds_ == f])) < 0.15
+        assert det.history_[f]["offset"] > 2.0
+
+
+def test_validation_and_fitting_rows_are_capped(monkeypatch):
+    monkeypatch.setattr(flow, "VAL_MAX", 9)
+    det = FlowDetector(**{**TINY, "epochs": 1})
+    det.fit_score(gaussian_with_outliers(n=300, d=3), seed=0)
+    assert [h["n_val"] for h in det.history_] == [9, 9, 9]
+    assert [h["n_fit"] for h in det.history_] == [191, 191, 191]
+    det = FlowDetector(**{**TINY, "epochs": 1, "max_steps": 3, "batch_size": 20})
+    det.fit_score(gaussian_with_outliers(n=300, d=3), seed=0)
+    assert [h["n_fit"] for h in det.history_] == [60, 60, 60]  # what 3 steps of 20 rows can visit
+
+
+def test_step_budget_scales_with_rows_up_to_max_steps():
+    cfg = {**flow.DEFAULTS, "batch_size": 256, "epochs": 200, "max_steps": 700}
+    assert step_budget(1200, cfg) == (256, 5, 700)  # 200 passes would be 1,000 steps
+    assert step_budget(300, cfg) == (256, 2, 400)  # 200 passes of 2 steps
+    assert step_budget(100, cfg) == (100, 1, 200)  # batch never above the rows
+    assert step_budget(10**6, cfg)[2] == 700
 
 
 def test_nf_saves_flows(tmp_path):
