@@ -12,7 +12,7 @@ import pytest
 from fmb.datasets.synthetic import open_dataset
 from fmb.errors import ModelError
 from fmb.models.base import WeightsInfo
-from fmb.protocol.weights import retrained_provenance, training_overlap
+from fmb.retrained import retrained_provenance, training_overlap
 from fmb.training import TrainingConfig, fit
 
 

@@ -242,7 +242,7 @@ def load_model(
     if adapter_path:  # the adapter is the retrained part: its provenance (fmb retrain aion) goes with the weights
         from dataclasses import replace
 
-        from fmb.protocol.weights import retrained_provenance
+        from fmb.retrained import retrained_provenance
 
         prov = retrained_provenance(adapter_path, sha)
         if prov:

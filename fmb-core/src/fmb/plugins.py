@@ -329,7 +329,7 @@ class Registry:
         if w.kind == "path" and w.retrained is None and w.location:  # written by `fmb retrain`: its provenance
             from dataclasses import replace
 
-            from fmb.protocol.weights import retrained_provenance
+            from fmb.retrained import retrained_provenance
 
             prov = retrained_provenance(w.location, w.sha256)
             if prov:

@@ -14,7 +14,7 @@
   best result through the plugin's :class:`Task`, ``state.pt`` after each evaluation to ``--resume`` from),
   and the provenance of the result: ``retrain.json`` names the weights file and its sha256, the training data
   set (``about``), steps and seed; ``objects.parquet`` the ids of the objects trained and validated on
-  (:func:`fmb.protocol.weights.retrained_provenance` reads them back when the weights are loaded).
+  (:func:`fmb.retrained.retrained_provenance` reads them back when the weights are loaded).
 
 torch is imported lazily (inside :func:`fit`), so importing this module is cheap.
 """
@@ -37,14 +37,14 @@ import numpy as np
 
 from fmb.errors import DataError, UsageError
 from fmb.io import write_json
+from fmb.retrained import RETRAIN_OBJECTS, RETRAIN_SUMMARY
 
 STATE = "state.pt"
 HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 PLOT = "loss.png"
-SUMMARY = "retrain.json"
-#: the ids of the objects the weights were trained and validated on (the overlap check of a later run reads it)
-OBJECTS = "objects.parquet"
+#: the summary and the ids of the objects trained and validated on (the overlap check of a later run reads them)
+SUMMARY, OBJECTS = RETRAIN_SUMMARY, RETRAIN_OBJECTS
 
 
 def option(default: Any, help: str = "", cli: bool = True) -> Any:

@@ -23,7 +23,7 @@ class WeightsInfo:
     ``sha256`` is a hash of the bytes loaded (of every file loaded, for a folder); the embedding
     cache keys on it (see :meth:`identity`), so a plugin must set it for ``path`` and ``hf``.
     ``retrained``: the provenance of weights written by ``fmb retrain`` (training data set and split, steps,
-    seed, sha256; :func:`fmb.protocol.weights.retrained_provenance`), None for any other weights; the summary
+    seed, sha256; :func:`fmb.retrained.retrained_provenance`), None for any other weights; the summary
     shows such weights as ``retrained``, never as the plugin's own.
     """
 

@@ -23,8 +23,9 @@ from fmb.protocol.embed import EmbedResult, cached_model, embed_dataset, model_o
 from fmb.protocol.environment import environment, provenance, resolve_device, utc_now
 from fmb.protocol.metrics import artefact_fraction, bootstrap_intervals, compute_metrics, ranks
 from fmb.protocol.nuisance import nuisance_correlations, variables_for
-from fmb.protocol.weights import parse_weights, training_overlap
+from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
+from fmb.retrained import training_overlap
 from fmb.runs import SCHEMA_VERSION, check_run_dir, write_run
 
 MODALITY_CHOICES = ("image", "spectrum", "joint", "all")

@@ -29,8 +29,11 @@ EMBEDDING_MAPS = ("auto", "pca", "umap")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the embedding map.")
 def report_cmd(run_dirs: tuple[str, ...], out: str | None, top_k: int, embedding_map: str, seed: int) -> None:
     """Write one self-contained HTML report of RUN_DIR(s): metadata, metrics, curves, maps, gallery."""
+    from fmb import extras
     from fmb.report.build import build_report
     from fmb.reporting import Reporter
 
+    if embedding_map == "umap":  # a missing extra fails before any work (and any progress line)
+        extras.require("umap", "--embedding-map umap")
     path = build_report(list(run_dirs), out, top_k=top_k, embedding_map=embedding_map, seed=seed, reporter=Reporter())
     click.echo(f"report: {path}")

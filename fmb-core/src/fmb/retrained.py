@@ -1,0 +1,103 @@
+"""Retrained weights: where ``fmb retrain`` records their provenance, and reading it back.
+
+``fmb retrain`` (:mod:`fmb.training`) writes ``retrain.json`` (data set, split, seed, steps, sha256 of the
+weights) and ``objects.parquet`` (the ids trained and validated on) beside the weights. When a model is
+loaded from such weights, :func:`retrained_provenance` attaches that record to ``model.weights`` (only when
+the sha256 matches), and :func:`training_overlap` counts the scored objects the weights have seen.
+A core module (no protocol imports), so that the registry's one model loader can use it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from fmb.errors import ModelError
+
+# ---------------------------------------------------------------------- retrained weights: provenance, overlap
+#: the summary ``fmb retrain`` writes beside the weights and the ids of the objects the weights were trained
+#: and selected on (``fmb.training`` writes both under these names)
+RETRAIN_SUMMARY = "retrain.json"
+RETRAIN_OBJECTS = "objects.parquet"
+#: what results.json records of a retrain.json (``model.weights.retrained``): retrain.json key -> recorded key
+PROVENANCE_KEYS = {
+    "model": "model",
+    "dataset": "dataset",
+    "dataset_spec": "dataset_spec",
+    "dataset_options": "dataset_options",
+    "dataset_fingerprint": "dataset_fingerprint",
+    "dataset_pool": "dataset_pool",
+    "steps_run": "steps",
+    "best_step": "best_step",
+    "n_train": "n_train",
+    "n_val": "n_val",
+    "weights_file": "weights_file",
+    "sha256": "sha256",
+    "weights": "base_weights",
+}
+
+
+def retrained_provenance(path: str | Path, sha256: str) -> dict[str, Any] | None:
+    """The provenance of weights loaded from ``path`` (a file or a folder) whose bytes hash to ``sha256``,
+    read from the ``retrain.json`` that ``fmb retrain`` wrote beside them: the training data set (spec,
+    options incl. ``split``, fingerprint, pool), steps, best step, seed, weights file and its sha256, the
+    starting weights, and ``folder``. None when there is no ``retrain.json`` (weights not written by
+    ``fmb retrain``, or a run that has not finished), or when it describes other bytes (its ``sha256``
+    differs: e.g. a later run's weights copied over): then a one-line warning says so. Raises
+    :class:`ModelError` for a ``retrain.json`` that is not JSON.
+    """
+    import json
+
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    summary = folder / RETRAIN_SUMMARY
+    if not summary.is_file():
+        return None
+    try:
+        data = json.loads(summary.read_text())
+    except (OSError, ValueError) as exc:  # provenance that cannot be read is refused, not dropped
+        raise ModelError(f"{summary}: unreadable ({exc}): the weights' retraining provenance is unknown") from None
+    if not isinstance(data, dict) or "sha256" not in data:
+        return None  # written before provenance was recorded
+    if data["sha256"] != sha256:
+        warnings.warn(
+            f"{summary} describes weights with sha256 {str(data['sha256'])[:12]}..., not the loaded "
+            f"{sha256[:12]}...: their retraining provenance is not recorded",
+            stacklevel=2,
+        )
+        return None
+    out = {new: data.get(old) for old, new in PROVENANCE_KEYS.items()}
+    out["seed"] = (data.get("config") or {}).get("seed")
+    out["split"] = (data.get("dataset_options") or {}).get("split", "")
+    out["folder"] = str(folder.resolve())
+    return out
+
+
+def training_overlap(provenance: dict[str, Any] | None, dataset: Any, ids: Any) -> int | None:
+    """How many of the scored objects (``ids``: object ids of ``dataset``) the retrained weights were
+    trained or validated on; None when ``provenance`` is None (not retrained weights) or does not name
+    its objects.
+
+    Objects are the same when the data sets have the same name and the same object pool
+    (``Dataset.object_pool``: the synthetic survey's fingerprint, shared by ``split=all`` and ``test``;
+    "" for a data set whose ids name objects across its files) and the ids are equal (compared as strings). Another data
+    set or pool counts as 0. Raises :class:`ModelError` when ``objects.parquet`` is named but unreadable.
+    """
+    if not provenance or not provenance.get("folder") or provenance.get("dataset") is None:
+        return None
+    if provenance.get("dataset") != dataset.name:
+        return 0
+    if (provenance.get("dataset_pool") or "") != (getattr(dataset, "object_pool", "") or ""):
+        return 0
+    path = Path(provenance["folder"]) / RETRAIN_OBJECTS
+    if not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        trained = pq.read_table(path, columns=["object_id"]).column("object_id").to_pylist()
+    except Exception as exc:  # any Arrow/OS failure: one line naming the file
+        raise ModelError(f"{path}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    seen = {str(i) for i in trained}
+    return sum(str(i) in seen for i in ids)
