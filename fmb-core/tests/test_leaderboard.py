@@ -337,3 +337,17 @@ def test_bootstrap_gives_no_interval_when_a_class_has_one_object():
         assert out["auroc_ci"] is None and out["average_precision_stderr"] is None
     two = bootstrap_intervals(s, np.arange(20) >= 18, seed=0, n_resamples=50)
     assert two["auroc_ci"] is not None and two["auroc_ci"][0] <= two["auroc_ci"][1]
+
+
+def test_a_bf16_run_is_another_system_than_fp32():
+    """bf16 autocast gives other numbers: never averaged with fp32 as another seed, nor reused as the same run."""
+    from fmb.leaderboard import system_label
+    from fmb.runs import system_of
+
+    fp32 = {"model": "astroclip", "detector": "knn", "dataset": "synthetic", "seed": 0, "precision": "fp32"}
+    bf16 = {**fp32, "precision": "bf16"}
+    old = {k: v for k, v in fp32.items() if k != "precision"}  # written before precision was recorded
+    assert system_label(bf16) == system_label(fp32) + "/precision=bf16"
+    assert system_label(old) == system_label(fp32)
+    assert system_of(bf16) != system_of(fp32)
+    assert system_of(old) == system_of(fp32)

@@ -80,8 +80,9 @@ COLUMNS = [
 
 
 def system_label(config: dict[str, Any]) -> str:
-    """``model[:opts]/detector[:params]/dataset[:opts]`` (and ``/weights=W`` unless ``auto``): the full
-    formatted specs (:func:`fmb.params.format_spec`), so that ``knn`` and ``knn:n_neighbors=10`` differ."""
+    """``model[:opts]/detector[:params]/dataset[:opts]`` (and ``/weights=W`` unless ``auto``, ``/precision=P``
+    unless fp32): the full formatted specs (:func:`fmb.params.format_spec`), so that ``knn`` and
+    ``knn:n_neighbors=10`` differ, and a bf16 run is never averaged with an fp32 run as another seed."""
     parts = [
         format_spec(config.get("model", "?"), config.get("model_options") or {}),
         format_spec(config.get("detector", "?"), config.get("detector_params") or {}),
@@ -90,6 +91,9 @@ def system_label(config: dict[str, Any]) -> str:
     weights = config.get("weights", "auto")
     if weights not in (None, "auto"):
         parts.append(f"weights={weights}")
+    precision = config.get("precision") or "fp32"
+    if precision != "fp32":
+        parts.append(f"precision={precision}")
     return "/".join(parts)
 
 

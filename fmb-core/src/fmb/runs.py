@@ -44,7 +44,8 @@ REPORT = "report.html"
 FIGURES = "figures"
 #: key of the run id in scores.parquet's schema metadata (equal to results.json's ``run_id``)
 RUN_ID_KEY = b"fmb.run_id"
-#: the configuration keys that make two runs the same system (device, batch size, output do not)
+#: the configuration keys that make two runs the same system (device, batch size, output do not; the
+#: embedding precision does: bf16 autocast gives other numbers)
 SYSTEM_KEYS = (
     "model",
     "model_options",
@@ -54,8 +55,11 @@ SYSTEM_KEYS = (
     "dataset_options",
     "modality",
     "weights",
+    "precision",
     "seed",
 )
+#: values of system keys that runs written before the key existed lack (so an old fp32 run is still the same system)
+SYSTEM_KEY_DEFAULTS = {"precision": "fp32"}
 
 
 class Metrics(TypedDict, total=False):
@@ -165,7 +169,7 @@ def validate_results(result: dict[str, Any], where: str = RESULTS) -> None:
 
 def system_of(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a run's ``config`` that identifies its system (see :data:`SYSTEM_KEYS`)."""
-    return {k: config.get(k) for k in SYSTEM_KEYS}
+    return {k: config.get(k, SYSTEM_KEY_DEFAULTS.get(k)) for k in SYSTEM_KEYS}
 
 
 def _describe(config: dict[str, Any]) -> str:
