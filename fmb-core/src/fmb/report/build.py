@@ -11,6 +11,7 @@ import numpy as np
 
 from fmb import __version__
 from fmb.io import atomic_path
+from fmb.leaderboard import MORE_SCORES, SCORES
 from fmb.report import figures as F
 from fmb.report.collect import Ranking, Run, load_runs, systems
 from fmb.report.embedmap import UnavailableError
@@ -18,18 +19,8 @@ from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 from fmb.report.progress import Steps
 from fmb.runs import expand_run_dirs
 
-METRIC_COLUMNS = (
-    "auroc",
-    "average_precision",
-    "precision@10",
-    "precision@50",
-    "precision@100",
-    "precision@1%",
-    "recall@100",
-    "recall@1%",
-    "artefact_fraction@100",
-    "artefact_fraction@1%",
-)
+#: the report's metrics table: the leaderboard's figures (one owner: fmb.leaderboard), in its order
+METRIC_COLUMNS = (*(key for key, _ in SCORES), *MORE_SCORES)
 METRIC_NAMES = ("AUROC", "AP", "P@10", "P@50", "P@100", "P@1%", "R@100", "R@1%", "Art@100", "Art@1%")
 #: columns where the lowest value is the best
 LOWER_BETTER = {"artefact_fraction@100", "artefact_fraction@1%"}
