@@ -36,12 +36,12 @@ def main() -> None:
 
     from fmb.data import canonical as C
     from fmb.probes.embeddings import embed_table
-    from fmb.probes.regress import labels_of, run_probes
-    from fmb.threads import n_threads
+    from fmb.probes.regress import fit_threads, labels_of, run_probes
 
     t0 = time.perf_counter()
     base = embed_table("baseline", "synthetic", {}, {"size": a.n}, seed=a.seed)
-    print(f"load {os.getloadavg()}; {n_threads()} threads; baseline embedded in {time.perf_counter() - t0:.1f} s")
+    dt = time.perf_counter() - t0
+    print(f"load {os.getloadavg()}; {fit_threads()} thread(s) per fit; baseline embedded in {dt:.1f} s")
     labels = labels_of(base)
     rng = np.random.default_rng(a.seed)
     y = np.column_stack([np.nan_to_num(v) for v in labels.values()])
