@@ -8,6 +8,24 @@ targets x 2 regressors (ridge, hgb) = 42 five-fold fits. Only the probe is timed
 generation and the baseline's embedding are not). Target: under 60 s on the 2-core machine.
 
     python bench/bench_probe.py [--n 2000] [--folds 5] [--threads N]
+
+Measured on the shared 2-core VM, 2026-11-30 (load average in brackets; noisy):
+
+before = 2fc1e1e (2 threads per fit, one ridge per target); after = 1 thread per fit, ridge on all
+targets at once (same predictions):
+
+* ``--n 600``: before did not finish, killed after 227 s of probe (load 2.7-3.3); after 32.1 s wall,
+  31.6 s cpu (load 2.8), run just before it.
+* ``--n 2000``: before not run to the end (under load ~3.6 a profile used 10 CPU minutes at n=600
+  without finishing); after 141.5 s wall, 139.1 s cpu (load 2.1-2.5): ABOVE the 60 s target.
+
+Per five-fold fit at n=600 (one target, baseline embeddings, load ~3.6-3.9), 2 threads -> 1 thread:
+ridge 1,024-d 8.58 -> 0.62 s, hgb 1,024-d 8.35 -> 1.51 s, hgb 128-d 37.3 -> 1.46 s, ridge 1,152-d 13.96 ->
+0.33 s (OpenMP/BLAS barriers waiting on a descheduled thread). At n=2000, 1 thread: ridge on 1,024-d 19 s
+(the SVD of the 1,600 x 1,024 training fold, now shared by the three targets), hgb 2.4-2.9 s per target.
+What is left above 60 s: six >= 768-d feature sets x 5 SVDs for ridge (~90 s) and 21 hgb five-fold fits
+(~50 s). Reaching 60 s needs a change in what is measured (ridge on PCA components, or hgb with early
+stopping on a held-out fraction), not done here.
 """
 
 from __future__ import annotations
@@ -36,12 +54,12 @@ def main() -> None:
 
     from fmb.data import canonical as C
     from fmb.probes.embeddings import embed_table
-    from fmb.probes.regress import labels_of, run_probes
-    from fmb.threads import n_threads
+    from fmb.probes.regress import fit_threads, labels_of, run_probes
 
     t0 = time.perf_counter()
     base = embed_table("baseline", "synthetic", {}, {"size": a.n}, seed=a.seed)
-    print(f"load {os.getloadavg()}; {n_threads()} threads; baseline embedded in {time.perf_counter() - t0:.1f} s")
+    dt = time.perf_counter() - t0
+    print(f"load {os.getloadavg()}; {fit_threads()} thread(s) per fit; baseline embedded in {dt:.1f} s")
     labels = labels_of(base)
     rng = np.random.default_rng(a.seed)
     y = np.column_stack([np.nan_to_num(v) for v in labels.values()])

@@ -118,3 +118,54 @@ def test_hgb_reduces_wide_features_with_pca_fitted_per_fold():
     X = latent @ rng.normal(size=(3, 80)) + 0.1 * rng.normal(size=(200, 80))
     y = latent.sum(axis=1)
     assert scores("log_sfr", y, oof_predict(X, y, "hgb", folds=3, seed=0))["r2"] > 0.6
+
+
+def test_ridge_on_several_targets_equals_separate_fits():
+    # one multi-target RidgeCV per fold must keep each target's own alpha: compare against
+    # per-target fits computed independently with scikit-learn on the same seeded folds
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 5))
+    # very different noise levels -> very different best alphas per target
+    Y = np.column_stack([X[:, 0] + 0.01 * rng.normal(size=90), 0.1 * X[:, 1] + 3.0 * rng.normal(size=90)])
+    got = oof_predict(X, Y, "ridge", folds=3, seed=0)
+    for j in range(2):
+        want = np.empty(90)
+        for tr, te in KFold(3, shuffle=True, random_state=0).split(X):
+            m = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15))).fit(X[tr], Y[tr, j])
+            want[te] = m.predict(X[te])
+        np.testing.assert_allclose(got[:, j], want, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(oof_predict(X, Y[:, j], "ridge", folds=3, seed=0), want, rtol=1e-8, atol=1e-10)
+
+
+def test_probe_rows_with_targets_missing_on_different_objects():
+    # targets with different NaN objects are fitted on their own objects (own folds), as before grouping
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(80, 3)).astype(np.float32)
+    z = 0.5 + 0.1 * X[:, 0]
+    m = 10.0 + X[:, 1]
+    m[:7] = np.nan
+    from fmb.probes.regress import probe_features
+
+    rows = probe_features("f", X, {"redshift": z, "log_mstar": m}, ("ridge",), folds=3, seed=0)
+    by = {r["target"]: r for r in rows}
+    assert by["redshift"]["n"] == 80 and by["log_mstar"]["n"] == 73
+    want = scores("log_mstar", m[7:], oof_predict(X[7:], m[7:], "ridge", folds=3, seed=0))
+    assert by["log_mstar"]["r2"] == pytest.approx(want["r2"])
+    assert by["redshift"]["r2"] == pytest.approx(scores("redshift", z, oof_predict(X, z, "ridge", 3, 0))["r2"])
+
+
+def test_fit_threads_default_one_and_env_override(monkeypatch):
+    from fmb.probes.regress import fit_threads
+
+    monkeypatch.delenv("FMB_THREADS", raising=False)
+    assert fit_threads() == 1
+    monkeypatch.setenv("FMB_THREADS", "3")
+    assert fit_threads() == 3
+    monkeypatch.setenv("FMB_THREADS", "zero")
+    with pytest.raises(UsageError, match="FMB_THREADS"):
+        fit_threads()

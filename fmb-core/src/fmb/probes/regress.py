@@ -8,11 +8,18 @@ Redshift scores (dz = z_pred - z_true, z = z_true):
 Speed: ``hgb`` reduces the features to at most :data:`HGB_PCA_COMPONENTS` principal components
 (scikit-learn PCA, fitted on each training fold only, so nothing leaks into the held-out fold)
 before gradient boosting: histogram boosting's cost grows with the number of features, and raw
-1,024-d embeddings made one fit take minutes. Every fit runs inside :func:`fmb.threads.limited`.
+1,024-d embeddings made one fit take minutes. ``ridge`` fits every target that has the same objects
+at once (``RidgeCV(alpha_per_target=True)``: one decomposition of the features per fold, each
+target still gets its own alpha by its own leave-one-out error, so the predictions equal separate
+fits). Every fit runs inside :func:`fmb.threads.limited` with :func:`fit_threads` threads: one
+unless ``FMB_THREADS`` (``fmb --threads``) says otherwise, because these fits are small and
+OpenMP/BLAS pools of two threads on the loaded 2-core machine made them 5-25x slower (a barrier
+per tree node waits on a descheduled thread; see bench/bench_probe.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +28,8 @@ import pyarrow as pa
 
 from fmb.data import canonical as C
 from fmb.errors import UsageError
-from fmb.threads import limited
+from fmb.threads import ENV as THREADS_ENV
+from fmb.threads import limited, n_threads
 
 TARGETS = C.PHYSICAL
 REGRESSORS = ("ridge", "hgb")
@@ -42,6 +50,11 @@ def outlier_fraction(z_true: np.ndarray, z_pred: np.ndarray, threshold: float = 
     return float(np.mean(np.abs(np.asarray(z_pred, np.float64) - z) / (1.0 + z) > threshold))
 
 
+def fit_threads() -> int:
+    """Threads for each probe fit: ``$FMB_THREADS`` when set (UsageError on a bad value), else 1."""
+    return n_threads() if os.environ.get(THREADS_ENV, "").strip() else 1
+
+
 def make_regressor(name: str, seed: int, n_features: int | None = None) -> Any:
     """A scikit-learn regressor: ``ridge`` (z-score, RidgeCV) or ``hgb`` (z-score, PCA to at most
     :data:`HGB_PCA_COMPONENTS` components when ``n_features`` is wider, HistGradientBoosting)."""
@@ -52,7 +65,8 @@ def make_regressor(name: str, seed: int, n_features: int | None = None) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     if name == "ridge":
-        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
+        # alpha_per_target: with a 2-D y each column keeps its own best alpha (as separate fits would)
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15), alpha_per_target=True))
     if name == "hgb":
         steps = [StandardScaler()]
         if n_features is not None and n_features > HGB_PCA_COMPONENTS:
@@ -62,16 +76,17 @@ def make_regressor(name: str, seed: int, n_features: int | None = None) -> Any:
 
 
 def oof_predict(X: np.ndarray, y: np.ndarray, regressor: str, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Out-of-fold predictions of ``y`` from ``X`` (shuffled k-fold, seeded)."""
+    """Out-of-fold predictions of ``y`` from ``X`` (shuffled k-fold, seeded). ``y`` is (n,) or, for
+    ``ridge`` only, (n, targets): then each column is predicted as by its own call."""
     from sklearn.model_selection import KFold
 
     if len(y) < 2 * folds:
         raise UsageError(f"probe: {len(y)} objects are too few for {folds}-fold cross-validation")
-    pred = np.empty(len(y))
-    with limited():
+    pred = np.empty(np.shape(y))
+    with limited(fit_threads()):
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
             model = make_regressor(regressor, seed, X.shape[1])
-            pred[test] = model.fit(X[train], y[train]).predict(X[test])
+            pred[test] = np.reshape(model.fit(X[train], y[train]).predict(X[test]), (len(test), *pred.shape[1:]))
     return pred
 
 
@@ -103,13 +118,25 @@ def probe_features(
     ``advance(1)`` is called after each target x regressor (a progress bar)."""
     rows = []
     finite = np.isfinite(X).all(axis=1)
+    masks = {t: finite & np.isfinite(y) for t, y in labels.items()}
+    # ridge: one multi-target fit per group of targets with the same objects (same folds, as separate calls)
+    ridge: dict[str, np.ndarray] = {}
+    if "ridge" in regressors:
+        groups: dict[bytes, list[str]] = {}
+        for t, ok in masks.items():
+            if ok.sum() >= 2 * folds:
+                groups.setdefault(np.packbits(ok).tobytes(), []).append(t)
+        for ts in groups.values():
+            ok = masks[ts[0]]
+            P = oof_predict(X[ok], np.column_stack([labels[t][ok] for t in ts]), "ridge", folds, seed)
+            ridge.update({t: P[:, i] for i, t in enumerate(ts)})
     for target, y in labels.items():
-        ok = finite & np.isfinite(y)
+        ok = masks[target]
         if ok.sum() < 2 * folds:
             advance(len(regressors))
             continue
         for reg in regressors:
-            pred = oof_predict(X[ok], y[ok], reg, folds, seed)
+            pred = ridge[target] if reg == "ridge" else oof_predict(X[ok], y[ok], reg, folds, seed)
             advance(1)
             rows.append(
                 {
