@@ -60,6 +60,44 @@ def test_concurrent_shard_writers_assemble_one_complete_manifest(toy):
     assert full.table.column("object_id").to_pylist() == list(range(64))
 
 
+def test_a_manifest_assembled_before_another_writers_marker_is_rewritten(toy):
+    """The race CI hit: writer A assembles before writer B's marker lands, B renames its manifest, then A
+    renames its older one last. A assembles again after its rename and rewrites until the markers agree."""
+    model, ds = setup(64)
+    for i in range(4):
+        E.embed_shard(model, ds, i, 4, batch_size=8)
+    a = E.EmbeddingCache(model, ds, 16)
+    real = a._assemble
+    calls = []
+
+    def late(*args):
+        m = real()
+        if not calls:  # A's first assembly predates shard 3's marker
+            m = {**m, "shards": {k: v for k, v in m["shards"].items() if k != "3"}, "complete": False}
+        calls.append(m)
+        return m
+
+    a._assemble = late
+    a.write_manifest()
+    on_disk = json.loads(a.manifest_path.read_text())
+    assert len(calls) >= 3 and on_disk["complete"] and sorted(on_disk["shards"]) == ["0", "1", "2", "3"]
+
+
+def test_a_reader_repairs_a_manifest_that_misses_a_finished_shard(toy):
+    """All markers present but the manifest on disk lost the race: the next reader rewrites it, so
+    readers that know only the entry's folder (detect, probes, report) see it complete."""
+    model, ds = setup(64)
+    for i in range(4):
+        E.embed_shard(model, ds, i, 4, batch_size=8)
+    cache = E.EmbeddingCache(model, ds, 16)
+    stale = {**cache.manifest, "shards": {k: v for k, v in cache.manifest["shards"].items() if k != "2"}}
+    fmb.io.write_json({**stale, "complete": False}, cache.manifest_path)
+    assert E.read_verified(cache.path)[0] is None
+    full = E.embed_dataset(model, ds, cached_only=True)
+    table, why = E.read_verified(full.path)
+    assert why == "" and table.column("object_id").to_pylist() == list(range(64))
+
+
 def test_a_shard_without_its_marker_is_not_complete(toy, monkeypatch):
     """Killed between the shard's bytes and its done-marker: the shard is rebuilt, never read."""
     model, ds = setup()

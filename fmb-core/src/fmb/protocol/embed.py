@@ -337,9 +337,28 @@ class EmbeddingCache:
         }
 
     def write_manifest(self) -> None:
-        """Assemble the manifest from the markers (harmless if concurrent writers do the same)."""
-        self.manifest = self._assemble()
-        write_json(self.manifest, self.manifest_path)
+        """Assemble the manifest from the markers and write it until it stays what the markers say.
+
+        Concurrent writers (threads, or Slurm shards on other nodes) each assemble, then rename their
+        manifest into place; a writer that assembled before another's marker landed can rename last and
+        leave a manifest that misses that shard. So every writer assembles again after its rename and
+        rewrites while the markers say more than it wrote: the last rename is then one whose writer saw
+        every marker (each marker's writer renames a manifest after writing its marker).
+        """
+        for _ in range(self.n_shards + 2):  # each round sees at least one more marker
+            self.manifest = self._assemble()
+            write_json(self.manifest, self.manifest_path)
+            if self._assemble()["shards"] == self.manifest["shards"]:
+                return
+
+    def manifest_stale(self) -> bool:
+        """True when the manifest on disk does not list what the markers say (a concurrent writer's race,
+        or an older build): readers rewrite it so that key-only readers see the same entry."""
+        try:
+            on_disk = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return True
+        return not isinstance(on_disk, dict) or on_disk.get("shards") != self.manifest["shards"]
 
     def read(self) -> pa.Table:
         return pa.concat_tables([pq.read_table(self.shard_file(i)) for i in range(self.n_shards)])
@@ -538,7 +557,7 @@ def embed_dataset(
         cached_only,
         workers,
     )
-    if not cache.manifest["complete"] or built:
+    if not cache.manifest["complete"] or built or cache.manifest_stale():
         cache.write_manifest()
     if not cached_only:
         record_request(model, dataset, cache)
