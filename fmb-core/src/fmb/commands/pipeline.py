@@ -50,6 +50,38 @@ def _configs(config_file: str | None, **overrides: Any) -> list:
     return expand(resolve(data, overrides))
 
 
+#: the options that name the systems a command scores (``fmb run`` and ``fmb detect``; the config's fields)
+SYSTEM_FIELDS = (
+    "models",
+    "detectors",
+    "datasets",
+    "modality",
+    "weights",
+    "seeds",
+    "device",
+    "batch_size",
+    "precision",
+    "output",
+    "overwrite",
+)
+
+
+def _systems(config_file: str | None, check_dirs: bool, **overrides: Any) -> tuple[Any, list]:
+    """(registry, configs) of the systems a command scores: bad names, options and detector parameters, and
+    (``check_dirs``) an output folder holding another system's run, fail here, before any work."""
+    from fmb.plugins import registry
+    from fmb.protocol.run import check_config
+    from fmb.runs import check_run_dir
+
+    cfgs, reg = _configs(config_file, **overrides), registry()
+    for c in cfgs:
+        check_config(reg, c)
+    if check_dirs:
+        for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, overrides.get("output"))):
+            check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
+    return reg, cfgs
+
+
 def _out_dirs(cfgs: list, output: str | None) -> list[Path]:
     from fmb.executors.plan import out_dirs
 
@@ -105,53 +137,17 @@ def _print_results(done: list, reporter: Any, report: bool) -> None:
     help="Replace another system's run in the output folder (its report and figures too).",
 )
 @run_options
-def run(
-    models,
-    detectors,
-    datasets,
-    modality,
-    weights,
-    seeds,
-    device,
-    batch_size,
-    precision,
-    config_file,
-    quiet,
-    output,
-    no_report,
-    overwrite,
-    **xopts,
-) -> None:
+def run(config_file, quiet, no_report, **opts) -> None:
     """Run the benchmark: embed, detect, score and write results for each system.
 
     Every path (plain, ``--shards``, ``--shard-size``, ``--executor slurm``) runs the same units
     (:mod:`fmb.executors.units`): embed shards, score each system from the cache, report.
     """
     from fmb.commands.execute import run_matrix
-    from fmb.plugins import registry
-    from fmb.protocol.run import check_config
-    from fmb.runs import check_run_dir
 
-    cfgs = _configs(
-        config_file,
-        models=models,
-        detectors=detectors,
-        datasets=datasets,
-        modality=modality,
-        weights=weights,
-        seeds=seeds,
-        device=device,
-        batch_size=batch_size,
-        precision=precision,
-        output=output,
-        overwrite=overwrite,
-    )
-    reg = registry()
-    for c in cfgs:  # bad names, options and detector parameters fail before any work
-        check_config(reg, c)
-    if xopts.get("executor", "local") == "local":  # and a folder holding another system's run
-        for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
-            check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
+    fields = {k: opts.pop(k) for k in SYSTEM_FIELDS}
+    output, xopts = fields["output"], opts
+    reg, cfgs = _systems(config_file, check_dirs=xopts.get("executor", "local") == "local", **fields)
     reporter = _reporter(quiet)
     done = run_matrix(reg, cfgs, output, reporter, report=not no_report, **xopts)
     if done is not None:
@@ -196,48 +192,14 @@ def embed(
     help="Replace another system's run in the output folder (its report and figures too).",
 )
 @click.option("--report", is_flag=True, help="Write report.html in each run folder too.")
-def detect(
-    models,
-    detectors,
-    datasets,
-    modality,
-    weights,
-    seeds,
-    device,
-    batch_size,
-    precision,
-    config_file,
-    quiet,
-    output,
-    overwrite,
-    report,
-) -> None:
+def detect(config_file, quiet, report, **fields) -> None:
     """Detect and score from cached embeddings only (stage 3; run `fmb embed` first). The model is never
     built: the cache key is the one `fmb embed` recorded for the same model, options, weights and seed."""
     from fmb.executors.units import ReportRuns, ScoreSystem
-    from fmb.plugins import registry
-    from fmb.protocol.run import check_config
-    from fmb.runs import check_run_dir
 
-    cfgs = _configs(
-        config_file,
-        models=models,
-        detectors=detectors,
-        datasets=datasets,
-        modality=modality,
-        weights=weights,
-        seeds=seeds,
-        device=device,
-        batch_size=batch_size,
-        precision=precision,
-        output=output,
-        overwrite=overwrite,
-    )
-    reg, reporter = registry(), _reporter(quiet)
-    for c in cfgs:
-        check_config(reg, c)
-    for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output)):
-        check_run_dir(out_dir, cfg.to_dict(), overwrite=cfg.overwrite)
+    output = fields["output"]
+    reg, cfgs = _systems(config_file, check_dirs=True, **fields)
+    reporter = _reporter(quiet)
     done = [
         (str(out_dir), ScoreSystem(cfg, out_dir).run(reg, reporter))
         for cfg, out_dir in zip(cfgs, _out_dirs(cfgs, output))
