@@ -42,3 +42,37 @@ def test_cli_threads_option_sets_the_environment(monkeypatch):
     assert CliRunner().invoke(cli, ["--threads", "2", "plugins", "--json"]).exit_code == 0
     assert os.environ.pop("FMB_THREADS") == "2"
     assert CliRunner().invoke(cli, ["--threads", "0", "plugins"]).exit_code == 2
+
+
+def test_embed_and_the_report_map_run_with_the_stage_thread_count(toy, monkeypatch):
+    """Every stage caps its pools (module docstring of fmb.threads): observed from inside the model's embed
+    and the report's 2-D map, with FMB_THREADS=1 against a default of more."""
+    import numpy as np
+
+    from fmb.plugins import registry
+    from fmb.protocol import embed as E
+    from fmb.protocol.run import RunConfig, load_model, open_dataset
+    from fmb.report import embedmap
+
+    seen = []
+    monkeypatch.setenv("FMB_THREADS", "1")
+    reg = registry()
+    model = load_model(reg, RunConfig(model="baseline", detector="knn"), "cpu")
+    real = model.embed
+
+    def spy(batch, *a, **k):
+        seen.append({p["num_threads"] for p in threadpool_info()})
+        return real(batch, *a, **k)
+
+    monkeypatch.setattr(model, "embed", spy)
+    E.embed_dataset(model, open_dataset(reg, "toy", {"size": 20}), batch_size=8, workers=0)
+    real_project = embedmap._project
+
+    def spy_project(*a):
+        seen.append({p["num_threads"] for p in threadpool_info()})
+        return real_project(*a)
+
+    monkeypatch.setattr(embedmap, "_project", spy_project)
+    xy = embedmap.project(np.random.default_rng(0).normal(size=(30, 8)), "pca")
+    assert xy.shape == (30, 2) and np.isfinite(xy).all()
+    assert len(seen) >= 2 and all(s == {1} for s in seen)

@@ -48,6 +48,7 @@ from fmb.io import write_json, write_parquet
 from fmb.models.base import Model
 from fmb.protocol.accel import DEFAULT_PRECISION, check_precision, forward_context, model_device, pin, pin_memory_for
 from fmb.protocol.prefetch import prefetch_batches
+from fmb.threads import limited
 
 #: 3: the key covers resolved options, preprocessing version, weights content and dataset options;
 #: shards carry XXH3-128 content hashes
@@ -546,17 +547,18 @@ def embed_dataset(
     cache = EmbeddingCache(model, dataset, shard_size, check_model_precision(model, precision))
     if not cached_only:
         cache.relayout(notice)
-    reused, built, rebuilt = _fill(
-        cache,
-        range(cache.n_shards),
-        model,
-        dataset,
-        batch_size,
-        progress or (lambda n: None),
-        notice,
-        cached_only,
-        workers,
-    )
+    with limited():  # torch, BLAS and OpenMP pools at --threads / FMB_THREADS (fmb.threads)
+        reused, built, rebuilt = _fill(
+            cache,
+            range(cache.n_shards),
+            model,
+            dataset,
+            batch_size,
+            progress or (lambda n: None),
+            notice,
+            cached_only,
+            workers,
+        )
     if not cache.manifest["complete"] or built or cache.manifest_stale():
         cache.write_manifest()
     if not cached_only:
@@ -616,9 +618,10 @@ def embed_shard(
     if index >= cache.n_shards:
         return ShardResult(cache.key, cache.path, index, count, (len(dataset), len(dataset)), False, None)
     cache.relayout(notice)
-    _, built, rebuilt = _fill(
-        cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice, False, workers
-    )
+    with limited():
+        _, built, rebuilt = _fill(
+            cache, [index], model, dataset, batch_size, progress or (lambda n: None), notice, False, workers
+        )
     record_request(model, dataset, cache)
     return ShardResult(
         cache.key,

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from fmb.data import canonical as C
 from fmb.report.collect import Run
+from fmb.threads import limited
 
 METHODS = ("auto", "pca", "umap")
 #: below this many objects "auto" uses PCA: UMAP's start-up costs more than it shows on a handful of points
@@ -94,7 +95,12 @@ def project(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     xy = np.full((len(X), 2), np.nan)
     if ok.sum() < 3:
         return xy
-    Xf = X[ok].astype(np.float64)
+    with limited():  # BLAS/OpenMP (PCA, UMAP's numba aside) at --threads / FMB_THREADS (fmb.threads)
+        xy[ok] = _project(X[ok].astype(np.float64), method, seed)
+    return xy
+
+
+def _project(Xf: np.ndarray, method: str, seed: int) -> np.ndarray:
     if method == "umap":
         import warnings
 
@@ -104,13 +110,11 @@ def project(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
             Xf = pca(Xf, 50, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            xy[ok] = umap.UMAP(
-                n_components=2, n_neighbors=min(15, int(ok.sum()) - 1), random_state=seed, n_jobs=1
+            return umap.UMAP(
+                n_components=2, n_neighbors=min(15, len(Xf) - 1), random_state=seed, n_jobs=1
             ).fit_transform(Xf)
-    else:
-        p = pca(Xf, 2, seed)
-        xy[ok] = p if p.shape[1] == 2 else np.column_stack([p, np.zeros(len(p))])
-    return xy
+    p = pca(Xf, 2, seed)
+    return p if p.shape[1] == 2 else np.column_stack([p, np.zeros(len(p))])
 
 
 #: bump when :func:`project` changes what it computes: every cached map is then recomputed
