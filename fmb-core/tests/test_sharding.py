@@ -80,7 +80,7 @@ def test_a_manifest_assembled_before_another_writers_marker_is_rewritten(toy):
     a._assemble = late
     a.write_manifest()
     on_disk = json.loads(a.manifest_path.read_text())
-    assert len(calls) >= 3 and on_disk["complete"] and sorted(on_disk["shards"]) == ["0", "1", "2", "3"]
+    assert len(calls) >= 2 and on_disk["complete"] and sorted(on_disk["shards"]) == ["0", "1", "2", "3"]
 
 
 def test_a_reader_repairs_a_manifest_that_misses_a_finished_shard(toy):

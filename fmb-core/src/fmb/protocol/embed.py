@@ -323,8 +323,8 @@ class EmbeddingCache:
     def _assemble(self) -> dict[str, Any]:
         shards = {}
         for i in range(self.n_shards):
-            entry, f = self.marker(i), self.shard_file(i)
-            if entry is not None and f.exists() and f.stat().st_size == entry["bytes"]:
+            if self._listable(i):
+                entry = self.marker(i)
                 shards[str(i)] = {k: entry.get(k) for k in ("rows", "bytes", "algorithm", "hash", *MADE_KEYS)}
         return {
             "key_ingredients": self.ident,
@@ -349,8 +349,16 @@ class EmbeddingCache:
         for _ in range(self.n_shards + 2):  # each round sees at least one more marker
             self.manifest = self._assemble()
             write_json(self.manifest, self.manifest_path)
-            if self._assemble()["shards"] == self.manifest["shards"]:
+            if not any(self._listable(i) for i in range(self.n_shards) if str(i) not in self.manifest["shards"]):
                 return
+
+    def _listable(self, i: int) -> bool:
+        """What :meth:`_assemble` lists: shard ``i`` has this layout's marker and a file of its size."""
+        entry, f = self.marker(i), self.shard_file(i)
+        try:
+            return entry is not None and f.stat().st_size == entry["bytes"]
+        except OSError:
+            return False
 
     def manifest_stale(self) -> bool:
         """True when the manifest on disk does not list what the markers say (a concurrent writer's race,
