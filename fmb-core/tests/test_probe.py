@@ -224,3 +224,23 @@ def test_fit_threads_default_one_and_env_override(monkeypatch):
     monkeypatch.setenv("FMB_THREADS", "zero")
     with pytest.raises(UsageError, match="FMB_THREADS"):
         fit_threads()
+
+
+def test_run_probes_same_numbers_whatever_the_row_order():
+    # folds, the random control and hgb's held-out split follow object_id, not the table's row order
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(60, 5)).astype(np.float32)
+    ids = rng.permutation(1000)[:60]
+    t = pa.table(
+        {
+            "object_id": ids,
+            "redshift": 0.5 + 0.1 * X[:, 0],
+            "log_sfr": X[:, 1] + 0.1 * rng.normal(size=60),
+            "image": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 5),
+        }
+    )
+    a = run_probes("m", t, folds=3, seed=0)
+    b = run_probes("m", t.take(pa.array(rng.permutation(60))), folds=3, seed=0)
+    assert len(a) == 8 and a == b
+    with pytest.raises(UsageError, match="object_id"):
+        run_probes("m", t.drop(["object_id"]), folds=3)

@@ -201,9 +201,16 @@ def run_probes(
 ) -> list[dict[str, Any]]:
     """Rows for each output of ``model``, then random Gaussian features (same dimension as the model's
     widest probed output, seeded) and the baseline model, all on the model's objects. ``reporter``
-    (:class:`fmb.reporting.Reporter`) shows a progress bar over the fits."""
+    (:class:`fmb.reporting.Reporter`) shows a progress bar over the fits. The objects are put in
+    ``object_id`` order first, so the folds, the random features and every number are the same
+    whatever the order of the table's rows (UsageError when the table has no ``object_id``)."""
+    import pyarrow.compute as pc
+
     from fmb.reporting import Reporter
 
+    if C.OBJECT_ID not in table.column_names:
+        raise UsageError(f"probe: the embedding table of model {model!r} has no {C.OBJECT_ID} column")
+    table = table.take(pc.sort_indices(table, sort_keys=[(C.OBJECT_ID, "ascending")]))
     outs = [o for o in outputs_of(table) if modality in (None, o)]
     if not outs:
         raise UsageError(f"probe: model {model!r} has no {modality or 'embedding'} output in this run")
