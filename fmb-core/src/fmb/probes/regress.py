@@ -136,8 +136,9 @@ def probe_features(
     seed: int,
     advance: Callable[[int], None] = lambda n: None,
 ) -> list[dict[str, Any]]:
-    """One row per target x regressor for one feature matrix (rows with NaNs are skipped);
-    ``advance(1)`` is called after each target x regressor (a progress bar)."""
+    """One row per target x regressor for one feature matrix (rows with NaNs are skipped); the targets
+    with the same objects are fitted together (:func:`oof_predict`), and ``advance(k)`` is called with
+    the number of target x regressor rows each fit (or skip) completes (a progress bar)."""
     rows = []
     finite = np.isfinite(X).all(axis=1)
     masks = {t: finite & np.isfinite(y) for t, y in labels.items()}
