@@ -149,9 +149,10 @@ def test_hgb_on_several_targets_equals_the_pipeline_per_target():
 
 
 @pytest.mark.parametrize("n, p", [(40, 6), (12, 30)])  # n > p (X'X) and n <= p (XX')
-def test_ridge_loo_matches_ridgecv_and_brute_force_leave_one_out(n, p):
+def test_ridge_loo_matches_ridgecv_and_brute_force_leave_one_out(n, p, monkeypatch):
     from sklearn.linear_model import Ridge, RidgeCV
 
+    from fmb.probes import ridge as ridge_mod
     from fmb.probes.ridge import ALPHAS, ridge_loo
 
     rng = np.random.default_rng(7)
@@ -164,6 +165,10 @@ def test_ridge_loo_matches_ridgecv_and_brute_force_leave_one_out(n, p):
     ref = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(X, Y)
     np.testing.assert_array_equal(alpha, ref.alpha_)
     np.testing.assert_allclose(pred, ref.predict(T), rtol=1e-8, atol=1e-9)
+    monkeypatch.setattr(ridge_mod, "BLOCK", 7)  # rows taken in blocks (survey scale): same fit
+    pred7, alpha7 = ridge_loo(X, Y, T)
+    np.testing.assert_array_equal(alpha7, alpha)
+    np.testing.assert_allclose(pred7, pred, rtol=1e-10, atol=1e-12)
     # the chosen alpha really has the least mean squared error over n explicit leave-one-out refits
     err = np.zeros((len(ALPHAS), 3))
     for k, a in enumerate(ALPHAS):

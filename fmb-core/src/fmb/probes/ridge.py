@@ -30,46 +30,67 @@ import numpy as np
 ALPHAS = np.logspace(-3, 4, 15)
 
 
+#: rows per block in the n > p case: float64 temporaries stay O(BLOCK x p), not O(n x p), at survey scale
+BLOCK = 8192
+
+
 def ridge_loo(
     X: np.ndarray, Y: np.ndarray, X_test: np.ndarray, alphas: np.ndarray = ALPHAS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ridge on ``X`` (n, p) and ``Y`` (n, t), one alpha per target by leave-one-out error.
 
     ``X`` and ``X_test`` (m, p) must already be scaled as wanted (``fmb probe`` standardises on the
-    training fold). Returns ``(predictions (m, t), chosen alphas (t,))``, float64. Alphas must be
-    positive (ValueError otherwise); n must be at least 2.
+    training fold); the arithmetic is float64 whatever their dtype. Returns ``(predictions (m, t),
+    chosen alphas (t,))``. Alphas must be positive and n at least 2 (ValueError otherwise). Memory:
+    beyond ``X``, O(p^2 + BLOCK p + n t k) floats when n > p, O(n^2 + n p) otherwise.
     """
-    from scipy import linalg  # LAPACK syevr through scipy, a kept library
+    from scipy import linalg  # LAPACK's symmetric eigensolver through scipy, a kept library
 
     alphas = np.asarray(alphas, np.float64)
     if alphas.ndim != 1 or not len(alphas) or not np.all(alphas > 0):
         raise ValueError(f"ridge alphas must be a non-empty 1-D array of positive values, got {alphas!r}")
-    X = np.asarray(X, np.float64)
+    X = np.asarray(X)
     Y = np.asarray(Y, np.float64).reshape(len(X), -1)
     n, p = X.shape
     if n < 2:
         raise ValueError(f"ridge needs at least 2 objects, got {n}")
-    mu, ymu = X.mean(axis=0), Y.mean(axis=0)
-    Xc, Yc = X - mu, Y - ymu
-    if n > p:  # X'X = V diag(s^2) V', B = Xc V
-        s2, V = linalg.eigh(Xc.T @ Xc)
-        B, U = Xc @ V, None
-    else:  # XX' = U diag(s^2) U', B = U S
-        s2, U = linalg.eigh(Xc @ Xc.T)
-        V = None
-    s2 = np.clip(s2, 0.0, None)  # rounding can leave tiny negative eigenvalues of a PSD matrix
-    if U is not None:
-        B = U * np.sqrt(s2)
-    r, t, k = len(s2), Y.shape[1], len(alphas)
-    inv = 1.0 / (s2[:, None] + alphas[None, :])  # (r, k)
-    h = 1.0 / n + (B * B) @ inv  # (n, k): hat diagonal per alpha
-    BtY = B.T @ Yc  # (r, t)
-    fitted = (B @ (BtY[:, :, None] * inv[:, None, :]).reshape(r, t * k)).reshape(n, t, k)  # centred
-    loo = (Yc[:, :, None] - fitted) / (1.0 - h)[:, None, :]
-    best = np.argmin(np.mean(loo**2, axis=0), axis=1)  # (t,): the first minimum, as RidgeCV
-    if V is not None:
+    t, k = Y.shape[1], len(alphas)
+    mu, ymu = X.mean(axis=0, dtype=np.float64), Y.mean(axis=0)
+    Yc = Y - ymu
+    blocks = [slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK)]
+
+    def centred(b: slice) -> np.ndarray:
+        return np.asarray(X[b], np.float64) - mu
+
+    if n > p:  # X'X = V diag(s^2) V'; B = Xc V (= U S), built block by block
+        G, XtY = np.zeros((p, p)), np.zeros((p, t))
+        for b in blocks:
+            Xb = centred(b)
+            G += Xb.T @ Xb
+            XtY += Xb.T @ Yc[b]
+        s2, V = linalg.eigh(G)
+        s2 = np.clip(s2, 0.0, None)  # rounding can leave tiny negative eigenvalues of a PSD matrix
+        BtY = V.T @ XtY  # (p, t)
+        inv = 1.0 / (s2[:, None] + alphas[None, :])  # (p, k)
+        M = (BtY[:, :, None] * inv[:, None, :]).reshape(p, t * k)
+        sq = np.zeros((t, k))
+        for b in blocks:
+            Bb = centred(b) @ V
+            h = 1.0 / n + (Bb * Bb) @ inv  # (rows, k): hat diagonal per alpha
+            loo = (Yc[b][:, :, None] - (Bb @ M).reshape(-1, t, k)) / (1.0 - h)[:, None, :]
+            sq += np.sum(loo**2, axis=0)
+        best = np.argmin(sq, axis=1)  # (t,): the first minimum, as RidgeCV
         W = V @ (BtY * inv[:, best])  # (p, t) = V diag(1/(s^2+a)) V' Xc' yc
-    else:
-        W = Xc.T @ (U @ ((U.T @ Yc) * inv[:, best]))  # Xc' (XX' + a)^-1 yc
+    else:  # XX' = U diag(s^2) U' (n <= p, so n x n is the small side)
+        Xc = centred(slice(None))
+        s2, U = linalg.eigh(Xc @ Xc.T)
+        s2 = np.clip(s2, 0.0, None)
+        UtY = U.T @ Yc  # (n, t)
+        inv = 1.0 / (s2[:, None] + alphas[None, :])  # (n, k)
+        h = 1.0 / n + (U * U) @ (s2[:, None] * inv)
+        fitted = (U @ (UtY[:, :, None] * (s2[:, None] * inv)[:, None, :]).reshape(n, t * k)).reshape(n, t, k)
+        loo = (Yc[:, :, None] - fitted) / (1.0 - h)[:, None, :]
+        best = np.argmin(np.sum(loo**2, axis=0), axis=1)
+        W = Xc.T @ (U @ (UtY * inv[:, best]))  # Xc' (XX' + a)^-1 yc
     pred = (np.asarray(X_test, np.float64) - mu) @ W + ymu
     return pred, alphas[best]
