@@ -9,8 +9,9 @@ p x p inverse and the n x p x p diagonal of the hat matrix for *every* alpha (15
 Here one eigendecomposition (``X'X`` when ``n > p``, else ``XX'``; 0.4 CPU s) serves the whole alpha
 grid and every target, and each alpha costs O(n p).
 
-Formulas (Hastie, Tibshirani & Friedman, *Elements of Statistical Learning*, 2nd ed., eqs. 3.47 and
-7.52; Golub, Heath & Wahba 1979): with centred features ``Xc = U S V'`` and centred targets ``yc``,
+Formulas (Hastie, Tibshirani & Friedman, *Elements of Statistical Learning*, 2nd ed., section 3.4.1
+for ridge through the SVD and section 7.10 for the leave-one-out shortcut of a linear smoother;
+Golub, Heath & Wahba 1979): with centred features ``Xc = U S V'`` and centred targets ``yc``,
 
 * fitted values ``yhat(a) = mean(y) + U diag(s^2 / (s^2 + a)) U' yc``
 * hat diagonal ``h_i(a) = 1/n + sum_j U_ij^2 s_j^2 / (s_j^2 + a)`` (the 1/n is the intercept)
@@ -42,7 +43,7 @@ def ridge_loo(
     ``X`` and ``X_test`` (m, p) must already be scaled as wanted (``fmb probe`` standardises on the
     training fold); the arithmetic is float64 whatever their dtype. Returns ``(predictions (m, t),
     chosen alphas (t,))``. Alphas must be positive and n at least 2 (ValueError otherwise). Memory:
-    beyond ``X``, O(p^2 + BLOCK p + n t k) floats when n > p, O(n^2 + n p) otherwise.
+    beyond ``X``, O(p^2 + BLOCK (p + t k)) floats when n > p, O(n^2 + n p + n t k) otherwise.
     """
     from scipy import linalg  # LAPACK's symmetric eigensolver through scipy, a kept library
 
