@@ -21,8 +21,8 @@ product keeps float64), hgb changed (early stopping on 10% of the training fold)
 
     python bench/bench_probe.py [--n 2000] [--folds 5] [--threads N] [--no-before]
 
-Figures (shared 2-core VM, 2026-11-30, load ~7): after 97.0 s wall, 48.1 s cpu; before 303.2 s wall,
-148.2 s cpu (3.1x); docs/detection.md ("Probe speed") has the breakdown.
+Figures (shared 2-core VM, 2026-11-30, load 7-10): after 97.0 / 105.2 s wall, 48.1 / 50.4 s cpu; before
+303.2 / 289.2 s wall, 148.2 / 139.6 s cpu (2.8-3.1x); docs/detection.md ("Probe speed") has the breakdown.
 """
 
 from __future__ import annotations
