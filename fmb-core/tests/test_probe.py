@@ -107,17 +107,77 @@ def test_cli_probe_run_dir_and_model(toy, tmp_path):
 
 
 def test_hgb_reduces_wide_features_with_pca_fitted_per_fold():
-    from fmb.probes.regress import HGB_PCA_COMPONENTS, make_regressor
+    from fmb.probes.regress import HGB_PCA_COMPONENTS, make_hgb
 
-    wide = make_regressor("hgb", 0, HGB_PCA_COMPONENTS + 1)
+    wide = make_hgb(0, HGB_PCA_COMPONENTS + 1)
     assert [type(s).__name__ for _, s in wide.steps] == ["StandardScaler", "PCA", "HistGradientBoostingRegressor"]
-    narrow = make_regressor("hgb", 0, HGB_PCA_COMPONENTS)
+    narrow = make_hgb(0, HGB_PCA_COMPONENTS)
     assert "PCA" not in [type(s).__name__ for _, s in narrow.steps]
     rng = np.random.default_rng(2)
     latent = rng.normal(size=(200, 3))  # a signal in the leading variance directions survives the PCA
     X = latent @ rng.normal(size=(3, 80)) + 0.1 * rng.normal(size=(200, 80))
     y = latent.sum(axis=1)
     assert scores("log_sfr", y, oof_predict(X, y, "hgb", folds=3, seed=0))["r2"] > 0.6
+
+
+def test_hgb_stops_early_on_noise():
+    # boosting a target that is pure noise: the held-out loss stops improving long before 100 trees
+    from fmb.probes.regress import make_hgb
+
+    rng = np.random.default_rng(5)
+    pipe = make_hgb(0, 8).fit(rng.normal(size=(300, 8)), rng.normal(size=300))
+    assert pipe[-1].n_iter_ < 50
+
+
+def test_hgb_on_several_targets_equals_the_pipeline_per_target():
+    # oof_predict shares each fold's z-score + PCA between targets: the predictions must equal the
+    # whole scikit-learn pipeline fitted per fold and per target, computed here independently
+    from sklearn.model_selection import KFold
+
+    from fmb.probes.regress import make_hgb
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(90, 40)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] - X[:, 1], np.sin(X[:, 2]) + 0.3 * rng.normal(size=90)])
+    got = oof_predict(X, Y, "hgb", folds=3, seed=1)
+    for j in range(2):
+        want = np.empty(90)
+        for tr, te in KFold(3, shuffle=True, random_state=1).split(X):
+            want[te] = make_hgb(1, 40).fit(X[tr], Y[tr, j]).predict(X[te])
+        np.testing.assert_allclose(got[:, j], want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(oof_predict(X, Y[:, 1], "hgb", folds=3, seed=1), got[:, 1])
+
+
+@pytest.mark.parametrize("n, p", [(40, 6), (12, 30)])  # n > p (X'X) and n <= p (XX')
+def test_ridge_loo_matches_ridgecv_and_brute_force_leave_one_out(n, p, monkeypatch):
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    from fmb.probes import ridge as ridge_mod
+    from fmb.probes.ridge import ALPHAS, ridge_loo
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(n, p))
+    X[:, 1] = 3.0  # a constant column and a duplicated one: rank-deficient, no tolerance needed
+    X[:, 2] = X[:, 0]
+    Y = np.column_stack([X[:, 0] + 0.05 * rng.normal(size=n), X[:, 3] + 2.0 * rng.normal(size=n), rng.normal(size=n)])
+    T = rng.normal(size=(5, p))
+    pred, alpha = ridge_loo(X, Y, T)
+    ref = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(X, Y)
+    np.testing.assert_array_equal(alpha, ref.alpha_)
+    np.testing.assert_allclose(pred, ref.predict(T), rtol=1e-8, atol=1e-9)
+    monkeypatch.setattr(ridge_mod, "BLOCK", 7)  # rows taken in blocks (survey scale): same fit
+    pred7, alpha7 = ridge_loo(X, Y, T)
+    np.testing.assert_array_equal(alpha7, alpha)
+    np.testing.assert_allclose(pred7, pred, rtol=1e-10, atol=1e-12)
+    # the chosen alpha really has the least mean squared error over n explicit leave-one-out refits
+    err = np.zeros((len(ALPHAS), 3))
+    for k, a in enumerate(ALPHAS):
+        for i in range(n):
+            fit = Ridge(alpha=a).fit(np.delete(X, i, 0), np.delete(Y, i, 0))
+            err[k] += (Y[i] - fit.predict(X[i : i + 1])[0]) ** 2
+    np.testing.assert_array_equal(alpha, ALPHAS[np.argmin(err, axis=0)])
+    with pytest.raises(ValueError, match="positive"):
+        ridge_loo(X, Y, T, alphas=np.array([0.0, 1.0]))
 
 
 def test_ridge_on_several_targets_equals_separate_fits():
@@ -169,3 +229,23 @@ def test_fit_threads_default_one_and_env_override(monkeypatch):
     monkeypatch.setenv("FMB_THREADS", "zero")
     with pytest.raises(UsageError, match="FMB_THREADS"):
         fit_threads()
+
+
+def test_run_probes_same_numbers_whatever_the_row_order():
+    # folds, the random control and hgb's held-out split follow object_id, not the table's row order
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(60, 5)).astype(np.float32)
+    ids = rng.permutation(1000)[:60]
+    t = pa.table(
+        {
+            "object_id": ids,
+            "redshift": 0.5 + 0.1 * X[:, 0],
+            "log_sfr": X[:, 1] + 0.1 * rng.normal(size=60),
+            "image": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 5),
+        }
+    )
+    a = run_probes("m", t, folds=3, seed=0)
+    b = run_probes("m", t.take(pa.array(rng.permutation(60))), folds=3, seed=0)
+    assert len(a) == 8 and a == b
+    with pytest.raises(UsageError, match="object_id"):
+        run_probes("m", t.drop(["object_id"]), folds=3)

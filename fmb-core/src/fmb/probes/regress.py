@@ -5,13 +5,19 @@ Redshift scores (dz = z_pred - z_true, z = z_true):
 * NMAD = 1.4826 * median_i( |dz_i - median(dz)| / (1 + z_i) )
 * catastrophic-outlier fraction = fraction of objects with |dz| / (1 + z) > 0.15
 
-Speed: ``hgb`` reduces the features to at most :data:`HGB_PCA_COMPONENTS` principal components
-(scikit-learn PCA, fitted on each training fold only, so nothing leaks into the held-out fold)
-before gradient boosting: histogram boosting's cost grows with the number of features, and raw
-1,024-d embeddings made one fit take minutes. ``ridge`` fits every target that has the same objects
-at once (``RidgeCV(alpha_per_target=True)``: one decomposition of the features per fold, each
-target still gets its own alpha by its own leave-one-out error, so the predictions equal separate
-fits). Every fit runs inside :func:`fmb.threads.limited` with :func:`fit_threads` threads: one
+Method, per shuffled k-fold split (seeded), everything fitted on the training fold only (nothing
+leaks into the held-out fold), the targets with the same objects sharing each fold's work:
+
+* ``ridge``: z-score, then ridge with an unpenalised intercept and, per target, the alpha of
+  :data:`fmb.probes.ridge.ALPHAS` with the least leave-one-out squared error: the estimator of
+  scikit-learn's ``RidgeCV(alpha_per_target=True)``, solved from one eigendecomposition per fold for
+  the whole grid and all targets (:mod:`fmb.probes.ridge` says why and checks it against RidgeCV).
+* ``hgb``: z-score, PCA to at most :data:`HGB_PCA_COMPONENTS` components (histogram boosting's cost
+  grows with the features; raw 1,024-d embeddings made one fit take minutes), fitted once per fold
+  for all targets, then ``HistGradientBoostingRegressor`` per target with early stopping on a seeded
+  10% of the training fold (:func:`make_hgb`).
+
+Threads: every fit runs inside :func:`fmb.threads.limited` with :func:`fit_threads` threads: one
 unless ``FMB_THREADS`` (``fmb --threads``) says otherwise, because these fits are small and
 OpenMP/BLAS pools of two threads on the loaded 2-core machine made them 5-25x slower (a barrier
 per tree node waits on a descheduled thread; see bench/bench_probe.py).
@@ -55,39 +61,55 @@ def fit_threads() -> int:
     return n_threads() if os.environ.get(THREADS_ENV, "").strip() else 1
 
 
-def make_regressor(name: str, seed: int, n_features: int | None = None) -> Any:
-    """A scikit-learn regressor: ``ridge`` (z-score, RidgeCV) or ``hgb`` (z-score, PCA to at most
-    :data:`HGB_PCA_COMPONENTS` components when ``n_features`` is wider, HistGradientBoosting)."""
+def make_hgb(seed: int, n_features: int | None = None) -> Any:
+    """The ``hgb`` probe as a scikit-learn pipeline: z-score, PCA to at most :data:`HGB_PCA_COMPONENTS`
+    components when ``n_features`` is wider (randomized solver, seeded), then
+    ``HistGradientBoostingRegressor(early_stopping=True)``: 10% of the training objects (a seeded
+    split) are held out and boosting stops when their loss has not improved for 10 iterations
+    (at most 100). scikit-learn turns this on by itself from 10,000 training objects; ``fmb probe``
+    uses it at every size, so the method does not change with the survey's size (and small runs stop
+    early instead of fitting 100 trees to noise)."""
     from sklearn.decomposition import PCA
     from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if name == "ridge":
-        # alpha_per_target: with a 2-D y each column keeps its own best alpha (as separate fits would)
-        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15), alpha_per_target=True))
-    if name == "hgb":
-        steps = [StandardScaler()]
-        if n_features is not None and n_features > HGB_PCA_COMPONENTS:
-            steps.append(PCA(HGB_PCA_COMPONENTS, svd_solver="randomized", random_state=seed))
-        return make_pipeline(*steps, HistGradientBoostingRegressor(random_state=seed))
-    raise UsageError(f"probe: unknown regressor {name!r} (expected one of {', '.join(REGRESSORS)})")
+    steps: list[Any] = [StandardScaler()]
+    if n_features is not None and n_features > HGB_PCA_COMPONENTS:
+        steps.append(PCA(HGB_PCA_COMPONENTS, svd_solver="randomized", random_state=seed))
+    return make_pipeline(*steps, HistGradientBoostingRegressor(early_stopping=True, random_state=seed))
 
 
 def oof_predict(X: np.ndarray, y: np.ndarray, regressor: str, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Out-of-fold predictions of ``y`` from ``X`` (shuffled k-fold, seeded). ``y`` is (n,) or, for
-    ``ridge`` only, (n, targets): then each column is predicted as by its own call."""
+    """Out-of-fold predictions of ``y`` from ``X`` (n, p) (shuffled k-fold, seeded); ``y`` is (n,) or
+    (n, targets), each column predicted as by its own call. Per fold, on the training objects only:
+    the z-score (and for ``hgb`` the PCA) is fitted once and shared by every target; ``ridge`` then
+    solves the whole alpha grid for every target from one decomposition (:func:`fmb.probes.ridge.ridge_loo`),
+    ``hgb`` fits one booster per target. Raises UsageError on an unknown regressor or too few objects."""
+    from sklearn.base import clone
     from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
 
+    from fmb.probes.ridge import ridge_loo
+
+    if regressor not in REGRESSORS:
+        raise UsageError(f"probe: unknown regressor {regressor!r} (expected one of {', '.join(REGRESSORS)})")
     if len(y) < 2 * folds:
         raise UsageError(f"probe: {len(y)} objects are too few for {folds}-fold cross-validation")
-    pred = np.empty(np.shape(y))
+    Y = np.asarray(y, np.float64).reshape(len(y), -1)
+    pred = np.empty(Y.shape)
     with limited(fit_threads()):
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
-            model = make_regressor(regressor, seed, X.shape[1])
-            pred[test] = np.reshape(model.fit(X[train], y[train]).predict(X[test]), (len(test), *pred.shape[1:]))
-    return pred
+            if regressor == "ridge":
+                sc = StandardScaler().fit(X[train])
+                pred[test] = ridge_loo(sc.transform(X[train]), Y[train], sc.transform(X[test]))[0]
+                continue
+            pipe = make_hgb(seed, X.shape[1])
+            prep, booster = pipe[:-1], pipe[-1]
+            Z, Zt = prep.fit_transform(X[train]), prep.transform(X[test])
+            for j in range(Y.shape[1]):
+                pred[test, j] = clone(booster).fit(Z, Y[train, j]).predict(Zt)
+    return pred.reshape(np.shape(y))
 
 
 def scores(target: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
@@ -114,30 +136,32 @@ def probe_features(
     seed: int,
     advance: Callable[[int], None] = lambda n: None,
 ) -> list[dict[str, Any]]:
-    """One row per target x regressor for one feature matrix (rows with NaNs are skipped);
-    ``advance(1)`` is called after each target x regressor (a progress bar)."""
+    """One row per target x regressor for one feature matrix (rows with NaNs are skipped); the targets
+    with the same objects are fitted together (:func:`oof_predict`), and ``advance(k)`` is called with
+    the number of target x regressor rows each fit (or skip) completes (a progress bar)."""
     rows = []
     finite = np.isfinite(X).all(axis=1)
     masks = {t: finite & np.isfinite(y) for t, y in labels.items()}
-    # ridge: one multi-target fit per group of targets with the same objects (same folds, as separate calls)
-    ridge: dict[str, np.ndarray] = {}
-    if "ridge" in regressors:
-        groups: dict[bytes, list[str]] = {}
-        for t, ok in masks.items():
-            if ok.sum() >= 2 * folds:
-                groups.setdefault(np.packbits(ok).tobytes(), []).append(t)
-        for ts in groups.values():
-            ok = masks[ts[0]]
-            P = oof_predict(X[ok], np.column_stack([labels[t][ok] for t in ts]), "ridge", folds, seed)
-            ridge.update({t: P[:, i] for i, t in enumerate(ts)})
+    # the targets with the same objects share folds, z-score, PCA and ridge's decomposition
+    groups: dict[bytes, list[str]] = {}
+    for t, ok in masks.items():
+        if ok.sum() >= 2 * folds:
+            groups.setdefault(np.packbits(ok).tobytes(), []).append(t)
+        else:
+            advance(len(regressors))
+    preds: dict[tuple[str, str], np.ndarray] = {}
+    for ts in groups.values():
+        ok = masks[ts[0]]
+        Y = np.column_stack([labels[t][ok] for t in ts])
+        for reg in regressors:
+            P = oof_predict(X[ok], Y, reg, folds, seed)
+            preds.update({(t, reg): P[:, i] for i, t in enumerate(ts)})
+            advance(len(ts))
     for target, y in labels.items():
         ok = masks[target]
-        if ok.sum() < 2 * folds:
-            advance(len(regressors))
-            continue
         for reg in regressors:
-            pred = ridge[target] if reg == "ridge" else oof_predict(X[ok], y[ok], reg, folds, seed)
-            advance(1)
+            if (target, reg) not in preds:
+                continue
             rows.append(
                 {
                     "features": name,
@@ -145,7 +169,7 @@ def probe_features(
                     "target": target,
                     "regressor": reg,
                     "n": int(ok.sum()),
-                    **scores(target, y[ok], pred),
+                    **scores(target, y[ok], preds[target, reg]),
                 }
             )
     return rows
@@ -178,9 +202,16 @@ def run_probes(
 ) -> list[dict[str, Any]]:
     """Rows for each output of ``model``, then random Gaussian features (same dimension as the model's
     widest probed output, seeded) and the baseline model, all on the model's objects. ``reporter``
-    (:class:`fmb.reporting.Reporter`) shows a progress bar over the fits."""
+    (:class:`fmb.reporting.Reporter`) shows a progress bar over the fits. The objects are put in
+    ``object_id`` order first, so the folds, the random features and every number are the same
+    whatever the order of the table's rows (UsageError when the table has no ``object_id``)."""
+    import pyarrow.compute as pc
+
     from fmb.reporting import Reporter
 
+    if C.OBJECT_ID not in table.column_names:
+        raise UsageError(f"probe: the embedding table of model {model!r} has no {C.OBJECT_ID} column")
+    table = table.take(pc.sort_indices(table, sort_keys=[(C.OBJECT_ID, "ascending")]))
     outs = [o for o in outputs_of(table) if modality in (None, o)]
     if not outs:
         raise UsageError(f"probe: model {model!r} has no {modality or 'embedding'} output in this run")
