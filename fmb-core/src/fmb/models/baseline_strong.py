@@ -20,8 +20,8 @@ Image (``IMAGE_DIM`` = 47 values, from ``x = asinh(flux / 0.02 nmgy)`` unless sa
   (I - median3x3(I)) / sigma (cosmic rays are sharper than the PSF) (1);
 * straight-line energy (a Radon/Hough transform by pixel binning, 90 angles, two bin phases;
   :func:`_radon_excess`) of the residual of a wider high-pass, I - gaussian(I, 3 px) in its own noise
-  units, off the sources: the largest mean along a line at one angle minus the median over angles of that
-  offset, x sqrt(pixels on the line) (1);
+  units clipped to +-3 sigma (robust to single sharp pixels), off the sources: the largest mean along a
+  line at one angle minus the median over angles of that offset, x sqrt(pixels on the line) (1);
 * the same residual energy (inside 2.5", off the sources) and Radon statistic for the mean NISP (Y, J, H)
   image (2): VIS-only artefacts stand out against them;
 * merger statistics of the central object's own segment (:func:`_segment_features`, 5, and
@@ -74,6 +74,10 @@ N_ANGLES = 90
 #: Gaussian sigma (px) of the high-pass under the Radon statistic: wider than the 1.5 px of the other
 #: residuals, so that more of a 0.8-px trail's cross-section stays in its 2-px line bin
 RADON_HIGHPASS = 3.0
+#: the residual is clipped to +-RADON_CLIP sigma before the Radon sums: one sharp pixel (a cosmic ray, which
+#: vis_sharpness measures) then adds at most 3 / sqrt(64) sigma to a 64-px line, while a trail of any
+#: brightness still adds about 3 sigma per pixel (a winsorised, i.e. robust, line mean)
+RADON_CLIP = 3.0
 SHARP_RATIO = 0.85  # see _source_mask
 #: radii (arcsec) of the VIS core and the point-source aperture (core fraction), and of the DESI fibre
 CORE_RADIUS, PS_APERTURE, FIBRE_RADIUS = 0.15, 0.5, 0.75
@@ -336,9 +340,9 @@ def image_features(images: np.ndarray) -> np.ndarray:
         rn = nir - ndimage.gaussian_filter(nir, 1.5)
         zn = np.where(src, 0.0, rn / _noise(rn))
         r3 = vis - ndimage.gaussian_filter(vis, RADON_HIGHPASS)  # the Radon statistics' wider high-pass
-        z3 = np.where(src, 0.0, r3 / _noise(r3))
+        z3 = np.where(src, 0.0, np.clip(r3 / _noise(r3), -RADON_CLIP, RADON_CLIP))
         rn3 = nir - ndimage.gaussian_filter(nir, RADON_HIGHPASS)
-        zn3 = np.where(src, 0.0, rn3 / _noise(rn3))
+        zn3 = np.where(src, 0.0, np.clip(rn3 / _noise(rn3), -RADON_CLIP, RADON_CLIP))
         zall = r / sig
         seg = _central_segment(nir)
         vis_ap = vis[ps_ap].sum()
