@@ -1,6 +1,7 @@
 """Does the default survey separate systems? The matrix of the two non-deep floors.
 
-baseline and baseline-strong x {iforest, knn, lof, ecod, pca} x {image, spectrum, joint}, plus fusion
+baseline and baseline-strong x {iforest, knn, lof, ecod, pca} x {image, spectrum, joint}, subspace (lof and
+knn on groups of correlated columns, max percentile) x {image, spectrum, joint}, plus fusion
 (each base detector, mode avg and geo; and mode max with the crossmodal residual as a third component)
 and crossmodal (norm, knn and iforest on the residuals), on the default synthetic survey (2,000 objects,
 seed 0; ``--seed 1`` for the check against overfitting one survey). Embeddings come from FMB's cache (embedded once per
@@ -49,6 +50,11 @@ def main() -> None:
             d = reg.detector(det).load()()
             for out in OUTPUTS:
                 systems.append((f"{det} {out}", lambda d=d, out=out, emb=emb: detect(d, emb, out, args.seed)[0]))
+        for base in ("lof", "knn"):
+            d = reg.make_detector("subspace", {"base": base})
+            for out in OUTPUTS:
+                label = f"subspace {base} {out}"
+                systems.append((label, lambda d=d, out=out, emb=emb: detect(d, emb, out, args.seed)[0]))
         for det in DETECTORS:
             for mode, cm in (("avg", False), ("geo", False), ("max", True)):
                 f = reg.detector("fusion").load()(base=det, mode=mode, crossmodal=cm)

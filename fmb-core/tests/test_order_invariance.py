@@ -34,6 +34,8 @@ DETECTORS = [(d, "spectrum") for d in PYOD_DETECTORS] + [
     ("fusion:base=lof,align=cca", "all"),
     ("fusion:base=knn,mode=max,crossmodal=true,crossmodal_params={'pca':4,'neighbors':5}", "all"),
     ("crossmodal:folds=3,pca=4,neighbors=5", "all"),
+    ("subspace", "spectrum"),  # groups of correlated columns, lof on each, max percentile
+    ("subspace:base=knn,correlation=0.3", "image"),  # 1,024 block-mean columns: many groups
     ("crossmodal:base=lof,regressor=ridge,pca=4", "all"),
 ]
 

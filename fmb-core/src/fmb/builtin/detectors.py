@@ -60,6 +60,18 @@ def register_detectors(register):
     )
     register(
         DetectorSpec(
+            name="subspace",
+            description="A base detector (default lof) on each group of correlated columns (Spearman, "
+            "average linkage), combined by each object's maximum percentile",
+            loader="fmb.detectors.subspace:make_detector",
+            version=__version__,
+            license="MIT",
+            citation="Lazarevic & Kumar (2005), Feature bagging for outlier detection, KDD",
+            params={"base": "lof", "base_params": {}, "correlation": 0.5},
+        )
+    )
+    register(
+        DetectorSpec(
             name="fusion",
             description="Percentile-rank fusion (geo | min | avg | max) of a base detector's image and "
             "spectrum scores, the mismatch score and (crossmodal=true) the crossmodal residual",

@@ -40,7 +40,7 @@ def register_models(register):
             version=__version__,
             license="MIT",
             citation="Conselice (2003) ApJS 147, 1 (asymmetry); SDSS line list (vacuum wavelengths)",
-            preprocessing_version="3",  # 3: no block means, fewer bins, AGN/broad-line/flux features, asinh stats
+            preprocessing_version="4",  # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases
             modalities=("image", "spectrum"),
             outputs={
                 "image": STRONG_IMAGE_DIM,
