@@ -44,8 +44,12 @@ def test_score_is_the_max_percentile_with_mean_tie_break():
     X = _blocks()
     det = registry().make_detector("subspace", {})
     got = det.fit_score(X, seed=3)
-    P = np.stack([percentiles(registry().make_detector("lof", {}).fit_score(X[:, g], seed=3)) for g in (
-        np.arange(10), np.arange(10, 20), np.array([20, 21]))])
+    P = np.stack(
+        [
+            percentiles(registry().make_detector("lof", {}).fit_score(X[:, g], seed=3))
+            for g in (np.arange(10), np.arange(10, 20), np.array([20, 21]))
+        ]
+    )
     np.testing.assert_allclose(got, P.max(axis=0) + P.mean(axis=0) / (4 * N), rtol=0, atol=1e-12)
     assert det.details_["groups"] == [list(range(10)), list(range(10, 20)), [20, 21]]
 
