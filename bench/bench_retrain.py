@@ -51,7 +51,21 @@ MODELS: dict[str, dict] = {
     },
     "astropt": {
         "spec": "astropt:size=001M",
-        "retrain": ["--model", "astropt:size=001M", "--max-steps", "40", "--eval-every", "20", "--warmup-steps", "5"],
+        # 100 steps: after 40 the embedding has collapsed onto one direction (effective rank 33 -> 1.4, the
+        # next-token loss's first phase) and the random spectrum embedding's eelg signal is lost; by 100-200
+        # steps detection recovers above the random init (docs/retraining.md, "Why 40 steps did not pay")
+        "retrain": [
+            "--model",
+            "astropt:size=001M",
+            "--max-steps",
+            "100",
+            "--eval-every",
+            "50",
+            "--warmup-steps",
+            "10",
+            "--patience",
+            "0",
+        ],
         "detectors": ["iforest", "knn"],
     },
     "aion": {
