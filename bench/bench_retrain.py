@@ -76,6 +76,9 @@ MODELS: dict[str, dict] = {
             "tiny",
             "--part",
             "encoder",
+            # cross-modal prediction alone lowered the image systems (it keeps only what predicts the spectrum)
+            "--objective",
+            "cross+masked",
             "--epochs",
             "1",
             "--max-steps",
