@@ -257,6 +257,12 @@ def verdict(kinds: dict, seeds: list[int]) -> dict:
     return out
 
 
+def noise(gain: float, sd: float, n: int) -> str:
+    """`` (within seed noise)`` when the mean gain is under two standard errors (``2 sd / sqrt(n)``) of the
+    per-seed gains, else ``""``: a verdict the next seeds could reverse is marked as such."""
+    return " (within seed noise)" if n > 1 and abs(gain) < 2 * sd / n**0.5 else ""
+
+
 #: seeds the issue-16 criterion asks for; with fewer the verdict is UNDECIDED whatever the gain
 MIN_SEEDS = 3
 
@@ -309,7 +315,7 @@ def report(table: dict, seeds: list[int]) -> dict:
             print(
                 f"{name} {label:5s} {m['random']:.3f}+-{m['random_sd']:.3f} -> {m['retrained']:.3f}+-"
                 f"{m['retrained_sd']:.3f} (gain {m['gain']:+.3f}+-{m['gain_sd']:.3f}; {m['wins']}/{len(systems)} "
-                f"systems improve): {status(m['met'], len(seeds))}"
+                f"systems improve): {status(m['met'], len(seeds))}{noise(m['gain'], m['gain_sd'], len(seeds))}"
             )
         verdicts[name] = v
     return verdicts

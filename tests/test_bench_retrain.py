@@ -69,3 +69,14 @@ def test_a_system_missing_for_one_seed_is_refused():
     del kinds["retrained"][2]["b"]
     with pytest.raises(SystemExit, match=r"\['b'\] are missing"):
         bench.verdict(kinds, [0, 1, 2])
+
+
+def test_a_gain_under_two_standard_errors_is_marked_as_noise(capsys):
+    # AP gains +0.03, -0.01, +0.01: mean 0.01, sd 0.02, standard error 0.0115 -> 0.01 < 0.023: noise
+    random = {"a": [(0.5, 0.10), (0.5, 0.10), (0.5, 0.10)]}
+    retrained = {"a": [(0.6, 0.13), (0.61, 0.09), (0.62, 0.11)]}
+    bench.report({"m": _kinds(random, retrained)}, [0, 1, 2])
+    out = capsys.readouterr().out
+    ap = next(x for x in out.splitlines() if x.startswith("m AP"))
+    auroc = next(x for x in out.splitlines() if x.startswith("m AUROC"))
+    assert ap.endswith("MET (within seed noise)") and auroc.endswith(": MET")
