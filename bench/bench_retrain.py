@@ -53,7 +53,7 @@ MODELS: dict[str, dict] = {
         "spec": "astropt:size=001M",
         # 100 steps: after 40 the embedding has collapsed onto one direction (effective rank 33 -> 1.4, the
         # next-token loss's first phase) and the random spectrum embedding's eelg signal is lost; by 100-200
-        # steps detection recovers above the random init (docs/retraining.md, "Why 40 steps did not pay")
+        # steps detection recovers above the random init (docs/retraining.md, "Why AstroPT's 40 steps did not pay")
         "retrain": [
             "--model",
             "astropt:size=001M",
