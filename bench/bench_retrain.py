@@ -52,8 +52,8 @@ MODELS: dict[str, dict] = {
     "astropt": {
         "spec": "astropt:size=001M",
         # 100 steps: after 40 the embedding has collapsed onto one direction (effective rank 33 -> 1.4, the
-        # next-token loss's first phase) and the random spectrum embedding's eelg signal is lost; by 100-200
-        # steps detection recovers above the random init (docs/retraining.md, "Why AstroPT's 40 steps did not pay")
+        # next-token loss's first phase) and the random spectrum embedding's eelg signal is lost; by 100 steps
+        # AUROC is well above the random init's, AP only within noise (docs/retraining.md, "Why AstroPT's 40 ...")
         "retrain": [
             "--model",
             "astropt:size=001M",
