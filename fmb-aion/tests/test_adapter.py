@@ -120,3 +120,25 @@ def test_retrain_encoder_part_trains_the_transformer_and_records_provenance(toy,
     assert changed  # the transformer learned ...
     for a, b in ((model.image_codec, base.image_codec), (model.spectrum_codec, base.spectrum_codec)):
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())  # ... the codecs did not
+
+
+def test_hidden_mask_hides_exactly_the_fraction_per_row_reproducibly():
+    from fmb_aion.retrain import hidden_mask
+
+    m = hidden_mask(50, 273, 0.5, torch.Generator().manual_seed(3))
+    assert m.dtype == torch.bool and m.shape == (50, 273)
+    assert (m.sum(1) == 136).all()  # round(273 * 0.5) = 136 in every row
+    assert torch.equal(m, hidden_mask(50, 273, 0.5, torch.Generator().manual_seed(3)))  # seeded: the same
+    assert len({tuple(r.tolist()) for r in m}) == 50  # each row its own subset
+    # every position is hidden about half the time (binomial(50, 0.498), sd 0.07): a mask biased to some
+    # positions (say always the first half) would leave a position far outside [0.2, 0.8]
+    freq = m.float().mean(0)
+    assert 0.2 < freq.min() and freq.max() < 0.8
+    # never all hidden, never none (the encoder needs one visible token, the loss one hidden)
+    assert (hidden_mask(4, 10, 0.0).sum(1) == 1).all() and (hidden_mask(4, 10, 1.0).sum(1) == 9).all()
+
+
+def test_retrain_encoder_refuses_an_unknown_objective(toy, tmp_path):
+    args = ["retrain", "aion", "--dataset", "toy:size=8", "--weights", "random", "--size", "tiny", "--part"]
+    res = CliRunner().invoke(cli, [*args, "encoder", "--objective", "masked", "--output", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 2 and "objective 'masked' is not cross or cross+masked" in res.output, res.output

@@ -25,6 +25,11 @@ class AionTraining(TrainingConfig):
         "adapter: the Euclid->HSC image adapter (cycle loss); encoder: AION's transformer (cross-modal token "
         "prediction, codecs frozen; the run folder works as --weights FOLDER).",
     )
+    objective: str = option(
+        "cross+masked",
+        "part=encoder: cross (each modality's tokens from the other's) or cross+masked (also each modality's "
+        "hidden half from its visible half, as AION's own training).",
+    )
 
 
 RETRAIN = Retrainer(

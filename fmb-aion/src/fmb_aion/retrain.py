@@ -119,19 +119,37 @@ def load_tokens(model: Any, dataset: Any, max_objects: int = 0, chunk: int = 64)
     return {key: torch.cat(img), SPECTRUM_KEY: torch.cat(spec)}, np.concatenate(ids), mod
 
 
+#: share of a modality's tokens hidden from the encoder in the masked (within-modality) terms
+MASK_FRACTION = 0.5
+OBJECTIVES = ("cross", "cross+masked")
+
+
 class AionEncoderTask:
     """The :class:`fmb.training.Task` of AION's transformer (``part=encoder``): the codecs are frozen (their
-    tokens are computed once); the encoder and decoder learn AION's cross-modal token prediction: the
-    spectrum's tokens from the image's and the image's from the spectrum's (cross-entropy over the codebook,
-    the mean of the two directions). That is the any-to-any objective of AION (Parker et al. 2025) restricted
-    to the two modalities FMB embeds; its encoder is what ``fmb run`` pools into embeddings. The result is
-    an aion-base snapshot folder (``--weights FOLDER``)."""
+    tokens are computed once); the encoder and decoder learn AION's token prediction (cross-entropy over the
+    codebook), the mean of these terms:
+
+    - cross-modal (``objective=cross`` and ``cross+masked``): the spectrum's tokens from the image's and the
+      image's from the spectrum's;
+    - masked (``objective=cross+masked``, the default): each modality's hidden tokens from a random
+      :data:`MASK_FRACTION` of its tokens left visible (the loss on the hidden ones only).
+
+    AION (Parker et al. 2025, after 4M, Mizrahi et al. 2023) trains on random visible/target token subsets of
+    every modality, the same modality included; ``cross`` alone teaches the image encoder only what predicts the
+    spectrum, and measured on the held-out split it lowered the image systems' AUROC (docs/retraining.md). The
+    encoder is what ``fmb run`` pools into embeddings. The result is an aion-base snapshot folder
+    (``--weights FOLDER``). Masks come from torch's global generator in training (``fmb.training.fit`` seeds it
+    per step) and from a generator seeded with ``seed`` in :meth:`evaluate`, so validation losses are
+    reproducible.
+    """
 
     def __init__(self, cfg: AionTraining, dataset: Any, weights: str, device: str) -> None:
         from aion.modalities import DESISpectrum
 
         from fmb.plugins import registry
 
+        if cfg.objective not in OBJECTIVES:
+            raise UsageError(f"retrain aion: objective {cfg.objective!r} is not {' or '.join(OBJECTIVES)}")
         options = {"size": cfg.size} if cfg.size else {}
         self.cfg, self.device = cfg, device
         self.model = registry().load_model("aion", weights=weights, device=device, options=options, seed=cfg.seed)
@@ -141,17 +159,28 @@ class AionEncoderTask:
         self.tokens, self.ids, image_mod = load_tokens(self.model, dataset, cfg.max_objects)
         (self.image_key,) = [k for k in self.tokens if k != DESISpectrum.token_key]
         self.directions = ((self.image_key, DESISpectrum), (DESISpectrum.token_key, image_mod))
+        self.masked = (
+            ((self.image_key, image_mod), (DESISpectrum.token_key, DESISpectrum))
+            if cfg.objective == "cross+masked"
+            else ()
+        )
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.module.parameters() if p.requires_grad]
 
-    def _loss(self, idx: np.ndarray) -> torch.Tensor:
+    def _loss(self, idx: np.ndarray, generator: torch.Generator | None = None) -> torch.Tensor:
+        ce = torch.nn.functional.cross_entropy
         sel = torch.from_numpy(idx)
         losses = []
         for source, target in self.directions:
             logits = self.module({source: self.tokens[source][sel].to(self.device)}, [target])[target.token_key]
             truth = self.tokens[target.token_key][sel].to(self.device).long()
-            losses.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), truth.flatten()))
+            losses.append(ce(logits.flatten(0, 1).float(), truth.flatten()))
+        for key, mod in self.masked:
+            tok = self.tokens[key][sel].to(self.device)
+            hidden = hidden_mask(tok.shape[0], tok.shape[1], MASK_FRACTION, generator).to(self.device)
+            logits = self.module({key: tok}, [mod], input_mask={key: hidden})[key]
+            losses.append(ce(logits[hidden].float(), tok[hidden].long()))
         return sum(losses) / len(losses)
 
     def loss(self, idx: np.ndarray) -> torch.Tensor:
@@ -160,9 +189,10 @@ class AionEncoderTask:
 
     @torch.no_grad()
     def evaluate(self, idx: np.ndarray) -> dict[str, float]:
-        """Mean cross-modal token cross-entropy over ``idx`` (weighted by batch size)."""
+        """Mean token cross-entropy of the objective over ``idx`` (weighted by batch size; masks seeded)."""
         self.module.eval()
-        return {"val_loss": batched_mean(idx, self.cfg.batch_size, lambda b: float(self._loss(b)))}
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        return {"val_loss": batched_mean(idx, self.cfg.batch_size, lambda b: float(self._loss(b, gen)))}
 
     def save(self, folder: Path) -> Path:
         """The aion-base snapshot (config.json, model.safetensors, codecs/) in ``folder``."""
@@ -173,6 +203,14 @@ class AionEncoderTask:
         from fmb_aion.weights import folder_sha256
 
         return folder_sha256(Path(folder))
+
+
+def hidden_mask(n: int, length: int, fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[n, length]`` bool, True for the tokens hidden from the encoder: in each row exactly
+    ``round(length * fraction)`` (at least 1, at most ``length - 1``) positions, uniformly at random."""
+    k = min(length - 1, max(1, round(length * fraction)))
+    order = torch.rand(n, length, generator=generator).argsort(dim=1)
+    return torch.zeros(n, length, dtype=torch.bool).scatter_(1, order[:, :k], True)
 
 
 def make_task(cfg: AionTraining, dataset: Any, weights: str, device: str) -> Any:
