@@ -121,6 +121,26 @@ def test_graph_does_not_depend_on_row_order():
     assert np.array_equal(lof.fit_score(X[p], seed=2), make_detector("lof", ann_threshold=0).fit_score(X, seed=2)[p])
 
 
+def test_rows_with_a_broken_neighbour_list_are_searched_exactly(monkeypatch):
+    import faiss
+
+    X = _hard(2500, 16, 15)
+    real = faiss.vector_to_array
+
+    def broken(v):  # faiss does not promise K distinct in-range neighbours: self, a repeat, out of range
+        a = real(v).reshape(len(X), -1).copy()
+        a[0, 0], a[1, 1], a[2, 3] = 0, a[1, 0], len(X)
+        return a.reshape(-1)
+
+    monkeypatch.setattr(faiss, "vector_to_array", broken)
+    d, i, _ = nb.ann_knn(X, 6)
+    order = nb.content_order(X)
+    rows = order[[0, 1, 2]]  # the graph's positions 0-2 are these rows of X
+    ed, ei = nb.exact_knn(X, 6)
+    assert np.array_equal(i[rows], ei[rows])
+    np.testing.assert_allclose(d[rows], ed[rows], rtol=1e-6)
+
+
 def test_small_inputs_search_exactly():
     X = _hard(300, 8, 14)
     d, i, info = nb.ann_knn(X, 5)
