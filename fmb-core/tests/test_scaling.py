@@ -79,17 +79,26 @@ def _hard(n: int, d: int, seed: int) -> np.ndarray:
 def test_nn_descent_rebuilds_once_when_recall_is_short(monkeypatch):
     X = _hard(3000, 48, 5)
     monkeypatch.setattr(nb, "ITERATIONS", 1)  # one join from a random graph: far from converged
+    monkeypatch.setattr(nb, "RETRY_EXTRA_ITERATIONS", 9)
     dist, idx, info = nb.ann_knn(X, 10)
-    assert info["rebuilt"] and info["iterations"] == nb.RETRY_ITERATIONS
+    assert info["rebuilt"] and info["iterations"] == 10
     assert info["recall_at_k"] >= nb.RECALL_TARGET
     exact_d, _ = nb.exact_knn(X, 10)
     assert nb.recall_at_k(dist, exact_d) >= 0.93  # the whole graph, not only the sample
     assert not (idx == np.arange(len(X))[:, None]).any()
 
 
+def test_nn_descent_iterations_grow_with_log_n():
+    per = nb.ITERATIONS_PER_DECADE
+    assert nb.nn_descent_iterations(20_000) == nb.nn_descent_iterations(100_000) == nb.ITERATIONS
+    assert nb.nn_descent_iterations(1_000_000) == nb.ITERATIONS + per
+    assert nb.nn_descent_iterations(10_000_000) == nb.ITERATIONS + 2 * per
+    assert nb.nn_descent_iterations(200_000) == nb.ITERATIONS + int(np.ceil(per * np.log10(2)))
+
+
 def test_nn_descent_warns_when_recall_stays_under_the_target(monkeypatch):
     monkeypatch.setattr(nb, "ITERATIONS", 1)
-    monkeypatch.setattr(nb, "RETRY_ITERATIONS", 1)
+    monkeypatch.setattr(nb, "RETRY_EXTRA_ITERATIONS", 0)
     monkeypatch.setattr(nb, "RETRY_POOL_EXTRA", nb.POOL_EXTRA)
     with pytest.warns(UserWarning, match="recall@k"):
         _, _, info = nb.ann_knn(_hard(3000, 48, 6), 10)
