@@ -21,8 +21,9 @@ bench/bench_scale.py's data: 256-d, a 16-d latent through tanh plus noise, stand
 one thread, the machine shared at load 5-7): HNSW (M=16, efConstruction=24) grew as N^1.37 (knn) and
 N^1.52 (lof) in CPU time, because its single-threaded build pays log N hops of cache-missing 1 KB
 vectors per insert and the efSearch that keeps recall@k at 0.95 grows with N (k=5: 20 at 100,000 rows,
-see docs/detection.md for 1,000,000). NN-descent with the parameters below grew as N^1.06 from 30,000
-(11.4 s, recall@5 0.998) to 100,000 rows (40.9 s, 0.995); see docs/detection.md for 1,000,000 rows.
+see docs/detection.md for 1,000,000). NN-descent grew as N^1.06 from 30,000 (11.4 s, recall@5 0.998) to
+100,000 rows (40.9 s, 0.995, pool K+30); the whole knn fit took 34.5 CPU s at 100,000 rows and the graph
+with its recall check 512.7 CPU s at 1,000,000 (11 iterations, recall@5 0.974): N^1.17.
 Parameters (k=5, 30,000 rows; CPU s, recall): iter 8 / L=K+10 / S=10 7.5 s, 0.994 (chosen); L=K+2
 5.6 s, 0.960; S=6 5.8 s, 0.873; iter 6 / L=K+20 24.0 s at 100,000 rows, 0.883 (too few iterations).
 k=20 (lof): K=20, L=30 8.9 s, 0.991. HNSW's recall on i.i.d. Gaussian 256-d rows (intrinsic
@@ -72,8 +73,10 @@ ITERATIONS, POOL_EXTRA, SAMPLE_S, REVERSE_R = 8, 10, 10, 100
 #: extra iterations per tenfold rows above 100,000 (:func:`nn_descent_iterations`): NN-descent starts from a
 #: random graph whose recall (about K / N) grows a few-fold per iteration until it converges, so the
 #: iterations it needs grow with log N. Measured at 100,000 rows (k=5, faiss's 100-row estimate of recall@10
-#: per iteration): 0.34 / 0.69 / 0.91 / 0.97 / 0.98 after 4 / 5 / 6 / 7 / 8 iterations; with 8 iterations
-#: at 1,000,000 rows the first graph missed the target and the rebuild more than doubled the time
+#: per iteration): 0.34 / 0.69 / 0.91 / 0.97 / 0.98 after 4 / 5 / 6 / 7 / 8 iterations; at 1,000,000 rows
+#: 0.22 / 0.51 / 0.78 / 0.92 / 0.96 after 5 / 6 / 7 / 8 / 9 (0.964 after 11), about 1.5 iterations later per
+#: tenfold; with 8 iterations a 1,000,000-row fit ran past 834 CPU s (a rebuild, most likely), with 11 the
+#: graph took 481 CPU s and reached recall@5 0.974
 ITERATIONS_PER_DECADE = 3
 #: the one rebuild when the first graph's recall is under target: this many more iterations and a wider pool
 RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA = 4, 20
