@@ -158,7 +158,7 @@ class PyODDetector(Detector):
             params.pop("stream_threshold", STREAM_THRESHOLD) if name in COLUMNWISE | SUBSAMPLED else None
         )
         self.accepted = set(declared) - {"standardize", "ann_threshold", "stream_threshold"}
-        #: what the last fit used (approximate neighbour graph: method, K, iterations, measured recall), for results.json
+        #: what the last fit used (neighbour graph: method, K, iterations, measured recall), for results.json
         self.details_: dict[str, Any] = {}
         self.deduplicates = name in DEDUPLICATE
         super().__init__(**{**defaults, **params})
