@@ -26,7 +26,7 @@ DETECTORS = [(d, "spectrum") for d in PYOD_DETECTORS] + [
     ("iforest", "all"),
     ("lof", "all"),
     ("knn:ann_threshold=0", "spectrum"),
-    ("lof:ann_threshold=0", "all"),  # the HNSW neighbour graph
+    ("lof:ann_threshold=0", "all"),  # the approximate path (exact below EXACT_BELOW rows; see test_neighbours)
     ("ecod:stream_threshold=0", "spectrum"),  # column by column
     ("pca:stream_threshold=0", "spectrum"),  # subsample fit (all 64 rows here) and block scoring
     ("nf:epochs=2,folds=2,hidden=8,transforms=1,n_components=4,patience=1", "spectrum"),

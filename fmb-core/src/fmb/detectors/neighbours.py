@@ -1,60 +1,50 @@
 """Neighbour search, one owner: the k-neighbour graphs of knn and lof (exact below a size threshold,
-approximate HNSW above) and the blocked exact scans of ``fmb neighbors`` and the review queue.
+approximate NN-descent above) and the blocked exact scans of ``fmb neighbors`` and the review queue.
 
 ``fmb neighbors`` asks for the neighbours of one object and the review queue for each candidate's
 distance to the few objects labelled so far: few queries (or few base rows), so an exact scan costs
-O(queries x base x D), linear in N, and building an index (O(N log N) inserts) could only be slower.
+O(queries x base x D), linear in N, and building an index could only be slower.
 :func:`cosine_to` and :func:`nearest_distance` scan in blocks of :data:`SCAN_BLOCK` rows, so memory
 stays bounded at any N (no float64 copy of a million-row matrix).
 
 Exact search costs O(N^2 D) (pyod/scikit-learn brute force or trees, which degrade to brute force
 in 100+ dimensions), so a million-object survey is out of reach. Above :data:`ANN_THRESHOLD` rows
-the k-neighbour graph comes from a faiss HNSW index (Malkov & Yashunin 2018, "Efficient and robust
-approximate nearest neighbor search using Hierarchical Navigable Small World graphs", IEEE TPAMI),
-whose build and query cost grows as O(N log N).
+the k-neighbour graph comes from NN-descent (Dong, Charikar & Li 2011, "Efficient k-nearest neighbor
+graph construction for generic similarity measures", WWW), as faiss implements it
+(``faiss.IndexNNDescentFlat``; faiss is kept by Meta and ships wheels for Linux/macOS/Windows).
+NN-descent builds the all-points k-neighbour graph itself ("a neighbour of a neighbour is likely a
+neighbour", a local join per row and iteration), which is exactly what knn and lof need; an HNSW
+index must be built (N inserts) and then searched N times.
 
-Why faiss: measured on this machine (30,000 x 256 embeddings, k = 21, one thread, ``M=12``,
-``efConstruction=40``): faiss HNSW 18.9 s (recall@k 0.971), hnswlib 28.4 s (0.966), usearch 35.5 s
-(0.965), pynndescent 170 s (0.981, numba compile included), exact brute force 55.7 s. faiss is kept
-by Meta, ships wheels for Linux/macOS/Windows, and needs no compiler.
+Why NN-descent and not the faiss HNSW index used before (measured 2026-11-30 on this 2-core machine,
+bench/bench_scale.py's data: 256-d, a 16-d latent through tanh plus noise, standardised; CPU seconds of
+one thread, the machine shared at load 5-7): HNSW (M=16, efConstruction=24) grew as N^1.37 (knn) and
+N^1.52 (lof) in CPU time, because its single-threaded build pays log N hops of cache-missing 1 KB
+vectors per insert and the efSearch that keeps recall@k at 0.95 grows with N (k=5: 20 at 100,000 rows,
+see docs/detection.md for 1,000,000). NN-descent grew as N^1.06 from 30,000 (11.4 s, recall@5 0.998) to
+100,000 rows (40.9 s, 0.995, pool K+30); the whole knn fit took 29.1 CPU s at 100,000 rows and 549.7 CPU s
+at 1,000,000 (11 iterations, recall@5 0.976, 4.75 GB peak): N^1.28, against HNSW's N^1.37 (see
+docs/detection.md: the goal of N^1.2 is not yet met).
+Parameters (k=5, 30,000 rows; CPU s, recall): iter 8 / L=K+10 / S=10 7.5 s, 0.994 (chosen); L=K+2
+5.6 s, 0.960; S=6 5.8 s, 0.873; iter 6 / L=K+20 24.0 s at 100,000 rows, 0.883 (too few iterations).
+k=20 (lof): K=20, L=30 8.9 s, 0.991. HNSW's recall on i.i.d. Gaussian 256-d rows (intrinsic
+dimension 256, the worst case for any graph method) is in docs/detection.md.
 
-Why these parameters (measured 2026-11-30, 50,000 x 256 low-rank embeddings, k = 20, load average 8-9
-on 2 cores, one build thread, two query threads; recall@k on 4,000 seeded rows against exact search):
+Recall is measured on every fit, not assumed: :func:`ann_knn` finds the neighbours of a seeded sample of
+:data:`RECALL_SAMPLE` rows exactly (``faiss.knn``, O(sample x N x D), linear in N) and compares the
+graph's; under :data:`RECALL_TARGET` it rebuilds once with :data:`RETRY_EXTRA_ITERATIONS` more
+iterations and a pool twice as wide (the budget: a fit costs at most about three first builds), and warns in one line
+if the recall is still short. The result (recall, parameters, whether it rebuilt) is returned with the
+graph and written to results.json (``details.neighbours``).
 
-==========================  =======  =======  ======
-index                       build s  query s  recall
-==========================  =======  =======  ======
-HNSW M=12 efC=40 efS=64      25.5     32.7    0.974
-HNSW M=16 efC=24 efS=48      18.1     22.7    0.966   (chosen graph)
-HNSW M=12 efC=24 efS=48      13.3     20.5    0.916
-HNSW-SQ8 M=12 efC=40 efS=64  47.1     44.6    0.973   (8-bit codes + exact re-rank: no faster)
-PCA-64 + HNSW + re-rank x2   13.6     17.0    0.968   (recall depends on the spectrum: 0.45 on
-                                                      a 128-d latent, where plain HNSW gets 0.59)
-==========================  =======  =======  ======
-
-The first efSearch is small and widened by measurement (below): at 20,000 x 256 and k = 5 (knn's
-default), efSearch 12 / 16 / 24 / 48 gave recall 0.967 / 0.973 / 0.980 / 0.994 for 7.2 / 7.6 / 10.8 /
-17.8 s of queries, so a fixed wide search would spend more than half of knn's time past the target.
-
-IVF (k-means cells, nprobe of nlist ~ sqrt(N)) costs O(N^1.5) to query and its k-means is
-O(N^1.5) to train, so it misses the near-linear growth HNSW gives.
-
-Recall is measured on every fit, not assumed: :func:`hnsw_knn` searches a seeded sample of
-:data:`RECALL_SAMPLE` rows exactly (``faiss.knn``, O(sample x N x D), linear in N) and with the
-index, and widens ``efSearch`` by 25% at a time (query-only, the graph is kept) until recall@k on the
-sample reaches
-:data:`RECALL_TARGET` or ``efSearch`` reaches :data:`EF_SEARCH_MAX`. The result (recall, efSearch)
-is returned with the graph and written to results.json (``details.neighbours``); a fit that stays
-under the target warns in one line. HNSW's recall falls with the data's intrinsic dimension (on
-embeddings with a 128-d latent efSearch=256 gives only 0.86), where neighbour distances carry
-little information anyway; the recorded figure says how far the graph can be trusted.
-
-Determinism: the index is built with one OpenMP thread (a parallel HNSW insert depends on thread
-timing), from rows in the order given (FMB passes canonical ``object_id`` order), with faiss's fixed
-level-generator seed, so the same rows give the same graph; the recall sample is chosen by
-``seed`` from row positions in that order; queries are independent of each other and run on
-:func:`fmb.threads.n_threads` threads, in chunks of :data:`QUERY_CHUNK` rows (bounded memory).
-``tests/test_neighbours.py`` checks recall >= 0.95 against exact search on a seeded data set.
+Determinism and row order: NN-descent's random start and sampling come from faiss's seeded mt19937
+(``random_seed``, derived from the run's seed) and the graph is built with one OpenMP thread (the
+parallel local join depends on thread timing). Its ids are positions, so the rows are first put in a
+content-defined order (by their projection on a fixed random direction, :func:`content_order`): the
+same set of rows gives the same graph and the same scores whatever order they arrive in (exact
+duplicate rows excepted: their relative order is the input's). The recall sample is chosen by
+position in that order. ``tests/test_neighbours.py`` and ``tests/test_scaling.py`` check recall
+against exact search, determinism and row-order invariance.
 """
 
 from __future__ import annotations
@@ -67,23 +57,33 @@ import numpy as np
 
 from fmb.threads import n_threads
 
-#: at or above this many rows, knn/lof use the HNSW graph (detector parameter ``ann_threshold``).
+#: at or above this many rows, knn/lof use the approximate graph (detector parameter ``ann_threshold``).
 #: Below it they use pyod's exact search, so small surveys (the default synthetic one, the
 #: 39k-object Euclid x DESI set with ``ann_threshold`` raised) keep exact, reproducible-by-hand numbers.
 ANN_THRESHOLD = 20_000
-#: HNSW graph degree (faiss ``M``), insert beam width (``efConstruction``) and the first search
-#: beam width (``efSearch`` = max(this, k + 1), widened by :data:`EF_GROWTH` while the sampled recall
-#: is under target);
-#: chosen by measurement, see the module docstring
-HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 16, 24, 16
-#: recall@k the sample check asks for, the largest efSearch it may raise to, and the sample size
-RECALL_TARGET, EF_SEARCH_MAX, RECALL_SAMPLE = 0.95, 512, 1000
-#: efSearch grows by this factor per step of the check (each step queries only the sample). Doubling
-#: overshot: lof at 200,000 x 256 went from 42 (recall just under 0.95) to 84 (0.977); with 25% steps it
-#: stops at 68 (0.965). The CPU time did not fall measurably (142.5 s against 134.8 s, under load 18-30):
-#: at this size the single-threaded build, not the query, dominates
-EF_GROWTH = 1.25
-#: rows per index query (bounds the float32 distance / int64 index buffers faiss fills)
+#: below this many rows :func:`ann_knn` searches exactly even when asked for the approximate graph
+#: (``ann_threshold=0``): exact search costs nothing there and faiss's NN-descent refuses 100 rows or fewer
+EXACT_BELOW = 2_000
+#: NN-descent's graph degree is K = max(k, K_MIN): with fewer slots per row the local joins find too few
+#: candidates and the graph converges slowly (measured, see the module docstring)
+K_MIN = 10
+#: NN-descent parameters (faiss names): iterations up to 100,000 rows, candidate pool L = K + POOL_EXTRA, new
+#: neighbours sampled per join S, reverse neighbours kept R (faiss's default); chosen by measurement, see the
+#: module docstring
+ITERATIONS, POOL_EXTRA, SAMPLE_S, REVERSE_R = 8, 10, 10, 100
+#: extra iterations per tenfold rows above 100,000 (:func:`nn_descent_iterations`): NN-descent starts from a
+#: random graph whose recall (about K / N) grows a few-fold per iteration until it converges, so the
+#: iterations it needs grow with log N. Measured at 100,000 rows (k=5, faiss's 100-row estimate of recall@10
+#: per iteration): 0.34 / 0.69 / 0.91 / 0.97 / 0.98 after 4 / 5 / 6 / 7 / 8 iterations; at 1,000,000 rows
+#: 0.22 / 0.51 / 0.78 / 0.92 / 0.96 after 5 / 6 / 7 / 8 / 9 (0.964 after 11), about 1.5 iterations later per
+#: tenfold; with 8 iterations a 1,000,000-row fit ran past 834 CPU s (a rebuild, most likely), with 11 the
+#: graph took 481 CPU s and reached recall@5 0.974
+ITERATIONS_PER_DECADE = 3
+#: the one rebuild when the first graph's recall is under target: this many more iterations and a wider pool
+RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA = 4, 20
+#: recall@k the sample check asks for, and the sample size
+RECALL_TARGET, RECALL_SAMPLE = 0.95, 1000
+#: rows per block of the graph's distance computation (bounds the [rows, K] buffers)
 QUERY_CHUNK = 65_536
 
 
@@ -139,75 +139,140 @@ def recall_at_k(approx_dist: np.ndarray, exact_dist: np.ndarray) -> float:
     return float(np.mean(approx_dist <= kth))
 
 
-def hnsw_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Approximate Euclidean k-neighbour graph (faiss HNSW) of the rows of ``[N, D]`` ``X``, each row's
-    own index excluded: ``([N, k]`` distances ascending, float64; ``[N, k]`` int64 indices; a dict of what
-    was built: index, M, efConstruction, efSearch used, recall@k on the seeded sample and its size).
+def content_order(X: np.ndarray) -> np.ndarray:
+    """A row order of ``[N, D]`` ``X`` defined by the rows' content: ascending projection on a fixed,
+    seeded random direction (float64 sums), ties (identical rows, in practice) kept in input order. The same
+    set of rows in any order gives the same sequence of rows."""
+    r = np.random.default_rng(20_111).standard_normal(X.shape[1])  # fixed: part of the method, not of a run
+    key = np.empty(len(X))
+    for a in range(0, len(X), SCAN_BLOCK):
+        key[a : a + SCAN_BLOCK] = np.asarray(X[a : a + SCAN_BLOCK], np.float64) @ r
+    return np.argsort(key, kind="stable")
 
-    ``seed`` picks the recall sample (positions in the order given). Peak memory beyond ``X``: one float32
-    copy of ``X`` inside the index, the graph (``2 M`` int32 per row) and the ``[N, k]`` result.
+
+def nn_descent_iterations(n: int) -> int:
+    """NN-descent iterations for ``n`` rows: :data:`ITERATIONS` up to 100,000 rows, plus
+    :data:`ITERATIONS_PER_DECADE` per tenfold above (rounded up)."""
+    return ITERATIONS + max(0, math.ceil(ITERATIONS_PER_DECADE * math.log10(n / 100_000) - 1e-9))
+
+
+def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Approximate Euclidean k-neighbour graph (faiss NN-descent) of the rows of ``[N, D]`` ``X``, each row's
+    own index excluded: ``([N, k]`` distances ascending, float64; ``[N, k]`` int64 indices into ``X``; a dict
+    of what was built: method, K, iterations, pool, recall@k on the seeded sample and its size, rebuilt).
+
+    ``seed`` picks NN-descent's random start and the recall sample. Below :data:`EXACT_BELOW` rows the graph
+    is exact (recall 1). Peak memory beyond ``X``: two float32 copies of ``X`` (the content-ordered rows and
+    faiss's storage) and NN-descent's pools (about ``(L + 2 R) x 4`` bytes per row at most).
     Raises ValueError when ``k >= N``; warns (one line) when recall stays under :data:`RECALL_TARGET`.
     """
     import faiss
 
     X = np.ascontiguousarray(X, dtype=np.float32)
-    n, d = X.shape
+    n = len(X)
     if k >= n:
         raise ValueError(f"k={k} must be smaller than the number of rows ({n})")
-    index = faiss.IndexHNSWFlat(d, HNSW_M)
-    index.hnsw.efConstruction = EF_CONSTRUCTION
     before = faiss.omp_get_max_threads()
     try:
-        faiss.omp_set_num_threads(1)  # deterministic insert order (see the module docstring)
-        index.add(X)
         faiss.omp_set_num_threads(n_threads())
+        if n < EXACT_BELOW:
+            dist, idx = _exact_rows(X, np.arange(n), k)
+            return (
+                dist,
+                idx,
+                {
+                    "index": f"faiss {faiss.__version__} exact (fewer than {EXACT_BELOW} rows)",
+                    "recall_at_k": 1.0,
+                    "recall_sample": n,
+                },
+            )
+        order = content_order(X)
+        Xs = X[order]
         sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, RECALL_SAMPLE), replace=False))
-        exact_d = _exact_sample_distances(X, sample, k)
-        ef = min(max(EF_SEARCH, k + 1), EF_SEARCH_MAX)
-        while True:
-            index.hnsw.efSearch = ef
-            d2, i = index.search(X[sample], k + 1)
-            recall = recall_at_k(_drop_self(_sqrt(d2), i, k, sample)[0], exact_d)
-            if recall >= RECALL_TARGET or ef >= EF_SEARCH_MAX:
+        exact_d = _exact_rows(Xs, sample, k)[0]
+        nnd_seed = int(np.random.default_rng(seed).integers(1, 2**31 - 1))
+        first = nn_descent_iterations(n)
+        builds = 0
+        for iters, extra in ((first, POOL_EXTRA), (first + RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA)):
+            builds += 1
+            dist, idx, K = _nn_descent(Xs, k, iters, extra, nnd_seed)
+            recall = recall_at_k(dist[sample], exact_d)
+            if recall >= RECALL_TARGET:
                 break
-            ef = min(math.ceil(EF_GROWTH * ef), EF_SEARCH_MAX)
-        dist = np.empty((n, k), np.float64)
-        idx = np.empty((n, k), np.int64)
-        for a in range(0, n, QUERY_CHUNK):
-            b = min(n, a + QUERY_CHUNK)
-            d2, i = index.search(X[a:b], k + 1)
-            dist[a:b], idx[a:b] = _drop_self(_sqrt(d2), i, k, np.arange(a, b))
     finally:
         faiss.omp_set_num_threads(before)
     info = {
-        "index": f"faiss {faiss.__version__} IndexHNSWFlat",
-        "M": HNSW_M,
-        "efConstruction": EF_CONSTRUCTION,
-        "efSearch": ef,
+        "index": f"faiss {faiss.__version__} NNDescent",
+        "K": K,
+        "iterations": iters,
+        "pool": K + extra,
         "recall_at_k": round(recall, 4),
         "recall_sample": len(sample),
+        "rebuilt": builds > 1,
     }
     if recall < RECALL_TARGET:
         warnings.warn(
             f"approximate {k}-neighbour graph of {n} rows: recall@k {recall:.3f} on {len(sample)} sampled rows "
-            f"is under {RECALL_TARGET} even with efSearch={ef} (high intrinsic dimension); raise ann_threshold "
-            "above the row count for exact search",
+            f"is under {RECALL_TARGET} even after a rebuild with {iters} iterations (high intrinsic dimension); "
+            "raise ann_threshold above the row count for exact search",
             stacklevel=2,
         )
-    return dist, idx, info
+    out_d = np.empty_like(dist)
+    out_i = np.empty_like(idx)
+    out_d[order] = dist
+    out_i[order] = order[idx]  # positions in the content order -> rows of X
+    return out_d, out_i, info
 
 
-def _exact_sample_distances(X: np.ndarray, sample: np.ndarray, k: int) -> np.ndarray:
-    """``[M, k]`` exact distances (ascending) from the rows ``sample`` of float32 ``X`` to their k nearest
-    other rows. faiss's brute-force search (BLAS, O(M N D)) finds them; their distances are then taken from
-    the differences themselves in float64, like the index's own (the BLAS expansion |x|^2 + |y|^2 - 2 x.y
-    loses the small distances of near-duplicates)."""
+def _nn_descent(Xs: np.ndarray, k: int, iters: int, extra: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """NN-descent graph of the float32 rows ``Xs`` (one build thread): ``[N, k]`` float64 distances ascending,
+    ``[N, k]`` int64 indices, and the degree K built. A row whose K neighbours are not K distinct other rows
+    in range (not seen, but faiss does not promise it) gets its neighbours exactly instead."""
     import faiss
 
-    d2, i = faiss.knn(X[sample], X, k + 1)
-    i = _drop_self(_sqrt(d2), i, k, sample)[1]
-    diff = X[i].astype(np.float64) - X[sample].astype(np.float64)[:, None, :]
-    return np.sort(np.sqrt(np.einsum("mkd,mkd->mk", diff, diff)), axis=1)
+    n, d = Xs.shape
+    K = max(k, K_MIN)
+    index = faiss.IndexNNDescentFlat(d, K)
+    nnd = index.nndescent
+    nnd.iter, nnd.L, nnd.S, nnd.R, nnd.random_seed = iters, K + extra, SAMPLE_S, REVERSE_R, seed
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # deterministic local joins (see the module docstring)
+    try:
+        index.add(Xs)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    G = faiss.vector_to_array(nnd.final_graph).reshape(n, K).astype(np.int64)
+    storage = faiss.downcast_index(index.storage)
+    d2 = np.empty((n, K), np.float32)
+    for a in range(0, n, QUERY_CHUNK):
+        b = min(n, a + QUERY_CHUNK)
+        Gb = np.ascontiguousarray(np.clip(G[a:b], 0, n - 1))
+        storage.compute_distance_subset(b - a, faiss.swig_ptr(Xs[a:b]), K, faiss.swig_ptr(d2[a:b]), faiss.swig_ptr(Gb))
+    del index, storage
+    srt = np.sort(G, axis=1)
+    bad = ((G < 0) | (G >= n) | (G == np.arange(n)[:, None])).any(axis=1) | (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    first = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    idx = np.take_along_axis(G, first, axis=1)
+    dist = _sqrt(np.take_along_axis(d2, first, axis=1))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        dist[rows], idx[rows] = _exact_rows(Xs, rows, k)
+    return dist, idx, K
+
+
+def _exact_rows(X: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact neighbours of the rows ``rows`` of float32 ``X`` among all other rows: ``[M, k]`` float64
+    distances ascending and ``[M, k]`` int64 indices. faiss's brute-force search (BLAS, O(M N D)) finds
+    them; their distances are then taken from the differences themselves in float64 (the BLAS expansion
+    |x|^2 + |y|^2 - 2 x.y loses the small distances of near-duplicates)."""
+    import faiss
+
+    d2, i = faiss.knn(X[rows], X, k + 1)
+    i = _drop_self(_sqrt(d2), i, k, rows)[1]
+    diff = X[i].astype(np.float64) - X[rows].astype(np.float64)[:, None, :]
+    dist = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
+    o = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(dist, o, axis=1), np.take_along_axis(i, o, axis=1)
 
 
 def _sqrt(d2: np.ndarray) -> np.ndarray:

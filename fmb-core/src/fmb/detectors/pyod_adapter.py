@@ -58,7 +58,7 @@ COMMON = schema(
 )
 #: per-detector choices pyod checks only when fitting
 SPECIFIC = {"knn": schema(Param("method", ("str",), choices=("largest", "mean", "median")))}
-#: detectors whose neighbour search switches to an approximate (HNSW) index on many rows
+#: detectors whose neighbour search switches to an approximate (NN-descent) graph on many rows
 #: (:mod:`fmb.detectors.neighbours`), with FMB's parameter ``ann_threshold``
 ANN = frozenset({"knn", "lof"})
 #: detectors computed column by column (:mod:`fmb.detectors.columnwise`, same formula, memory O(N))
@@ -86,7 +86,7 @@ def pyod_schema(name: str, cls: type) -> dict[str, Param]:
             ("int",),
             nb.ANN_THRESHOLD,
             low=0,
-            doc="use an approximate (HNSW) neighbour index from this many rows on (0: always; exact below)",
+            doc="use an approximate (NN-descent) neighbour graph from this many rows on (0: always; exact below)",
         )
     if name in COLUMNWISE | SUBSAMPLED:
         out["stream_threshold"] = Param(
@@ -128,7 +128,7 @@ class PyODDetector(Detector):
 
     knn and lof (:data:`ANN`) on ``ann_threshold`` rows or more (default
     :data:`fmb.detectors.neighbours.ANN_THRESHOLD`) take their k-neighbour graph from a seeded,
-    deterministic HNSW index and compute pyod's score from it (:func:`~fmb.detectors.neighbours.knn_scores`,
+    deterministic NN-descent graph and compute pyod's score from it (:func:`~fmb.detectors.neighbours.knn_scores`,
     :func:`~fmb.detectors.neighbours.lof_scores`); below it, pyod's exact search. The graph's measured
     recall and search width go to :attr:`details_` (results.json ``details.neighbours``).
 
@@ -158,7 +158,7 @@ class PyODDetector(Detector):
             params.pop("stream_threshold", STREAM_THRESHOLD) if name in COLUMNWISE | SUBSAMPLED else None
         )
         self.accepted = set(declared) - {"standardize", "ann_threshold", "stream_threshold"}
-        #: what the last fit used (approximate neighbour graph: index, efSearch, measured recall), for results.json
+        #: what the last fit used (neighbour graph: method, K, iterations, measured recall), for results.json
         self.details_: dict[str, Any] = {}
         self.deduplicates = name in DEDUPLICATE
         super().__init__(**{**defaults, **params})
@@ -181,7 +181,7 @@ class PyODDetector(Detector):
             return self._dedup_fit_score(X, seed)
 
     def uses_ann(self, n_rows: int) -> bool:
-        """True when a fit on ``n_rows`` (distinct) rows searches neighbours with the HNSW index: a
+        """True when a fit on ``n_rows`` (distinct) rows searches neighbours with the NN-descent graph: a
         Euclidean knn/lof (metric minkowski with p=2, the default) with ``n_rows >= ann_threshold``."""
         if self.ann_threshold is None or n_rows < self.ann_threshold:
             return False
@@ -208,7 +208,7 @@ class PyODDetector(Detector):
             X = standardise(X)
         self.details_ = {}
         if self.uses_ann(X.shape[0]):
-            dist, idx, info = nb.hnsw_knn(X, int(k), seed=seed)
+            dist, idx, info = nb.ann_knn(X, int(k), seed=seed)
             self.details_["neighbours"] = info
             if self.name == "knn":
                 return nb.knn_scores(dist, self.params.get("method", "largest"))
