@@ -323,8 +323,7 @@ class EmbeddingCache:
     def _assemble(self) -> dict[str, Any]:
         shards = {}
         for i in range(self.n_shards):
-            if self._listable(i):
-                entry = self.marker(i)
+            if (entry := self._listable(i)) is not None:
                 shards[str(i)] = {k: entry.get(k) for k in ("rows", "bytes", "algorithm", "hash", *MADE_KEYS)}
         return {
             "key_ingredients": self.ident,
@@ -349,16 +348,18 @@ class EmbeddingCache:
         for _ in range(self.n_shards + 2):  # each round sees at least one more marker
             self.manifest = self._assemble()
             write_json(self.manifest, self.manifest_path)
-            if not any(self._listable(i) for i in range(self.n_shards) if str(i) not in self.manifest["shards"]):
+            unlisted = (i for i in range(self.n_shards) if str(i) not in self.manifest["shards"])
+            if not any(self._listable(i) is not None for i in unlisted):
                 return
 
-    def _listable(self, i: int) -> bool:
-        """What :meth:`_assemble` lists: shard ``i`` has this layout's marker and a file of its size."""
-        entry, f = self.marker(i), self.shard_file(i)
+    def _listable(self, i: int) -> dict[str, Any] | None:
+        """Shard ``i``'s marker when :meth:`_assemble` lists it (this layout's marker and a file of its
+        size), else None."""
+        entry = self.marker(i)
         try:
-            return entry is not None and f.stat().st_size == entry["bytes"]
+            return entry if entry is not None and self.shard_file(i).stat().st_size == entry["bytes"] else None
         except OSError:
-            return False
+            return None
 
     def manifest_stale(self) -> bool:
         """True when the manifest on disk does not list what the markers say (a concurrent writer's race,
