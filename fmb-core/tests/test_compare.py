@@ -13,6 +13,7 @@ from fmb.compare.compare import compare
 from fmb.compare.runs import System, align
 from fmb.compare.stats import bootstrap_ci, disagreement, pair_stats
 from fmb.errors import UsageError
+from fmb.testing.cli import fmb_run
 
 
 def system(name, ids, scores):
@@ -91,24 +92,7 @@ def write_run(path, ids, scores, modality="image", model="m"):
 
 def test_cli_compare_runs(toy, tmp_path):
     for det in ("ecod", "hbos"):
-        r = CliRunner().invoke(
-            cli,
-            [
-                "run",
-                "--model",
-                "baseline",
-                "--detector",
-                det,
-                "--modality",
-                "image",
-                "--dataset",
-                "toy:size=120",
-                "--output",
-                str(tmp_path / det),
-                "-q",
-            ],
-        )
-        assert r.exit_code == 0, r.output
+        r = fmb_run(tmp_path / det, "--modality", "image", detector=det)
     write_run(tmp_path / "other", list(range(100, 300)), list(np.arange(200.0)))
     r = CliRunner().invoke(
         cli,

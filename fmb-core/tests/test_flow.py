@@ -6,6 +6,7 @@ import pytest
 from fmb.detectors import flow
 from fmb.detectors.flow import FlowDetector, Whitener, fold_assignment, step_budget
 from fmb.errors import DetectorError, UsageError
+from fmb.testing.cli import fmb_run
 
 TINY = {"folds": 3, "epochs": 15, "hidden": 16, "transforms": 2, "patience": 5, "batch_size": 64}
 
@@ -181,28 +182,7 @@ def test_nsf_runs():
 def test_fmb_run_with_nf(toy, tmp_path):
     import json
 
-    from click.testing import CliRunner
-
-    from fmb.cli import cli
-
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "nf:folds=3,epochs=3,hidden=8,transforms=1,n_components=8",
-            "--dataset",
-            "toy:size=120",
-            "--modality",
-            "image",
-            "--output",
-            str(tmp_path),
-            "-q",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    fmb_run(tmp_path, "--modality", "image", detector="nf:folds=3,epochs=3,hidden=8,transforms=1,n_components=8")
     m = json.loads((tmp_path / "results.json").read_text())["modalities"]["image"]["metrics"]
     assert m["auroc"] > 0.6
 

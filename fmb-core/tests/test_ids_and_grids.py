@@ -19,6 +19,7 @@ from fmb.errors import DataError
 from fmb.params import parse_spec
 from fmb.plugins import registry
 from fmb.protocol.run import open_dataset
+from fmb.testing.cli import fmb_run
 from fmb.testing.survey_table import GRID_OPTIONS, survey_table, write_table
 
 F32 = pa.list_(pa.float32())
@@ -35,25 +36,7 @@ def _all(ds, column):
 
 
 def _run(spec, out, *extra, modality="image"):
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "iforest",
-            "--modality",
-            modality,
-            "--dataset",
-            spec,
-            "--output",
-            str(out),
-            "-q",
-            "--no-report",
-            *extra,
-        ],
-    )
+    r = fmb_run(out, "--modality", modality, "--no-report", *extra, dataset=spec, code=None)
     return r
 
 

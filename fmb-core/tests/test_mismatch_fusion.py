@@ -11,6 +11,7 @@ from fmb.cli import cli
 from fmb.detectors.fusion import FusionDetector, fuse, passes, percentiles, uplift
 from fmb.detectors.mismatch import MismatchDetector, cosine_rows
 from fmb.errors import DetectorError, UsageError
+from fmb.testing.cli import fmb_run
 
 
 def invoke(*args):
@@ -130,36 +131,13 @@ def test_fusion_uses_mismatch_when_dims_match_and_rejects_bad_params():
 
 
 def test_run_mismatch_on_baseline_explains_dims(toy, tmp_path):
-    r = invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "mismatch",
-        "--dataset",
-        "toy:size=60",
-        "--output",
-        str(tmp_path),
-        "-q",
-    )
-    assert r.exit_code == 2 and "declares no shared image-spectrum space" in r.output
+    r = fmb_run(tmp_path, detector="mismatch", dataset="toy:size=60", code=2)
+    assert "declares no shared image-spectrum space" in r.output
     assert len(r.output.strip().splitlines()) == 1
 
 
 def test_run_fusion_reports_cross_modality_with_components(toy, tmp_path):
-    r = invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "fusion:base=iforest,mode=geo,align=cca",
-        "--dataset",
-        "toy:size=120",
-        "--output",
-        str(tmp_path),
-        "-q",
-    )
-    assert r.exit_code == 0, r.output
+    r = fmb_run(tmp_path, detector="fusion:base=iforest,mode=geo,align=cca")
     res = json.loads((tmp_path / "results.json").read_text())
     entry = res["modalities"]["image+spectrum"]
     assert set(entry["components"]) == {"image", "spectrum", "mismatch"}
@@ -167,18 +145,5 @@ def test_run_fusion_reports_cross_modality_with_components(toy, tmp_path):
     t = pq.read_table(tmp_path / "scores.parquet")
     assert t.num_rows == 120 and set(t.column("modality").to_pylist()) == {"image+spectrum"}
     assert {"p_image", "p_spectrum", "p_mismatch", "uplift", "passes"} <= set(t.column_names)
-    r = invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "mismatch:align=cca",
-        "--modality",
-        "image",
-        "--dataset",
-        "toy:size=60",
-        "--output",
-        str(tmp_path / "x"),
-        "-q",
-    )
-    assert r.exit_code == 2 and "drop --modality" in r.output
+    r = fmb_run(tmp_path / "x", "--modality", "image", detector="mismatch:align=cca", dataset="toy:size=60", code=2)
+    assert "drop --modality" in r.output

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from fmb.cli import cli
 from fmb.errors import UsageError
 from fmb.probes.neighbors import cosine_neighbours
+from fmb.testing.cli import fmb_run
 
 
 def test_cosine_neighbours_excludes_self_and_bad_rows():
@@ -20,22 +21,7 @@ def test_cosine_neighbours_excludes_self_and_bad_rows():
 
 
 def test_cli_neighbors(toy, tmp_path):
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "ecod",
-            "--dataset",
-            "toy:size=40",
-            "--output",
-            str(tmp_path),
-            "-q",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    r = fmb_run(tmp_path, detector="ecod", dataset="toy:size=40")
     r = CliRunner().invoke(
         cli, ["neighbors", "3", "--run", str(tmp_path), "--modality", "spectrum", "-k", "5", "--json"]
     )

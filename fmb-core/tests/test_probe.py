@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from fmb.cli import cli
 from fmb.errors import UsageError
 from fmb.probes.regress import nmad, oof_predict, outlier_fraction, run_probes, scores
+from fmb.testing.cli import fmb_run
 
 
 def test_nmad_and_outliers_of_a_known_sample():
@@ -58,24 +59,7 @@ def test_too_few_objects_is_a_clear_error():
 
 
 def test_cli_probe_run_dir_and_model(toy, tmp_path):
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "ecod",
-            "--modality",
-            "spectrum",
-            "--dataset",
-            "toy:size=60",
-            "--output",
-            str(tmp_path / "run"),
-            "-q",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    r = fmb_run(tmp_path / "run", "--modality", "spectrum", detector="ecod", dataset="toy:size=60")
     r = CliRunner().invoke(
         cli, ["probe", str(tmp_path / "run"), "--regressor", "ridge", "--folds", "3", "--modality", "spectrum"]
     )

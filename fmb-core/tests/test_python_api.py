@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from fmb.cli import cli
+from fmb.testing.cli import fmb_run
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "python-api.md"
 
@@ -20,23 +18,7 @@ def test_python_api_doc_runs_and_matches_the_cli(tmp_path, monkeypatch):
     ns: dict = {}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), ns)
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "iforest",
-            "--dataset",
-            "synthetic:size=60",
-            "--output",
-            "cli-run",
-            "-q",
-            "--no-report",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    fmb_run("cli-run", "--no-report", dataset="synthetic:size=60")
     cli_res = json.loads((tmp_path / "cli-run" / "results.json").read_text())
     api = ns["result"]
     assert api.path == tmp_path / "api-run"

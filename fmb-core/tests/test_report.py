@@ -12,21 +12,18 @@ from PIL import Image
 
 from fmb.cli import cli
 from fmb.data import canonical as C
+from fmb.testing.cli import fmb_cli, fmb_run
 from fmb.testing.toy import ToyDataset
 
 SECTIONS = ("runs", "metrics", "curves", "scores", "recall", "embeddings", "gallery", "agreement")
 
 
 def invoke(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert r.exit_code == 0, r.output
-    return r.output
+    return fmb_cli(*args).output
 
 
 def run(out, *extra, dataset="toy:size=120"):
-    return invoke(
-        "run", "--model", "baseline", "--detector", "iforest", "--dataset", dataset, "--output", out, "-q", *extra
-    )
+    return fmb_run(out, *extra, dataset=dataset).output
 
 
 class Page(HTMLParser):
@@ -114,21 +111,7 @@ def test_report_command_options_and_determinism(toy, tmp_path):
 
 def test_report_of_two_runs_compares_every_system(toy, tmp_path):
     run(tmp_path / "runs" / "iforest", "--no-report")
-    invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "knn",
-        "--dataset",
-        "toy:size=120",
-        "--modality",
-        "joint",
-        "--output",
-        tmp_path / "runs" / "knn",
-        "-q",
-        "--no-report",
-    )
+    fmb_run(tmp_path / "runs" / "knn", "--modality", "joint", "--no-report", detector="knn")
     out = invoke(
         "report", tmp_path / "runs" / "iforest", tmp_path / "runs" / "knn", "--top-k", 8, "--embedding-map", "pca"
     )
@@ -173,23 +156,7 @@ def test_not_a_run_folder_is_one_line(tmp_path):
 
 
 def test_matrix_folder_makes_one_combined_page(toy, tmp_path):
-    invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "iforest",
-        "--detector",
-        "knn",
-        "--dataset",
-        "toy:size=120",
-        "--modality",
-        "joint",
-        "--output",
-        tmp_path / "mx",
-        "-q",
-        "--no-report",
-    )
+    fmb_run(tmp_path / "mx", "--detector", "knn", "--modality", "joint", "--no-report")
     systems = sorted(p.name for p in (tmp_path / "mx").iterdir() if (p / "results.json").exists())
     assert len(systems) == 2
     out = invoke("report", tmp_path / "mx", "--top-k", 4, "--embedding-map", "pca")

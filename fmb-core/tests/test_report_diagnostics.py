@@ -25,6 +25,7 @@ from fmb.report import figures as F
 from fmb.report.collect import Ranking
 from fmb.report.progress import Steps
 from fmb.reporting import Reporter
+from fmb.testing.cli import fmb_run
 
 
 def invoke(*args):
@@ -74,27 +75,7 @@ def _topset(ids, score, k):
 
 def test_seed_matrix_leaderboard_gives_mean_sd_and_stability(toy, tmp_path):
     out = tmp_path / "m"
-    invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "iforest",
-        "--dataset",
-        "toy:size=60",
-        "--modality",
-        "image",
-        "--seed",
-        0,
-        "--seed",
-        1,
-        "--seed",
-        2,
-        "--output",
-        out,
-        "-q",
-        "--no-report",
-    )
+    fmb_run(out, "--modality", "image", "--seed", 0, "--seed", 1, "--seed", 2, "--no-report", dataset="toy:size=60")
     df = pd.read_csv(out / "leaderboard.csv")
     assert len(df) == 1 and df.loc[0, "n_seeds"] == 3
     dirs = sorted(p for p in out.iterdir() if (p / "results.json").exists())
@@ -179,18 +160,7 @@ def test_nuisance_read_once_per_run_stored_per_object_and_shown(toy, tmp_path, m
     rows = []
     real = N.object_variables
     monkeypatch.setattr(N, "object_variables", lambda b: rows.append(b.num_rows) or real(b))
-    invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "iforest",
-        "--dataset",
-        "toy:size=60",
-        "--output",
-        tmp_path / "r",
-        "-q",
-    )
+    fmb_run(tmp_path / "r", dataset="toy:size=60")
     assert sum(rows) == 60  # one pass over the 60 objects for the three scored outputs
     res = json.loads((tmp_path / "r" / "results.json").read_text())
     scores = pq.read_table(tmp_path / "r" / "scores.parquet").to_pandas()

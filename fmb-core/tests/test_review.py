@@ -16,6 +16,7 @@ from fmb.review import active
 from fmb.review.labels import LabelStore, read_labels
 from fmb.review.queue import build_queue
 from fmb.review.simulate import discovery, expert_label, simulate
+from fmb.testing.cli import fmb_run
 
 ARTEFACTS = ("sat_trail", "cosmic_ray", "dead_arm")
 
@@ -29,23 +30,7 @@ def runs(tmp_path_factory):
     dirs = []
     for det in ("ecod", "iforest"):
         out = root / det
-        r = CliRunner().invoke(
-            cli,
-            [
-                "run",
-                "--model",
-                "baseline",
-                "--detector",
-                det,
-                "--dataset",
-                "synthetic:size=60",
-                "--output",
-                str(out),
-                "-q",
-                "--no-report",
-            ],
-        )
-        assert r.exit_code == 0, r.output
+        fmb_run(out, "--no-report", detector=det, dataset="synthetic:size=60")
         dirs.append(out)
     mp.undo()
     return root, dirs
@@ -272,23 +257,7 @@ def test_app_api_and_safety(home, tmp_path):
 
 def test_cli_review_refusals(home, tmp_path, runs):
     other = tmp_path / "other"
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "ecod",
-            "--dataset",
-            "synthetic:size=40",
-            "--output",
-            str(other),
-            "-q",
-            "--no-report",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    r = fmb_run(other, "--no-report", detector="ecod", dataset="synthetic:size=40")
     r = CliRunner().invoke(cli, ["review", str(home[0]), str(other), "--simulate"])
     assert r.exit_code == 2 and "different data sets" in r.output
     bad = tmp_path / "prior.csv"

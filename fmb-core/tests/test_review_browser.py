@@ -17,9 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fmb.cli import cli
+from fmb.testing.cli import fmb_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -80,23 +79,7 @@ def next_ids(driver) -> list[str]:
 
 def test_review_in_browser(tmp_path, driver):
     run_dir = tmp_path / "run"
-    r = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--model",
-            "baseline",
-            "--detector",
-            "ecod",
-            "--dataset",
-            "synthetic:size=60",
-            "--output",
-            str(run_dir),
-            "-q",
-            "--no-report",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    fmb_run(run_dir, "--no-report", detector="ecod", dataset="synthetic:size=60")
     out = tmp_path / "review"
     env = dict(os.environ)
     proc, url = start_server(run_dir, out, env)

@@ -13,6 +13,7 @@ from fmb.plugins import registry
 from fmb.protocol import embed as E
 from fmb.protocol.run import RunConfig, load_model, open_dataset
 from fmb.specs import ModelSpec
+from fmb.testing.cli import fmb_run
 from fmb.testing.plugins import registered_plugin
 
 
@@ -73,23 +74,8 @@ def test_sharded_run_refuses_duplicate_ids_like_the_plain_one(tmp_path):
         t.set_column(t.schema.get_field_index("object_id"), "object_id", pa.array(ids)), tmp_path / "dup.parquet"
     )
     for extra in ([], ["--shards", "2"]):
-        r = CliRunner().invoke(
-            cli,
-            [
-                "run",
-                "--model",
-                "baseline",
-                "--detector",
-                "iforest",
-                "--dataset",
-                spec,
-                "-q",
-                "--output",
-                str(tmp_path / f"out{len(extra)}"),
-                *extra,
-            ],
-        )
-        assert r.exit_code == 2 and "duplicate" in r.output.lower(), r.output
+        r = fmb_run(tmp_path / f"out{len(extra)}", *extra, dataset=spec, code=2)
+        assert "duplicate" in r.output.lower(), r.output
 
 
 def test_detect_after_embed_never_constructs_the_model(toy, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from fmb import extras
 from fmb.cli import cli
 from fmb.errors import UsageError
 from fmb.plots.object_card import REST_LINES, bin_spectrum
+from fmb.testing.cli import fmb_run
 from fmb.testing.survey_table import survey_table, write_table
 
 
@@ -33,19 +34,7 @@ def sky_table(n=60, dec_bad_row=None):
 def sky_run(tmp_path, fmb_home):
     t = sky_table()
     spec = write_table(t, tmp_path / "sky.parquet")
-    invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "knn",
-        "--dataset",
-        spec,
-        "--output",
-        tmp_path / "run",
-        "-q",
-        "--no-report",
-    )
+    fmb_run(tmp_path / "run", "--no-report", detector="knn", dataset=spec)
     return tmp_path / "run", t
 
 
@@ -74,20 +63,7 @@ def test_coordinates_reach_scores_and_every_export_format(sky_run, tmp_path):
 
 def test_coordinate_out_of_range_is_refused_naming_the_row(tmp_path, fmb_home):
     spec = write_table(sky_table(dec_bad_row=7), tmp_path / "bad.parquet")
-    out = invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "knn",
-        "--dataset",
-        spec,
-        "--output",
-        tmp_path / "r",
-        "-q",
-        "--no-report",
-        code=2,
-    )
+    out = fmb_run(tmp_path / "r", "--no-report", detector="knn", dataset=spec, code=2).output
     assert "dec = 95.0 degrees is outside [-90, 90]" in out and "1007" in out
 
 

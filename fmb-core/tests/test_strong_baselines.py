@@ -30,6 +30,7 @@ from fmb.models.baseline_strong import (
 )
 from fmb.plugins import registry
 from fmb.protocol.nuisance import object_variables, spearman
+from fmb.testing.cli import fmb_run
 from fmb.testing.conformance import parametrize
 
 
@@ -197,19 +198,7 @@ def test_spearman_matches_scipy_and_hand_value():
 
 
 def test_nuisance_in_results_json(toy, tmp_path):
-    r = invoke(
-        "run",
-        "--model",
-        "baseline",
-        "--detector",
-        "iforest",
-        "--dataset",
-        "toy:size=60",
-        "--output",
-        str(tmp_path),
-        "-q",
-    )
-    assert r.exit_code == 0, r.output
+    fmb_run(tmp_path, dataset="toy:size=60")
     res = json.loads((tmp_path / "results.json").read_text())
     scores = pq.read_table(tmp_path / "scores.parquet")
     data = registry().dataset("toy").load()(size=60)
