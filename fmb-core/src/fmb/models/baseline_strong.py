@@ -82,7 +82,7 @@ RADON_HIGHPASS = 3.0
 #: brightness still adds about 3 sigma per pixel (a winsorised, i.e. robust, line mean)
 RADON_CLIP = 3.0
 SHARP_RATIO = 0.85  # see _source_mask
-#: close-pair search (:func:`_pair_features`): Gaussian sigma (px) that degrades VIS (PSF FWHM 0.17") and NISP
+#: close-pair search (:func:`_pair_score`): Gaussian sigma (px) that degrades VIS (PSF FWHM 0.17") and NISP
 #: (0.48") to a common resolution of ~0.5" before colours are compared (PSF-matched photometry); residual peaks
 #: searched beyond PAIR_INNER" of the host's centre and kept only beyond PAIR_INNER + 0.1" (a peak of its own,
 #: not the host's core cut by the inner edge); colour errors get a PAIR_COLOUR_FLOOR fractional floor (the
