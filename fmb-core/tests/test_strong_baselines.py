@@ -370,29 +370,29 @@ def _pair_stamps(stamp: int = 48, sep: float = 1.2, ratio: float = 0.25, angle: 
     return img + noise[None]
 
 
-def test_pair_score_ranks_a_same_colour_companion_above_a_projection():
+def test_pair_odds_ranks_a_same_colour_companion_above_a_projection():
     """A host-coloured companion (25 % of the host's light at 1.2") scores far above a blue field galaxy of
     the same VIS flux at the same place (its NISP colours differ by a factor 3-7 from the host's), and near
     its expected value log10(0.25) - 4 log10(1.2) = -0.92 less the colour term chi^2 / (2 ln 10) (0.65 for
     the mean chi^2 of 3 degrees of freedom, 1.3 at its 95th percentile); the host alone has no candidate."""
     pair, proj = _pair_stamps()
-    col = IMAGE_NAMES.index("pair_score")
-    f = image_features(np.stack([pair, proj]))[:, col]
+    col = IMAGE_NAMES.index("pair_odds")
+    f = np.log10(image_features(np.stack([pair, proj]))[:, col])
     assert f[0] > f[1] + 2.0, f
     assert -0.92 - 1.3 < f[0] < -0.92 + 0.2, f
     alone = _pair_stamps(ratio=0.0)[0]
-    assert image_features(alone[None])[0, col] == pytest.approx(-6.0)  # PAIR_NONE: nothing to pair with
+    assert image_features(alone[None])[0, col] == pytest.approx(1e-6)  # 10^PAIR_NONE: nothing to pair with
 
 
-def test_pair_score_falls_with_separation_and_is_rotation_invariant():
+def test_pair_odds_falls_with_separation_and_is_rotation_invariant():
     """The chance-projection prior: the same companion at 2.2" scores lower than at 1.2" (by about
     4 log10(2.2) = 1.37 dex, less the noise in the two colour terms); rotating or mirroring the stamp (the
     pair's orientation on the sky) changes the score by little (the light centre and the 180-degree rotation
     are sub-pixel and symmetric)."""
-    col = IMAGE_NAMES.index("pair_score")
+    col = IMAGE_NAMES.index("pair_odds")
     near, far = _pair_stamps(sep=1.2)[0], _pair_stamps(sep=2.2)[0]
     views = np.stack([near, np.rot90(near, 1, axes=(1, 2)), near[:, ::-1, :], near[:, :, ::-1], far])
-    f = image_features(np.ascontiguousarray(views))[:, col]
+    f = np.log10(image_features(np.ascontiguousarray(views))[:, col])
     assert f[0] - f[4] > 0.5, f  # 1.37 expected; the two colour chi^2 differ by noise
     np.testing.assert_allclose(f[1:4], f[0], atol=0.15)
 
@@ -407,4 +407,4 @@ def test_strong_image_features_refuse_non_finite_pixels():
         image_features(img)
     assert "\n" not in str(err.value)
     blank = image_features(np.zeros((1, 4, 32, 32)))
-    assert np.isfinite(blank).all() and blank[0, IMAGE_NAMES.index("pair_score")] == pytest.approx(-6.0)
+    assert np.isfinite(blank).all() and blank[0, IMAGE_NAMES.index("pair_odds")] == pytest.approx(1e-6)

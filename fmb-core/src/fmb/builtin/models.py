@@ -43,7 +43,7 @@ def register_models(register):
                 "Conselice (2003) ApJS 147, 1 (asymmetry); Patton et al. (2000) ApJ 536, 153 and Bloom et al. "
                 "(2002) AJ 123, 1111 (close pairs, chance coincidence); SDSS line list (vacuum wavelengths)"
             ),
-            # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases; 5: close-companion column pair_score
+            # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases; 5: close-companion column pair_odds
             preprocessing_version="5",
             modalities=("image", "spectrum"),
             outputs={

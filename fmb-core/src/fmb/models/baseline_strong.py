@@ -30,9 +30,11 @@ Image (``IMAGE_DIM`` = 48 values, from ``x = asinh(flux / 0.02 nmgy)`` unless sa
 * point source (AGN): the fraction of the VIS flux within 0.5" that falls within 0.15" (the VIS PSF FWHM is
   0.17": a nucleus raises it), and the core's colour excess log10(VIS/H within 0.15") - log10(VIS/H within
   0.5") (a blue nucleus) (2);
-* close companion (merger): the best candidate companion in the host-subtracted residual, scored by its
-  colour match with the host, its flux ratio and its separation (:func:`_pair_score`; Patton et al. 2000
-  close pairs, Bloom et al. 2002 chance coincidence) (1).
+* close companion (merger), ``pair_odds``: the best candidate companion in the host-subtracted residual,
+  scored by its colour match with the host, its flux ratio and its separation (:func:`_pair_score`;
+  Patton et al. 2000 close pairs, Bloom et al. 2002 chance coincidence), as odds 10^score in (0, 1]
+  (not a log: only the upper tail, where companions are, is spread out; the many stamps with no
+  candidate sit together at 1e-6) (1).
 
 Spectrum (``SPECTRUM_DIM`` = 29 values; masked, non-finite or ivar <= 0 pixels get no weight):
 
@@ -89,8 +91,8 @@ SHARP_RATIO = 0.85  # see _source_mask
 #: PSF matching is approximate); the separation prior is PAIR_SEP_POWER in log10(max(sep, 1")).
 PAIR_SMOOTH = (2.0, 1.0, 1.0, 1.0)
 PAIR_INNER, PAIR_COLOUR_FLOOR, PAIR_SEP_POWER = 0.4, 0.08, 4.0
-#: value of pair_score when no companion candidate is found (the score of a 1 %-flux, colour-mismatched,
-#: distant candidate is about this low)
+#: log10 pair score when no companion candidate is found (the score of a 1 %-flux, colour-mismatched,
+#: distant candidate is about this low); the column is 10^score, so 1e-6
 PAIR_NONE = -6.0
 #: radii (arcsec) of the VIS core and the point-source aperture (core fraction), and of the DESI fibre
 CORE_RADIUS, PS_APERTURE, FIBRE_RADIUS = 0.15, 0.5, 0.75
@@ -125,7 +127,7 @@ IMAGE_NAMES: tuple[str, ...] = (
     "seg_asym_residual_centred",
     "vis_core_fraction",
     "core_colour_excess",
-    "pair_score",
+    "pair_odds",
 )
 #: vacuum rest wavelengths (Angstrom), SDSS line list (same values as fmb.datasets.synthetic.sed.NEBULAR_LINES)
 INDEX_LINES = {
@@ -335,7 +337,7 @@ def _pixel_noise(img: np.ndarray) -> float:
 
 
 def _pair_score(img: np.ndarray) -> float:
-    """Close-companion score of one stamp ``img`` [4, H, W] (nanomaggies): the ``pair_score`` column.
+    """Close-companion score of one stamp ``img`` [4, H, W] (nanomaggies): log10 of the ``pair_odds`` column.
 
     A physical close pair differs from a chance projection in three ways that this uses (no label, no
     generator truth): the companion lies at the host's redshift, so its colours match the host's within
@@ -356,7 +358,7 @@ def _pair_score(img: np.ndarray) -> float:
     freedom); the flux ratio q = f_VIS / H_VIS and mu = min(q, 1/q);
     the separation theta (arcsec) of its peak. Score ``log10(mu) - 4 log10(max(theta, 1")) -
     chi^2 / (2 ln 10)`` (a log-likelihood: colour match x separation prior, steeper than P_cc's theta^2 as
-    measured on a development survey, seed 7, not the benchmark's seeds); ``pair_score`` is the best over
+    measured on a development survey, seed 7, not the benchmark's seeds); the score is the best over
     candidates with q >= 0.02 (brighter than 1:50) that hold a peak of their own (a 5x5 local maximum of the
     detection image beyond PAIR_INNER + 0.1"; the host's core cut by the inner edge has none), and
     :data:`PAIR_NONE` when there is none.
@@ -482,7 +484,7 @@ def image_features(images: np.ndarray) -> np.ndarray:
                 _segment_features(vis, nir, seg),
                 _centred_asymmetry(vis, seg),
                 [core_frac, core_colour],
-                [_pair_score(img)],
+                [10.0 ** _pair_score(img)],
             ]
         )
     return out.astype(np.float32)
