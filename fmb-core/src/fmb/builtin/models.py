@@ -10,7 +10,7 @@ IMAGE_DIM = 4 * 16 * 16
 SPECTRUM_DIM = 128
 #: baseline-strong embedding sizes (their breakdown: fmb.models.baseline_strong; kept here so that
 #: registering imports nothing heavy)
-STRONG_IMAGE_DIM = 47
+STRONG_IMAGE_DIM = 48
 STRONG_SPECTRUM_DIM = 29
 STRONG_JOINT_EXTRA = 1  # joint = image + spectrum + the flux-consistency column
 
@@ -34,13 +34,17 @@ def register_models(register):
             name="baseline-strong",
             description="No deep learning, nothing fitted: multi-scale image statistics that keep high frequencies "
             "(block means, radial profiles, asymmetry, high-pass residual energy, sharpness, Radon line "
-            "excess) and spectrum shape, data-quality, continuum and line indices at a spectrum-only "
+            "excess, close companion) and spectrum shape, data-quality, continuum and line indices at a spectrum-only "
             "redshift; joint = both (see docs/baselines.md)",
             loader="fmb.models.baseline_strong:load_model",
             version=__version__,
             license="MIT",
-            citation="Conselice (2003) ApJS 147, 1 (asymmetry); SDSS line list (vacuum wavelengths)",
-            preprocessing_version="4",  # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases
+            citation=(
+                "Conselice (2003) ApJS 147, 1 (asymmetry); Patton et al. (2000) ApJ 536, 153 and Bloom et al. "
+                "(2002) AJ 123, 1111 (close pairs, chance coincidence); SDSS line list (vacuum wavelengths)"
+            ),
+            # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases; 5: close-companion column pair_odds
+            preprocessing_version="5",
             modalities=("image", "spectrum"),
             outputs={
                 "image": STRONG_IMAGE_DIM,

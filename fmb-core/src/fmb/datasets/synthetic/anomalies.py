@@ -8,7 +8,7 @@ class       injection (strength s; "lu" = log-uniform, hard to easy)        moda
 lens        SIS lens (theta_E 0.6-1.5") of a compact blue source with       image (+spec)
             s x lu 4-50 % of the host's VIS flux (unlensed); the source's
             [OII] at z_s = z_l + 0.3-0.9 in the fibre spectrum
-merger      companion Sersic with s x lu 5-60 % of the flux at 0.8-2" plus  image
+merger      companion Sersic with s x lu 10-60 % of the flux at 0.8-2" plus image
             a curved tidal tail of 0.2 x the companion's share
 agn         central point source, f_lambda ~ lambda^-1.5 + broad lines     image+spectrum
             (FWHM 2500-8000 km/s); amplitude s x f/(1-f), f 0.05-0.85;
@@ -270,11 +270,18 @@ def lens_source_lines(
     return z_s, np.stack([0.45 * total, 0.55 * total], axis=1)
 
 
+#: companion light / host light per band (log-uniform at s = 1): 1:10 (the minor-merger limit) to 0.6
+MERGER_FLUX_RATIO = (0.10, 0.60)
+
+
 def merger_map(
     x: np.ndarray, y: np.ndarray, re_disk: float, flux: np.ndarray, rng: np.random.Generator, strength: float
 ) -> np.ndarray:
-    """Pre-PSF map [4, n, n] of a companion (s x log-uniform 5-60 % of ``flux`` per band) and a tidal tail
-    (0.2 x the companion's share)."""
+    """Pre-PSF map [4, n, n] of a companion (s x log-uniform 10-60 % of ``flux`` per band) and a tidal tail
+    (0.2 x the companion's share). The lower bound is the usual minor-merger limit, a 1:10 mass (light) ratio
+    (Lotz et al. 2011, ApJ 742, 103: major 1:1-1:4, minor 1:4-1:10): fainter satellites are not counted as
+    mergers, and at 5 % of the host's light a companion is indistinguishable from a chance projection
+    (docs/datasets/synthetic.md)."""
     ang = rng.uniform(0.0, 2.0 * np.pi)
     d = rng.uniform(0.8, 2.0)
     comp = images.sersic(
@@ -293,7 +300,7 @@ def merger_map(
     for xx, yy in zip(rr * np.cos(ph), rr * np.sin(ph)):
         tail += np.exp(-((x - xx) ** 2 + (y - yy) ** 2) / (2 * 0.15**2))
     tail /= tail.sum()
-    f_comp = strength * loguniform(rng, 0.05, 0.6)
+    f_comp = strength * loguniform(rng, MERGER_FLUX_RATIO[0], MERGER_FLUX_RATIO[1])
     return (flux * f_comp)[:, None, None] * comp[None] + (flux * 0.2 * f_comp)[:, None, None] * tail[None]
 
 

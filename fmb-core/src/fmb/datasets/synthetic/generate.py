@@ -18,7 +18,8 @@ from fmb.datasets.synthetic import images, sed, survey
 from fmb.datasets.synthetic.population import Morphology, draw_morphology, draw_selected, fibre_fraction
 
 #: bump whenever the generated data change for the same options (it enters the cache fingerprint)
-GENERATOR_VERSION = "fmb-synthetic-3"  # 3: neighbour colours drawn from the survey (2 reused this string)
+GENERATOR_VERSION = "fmb-synthetic-4"  # 3: neighbour colours drawn from the survey (2 reused this string);
+# 4: merger companions 10-60 % of the host (was 5-60 %; the 1:10 minor-merger limit)
 #: fraction of a point source's light in the 1.5" fibre in 1.1" seeing (fibre_fraction of r_e -> 0)
 POINT_FIBRE_FRACTION = float(fibre_fraction(np.array([0.0]))[0])
 #: objects rendered per FFT batch
