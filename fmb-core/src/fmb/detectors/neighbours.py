@@ -40,16 +40,19 @@ graph and written to results.json (``details.neighbours``).
 Determinism and row order: NN-descent's random start and sampling come from faiss's seeded mt19937
 (``random_seed``, derived from the run's seed) and the graph is built with one OpenMP thread (the
 parallel local join depends on thread timing). Its ids are positions, so the rows are first put in a
-content-defined order (by their projection on a fixed random direction, :func:`content_order`): the
-same set of rows gives the same graph and the same scores whatever order they arrive in (exact
-duplicate rows excepted: their relative order is the input's). The recall sample is chosen by
-position in that order. ``tests/test_neighbours.py`` and ``tests/test_scaling.py`` check recall
-against exact search, determinism and row-order invariance.
+content-defined order (by their projection on a fixed random direction, :func:`content_order`) and then
+grouped by seeded k-means cell (:func:`cell_order`, :func:`memory_order`): the same set of rows gives the
+same graph and the same scores whatever order they arrive in (exact duplicate rows excepted: their
+relative order is the input's). The recall sample is chosen by position in that order.
+``tests/test_neighbours.py`` and ``tests/test_scaling.py`` check recall against exact search, determinism
+and row-order invariance.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -85,6 +88,10 @@ RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA = 4, 20
 RECALL_TARGET, RECALL_SAMPLE = 0.95, 1000
 #: rows per block of the graph's distance computation (bounds the [rows, K] buffers)
 QUERY_CHUNK = 65_536
+#: memory order of the rows (:func:`cell_order`): k-means cells of about CELL_ROWS rows (500 rows x 1 KB of
+#: 256-d float32 fit the 1 MB L2 cache) inside at most COARSE_CELLS first-level cells, each level trained on
+#: up to CELL_TRAIN rows per centroid for CELL_ITERATIONS Lloyd iterations (measured, see the module docstring)
+CELL_ROWS, COARSE_CELLS, CELL_TRAIN, CELL_ITERATIONS = 500, 64, 64, 10
 
 
 #: rows per block of the exact scans (:func:`cosine_to`, :func:`nearest_distance`)
@@ -150,6 +157,38 @@ def content_order(X: np.ndarray) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
+def cell_order(Xs: np.ndarray, seed: int = 20_111) -> np.ndarray:
+    """A row order of float32 ``[N, D]`` ``Xs`` that puts near rows next to each other in memory: rows grouped
+    by k-means cell of about :data:`CELL_ROWS` rows, found in two levels (at most :data:`COARSE_CELLS` cells,
+    then each split into cells of about :data:`CELL_ROWS` rows, so the cost stays O(N D (COARSE_CELLS +
+    N / (COARSE_CELLS CELL_ROWS))) instead of O(N^2 D / CELL_ROWS) for one flat k-means), each cell's rows in
+    their order in ``Xs``. faiss k-means (seeded; training rows chosen by position in ``Xs``), so the order is
+    a function of ``Xs`` alone: pass rows in :func:`content_order` and it is a function of their content.
+    Run it with one BLAS/OpenMP thread for results that do not depend on the thread count."""
+    n = len(Xs)
+    key = np.zeros(n, np.int64)
+    top = _kmeans_cells(Xs, min(COARSE_CELLS, n // CELL_ROWS), seed)
+    for c in np.unique(top):
+        rows = np.flatnonzero(top == c)  # ascending: positions in Xs
+        sub = _kmeans_cells(Xs[rows], len(rows) // CELL_ROWS, seed + 1 + int(c))
+        key[rows] = int(c) * (n + 1) + sub
+    return np.argsort(key, kind="stable")
+
+
+def _kmeans_cells(X: np.ndarray, cells: int, seed: int) -> np.ndarray:
+    """Nearest of ``cells`` seeded faiss k-means centroids for each row of ``X`` (``[N]`` int64; all 0 when
+    ``cells`` < 2)."""
+    import faiss
+
+    if cells < 2:
+        return np.zeros(len(X), np.int64)
+    km = faiss.Kmeans(
+        X.shape[1], cells, niter=CELL_ITERATIONS, seed=seed, max_points_per_centroid=CELL_TRAIN, verbose=False
+    )
+    km.train(X)
+    return km.index.search(X, 1)[1][:, 0].astype(np.int64)
+
+
 def nn_descent_iterations(n: int) -> int:
     """NN-descent iterations for ``n`` rows: :data:`ITERATIONS` up to 100,000 rows, plus
     :data:`ITERATIONS_PER_DECADE` per tenfold above (rounded up)."""
@@ -186,8 +225,9 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
                     "recall_sample": n,
                 },
             )
-        order = content_order(X)
-        Xs = X[order]
+        order, storage = _memory_order(X)
+        Xs = faiss.rev_swig_ptr(storage.get_xb(), n * X.shape[1]).reshape(n, X.shape[1])  # a view, no copy
+        huge = huge_pages(Xs)
         sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, RECALL_SAMPLE), replace=False))
         exact_d = _exact_rows(Xs, sample, k)[0]
         nnd_seed = int(np.random.default_rng(seed).integers(1, 2**31 - 1))
@@ -195,10 +235,11 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
         builds = 0
         for iters, extra in ((first, POOL_EXTRA), (first + RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA)):
             builds += 1
-            dist, idx, K = _nn_descent(Xs, k, iters, extra, nnd_seed)
+            dist, idx, K = _nn_descent(storage, Xs, k, iters, extra, nnd_seed)
             recall = recall_at_k(dist[sample], exact_d)
             if recall >= RECALL_TARGET:
                 break
+        del Xs, storage
     finally:
         faiss.omp_set_num_threads(before)
     info = {
@@ -209,6 +250,7 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
         "recall_at_k": round(recall, 4),
         "recall_sample": len(sample),
         "rebuilt": builds > 1,
+        "huge_pages": huge,
     }
     if recall < RECALL_TARGET:
         warnings.warn(
@@ -220,35 +262,90 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     out_d = np.empty_like(dist)
     out_i = np.empty_like(idx)
     out_d[order] = dist
-    out_i[order] = order[idx]  # positions in the content order -> rows of X
+    out_i[order] = order[idx]  # positions in the memory order -> rows of X
     return out_d, out_i, info
 
 
-def _nn_descent(Xs: np.ndarray, k: int, iters: int, extra: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """NN-descent graph of the float32 rows ``Xs`` (one build thread): ``[N, k]`` float64 distances ascending,
-    ``[N, k]`` int64 indices, and the degree K built. A row whose K neighbours are not K distinct other rows
-    in range (not seen, but faiss does not promise it) gets its neighbours exactly instead."""
+def memory_order(X: np.ndarray) -> np.ndarray:
+    """The order in which :func:`ann_knn` stores the rows of ``[N, D]`` ``X`` (NN-descent's ids are positions in
+    it): :func:`content_order`, then :func:`cell_order` on the rows so ordered. A function of the set of rows."""
+    return _memory_order(np.ascontiguousarray(X, dtype=np.float32))[0]
+
+
+def _memory_order(X: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(:func:`memory_order` of float32 ``X``, a faiss ``IndexFlatL2`` holding the rows in that order). One
+    BLAS/OpenMP thread (the k-means cells do not depend on the thread count); one transient copy of ``X``."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    order = content_order(X)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            Xc = X[order]
+            perm = cell_order(Xc)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    storage = faiss.IndexFlatL2(X.shape[1])
+    for a in range(0, len(X), SCAN_BLOCK):  # in blocks: no second full copy besides faiss's own
+        storage.add(np.ascontiguousarray(Xc[perm[a : a + SCAN_BLOCK]]))
+    return order[perm], storage
+
+
+#: madvise(2) advice MADV_COLLAPSE (Linux >= 6.1, include/uapi/asm-generic/mman-common.h) and the x86-64/arm64
+#: transparent huge page size
+MADV_COLLAPSE, HUGE_PAGE = 25, 2**21
+
+
+def huge_pages(a: np.ndarray) -> bool:
+    """Ask Linux to back the memory of the array ``a`` with 2 MB transparent huge pages now (``madvise``
+    ``MADV_COLLAPSE``, Linux >= 6.1; it works whatever the system's THP setting, ``madvise`` by default, short of
+    ``never``). NN-descent reads rows at random: with 4 KB pages nearly every row read also misses the TLB,
+    and the page tables of a 1 GB matrix no longer fit the caches (measured: 300,000 rows, lof's graph, 129.7 ->
+    110.9 CPU s; see docs/detection.md). numpy asks for huge pages for its own large arrays, but faiss's
+    storage is faiss's allocation. A hint only: the contents do not change, and where the call is unavailable
+    or refused (other systems, older kernels, memory too fragmented) it returns False and nothing else happens."""
+    if not sys.platform.startswith("linux") or a.nbytes < 2 * HUGE_PAGE:
+        return False
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return False
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    lo = -(-a.ctypes.data // HUGE_PAGE) * HUGE_PAGE  # whole huge pages inside the array only
+    hi = (a.ctypes.data + a.nbytes) // HUGE_PAGE * HUGE_PAGE
+    return hi > lo and madvise(lo, hi - lo, MADV_COLLAPSE) == 0
+
+
+def _nn_descent(
+    storage: Any, Xs: np.ndarray, k: int, iters: int, extra: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """NN-descent graph of the float32 rows ``Xs`` held by the faiss ``IndexFlatL2`` ``storage`` (``Xs`` is its
+    view; one build thread): ``[N, k]`` float64 distances ascending, ``[N, k]`` int64 indices, and the degree K
+    built. A row whose K neighbours are not K distinct other rows in range (not seen, but faiss does not
+    promise it) gets its neighbours exactly instead."""
     import faiss
 
     n, d = Xs.shape
     K = max(k, K_MIN)
-    index = faiss.IndexNNDescentFlat(d, K)
-    nnd = index.nndescent
+    nnd = faiss.NNDescent(d, K)
     nnd.iter, nnd.L, nnd.S, nnd.R, nnd.random_seed = iters, K + extra, SAMPLE_S, REVERSE_R, seed
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # deterministic local joins (see the module docstring)
     try:
-        index.add(Xs)
+        dis = storage.get_distance_computer()
+        nnd.build(dis, n, False)
     finally:
         faiss.omp_set_num_threads(threads)
     G = faiss.vector_to_array(nnd.final_graph).reshape(n, K).astype(np.int64)
-    storage = faiss.downcast_index(index.storage)
+    del nnd, dis
     d2 = np.empty((n, K), np.float32)
     for a in range(0, n, QUERY_CHUNK):
         b = min(n, a + QUERY_CHUNK)
         Gb = np.ascontiguousarray(np.clip(G[a:b], 0, n - 1))
         storage.compute_distance_subset(b - a, faiss.swig_ptr(Xs[a:b]), K, faiss.swig_ptr(d2[a:b]), faiss.swig_ptr(Gb))
-    del index, storage
     srt = np.sort(G, axis=1)
     bad = ((G < 0) | (G >= n) | (G == np.arange(n)[:, None])).any(axis=1) | (srt[:, 1:] == srt[:, :-1]).any(axis=1)
     first = np.argsort(d2, axis=1, kind="stable")[:, :k]
