@@ -11,7 +11,7 @@ Exact search costs O(N^2 D) (pyod/scikit-learn brute force or trees, which degra
 in 100+ dimensions), so a million-object survey is out of reach. Above :data:`ANN_THRESHOLD` rows
 the k-neighbour graph comes from NN-descent (Dong, Charikar & Li 2011, "Efficient k-nearest neighbor
 graph construction for generic similarity measures", WWW), as faiss implements it
-(``faiss.IndexNNDescentFlat``; faiss is kept by Meta and ships wheels for Linux/macOS/Windows).
+(``faiss.NNDescent`` over an ``IndexFlatL2``; faiss is kept by Meta and ships wheels for Linux/macOS/Windows).
 NN-descent builds the all-points k-neighbour graph itself ("a neighbour of a neighbour is likely a
 neighbour", a local join per row and iteration), which is exactly what knn and lof need; an HNSW
 index must be built (N inserts) and then searched N times.
@@ -29,6 +29,15 @@ Parameters (k=5, 30,000 rows; CPU s, recall): iter 8 / L=K+10 / S=10 7.5 s, 0.99
 5.6 s, 0.960; S=6 5.8 s, 0.873; iter 6 / L=K+20 24.0 s at 100,000 rows, 0.883 (too few iterations).
 k=20 (lof): K=20, L=30 8.9 s, 0.991. HNSW's recall on i.i.d. Gaussian 256-d rows (intrinsic
 dimension 256, the worst case for any graph method) is in docs/detection.md.
+
+Where a fit's time goes (lof, k=20, 100,000 rows, CPU s): the build 31-36 s, the exact recall sample ~1 s,
+ordering and copies < 0.5 s, the lof step 0.04 s. The build's superlinear part is random memory access: an
+early iteration (random graph) costs 1.47x more per row at 1,000,000 rows than at 100,000 (its rows, pools and
+locks outgrow the L3 cache). So the rows are stored once, in faiss's storage, grouped by k-means cell
+(:func:`cell_order`: the late, local iterations then read neighbouring memory; 35.2 -> 28.1 s at 100,000 rows,
+a random-projection-tree order gave nothing), with huge pages asked for (:func:`huge_pages`: 129.7 -> 110.9 s at
+300,000 rows), and NN-descent runs 2 more iterations per tenfold rows instead of 3. faiss IVF-Flat (cells of
+1,000 rows) needed nprobe 16 for recall@20 0.93 (~125 s at 100,000 rows): slower. Figures in docs/detection.md.
 
 Recall is measured on every fit, not assumed: :func:`ann_knn` finds the neighbours of a seeded sample of
 :data:`RECALL_SAMPLE` rows exactly (``faiss.knn``, O(sample x N x D), linear in N) and compares the
@@ -202,8 +211,9 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     of what was built: method, K, iterations, pool, recall@k on the seeded sample and its size, rebuilt).
 
     ``seed`` picks NN-descent's random start and the recall sample. Below :data:`EXACT_BELOW` rows the graph
-    is exact (recall 1). Peak memory beyond ``X``: two float32 copies of ``X`` (the content-ordered rows and
-    faiss's storage) and NN-descent's pools (about ``(L + 2 R) x 4`` bytes per row at most).
+    is exact (recall 1). Peak memory beyond ``X``: two float32 copies of ``X`` while the rows are ordered, then
+    one (faiss's storage, :func:`memory_order`) and NN-descent's pools (about ``(L + 2 R) x 4`` bytes per row at
+    most).
     Raises ValueError when ``k >= N``; warns (one line) when recall stays under :data:`RECALL_TARGET`.
     """
     import faiss
