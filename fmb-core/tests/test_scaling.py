@@ -269,3 +269,11 @@ def test_memory_order_groups_near_rows_and_ignores_input_order(monkeypatch):
     d, i, _ = nb.ann_knn(X, 6, seed=2)
     dp, ip, _ = nb.ann_knn(X[p], 6, seed=2)
     assert np.array_equal(dp, d[p]) and np.array_equal(p[ip], i[p])
+
+
+def test_huge_pages_hint_keeps_the_contents():
+    a = np.random.default_rng(17).standard_normal((4096, 512)).astype(np.float32)  # 8 MB: whole 2 MB pages inside
+    want = a.copy()
+    assert isinstance(nb.huge_pages(a), bool)
+    assert np.array_equal(a, want)
+    assert nb.huge_pages(a[:10]) is False  # under two huge pages: nothing to ask for
