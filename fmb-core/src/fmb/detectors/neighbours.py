@@ -312,11 +312,12 @@ MADV_COLLAPSE, HUGE_PAGE = 25, 2**21
 def huge_pages(a: np.ndarray) -> bool:
     """Ask Linux to back the memory of the array ``a`` with 2 MB transparent huge pages now (``madvise``
     ``MADV_COLLAPSE``, Linux >= 6.1; it works whatever the system's THP setting, ``madvise`` by default, short of
-    ``never``). NN-descent reads rows at random: with 4 KB pages nearly every row read also misses the TLB,
-    and the page tables of a 1 GB matrix no longer fit the caches (measured: 300,000 rows, lof's graph, 129.7 ->
-    110.9 CPU s; see docs/detection.md). numpy asks for huge pages for its own large arrays, but faiss's
-    storage is faiss's allocation. A hint only: the contents do not change, and where the call is unavailable
-    or refused (other systems, older kernels, memory too fragmented) it returns False and nothing else happens."""
+    ``never``). NN-descent reads rows at random: with 4 KB pages nearly every row read also misses the TLB
+    (measured, lof's graph at 300,000 rows: 129.7 -> 110.9 CPU s; no change at 100,000 rows, nor in the first,
+    random-graph iterations at 1,000,000 rows, where faiss's pools miss the caches as much; docs/detection.md).
+    numpy asks for huge pages for its own large arrays, but faiss's storage is faiss's allocation. A hint only:
+    the contents do not change, and where the call is unavailable or refused (other systems, older kernels,
+    memory too fragmented) it returns False and nothing else happens."""
     if not sys.platform.startswith("linux") or a.nbytes < 2 * HUGE_PAGE:
         return False
     try:
