@@ -93,7 +93,11 @@ def main() -> None:
     sizes = sorted(int(s) for s in a.sizes.split(",") if a.max_n is None or int(s) <= a.max_n)
     if a.max_n and a.max_n not in sizes:
         sizes.append(a.max_n)
-    head = f"bench_scale: N = {', '.join(map(str, sizes))} x 256 ({a.data}); {os.cpu_count()} CPUs; {load()}"
+    from fmb.threads import n_threads
+
+    threads = f"{n_threads()} threads (FMB_THREADS={os.environ.get('FMB_THREADS', '')!r}, "
+    threads += f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')!r}; the NN-descent build uses one)"
+    head = f"bench_scale: N = {', '.join(map(str, sizes))} x 256 ({a.data}); {os.cpu_count()} CPUs; {threads}; {load()}"
     print(head, flush=True)
     verdicts = []
     for det in a.detectors.split(","):
@@ -114,7 +118,8 @@ def main() -> None:
             if nb:
                 line += f"  recall@k {nb['recall_at_k']:.3f}"
                 if "iterations" in nb:
-                    line += f" (K {nb['K']}, {nb['iterations']} iterations{', rebuilt' if nb['rebuilt'] else ''})"
+                    line += f" (K {nb['K']}, {nb['iterations']} iterations{', rebuilt' if nb['rebuilt'] else ''}"
+                    line += f"{', huge pages' if nb.get('huge_pages') else ''})"
             if det in ("knn", "lof") and n <= a.exact_max_n:
                 e = run(n, f"{det}:ann_threshold={n + 1}", a.timeout, a.data)
                 if e:

@@ -11,7 +11,7 @@ Exact search costs O(N^2 D) (pyod/scikit-learn brute force or trees, which degra
 in 100+ dimensions), so a million-object survey is out of reach. Above :data:`ANN_THRESHOLD` rows
 the k-neighbour graph comes from NN-descent (Dong, Charikar & Li 2011, "Efficient k-nearest neighbor
 graph construction for generic similarity measures", WWW), as faiss implements it
-(``faiss.IndexNNDescentFlat``; faiss is kept by Meta and ships wheels for Linux/macOS/Windows).
+(``faiss.NNDescent`` over an ``IndexFlatL2``; faiss is kept by Meta and ships wheels for Linux/macOS/Windows).
 NN-descent builds the all-points k-neighbour graph itself ("a neighbour of a neighbour is likely a
 neighbour", a local join per row and iteration), which is exactly what knn and lof need; an HNSW
 index must be built (N inserts) and then searched N times.
@@ -30,6 +30,15 @@ Parameters (k=5, 30,000 rows; CPU s, recall): iter 8 / L=K+10 / S=10 7.5 s, 0.99
 k=20 (lof): K=20, L=30 8.9 s, 0.991. HNSW's recall on i.i.d. Gaussian 256-d rows (intrinsic
 dimension 256, the worst case for any graph method) is in docs/detection.md.
 
+Where a fit's time goes (lof, k=20, 100,000 rows, CPU s): the build 31-36 s, the exact recall sample ~1 s,
+ordering and copies < 0.5 s, the lof step 0.04 s. The build's superlinear part is random memory access: an
+early iteration (random graph) costs 1.47x more per row at 1,000,000 rows than at 100,000 (its rows, pools and
+locks outgrow the L3 cache). So the rows are stored once, in faiss's storage, grouped by k-means cell
+(:func:`cell_order`: the late, local iterations then read neighbouring memory; 35.2 -> 28.1 s at 100,000 rows,
+a random-projection-tree order gave nothing), with huge pages asked for (:func:`huge_pages`: 129.7 -> 110.9 s at
+300,000 rows), and NN-descent runs 2 more iterations per tenfold rows instead of 3. faiss IVF-Flat (cells of
+1,000 rows) needed nprobe 16 for recall@20 0.93 (~125 s at 100,000 rows): slower. Figures in docs/detection.md.
+
 Recall is measured on every fit, not assumed: :func:`ann_knn` finds the neighbours of a seeded sample of
 :data:`RECALL_SAMPLE` rows exactly (``faiss.knn``, O(sample x N x D), linear in N) and compares the
 graph's; under :data:`RECALL_TARGET` it rebuilds once with :data:`RETRY_EXTRA_ITERATIONS` more
@@ -40,16 +49,19 @@ graph and written to results.json (``details.neighbours``).
 Determinism and row order: NN-descent's random start and sampling come from faiss's seeded mt19937
 (``random_seed``, derived from the run's seed) and the graph is built with one OpenMP thread (the
 parallel local join depends on thread timing). Its ids are positions, so the rows are first put in a
-content-defined order (by their projection on a fixed random direction, :func:`content_order`): the
-same set of rows gives the same graph and the same scores whatever order they arrive in (exact
-duplicate rows excepted: their relative order is the input's). The recall sample is chosen by
-position in that order. ``tests/test_neighbours.py`` and ``tests/test_scaling.py`` check recall
-against exact search, determinism and row-order invariance.
+content-defined order (by their projection on a fixed random direction, :func:`content_order`) and then
+grouped by seeded k-means cell (:func:`cell_order`, :func:`memory_order`): the same set of rows gives the
+same graph and the same scores whatever order they arrive in (exact duplicate rows excepted: their
+relative order is the input's). The recall sample is chosen by position in that order.
+``tests/test_neighbours.py`` and ``tests/test_scaling.py`` check recall against exact search, determinism
+and row-order invariance.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -77,14 +89,19 @@ ITERATIONS, POOL_EXTRA, SAMPLE_S, REVERSE_R = 8, 10, 10, 100
 #: per iteration): 0.34 / 0.69 / 0.91 / 0.97 / 0.98 after 4 / 5 / 6 / 7 / 8 iterations; at 1,000,000 rows
 #: 0.22 / 0.51 / 0.78 / 0.92 / 0.96 after 5 / 6 / 7 / 8 / 9 (0.964 after 11), about 1.5 iterations later per
 #: tenfold; with 8 iterations a 1,000,000-row fit ran past 834 CPU s (a rebuild, most likely), with 11 the
-#: graph took 481 CPU s and reached recall@5 0.974
-ITERATIONS_PER_DECADE = 3
+#: graph took 481 CPU s and reached recall@5 0.974. Two per tenfold (10 at 1,000,000 rows, faiss's estimate 0.962
+#: there, 0.956 after 9) rather than three: the eleventh iteration added 0.002 for a tenth of the build's time
+ITERATIONS_PER_DECADE = 2
 #: the one rebuild when the first graph's recall is under target: this many more iterations and a wider pool
 RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA = 4, 20
 #: recall@k the sample check asks for, and the sample size
 RECALL_TARGET, RECALL_SAMPLE = 0.95, 1000
 #: rows per block of the graph's distance computation (bounds the [rows, K] buffers)
 QUERY_CHUNK = 65_536
+#: memory order of the rows (:func:`cell_order`): k-means cells of about CELL_ROWS rows (500 rows x 1 KB of
+#: 256-d float32 fit the 1 MB L2 cache) inside at most COARSE_CELLS first-level cells, each level trained on
+#: up to CELL_TRAIN rows per centroid for CELL_ITERATIONS Lloyd iterations (measured, see the module docstring)
+CELL_ROWS, COARSE_CELLS, CELL_TRAIN, CELL_ITERATIONS = 500, 64, 64, 10
 
 
 #: rows per block of the exact scans (:func:`cosine_to`, :func:`nearest_distance`)
@@ -150,6 +167,38 @@ def content_order(X: np.ndarray) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
+def cell_order(Xs: np.ndarray, seed: int = 20_111) -> np.ndarray:
+    """A row order of float32 ``[N, D]`` ``Xs`` that puts near rows next to each other in memory: rows grouped
+    by k-means cell of about :data:`CELL_ROWS` rows, found in two levels (at most :data:`COARSE_CELLS` cells,
+    then each split into cells of about :data:`CELL_ROWS` rows, so the cost stays O(N D (COARSE_CELLS +
+    N / (COARSE_CELLS CELL_ROWS))) instead of O(N^2 D / CELL_ROWS) for one flat k-means), each cell's rows in
+    their order in ``Xs``. faiss k-means (seeded; training rows chosen by position in ``Xs``), so the order is
+    a function of ``Xs`` alone: pass rows in :func:`content_order` and it is a function of their content.
+    Run it with one BLAS/OpenMP thread for results that do not depend on the thread count."""
+    n = len(Xs)
+    key = np.zeros(n, np.int64)
+    top = _kmeans_cells(Xs, min(COARSE_CELLS, n // CELL_ROWS), seed)
+    for c in np.unique(top):
+        rows = np.flatnonzero(top == c)  # ascending: positions in Xs
+        sub = _kmeans_cells(Xs[rows], len(rows) // CELL_ROWS, seed + 1 + int(c))
+        key[rows] = int(c) * (n + 1) + sub
+    return np.argsort(key, kind="stable")
+
+
+def _kmeans_cells(X: np.ndarray, cells: int, seed: int) -> np.ndarray:
+    """Nearest of ``cells`` seeded faiss k-means centroids for each row of ``X`` (``[N]`` int64; all 0 when
+    ``cells`` < 2)."""
+    import faiss
+
+    if cells < 2:
+        return np.zeros(len(X), np.int64)
+    km = faiss.Kmeans(
+        X.shape[1], cells, niter=CELL_ITERATIONS, seed=seed, max_points_per_centroid=CELL_TRAIN, verbose=False
+    )
+    km.train(X)
+    return km.index.search(X, 1)[1][:, 0].astype(np.int64)
+
+
 def nn_descent_iterations(n: int) -> int:
     """NN-descent iterations for ``n`` rows: :data:`ITERATIONS` up to 100,000 rows, plus
     :data:`ITERATIONS_PER_DECADE` per tenfold above (rounded up)."""
@@ -162,8 +211,9 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     of what was built: method, K, iterations, pool, recall@k on the seeded sample and its size, rebuilt).
 
     ``seed`` picks NN-descent's random start and the recall sample. Below :data:`EXACT_BELOW` rows the graph
-    is exact (recall 1). Peak memory beyond ``X``: two float32 copies of ``X`` (the content-ordered rows and
-    faiss's storage) and NN-descent's pools (about ``(L + 2 R) x 4`` bytes per row at most).
+    is exact (recall 1). Peak memory beyond ``X``: two float32 copies of ``X`` while the rows are ordered, then
+    one (faiss's storage, :func:`memory_order`) and NN-descent's pools (about ``(L + 2 R) x 4`` bytes per row at
+    most).
     Raises ValueError when ``k >= N``; warns (one line) when recall stays under :data:`RECALL_TARGET`.
     """
     import faiss
@@ -186,8 +236,9 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
                     "recall_sample": n,
                 },
             )
-        order = content_order(X)
-        Xs = X[order]
+        order, storage = _memory_order(X)
+        Xs = faiss.rev_swig_ptr(storage.get_xb(), n * X.shape[1]).reshape(n, X.shape[1])  # a view, no copy
+        huge = huge_pages(Xs)
         sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, RECALL_SAMPLE), replace=False))
         exact_d = _exact_rows(Xs, sample, k)[0]
         nnd_seed = int(np.random.default_rng(seed).integers(1, 2**31 - 1))
@@ -195,10 +246,11 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
         builds = 0
         for iters, extra in ((first, POOL_EXTRA), (first + RETRY_EXTRA_ITERATIONS, RETRY_POOL_EXTRA)):
             builds += 1
-            dist, idx, K = _nn_descent(Xs, k, iters, extra, nnd_seed)
+            dist, idx, K = _nn_descent(storage, Xs, k, iters, extra, nnd_seed)
             recall = recall_at_k(dist[sample], exact_d)
             if recall >= RECALL_TARGET:
                 break
+        del Xs, storage
     finally:
         faiss.omp_set_num_threads(before)
     info = {
@@ -209,6 +261,7 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
         "recall_at_k": round(recall, 4),
         "recall_sample": len(sample),
         "rebuilt": builds > 1,
+        "huge_pages": huge,
     }
     if recall < RECALL_TARGET:
         warnings.warn(
@@ -220,35 +273,91 @@ def ann_knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     out_d = np.empty_like(dist)
     out_i = np.empty_like(idx)
     out_d[order] = dist
-    out_i[order] = order[idx]  # positions in the content order -> rows of X
+    out_i[order] = order[idx]  # positions in the memory order -> rows of X
     return out_d, out_i, info
 
 
-def _nn_descent(Xs: np.ndarray, k: int, iters: int, extra: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """NN-descent graph of the float32 rows ``Xs`` (one build thread): ``[N, k]`` float64 distances ascending,
-    ``[N, k]`` int64 indices, and the degree K built. A row whose K neighbours are not K distinct other rows
-    in range (not seen, but faiss does not promise it) gets its neighbours exactly instead."""
+def memory_order(X: np.ndarray) -> np.ndarray:
+    """The order in which :func:`ann_knn` stores the rows of ``[N, D]`` ``X`` (NN-descent's ids are positions in
+    it): :func:`content_order`, then :func:`cell_order` on the rows so ordered. A function of the set of rows."""
+    return _memory_order(np.ascontiguousarray(X, dtype=np.float32))[0]
+
+
+def _memory_order(X: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(:func:`memory_order` of float32 ``X``, a faiss ``IndexFlatL2`` holding the rows in that order). One
+    BLAS/OpenMP thread (the k-means cells do not depend on the thread count); one transient copy of ``X``."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    order = content_order(X)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            Xc = X[order]
+            perm = cell_order(Xc)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    storage = faiss.IndexFlatL2(X.shape[1])
+    for a in range(0, len(X), SCAN_BLOCK):  # in blocks: no second full copy besides faiss's own
+        storage.add(np.ascontiguousarray(Xc[perm[a : a + SCAN_BLOCK]]))
+    return order[perm], storage
+
+
+#: madvise(2) advice MADV_COLLAPSE (Linux >= 6.1, include/uapi/asm-generic/mman-common.h) and the x86-64/arm64
+#: transparent huge page size
+MADV_COLLAPSE, HUGE_PAGE = 25, 2**21
+
+
+def huge_pages(a: np.ndarray) -> bool:
+    """Ask Linux to back the memory of the array ``a`` with 2 MB transparent huge pages now (``madvise``
+    ``MADV_COLLAPSE``, Linux >= 6.1; it works whatever the system's THP setting, ``madvise`` by default, short of
+    ``never``). NN-descent reads rows at random: with 4 KB pages nearly every row read also misses the TLB
+    (measured, lof's graph at 300,000 rows: 129.7 -> 110.9 CPU s; no change at 100,000 rows, nor in the first,
+    random-graph iterations at 1,000,000 rows, where faiss's pools miss the caches as much; docs/detection.md).
+    numpy asks for huge pages for its own large arrays, but faiss's storage is faiss's allocation. A hint only:
+    the contents do not change, and where the call is unavailable or refused (other systems, older kernels,
+    memory too fragmented) it returns False and nothing else happens."""
+    if not sys.platform.startswith("linux") or a.nbytes < 2 * HUGE_PAGE:
+        return False
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return False
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    lo = -(-a.ctypes.data // HUGE_PAGE) * HUGE_PAGE  # whole huge pages inside the array only
+    hi = (a.ctypes.data + a.nbytes) // HUGE_PAGE * HUGE_PAGE
+    return hi > lo and madvise(lo, hi - lo, MADV_COLLAPSE) == 0
+
+
+def _nn_descent(
+    storage: Any, Xs: np.ndarray, k: int, iters: int, extra: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """NN-descent graph of the float32 rows ``Xs`` held by the faiss ``IndexFlatL2`` ``storage`` (``Xs`` is its
+    view; one build thread): ``[N, k]`` float64 distances ascending, ``[N, k]`` int64 indices, and the degree K
+    built. A row whose K neighbours are not K distinct other rows in range (not seen, but faiss does not
+    promise it) gets its neighbours exactly instead."""
     import faiss
 
     n, d = Xs.shape
     K = max(k, K_MIN)
-    index = faiss.IndexNNDescentFlat(d, K)
-    nnd = index.nndescent
+    nnd = faiss.NNDescent(d, K)
     nnd.iter, nnd.L, nnd.S, nnd.R, nnd.random_seed = iters, K + extra, SAMPLE_S, REVERSE_R, seed
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # deterministic local joins (see the module docstring)
     try:
-        index.add(Xs)
+        dis = storage.get_distance_computer()
+        nnd.build(dis, n, False)
     finally:
         faiss.omp_set_num_threads(threads)
     G = faiss.vector_to_array(nnd.final_graph).reshape(n, K).astype(np.int64)
-    storage = faiss.downcast_index(index.storage)
+    del nnd, dis
     d2 = np.empty((n, K), np.float32)
     for a in range(0, n, QUERY_CHUNK):
         b = min(n, a + QUERY_CHUNK)
         Gb = np.ascontiguousarray(np.clip(G[a:b], 0, n - 1))
         storage.compute_distance_subset(b - a, faiss.swig_ptr(Xs[a:b]), K, faiss.swig_ptr(d2[a:b]), faiss.swig_ptr(Gb))
-    del index, storage
     srt = np.sort(G, axis=1)
     bad = ((G < 0) | (G >= n) | (G == np.arange(n)[:, None])).any(axis=1) | (srt[:, 1:] == srt[:, :-1]).any(axis=1)
     first = np.argsort(d2, axis=1, kind="stable")[:, :k]
