@@ -148,6 +148,7 @@ def main() -> None:
         )
         print(f"RATIO 001M {wall:.4f}")
         print(f"CPURATIO 001M {ratios['bare (prepare+forward)', 'cpu']:.4f}")
+        print(f"FORWARDONLYRATIO 001M {ratios['forward only', 'wall']:.4f} (cpu {ratios['forward only', 'cpu']:.4f})")
         if a.big_batch <= 0:
             return
 
