@@ -37,3 +37,54 @@ def test_spectrum_tokens_positions_and_missing_rows():
     assert list(valid) == [True, False]
     assert pos[0, 0, 0].item() == pytest.approx((3600 - 3000) / 7000)
     assert pos[0, 1, 44:].abs().max().item() == 0.0  # zero padding after the last pixel
+
+
+def _lupton_every_pixel(planes, scales=(2.2, 3.4, 6.0), m=0.03, q=20.0):
+    """The Lupton formula of ``lupton_rgb``'s docstring on every pixel, whole-array (no window)."""
+    v = np.maximum(0.0, np.asarray(planes, np.float64) * np.asarray(scales, np.float64)[None, :, None, None] + m)
+    inten = v.mean(axis=1, keepdims=True)
+    f = np.arcsinh(q * inten) / np.sqrt(q)
+    inten = np.where(inten == 0, 1e-6, inten)
+    return (np.clip(v * f / inten, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["padded", "offcentre", "full", "blank", "one_pixel"])
+def test_lupton_rgb_of_a_padded_stamp_is_bit_identical_to_every_pixel(case):
+    """``lupton_rgb`` renders only the window holding non-zero flux; the padding around it must come out
+    exactly as rendering every pixel would make it (same uint8 values, no off-by-one at the window)."""
+    from fmb_astropt.preprocess import lupton_rgb
+
+    rng = np.random.default_rng(3)
+    x = np.zeros((3, 3, 48, 48), np.float32)
+    if case == "padded":
+        x[:, :, 12:36, 12:36] = rng.normal(0, 0.5, size=(3, 3, 24, 24))
+    elif case == "offcentre":
+        x[1, 2, 0:5, 40:48] = rng.normal(0, 3.0, size=(5, 8))
+        x[0, 0, 30, 7] = -0.0  # a negative zero counts as zero flux
+    elif case == "full":
+        x = rng.normal(0, 0.2, size=x.shape).astype(np.float32)
+    elif case == "one_pixel":
+        x[2, 1, 47, 0] = 1e-3
+    got = lupton_rgb(x)
+    assert got.dtype == np.uint8 and got.shape == x.shape
+    np.testing.assert_array_equal(got, _lupton_every_pixel(x))
+
+
+def test_rgb_tokens_are_bit_identical_to_standardising_before_reordering():
+    """``rgb_tokens`` cuts and spirals the patches in uint8 and standardises afterwards: the same bits as
+    standardising the float patches in raster order first (each token's statistics are its own)."""
+    import torch
+
+    from fmb_astropt.preprocess import EPS, rgb_tokens
+
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, size=(2, 3, 48, 48)).astype(np.uint8)
+    rgb[:, :, :16] = 9  # constant patches (std 0)
+    x = torch.as_tensor(rgb).to(torch.float32).transpose(2, 3)
+    tok = x.reshape(2, 3, 3, 16, 3, 16).permute(0, 2, 4, 3, 5, 1).reshape(2, 9, 768)
+    std, mean = torch.std_mean(tok, dim=2, keepdim=True)
+    tok = ((tok - mean) / (std + EPS)).to(torch.float16).to(torch.float32)
+    expected = torch.index_select(tok, 1, torch.from_numpy(spiral_order(3)))
+    got, pos = rgb_tokens(rgb, 16)
+    assert torch.equal(got, expected) and got.dtype == torch.float32
+    assert torch.equal(pos, torch.arange(9).expand(2, -1))

@@ -95,31 +95,67 @@ def lupton_rgb(
     Lupton et al. (2004, PASP 116, 133) arcsinh colour stretch as legacypipe's ``sdss_rgb`` renders the
     Legacy Survey viewer JPEGs: ``v_c = max(0, x_c * s_c + m)``, ``I = mean_c v_c``,
     ``out_c = v_c * asinh(Q I) / sqrt(Q) / I``, clipped to [0, 1], times 255 and truncated.
+
+    Every pixel is rendered on its own, so only the smallest row/column window that holds every non-zero
+    pixel of the batch is computed; the zero pixels around it (the padding of a stamp smaller than the
+    model's image size, often most of the image) all render to the colour of zero flux, computed once by
+    the same formula. The result is bit for bit that of rendering every pixel (test_preprocess.py).
     """
-    v = np.maximum(0.0, np.asarray(planes, np.float64) * np.asarray(scales, np.float64)[None, :, None, None] + m)
+    x = np.asarray(planes)
+    c, h, w = x.shape[1:]
+    lit = x != 0
+    rows, cols = np.flatnonzero(lit.any(axis=(0, 1, 3))), np.flatnonzero(lit.any(axis=(0, 1, 2)))
+    del lit
+    if rows.size == 0:
+        return np.broadcast_to(_lupton_zero(c, scales, m, q), x.shape).copy()
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    if (r0, r1, c0, c1) == (0, h, 0, w):
+        return _lupton(x, scales, m, q)
+    out = np.empty(x.shape, np.uint8)
+    out[...] = _lupton_zero(c, scales, m, q)
+    out[:, :, r0:r1, c0:c1] = _lupton(x[:, :, r0:r1, c0:c1], scales, m, q)
+    return out
+
+
+def _lupton_zero(c: int, scales: tuple[float, ...], m: float, q: float) -> np.ndarray:
+    """``[1, c, 1, 1]``: :func:`_lupton` of zero flux (rendered from a small block, as any other pixels)."""
+    return _lupton(np.zeros((1, c, 4, 4), np.float32), scales, m, q)[:, :, :1, :1]
+
+
+def _lupton(x: np.ndarray, scales: tuple[float, ...], m: float, q: float) -> np.ndarray:
+    """The rendering of :func:`lupton_rgb` for every pixel, float64, in place on one working array (the same
+    operations in the same order as the formula, so the same bits)."""
+    v = np.asarray(x, np.float64) * np.asarray(scales, np.float64)[None, :, None, None]
+    v += m
+    np.maximum(0.0, v, out=v)
     inten = v.mean(axis=1, keepdims=True)
-    f = np.arcsinh(q * inten) / np.sqrt(q)
-    inten = np.where(inten == 0, 1e-6, inten)
-    rgb = np.clip(v * f / inten, 0.0, 1.0)
-    return (rgb * 255.0).astype(np.uint8)
+    f = np.arcsinh(q * inten)
+    f /= np.sqrt(q)
+    inten[inten == 0] = 1e-6
+    v *= f
+    v /= inten
+    np.clip(v, 0.0, 1.0, out=v)
+    v *= 255.0
+    return v.astype(np.uint8)
 
 
 def rgb_tokens(rgb: np.ndarray | torch.Tensor, patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """8-bit ``[N, 3, H, W]`` (planes R, G, B; H, W multiples of ``patch``) -> tokens ``[N, T, patch**2 * 3]``
     and positions ``[N, T]``, as v2.0's training data path makes them (see the module docstring)."""
-    x = torch.as_tensor(np.asarray(rgb)).to(torch.float32)
+    x = torch.as_tensor(np.asarray(rgb))  # patches are cut and ordered in uint8 (a quarter of the bytes to move)
     n, c, h, w = x.shape
     if h % patch or w % patch:
         raise ModelError(f"astropt: image of {h} x {w} px is not a whole number of {patch}-px patches")
     x = x.transpose(2, 3)  # HWC .swapaxes(0, 2) == CWH: the network's rows are the image's columns
     gh, gw = w // patch, h // patch
-    # c (h p1) (w p2) -> (h w) (p1 p2 c)
-    tok = x.reshape(n, c, gh, patch, gw, patch).permute(0, 2, 4, 3, 5, 1).reshape(n, gh * gw, patch * patch * c)
-    std, mean = torch.std_mean(tok, dim=2, keepdim=True)
-    tok = ((tok - mean) / (std + EPS)).to(torch.float16).to(torch.float32)  # v2.0 trained on float16 patches
     if gh != gw:
         raise ModelError(f"astropt: spiral order needs a square patch grid, got {gh} x {gw}")
-    tok = torch.index_select(tok, 1, torch.from_numpy(spiral_order(gh)))
+    # c (h p1) (w p2) -> (h w) (p1 p2 c), then spiral order; each token is standardised on its own, so the
+    # order of tokens does not change their values
+    tok = x.reshape(n, c, gh, patch, gw, patch).permute(0, 2, 4, 3, 5, 1).reshape(n, gh * gw, patch * patch * c)
+    tok = torch.index_select(tok, 1, torch.from_numpy(spiral_order(gh))).to(torch.float32)
+    std, mean = torch.std_mean(tok, dim=2, keepdim=True)
+    tok = tok.sub_(mean).div_(std.add_(EPS)).to(torch.float16).to(torch.float32)  # v2.0 trained on float16 patches
     pos = torch.arange(gh * gw, dtype=torch.long).expand(n, -1)
     return tok, pos
 
