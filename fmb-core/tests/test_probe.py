@@ -207,7 +207,10 @@ def test_fit_threads_default_one_and_env_override(monkeypatch):
     from fmb.probes.regress import fit_threads
 
     monkeypatch.delenv("FMB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert fit_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert fit_threads() == 2
     monkeypatch.setenv("FMB_THREADS", "3")
     assert fit_threads() == 3
     monkeypatch.setenv("FMB_THREADS", "zero")

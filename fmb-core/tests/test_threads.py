@@ -9,9 +9,19 @@ from fmb.threads import available_cpus, limited, n_threads
 
 def test_thread_count_precedence(monkeypatch):
     monkeypatch.delenv("FMB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert n_threads() == available_cpus()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1,4")  # a nested OpenMP list: its first level
+    assert n_threads() == 1
     monkeypatch.setenv("FMB_THREADS", "3")
     assert n_threads() == 3 and n_threads(5) == 5
+
+
+def test_bad_omp_num_threads_is_one_line_error_naming_it(monkeypatch):
+    monkeypatch.delenv("FMB_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "all")
+    with pytest.raises(UsageError, match="OMP_NUM_THREADS must be a positive integer, got 'all'"):
+        n_threads()
 
 
 @pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5"])

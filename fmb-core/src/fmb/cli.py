@@ -49,7 +49,7 @@ class FMBGroup(click.Group):
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="CPU threads per stage for BLAS/OpenMP/torch (default: $FMB_THREADS, else the CPUs; fmb.threads).",
+    help="CPU threads per stage for BLAS/OpenMP/torch (default: $FMB_THREADS, else $OMP_NUM_THREADS, else the CPUs).",
 )
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:

@@ -8,8 +8,9 @@ threadpoolctl (a kept library that knows every BLAS/OpenMP runtime loaded in the
 torch's intra-op threads when torch is already imported.
 
 How many: ``--threads N`` on the ``fmb`` command (which sets the environment variable), else the
-environment variable ``FMB_THREADS``, else the CPUs this process may run on
-(``os.sched_getaffinity``, which honours Slurm's and taskset's CPU masks, unlike ``os.cpu_count``).
+environment variable ``FMB_THREADS``, else ``OMP_NUM_THREADS`` (the variable users and Slurm scripts already set
+to cap every OpenMP program; its first entry, as the OpenMP spec reads a nested list), else the CPUs this process
+may run on (``os.sched_getaffinity``, which honours Slurm's and taskset's CPU masks, unlike ``os.cpu_count``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from fmb.errors import UsageError
 
 ENV = "FMB_THREADS"
+OMP_ENV = "OMP_NUM_THREADS"
 
 
 def available_cpus() -> int:
@@ -33,17 +35,19 @@ def available_cpus() -> int:
 
 
 def n_threads(override: int | None = None) -> int:
-    """The thread count to use: ``override``, else ``$FMB_THREADS``, else :func:`available_cpus`.
+    """The thread count to use: ``override``, else ``$FMB_THREADS``, else the first entry of ``$OMP_NUM_THREADS``,
+    else :func:`available_cpus`.
 
     Raises UsageError (one line naming the variable) on a value that is not a positive integer.
     """
     if override is not None:
         value, where = override, "threads"
+    elif os.environ.get(ENV, "").strip():
+        value, where = os.environ[ENV].strip(), ENV
+    elif os.environ.get(OMP_ENV, "").strip():
+        value, where = os.environ[OMP_ENV].split(",")[0].strip(), OMP_ENV
     else:
-        raw = os.environ.get(ENV, "").strip()
-        if not raw:
-            return available_cpus()
-        value, where = raw, ENV
+        return available_cpus()
     try:
         n = int(value)
     except (TypeError, ValueError):

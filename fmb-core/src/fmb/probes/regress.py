@@ -18,7 +18,7 @@ leaks into the held-out fold), the targets with the same objects sharing each fo
   10% of the training fold (:func:`make_hgb`).
 
 Threads: every fit runs inside :func:`fmb.threads.limited` with :func:`fit_threads` threads: one
-unless ``FMB_THREADS`` (``fmb --threads``) says otherwise, because these fits are small and
+unless ``FMB_THREADS`` (``fmb --threads``) or ``OMP_NUM_THREADS`` says otherwise, because these fits are small and
 OpenMP/BLAS pools of two threads on the loaded 2-core machine made them 5-25x slower (a barrier
 per tree node waits on a descheduled thread; see bench/bench_probe.py).
 """
@@ -35,7 +35,7 @@ import pyarrow as pa
 from fmb.data import canonical as C
 from fmb.errors import UsageError
 from fmb.threads import ENV as THREADS_ENV
-from fmb.threads import limited, n_threads
+from fmb.threads import OMP_ENV, limited, n_threads
 
 TARGETS = C.PHYSICAL
 REGRESSORS = ("ridge", "hgb")
@@ -57,8 +57,9 @@ def outlier_fraction(z_true: np.ndarray, z_pred: np.ndarray, threshold: float = 
 
 
 def fit_threads() -> int:
-    """Threads for each probe fit: ``$FMB_THREADS`` when set (UsageError on a bad value), else 1."""
-    return n_threads() if os.environ.get(THREADS_ENV, "").strip() else 1
+    """Threads for each probe fit: :func:`fmb.threads.n_threads` when ``$FMB_THREADS`` or ``$OMP_NUM_THREADS`` is set
+    (UsageError on a bad value), else 1."""
+    return n_threads() if any(os.environ.get(v, "").strip() for v in (THREADS_ENV, OMP_ENV)) else 1
 
 
 def make_hgb(seed: int, n_features: int | None = None) -> Any:
