@@ -352,9 +352,9 @@ def _pair_stamps(stamp: int = 48, sep: float = 1.2, ratio: float = 0.25, angle: 
     other = I.sersic(x, y, [0.3], [1.0], [0.8], [1.1], [sep * np.cos(angle)], [sep * np.sin(angle)])[0]
     red = 6.0 * np.array([1.0, 2.0, 2.6, 3.2])
     blue = 6.0 * np.array([1.0, 0.6, 0.5, 0.45])
-    pre = np.stack(
-        [red[:, None, None] * host + ratio * col[:, None, None] * other for col in (red, blue)]
-    ).astype(np.float32)
+    pre = np.stack([red[:, None, None] * host + ratio * col[:, None, None] * other for col in (red, blue)]).astype(
+        np.float32
+    )
     img = I.render(pre, stamp).astype(np.float64)
     noise = np.random.default_rng(seed).standard_normal(img.shape[1:]) * S.PIX_SIGMA_NMGY[:, None, None]
     return img + noise[None]
