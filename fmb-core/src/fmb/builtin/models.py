@@ -43,8 +43,9 @@ def register_models(register):
                 "Conselice (2003) ApJS 147, 1 (asymmetry); Patton et al. (2000) ApJ 536, 153 and Bloom et al. "
                 "(2002) AJ 123, 1111 (close pairs, chance coincidence); SDSS line list (vacuum wavelengths)"
             ),
-            # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases; 5: close-companion column pair_odds
-            preprocessing_version="5",
+            # 4: Radon on a clipped 3-px high-pass, 90 angles, 2 phases; 5: close-companion column pair_odds;
+            # 6: vis_radon a matched line filter in sigma units, minus the largest line of pure noise
+            preprocessing_version="6",
             modalities=("image", "spectrum"),
             outputs={
                 "image": STRONG_IMAGE_DIM,
