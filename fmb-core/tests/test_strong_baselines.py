@@ -58,7 +58,6 @@ def survey(tmp_path_factory):
     return batch
 
 
-
 @pytest.fixture(scope="module")
 def stamp64(tmp_path_factory):
     """One normal synthetic object on the default survey's 64 x 64 stamp, ``[1, 4, 64, 64]`` float64 nmgy."""
@@ -77,6 +76,7 @@ def stamp64(tmp_path_factory):
         else:
             os.environ["FMB_HOME"] = old
     return C.column_array(batch, C.IMAGE).astype(np.float64)[:1]
+
 
 @pytest.fixture(scope="module")
 def strong():
@@ -367,7 +367,6 @@ def test_radon_column_sees_a_faint_trail_and_not_a_cosmic_ray(stamp64):
     assert abs(np.sinh(f_spike[radon]) - np.sinh(base[radon])) < 1.5
 
 
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_line_filter_ranks_a_faint_trail_above_an_edge_on_galaxy(stamp64, seed):
     """vis_radon is a matched line filter minus the largest line of pure noise: a clean stamp sits at 0 or
@@ -396,6 +395,7 @@ def test_line_filter_ranks_a_faint_trail_above_an_edge_on_galaxy(stamp64, seed):
     assert clean < 1.0
     assert with_trail > 1.5
     assert with_trail > with_galaxy + 1.0
+
 
 # ------------------------------------------------------------------ close companion (merger) column
 def _pair_stamps(stamp: int = 48, sep: float = 1.2, ratio: float = 0.25, angle: float = 0.6, seed: int = 3):
