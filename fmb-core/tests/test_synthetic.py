@@ -160,6 +160,48 @@ def test_truncated_shard_regenerated(home):
     assert np.array_equal(before["flux"], after["flux"])
 
 
+def test_a_shard_rewritten_by_another_process_does_not_break_the_manifest(home):
+    """Slurm array tasks sharing FMB_HOME generate and verify the same shards at once. A process that has verified
+    every shard assembles the manifest from what it verified, even while another process rewrites a marker."""
+    import json
+
+    from fmb.fingerprint import verify_file
+
+    first = open_dataset(**SMALL)
+    first.prepare()
+    (first.cache_path / "manifest.json").unlink()
+    task = open_dataset(**SMALL)
+    ensure = task._ensure_shard
+
+    def ensure_then_other_writer(k):
+        ensure(k)
+        if k == 1:  # the last shard is verified; another task is between writing shard 0 and its marker
+            task.marker_path(0).unlink()
+
+    task._ensure_shard = ensure_then_other_writer
+    task.prepare()
+    manifest = json.loads((task.cache_path / "manifest.json").read_text())
+    assert [e["hash"] for e in manifest["shards"]] == [verify_file(task.shard_path(k)) for k in range(2)]
+    assert task.generated_shards == 0
+
+
+def test_regenerating_a_shard_keeps_its_marker_until_the_new_one_lands(home, monkeypatch):
+    """A concurrent reader never finds a generated shard without a marker (the old one is replaced atomically)."""
+    from fmb import io
+
+    ds = open_dataset(**SMALL)
+    ds.prepare()
+    seen = []
+    write = io.write_parquet
+    monkeypatch.setattr(
+        io, "write_parquet", lambda t, p, **kw: seen.append(ds.marker_path(1).exists()) or write(t, p, **kw)
+    )
+    ds.shard_path(1).write_bytes(b"damaged")
+    again = open_dataset(**SMALL)
+    read_all(again)
+    assert again.generated_shards == 1 and seen == [True]
+
+
 # ------------------------------------------------------------------ options
 def test_string_options_and_exact_counts(home):
     ds = open_dataset(size="40", seed="3", chunk_size="16", stamp="32", rates="lens=0.1;agn:0.05")

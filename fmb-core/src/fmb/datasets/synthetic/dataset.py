@@ -77,7 +77,8 @@ class SyntheticDataset(Dataset):
         self._seed = generation_seed(opts)
         self._first_id = first_object_id(opts)
         self._codes = plan_classes(opts.n_objects, opts.counts, self._seed)
-        self._verified: set[int] = set()
+        #: shard index -> its marker (rows, bytes, content hash) as this process verified or wrote it
+        self._verified: dict[int, dict] = {}
         #: number of shards this instance generated (for tests and logs)
         self.generated_shards = 0
 
@@ -182,23 +183,27 @@ class SyntheticDataset(Dataset):
         lo, hi = self.shard_rows(k)
         return {"fingerprint": self._fingerprint, "index": k, "rows": [lo, hi], "algorithm": ALGORITHM}
 
-    def _shard_ok(self, k: int) -> bool:
-        """True when shard ``k`` and its marker exist and every byte matches the recorded hash."""
+    def _shard_ok(self, k: int) -> dict | None:
+        """Shard ``k``'s marker when the shard and its marker exist and every byte matches the recorded hash,
+        else None."""
         path = self.shard_path(k)
         try:
             entry = json.loads(self.marker_path(k).read_text())
             if not isinstance(entry, dict) or {key: entry.get(key) for key in self._marker(k)} != self._marker(k):
-                return False
-            return path.stat().st_size == entry.get("bytes") and verify_file(path) == entry.get("hash")
+                return None
+            ok = path.stat().st_size == entry.get("bytes") and verify_file(path) == entry.get("hash")
+            return entry if ok else None
         except (OSError, ValueError):
-            return False
+            return None
 
     def _ensure_shard(self, k: int) -> None:
         if k in self._verified:
             return
-        if not self._shard_ok(k):
+        entry = self._shard_ok(k)
+        if entry is None:
             self._generate_shard(k)
-        self._verified.add(k)
+        else:
+            self._verified[k] = entry
 
     def _generate_shard(self, k: int) -> None:
         lo, hi = self.shard_rows(k)
@@ -213,12 +218,15 @@ class SyntheticDataset(Dataset):
         )
         table = pa.Table.from_batches([to_record_batch(res, self._schema)])
         del res
-        self.marker_path(k).unlink(missing_ok=True)
+        # The old marker stays until the new one replaces it (both writes atomic): a process that generates the
+        # same shard at the same time (Slurm array tasks sharing FMB_HOME) never finds the marker missing, and a
+        # marker whose hash does not match the file only makes a reader regenerate.
         io.write_parquet(table, self.shard_path(k), compression="zstd", use_dictionary=[C.ANOMALY_CLASS])
         path = self.shard_path(k)
-        io.write_json({**self._marker(k), "bytes": path.stat().st_size, "hash": verify_file(path)}, self.marker_path(k))
+        entry = {**self._marker(k), "bytes": path.stat().st_size, "hash": verify_file(path)}
+        io.write_json(entry, self.marker_path(k))
         self.generated_shards += 1
-        self._verified.add(k)
+        self._verified[k] = entry
 
     def _read_shard(self, k: int) -> pa.Table:
         self._ensure_shard(k)
@@ -234,7 +242,8 @@ class SyntheticDataset(Dataset):
             return
         shards = []
         for k in range(self.opts.n_chunks):
-            entry = json.loads(self.marker_path(k).read_text())
+            # what this process verified, not the marker file again: another process may be rewriting it
+            entry = self._verified[k]
             shards.append(
                 {
                     "file": self.shard_path(k).name,
