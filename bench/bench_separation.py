@@ -2,7 +2,8 @@
 
 baseline and baseline-strong x {iforest, knn, lof, ecod, pca} x {image, spectrum, joint}, subspace (lof and
 knn on groups of correlated columns, max percentile) x {image, spectrum, joint}, plus fusion
-(each base detector, mode avg and geo; and mode max with the crossmodal residual as a third component)
+(each base detector, mode avg and geo; mode max with the crossmodal residual as a third component; and mode max
+with the joint embedding's own cross-modal columns as a third component, ``consistency=true``)
 and crossmodal (norm, knn and iforest on the residuals), on the default synthetic survey (2,000 objects,
 seed 0; ``--seed 1`` for the check against overfitting one survey). Embeddings come from FMB's cache (embedded once per
 model); detectors run through the same code as ``fmb run`` (``protocol.run.detect`` / ``detect_multi``)
@@ -56,10 +57,11 @@ def main() -> None:
                 label = f"subspace {base} {out}"
                 systems.append((label, lambda d=d, out=out, emb=emb: detect(d, emb, out, args.seed)[0]))
         for det in DETECTORS:
-            for mode, cm in (("avg", False), ("geo", False), ("max", True)):
-                f = reg.detector("fusion").load()(base=det, mode=mode, crossmodal=cm)
+            fusions = (("avg", False, False), ("geo", False, False), ("max", True, False), ("max", False, True))
+            for mode, cm, cons in fusions:
+                f = reg.detector("fusion").load()(base=det, mode=mode, crossmodal=cm, consistency=cons)
                 f.check_model(model.spec)
-                label = f"fusion {det} {mode}" + ("+crossmodal" if cm else "")
+                label = f"fusion {det} {mode}" + ("+crossmodal" if cm else "") + ("+consistency" if cons else "")
                 systems.append((label, lambda f=f, emb=emb: detect_multi(f, emb, args.seed)[0]))
         for base in ("norm", "knn", "iforest"):
             c = reg.detector("crossmodal").load()(base=base)

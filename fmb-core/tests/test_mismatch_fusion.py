@@ -119,6 +119,40 @@ def test_fusion_max_with_crossmodal_finds_single_component_anomalies():
         FusionDetector(crossmodal=True, crossmodal_params={"pca": 0})
 
 
+def test_fusion_consistency_scores_the_joint_extra_columns_as_a_component():
+    """A joint embedding = image (30 columns), spectrum (20), then one column comparing them (a flux ratio).
+    Rows 5 and 6 are ordinary in both modalities and off only in that column (4 sigma): knn on the whole
+    joint (51 columns alike) ranks row 5 among the ordinary rows, ``max`` with the
+    consistency component puts both in its top 5. The component is knn's score of the extra column alone."""
+    rng = np.random.default_rng(5)
+    n = 200
+    A, B = rng.normal(size=(n, 30)), rng.normal(size=(n, 20))
+    A[0, 0] += 12.0  # an image outlier
+    extra = 0.1 * rng.normal(size=(n, 1))
+    extra[5], extra[6] = 0.4, -0.4  # the cross-modal relation broken (4 sigma), every embedding column ordinary
+    J = np.hstack([A, B, extra])
+    kw = {"base": "knn", "mismatch": False}
+    det = FusionDetector(mode="max", consistency=True, **kw)
+    assert det.inputs == ("image", "spectrum", "joint")
+    s = det.fit_score_inputs({"image": A, "spectrum": B, "joint": J}, seed=0)
+    assert set(det.components_) == {"image", "spectrum", "consistency"} and det.details_["consistency_used"]
+    from fmb.plugins import registry
+
+    np.testing.assert_allclose(det.components_["consistency"], registry().make_detector("knn", {}).fit_score(extra))
+    np.testing.assert_allclose(s, np.max([percentiles(c) for c in det.components_.values()], axis=0))
+    # each component's own top rows share the top of the max (the spectrum's too): both in the top 5
+    assert {0, 5, 6} <= set(np.argsort(-s, kind="stable")[:5].tolist())
+    whole = registry().make_detector("knn", {}).fit_score(J)
+    assert 5 not in set(np.argsort(-whole, kind="stable")[:10].tolist())
+    # a joint that is not image + spectrum + extra columns is refused, never scored by position
+    with pytest.raises(DetectorError, match="consistency=true"):
+        det.fit_score_inputs({"image": A, "spectrum": B, "joint": np.hstack([B, A, extra])})
+    with pytest.raises(DetectorError, match="consistency=true"):
+        det.fit_score_inputs({"image": A, "spectrum": B, "joint": np.hstack([A, B])})
+    # without the flag: two inputs, no consistency component
+    assert FusionDetector(mode="max", **kw).inputs == ("image", "spectrum")
+
+
 def test_fusion_uses_mismatch_when_dims_match_and_rejects_bad_params():
     rng = np.random.default_rng(3)
     A = rng.normal(size=(40, 4))

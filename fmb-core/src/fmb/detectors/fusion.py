@@ -5,7 +5,8 @@ On the N objects that have both embeddings, each component score s becomes a per
 ``p = rank_ascending(s) / N`` in (0, 1] (1 = most anomalous; ties share their average rank),
 i.e. upstream's ``(N - rank + 1) / N``. With m = p_mismatch when the mismatch term is used and
 m = 1 otherwise, and P the modality percentiles: p_image, p_spectrum and, with ``crossmodal=true``,
-p_crossmodal (the :mod:`fmb.detectors.crossmodal` score, its own component):
+p_crossmodal (the :mod:`fmb.detectors.crossmodal` score, its own component), and with ``consistency=true``
+p_consistency (below):
 
 * ``geo`` = m * (prod P)^(1/|P|)   (sqrt(p_image * p_spectrum) without crossmodal)
 * ``min`` = m * min(P)
@@ -15,6 +16,14 @@ p_crossmodal (the :mod:`fmb.detectors.crossmodal` score, its own component):
   by the others (the maximum combination of outlier ensembles: Aggarwal & Sathe 2017, "Outlier
   Ensembles", Springer, sec. 3.2; Lazarevic & Kumar 2005, KDD, combine feature-bagged detectors the
   same way, by each detector's top rank)
+
+``consistency=true`` (inputs image, spectrum and joint): a model whose ``joint`` embedding is its image and
+spectrum embeddings followed by extra columns that compare the two (baseline-strong's spectrophotometric
+flux ratio, docs/baselines.md) gets those extra columns scored by ``base`` as a component of their own.
+Inside ``joint`` such a column is one of D, weighed like every column that describes ordinary variety; as its
+own component an object that only it finds (a spectrum of another galaxy) ranks as high as an artefact that
+only the image finds. The joint embedding is checked, not assumed: its first columns must equal the image
+and then the spectrum embedding exactly, with at least one column after them (else DetectorError, one line).
 
 ``uplift`` = fused - max(p_image, p_spectrum), in [-1, 0] for geo/min/avg: 0 when the fusion keeps the
 object as high as its best single modality does (all components agree), strongly negative when only one
@@ -48,6 +57,7 @@ SCHEMA = schema(
     Param("align", ("str",), "none", choices=ALIGN, doc="mismatch alignment"),
     Param("crossmodal", ("bool",), False, doc="add the crossmodal residual as a component"),
     Param("crossmodal_params", ("dict", "none"), None, doc="the crossmodal detector's parameters"),
+    Param("consistency", ("bool",), False, doc="add the joint embedding's extra (cross-modal) columns as a component"),
     *(
         Param(f"t_{k}", ("float",), 0.0, low=0, high=1, doc=f"percentile threshold on the {k} score")
         for k in ("image", "spectrum", "mismatch")
@@ -69,9 +79,10 @@ def fuse(
     p_mismatch: np.ndarray | None = None,
     mode: str = "geo",
     p_crossmodal: np.ndarray | None = None,
+    p_consistency: np.ndarray | None = None,
 ) -> np.ndarray:
     """The fused score of percentiles (see the module docstring)."""
-    P = np.stack([p_image, p_spectrum] + ([] if p_crossmodal is None else [p_crossmodal]))
+    P = np.stack([p for p in (p_image, p_spectrum, p_crossmodal, p_consistency) if p is not None])
     if mode == "geo":
         f = np.exp(np.log(P).mean(axis=0))  # percentiles are > 0
     elif mode == "min":
@@ -99,6 +110,24 @@ def passes(p: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.ndarray
     return ok
 
 
+def joint_extra(Xs: dict[str, np.ndarray]) -> np.ndarray:
+    """The columns of ``Xs["joint"]`` ``[N, Di + Ds + E]`` after the image ``[N, Di]`` and spectrum ``[N, Ds]``
+    embeddings it must begin with (``[N, E]``, E >= 1). Raises DetectorError (one line) when ``joint`` is not
+    that concatenation, so that ``consistency=true`` never scores unrelated columns of another model's joint."""
+    image, spectrum, joint = Xs["image"], Xs["spectrum"], Xs["joint"]
+    di, ds = image.shape[1], spectrum.shape[1]
+    if (
+        joint.shape[1] <= di + ds
+        or not np.array_equal(joint[:, :di], image)
+        or not np.array_equal(joint[:, di : di + ds], spectrum)
+    ):
+        raise DetectorError(
+            f"fusion: consistency=true needs a joint embedding that is the image ({di}) and spectrum ({ds}) "
+            f"embeddings followed by extra columns; this joint ({joint.shape[1]} columns) is not"
+        )
+    return np.ascontiguousarray(joint[:, di + ds :])
+
+
 def _base_detector(base: str, params: dict[str, Any]) -> Detector:
     from fmb.plugins import registry
 
@@ -122,6 +151,7 @@ class FusionDetector(MultiInputDetector):
         align: str = "none",
         crossmodal: bool = False,
         crossmodal_params: dict[str, Any] | None = None,
+        consistency: bool = False,
         t_image: float = 0.0,
         t_spectrum: float = 0.0,
         t_mismatch: float = 0.0,
@@ -146,6 +176,7 @@ class FusionDetector(MultiInputDetector):
             align=align,
             crossmodal=bool(crossmodal),
             crossmodal_params=dict(crossmodal_params or {}),
+            consistency=bool(consistency),
             t_image=float(t_image),
             t_spectrum=float(t_spectrum),
             t_mismatch=float(t_mismatch),
@@ -154,6 +185,8 @@ class FusionDetector(MultiInputDetector):
         self.mismatch = MismatchDetector(align=align)
         # checked here, before any work: a bad crossmodal parameter is a one-line error
         self.crossmodal = make_crossmodal(**self.params["crossmodal_params"]) if crossmodal else None
+        if consistency:
+            self.inputs = ("image", "spectrum", "joint")
 
     def check_model(self, spec: Any) -> None:
         """``mismatch=true`` with ``align=none`` needs a model that declares ``shared_space``."""
@@ -183,8 +216,12 @@ class FusionDetector(MultiInputDetector):
             comp["mismatch"] = self.mismatch.fit_score_inputs(Xs, seed=seed)
         if self.crossmodal is not None:
             comp["crossmodal"] = self.crossmodal.fit_score_inputs(Xs, seed=seed)
+        if self.params["consistency"]:
+            comp["consistency"] = self.base.fit_score(joint_extra(Xs), seed=seed)
         p = {k: percentiles(v) for k, v in comp.items()}
-        fused = fuse(p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"], p.get("crossmodal"))
+        fused = fuse(
+            p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"], p.get("crossmodal"), p.get("consistency")
+        )
         up = uplift(fused, p["image"], p["spectrum"])
         ok = passes(
             p,
@@ -201,6 +238,7 @@ class FusionDetector(MultiInputDetector):
             "mode": self.params["mode"],
             "mismatch_used": use_mis,
             "crossmodal_used": self.crossmodal is not None,
+            "consistency_used": bool(self.params["consistency"]),
             "n_passing": int(ok.sum()),
             "median_uplift": float(np.median(up)),
         }
