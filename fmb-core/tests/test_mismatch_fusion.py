@@ -181,3 +181,21 @@ def test_run_fusion_reports_cross_modality_with_components(toy, tmp_path):
     assert {"p_image", "p_spectrum", "p_mismatch", "uplift", "passes"} <= set(t.column_names)
     r = fmb_run(tmp_path / "x", "--modality", "image", detector="mismatch:align=cca", dataset="toy:size=60", code=2)
     assert "drop --modality" in r.output
+
+
+def test_run_fusion_consistency_end_to_end(tmp_path):
+    """``fmb run`` feeds image, spectrum and joint to ``fusion:consistency=true``: baseline-strong (whose joint
+    ends with the flux-ratio column) gets a p_consistency column; baseline (joint = image + spectrum, no extra
+    column) is refused in one line naming the model."""
+    fmb_run(tmp_path / "a", model="baseline-strong", detector="fusion:base=knn,mode=max,consistency=true",
+            dataset="synthetic:size=60")
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    entry = res["modalities"]["image+spectrum+joint"]
+    assert set(entry["components"]) == {"image", "spectrum", "consistency"} and entry["details"]["consistency_used"]
+    t = pq.read_table(tmp_path / "a" / "scores.parquet")
+    p = np.asarray(t.column("p_consistency").to_pylist())
+    # percentiles of 60 scores (ties share their average rank, so the mean rank is still 61 / 2)
+    assert p.max() == 1.0 and p.min() > 0 and p.mean() == pytest.approx(61 / 120)
+    r = fmb_run(tmp_path / "b", detector="fusion:base=knn,consistency=true", dataset="synthetic:size=60", code=2)
+    assert "model 'baseline''s joint (1152 columns) is not" in r.output
+    assert len(r.output.strip().splitlines()) == 1

@@ -74,7 +74,8 @@ def register_detectors(register):
         DetectorSpec(
             name="fusion",
             description="Percentile-rank fusion (geo | min | avg | max) of a base detector's image and "
-            "spectrum scores, the mismatch score and (crossmodal=true) the crossmodal residual",
+            "spectrum scores, the mismatch score, (crossmodal=true) the crossmodal residual and "
+            "(consistency=true) the joint embedding's extra cross-modal columns",
             loader="fmb.detectors.fusion:make_detector",
             version=__version__,
             license="MIT",
@@ -86,6 +87,7 @@ def register_detectors(register):
                 "align": "none",
                 "crossmodal": False,
                 "crossmodal_params": {},
+                "consistency": False,
                 "t_image": 0.0,
                 "t_spectrum": 0.0,
                 "t_mismatch": 0.0,

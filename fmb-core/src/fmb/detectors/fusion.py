@@ -110,7 +110,7 @@ def passes(p: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.ndarray
     return ok
 
 
-def joint_extra(Xs: dict[str, np.ndarray]) -> np.ndarray:
+def joint_extra(Xs: dict[str, np.ndarray], model: str | None = None) -> np.ndarray:
     """The columns of ``Xs["joint"]`` ``[N, Di + Ds + E]`` after the image ``[N, Di]`` and spectrum ``[N, Ds]``
     embeddings it must begin with (``[N, E]``, E >= 1). Raises DetectorError (one line) when ``joint`` is not
     that concatenation, so that ``consistency=true`` never scores unrelated columns of another model's joint."""
@@ -121,9 +121,10 @@ def joint_extra(Xs: dict[str, np.ndarray]) -> np.ndarray:
         or not np.array_equal(joint[:, :di], image)
         or not np.array_equal(joint[:, di : di + ds], spectrum)
     ):
+        whose = f"model {model!r}'s" if model else "this"
         raise DetectorError(
             f"fusion: consistency=true needs a joint embedding that is the image ({di}) and spectrum ({ds}) "
-            f"embeddings followed by extra columns; this joint ({joint.shape[1]} columns) is not"
+            f"embeddings followed by extra columns; {whose} joint ({joint.shape[1]} columns) is not"
         )
     return np.ascontiguousarray(joint[:, di + ds :])
 
@@ -217,7 +218,8 @@ class FusionDetector(MultiInputDetector):
         if self.crossmodal is not None:
             comp["crossmodal"] = self.crossmodal.fit_score_inputs(Xs, seed=seed)
         if self.params["consistency"]:
-            comp["consistency"] = self.base.fit_score(joint_extra(Xs), seed=seed)
+            spec = getattr(self, "model_spec", None)
+            comp["consistency"] = self.base.fit_score(joint_extra(Xs, getattr(spec, "name", None)), seed=seed)
         p = {k: percentiles(v) for k, v in comp.items()}
         fused = fuse(
             p["image"], p["spectrum"], p.get("mismatch"), self.params["mode"], p.get("crossmodal"), p.get("consistency")

@@ -183,7 +183,13 @@ def select_multi(detector: Detector, model: Model, dataset: Dataset, modality: s
     name = "+".join(inputs)
     if modality not in ("all", name):
         raise UsageError(f"detector {detector.name!r} scores {'+'.join(inputs)} together: drop --modality")
-    missing = [i for i in inputs if i not in model.outputs or i not in dataset.modalities]
+    have = set(dataset.modalities)
+    # a joint embedding needs every modality of the model, as in select_outputs
+    missing = [
+        i
+        for i in inputs
+        if i not in model.outputs or not (set(model.spec.modalities) <= have if i == "joint" else i in have)
+    ]
     if missing:
         raise UsageError(
             f"detector {detector.name!r} needs the {', '.join(inputs)} embeddings; model "
