@@ -187,8 +187,12 @@ def test_run_fusion_consistency_end_to_end(tmp_path):
     """``fmb run`` feeds image, spectrum and joint to ``fusion:consistency=true``: baseline-strong (whose joint
     ends with the flux-ratio column) gets a p_consistency column; baseline (joint = image + spectrum, no extra
     column) is refused in one line naming the model."""
-    fmb_run(tmp_path / "a", model="baseline-strong", detector="fusion:base=knn,mode=max,consistency=true",
-            dataset="synthetic:size=60")
+    fmb_run(
+        tmp_path / "a",
+        model="baseline-strong",
+        detector="fusion:base=knn,mode=max,consistency=true",
+        dataset="synthetic:size=60",
+    )
     res = json.loads((tmp_path / "a" / "results.json").read_text())
     entry = res["modalities"]["image+spectrum+joint"]
     assert set(entry["components"]) == {"image", "spectrum", "consistency"} and entry["details"]["consistency_used"]

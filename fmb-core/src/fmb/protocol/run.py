@@ -110,12 +110,20 @@ def make_detector(reg: Registry, name: str, params: dict[str, Any]) -> Detector:
     return reg.make_detector(name, params)
 
 
+def output_usable(output: str, model: Model, have: set[str]) -> bool:
+    """Whether the dataset's modalities ``have`` feed the model's ``output``: the modality of the same name,
+    or for ``joint`` every modality the model reads (the one rule of select_outputs and select_multi)."""
+    if output not in model.outputs:
+        return False
+    return set(model.spec.modalities) <= have if output == "joint" else output in have
+
+
 def select_outputs(model: Model, dataset: Dataset, modality: str) -> list[str]:
     """Model outputs to score: those whose inputs the dataset has, or the one asked for."""
     if modality not in MODALITY_CHOICES:
         raise UsageError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITY_CHOICES)})")
     have = set(dataset.modalities)
-    usable = [o for o in model.outputs if (o == "joint" and set(model.spec.modalities) <= have) or o in have]
+    usable = [o for o in model.outputs if output_usable(o, model, have)]
     if modality == "all":
         if not usable:
             raise UsageError(
@@ -183,13 +191,7 @@ def select_multi(detector: Detector, model: Model, dataset: Dataset, modality: s
     name = "+".join(inputs)
     if modality not in ("all", name):
         raise UsageError(f"detector {detector.name!r} scores {'+'.join(inputs)} together: drop --modality")
-    have = set(dataset.modalities)
-    # a joint embedding needs every modality of the model, as in select_outputs
-    missing = [
-        i
-        for i in inputs
-        if i not in model.outputs or not (set(model.spec.modalities) <= have if i == "joint" else i in have)
-    ]
+    missing = [i for i in inputs if not output_usable(i, model, set(dataset.modalities))]
     if missing:
         raise UsageError(
             f"detector {detector.name!r} needs the {', '.join(inputs)} embeddings; model "
