@@ -70,3 +70,31 @@ def test_run_with_a_bad_file_exits_2_and_writes_no_results(model, tmp_path, toy)
     state, key = weight_faults(model.net.state_dict())["wrong_shape"]
     f = _write(tmp_path / "ckpt.pt", model.net, state)
     assert_run_refuses_weights("astropt:size=001M,image_size=64", f, tmp_path / "res", key, "wrong shape")
+
+
+def _state(net):
+    return {k: t.detach().clone() for k, t in net.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("keep_at_most", [512 * 2**20, 0])
+def test_random_network_is_seeded_and_never_shares_the_kept_copy(monkeypatch, keep_at_most):
+    """Random weights depend on the seed only (kept or rebuilt), and training a returned network leaves the next
+    load unchanged; a network above KEEP_AT_MOST_BYTES is not kept (its copy would double the peak memory)."""
+    from fmb_astropt import weights as W
+
+    monkeypatch.setattr(W, "KEEP_AT_MOST_BYTES", keep_at_most)
+    monkeypatch.setattr(W, "_kept", {})
+    first = W.random_network("001M", seed=3)
+    reference = _state(first)
+    assert bool(W._kept) == (keep_at_most > 0)
+    with torch.no_grad():
+        for p in first.parameters():
+            p.add_(1.0)  # "training" the first network
+    again = W.random_network("001M", seed=3)
+    assert _same(_state(again), reference)
+    assert not _same(_state(W.random_network("001M", seed=4)), reference)
+    assert len(W._kept) <= 1

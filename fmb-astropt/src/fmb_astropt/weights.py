@@ -10,7 +10,6 @@ the provenance is recorded only after that succeeded.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,13 @@ from fmb_astropt.config import DEFAULT_SIZE, OFFICIAL_REPO, OFFICIAL_SIZES, SIZE
 CHECKPOINT_NAMES = ("ckpt.pt", "ckpt_best.pt", "ckpt_final.pt")
 
 
-@lru_cache(maxsize=1)
-def _random_state(size: str, seed: int, multimodal: bool) -> dict[str, Any]:
-    import torch
+#: a random network of at most this many parameter bytes is kept (one copy) so that loading it again skips
+#: the slow initialisation; a bigger one is rebuilt each time, since the kept copy would double the peak
+#: memory of every load (astropt 2100M: 8.4 GB of float32 weights).
+KEEP_AT_MOST_BYTES = 512 * 2**20
 
-    from fmb_astropt.checkpoint import build, model_args_of
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build(random_args(size, multimodal), modality_configs_for(multimodal))
-    return {"model": net.state_dict(), "model_args": model_args_of(net)}
+#: the last kept random network: ``(size, seed, multimodal) -> {"model": state dict, "model_args": ...}``
+_kept: dict[tuple[str, int, bool], dict[str, Any]] = {}
 
 
 def modality_configs_for(multimodal: bool) -> list[Any]:
@@ -46,13 +42,27 @@ def random_args(size: str, multimodal: bool) -> dict[str, Any]:
 
 
 def random_network(size: str, seed: int, multimodal: bool = True) -> Any:
-    """A seeded, freshly initialised network of the scaling family (the global RNG is left untouched;
-    the last one built is kept so that loading it again skips the slow initialisation)."""
-    from fmb_astropt.checkpoint import build
+    """A seeded, freshly initialised network of the scaling family (the global RNG is left untouched).
+    The last one built is kept, as a copy of its weights, when it has at most :data:`KEEP_AT_MOST_BYTES`
+    (loading it again then skips the slow initialisation); the network returned never shares storage with
+    the kept copy, so training it leaves the next load unchanged."""
+    import torch
 
-    cached = _random_state(size, seed, multimodal)
-    net = build(cached["model_args"], modality_configs_for(multimodal), init=False)
-    net.load_state_dict(cached["model"])
+    from fmb_astropt.checkpoint import build, model_args_of
+
+    key = (size, int(seed), bool(multimodal))
+    kept = _kept.get(key)
+    if kept is not None:
+        net = build(kept["model_args"], modality_configs_for(multimodal), init=False)
+        net.load_state_dict(kept["model"])
+        return net
+    _kept.clear()  # before building: never two networks' weights beside the one being built
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build(random_args(size, multimodal), modality_configs_for(multimodal))
+    state = net.state_dict()
+    if sum(t.numel() * t.element_size() for t in state.values()) <= KEEP_AT_MOST_BYTES:
+        _kept[key] = {"model": {k: t.detach().clone() for k, t in state.items()}, "model_args": model_args_of(net)}
     return net
 
 
