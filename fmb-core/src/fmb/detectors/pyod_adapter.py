@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fmb.detectors import neighbours as nb
-from fmb.detectors.base import Detector, standardise, unique_rows
+from fmb.detectors.base import Detector, may_have_duplicate_rows, standardise, unique_rows
 from fmb.detectors.pyod_catalog import PYOD_DETECTORS
 from fmb.errors import DetectorError, UsageError
 from fmb.paramschema import Param, check_params, schema
@@ -189,7 +189,10 @@ class PyODDetector(Detector):
         return metric in ("euclidean", "l2") or (metric == "minkowski" and p == 2)
 
     def _dedup_fit_score(self, X: np.ndarray, seed: int) -> np.ndarray:
-        if self.deduplicates:
+        # the approximate graph's result does not depend on the row order (neighbours.ann_knn), so rows that are
+        # certainly distinct skip unique_rows' sort (24 CPU s at 1,000,000 x 256); pyod's exact search gets the
+        # rows in unique_rows' content order, as before
+        if self.deduplicates and (not self.uses_ann(len(X)) or may_have_duplicate_rows(X)):
             U, inverse = unique_rows(X)
             if len(U) < len(X):
                 scores = self._fit_score(U, seed, "distinct rows")[inverse]
