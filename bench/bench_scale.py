@@ -20,6 +20,7 @@ Not a test; run on demand (1M rows take many minutes per detector on a 2-core ma
     python bench/bench_scale.py --max-n 20000 --detectors iforest,knn,lof,ecod,nf
     python bench/bench_scale.py --sizes 100000,1000000 --detectors nf
     python bench/bench_scale.py            # N = 10k, 100k, 1M
+    python bench/bench_scale.py --detectors lof --sizes 100000,1000000 --profile   # + seconds per stage
 Thread pools follow FMB_THREADS (fmb.threads).
 """
 
@@ -37,7 +38,7 @@ import json, resource, sys, time
 import numpy as np
 from fmb.plugins import registry
 from fmb.protocol.run import make_detector
-n, spec, data = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, spec, data, profile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 rng = np.random.default_rng(0)
 W = rng.standard_normal((16, 256), np.float32)
 X = np.empty((n, 256), np.float32)
@@ -49,6 +50,25 @@ for a in range(0, n, 65536):  # in chunks: the generator's temporaries stay smal
     X[a:b] = np.tanh(rng.standard_normal((b - a, 16), np.float32) @ W / 4)
     X[a:b] += 0.3 * rng.standard_normal((b - a, 256), np.float32)
 from fmb.params import parse_spec
+stages = {}
+if profile:  # time the stages of the fit where they are called (neighbours.py, pyod_adapter.py); the fit is unchanged
+    import fmb.detectors.neighbours as nb, fmb.detectors.pyod_adapter as pa
+    def timed(mod, attr):
+        f = getattr(mod, attr, None)
+        if f is None:  # an older tree without this stage
+            return
+        def g(*a, **k):
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                w, u, n = stages.get(attr, (0.0, 0.0, 0))
+                stages[attr] = (w + time.perf_counter() - t, u + time.process_time() - c, n + 1)
+        setattr(mod, attr, g)
+    for attr in ("may_have_duplicate_rows", "unique_rows", "standardise"):
+        timed(pa, attr)
+    for attr in ("_memory_order", "huge_pages", "_exact_rows", "_nn_descent", "knn_scores", "lof_scores"):
+        timed(nb, attr)
 name, params = parse_spec(spec)
 det = make_detector(registry(), name, params)
 t, c = time.perf_counter(), time.process_time()
@@ -56,7 +76,7 @@ s = det.fit_score(X, seed=0)
 dt, cpu = time.perf_counter() - t, time.process_time() - c
 assert np.isfinite(s).all() and len(s) == n
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rss_gb": rss,
+print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rss_gb": rss, "stages": stages,
                   "details": getattr(det, "details_", {})}, default=str))
 """
 
@@ -64,10 +84,13 @@ print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rss_gb": rss,
 GOAL_SECONDS, GOAL_RSS_GB, GOAL_EXPONENT = 600.0, 8.0, 1.2
 
 
-def run(n: int, spec: str, timeout: float, data: str = "lowrank") -> dict | None:
+def run(n: int, spec: str, timeout: float, data: str = "lowrank", profile: bool = False) -> dict | None:
     try:
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(n), spec, data], capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-c", CHILD, str(n), spec, data, str(int(profile))],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         return None
@@ -89,6 +112,9 @@ def main() -> None:
     ap.add_argument("--exact-max-n", type=int, default=30000, help="run exact knn/lof up to this N")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per fit before giving up")
     ap.add_argument("--data", choices=("lowrank", "gaussian"), default="lowrank", help="embeddings to score")
+    ap.add_argument(
+        "--profile", action="store_true", help="print wall/CPU seconds of each stage of the fit (knn/lof stages)"
+    )
     a = ap.parse_args()
     sizes = sorted(int(s) for s in a.sizes.split(",") if a.max_n is None or int(s) <= a.max_n)
     if a.max_n and a.max_n not in sizes:
@@ -104,7 +130,7 @@ def main() -> None:
         spec = f"{det}:ann_threshold=0" if det in ("knn", "lof") else det
         times, cpu = {}, {}
         for n in sizes:
-            r = run(n, spec, a.timeout, a.data)
+            r = run(n, spec, a.timeout, a.data, a.profile)
             if r is None:
                 print(f"{det:8s} N={n:>8d}  failed or over {a.timeout:.0f} s  ({load()})", flush=True)
                 if n == sizes[-1]:
@@ -125,6 +151,9 @@ def main() -> None:
                 if e:
                     line += f"   exact {e['seconds']:9.2f} s  ratio exact/approx {e['seconds'] / r['seconds']:.2f}"
             print(f"{line}  ({load()})", flush=True)
+            if r.get("stages"):
+                parts = [f"{k} {w:.2f}/{c:.2f}" + (f" x{m}" if m > 1 else "") for k, (w, c, m) in r["stages"].items()]
+                print(f"{'':8s}   stages (wall/CPU s): {', '.join(parts)}", flush=True)
             if n == sizes[-1]:
                 for ok, what in (
                     (r["seconds"] < GOAL_SECONDS, f"{r['seconds']:.0f} s < {GOAL_SECONDS:.0f} s"),

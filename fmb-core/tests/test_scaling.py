@@ -277,3 +277,49 @@ def test_huge_pages_hint_keeps_the_contents():
     assert isinstance(nb.huge_pages(a), bool)
     assert np.array_equal(a, want)
     assert nb.huge_pages(a[:10]) is False  # under two huge pages: nothing to ask for
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_duplicate_check_agrees_with_numpy_unique(dtype):
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((3000, 7)).astype(dtype)
+    assert not base.may_have_duplicate_rows(X) and base.duplicate_rows(X) == 0 == len(X) - len(np.unique(X, axis=0))
+    flipped = X.copy()  # the same bytes but the sign bits of two elements: distinct rows, distinct hashes
+    flipped[:, [1, 4]] *= -1
+    assert not base.may_have_duplicate_rows(np.vstack([X[:50], flipped[:50]]))
+    Y = np.vstack([X, X[[5, 17, 17]]])  # three repeats, one row twice
+    assert base.may_have_duplicate_rows(Y) and base.duplicate_rows(Y) == 3
+    Z = X[:100].copy()
+    Z[[3, 60]] = 0.0
+    Z[60, 2] = -0.0  # -0.0 and +0.0 are equal, as in unique_rows
+    assert base.may_have_duplicate_rows(Z) and base.duplicate_rows(Z) == 1
+    assert not base.may_have_duplicate_rows(X[:1])
+
+
+def test_lof_on_distinct_rows_skips_unique_rows_with_the_same_scores(monkeypatch):
+    from fmb.detectors import pyod_adapter
+
+    X = _hard(2500, 16, 22)
+    calls = []
+    real = pyod_adapter.unique_rows
+    monkeypatch.setattr(pyod_adapter, "unique_rows", lambda A: calls.append(len(A)) or real(A))
+    fast = make_detector("lof", ann_threshold=0).fit_score(X, seed=4)
+    assert calls == []  # distinct rows on the approximate graph: no record sort
+    monkeypatch.setattr(pyod_adapter, "may_have_duplicate_rows", lambda A: True)
+    sorted_path = make_detector("lof", ann_threshold=0).fit_score(X, seed=4)
+    assert calls == [len(X)] and np.array_equal(fast, sorted_path)  # the graph does not depend on row order
+    exact = make_detector("lof").fit_score(X, seed=4)  # pyod's exact search still gets unique_rows' order
+    assert calls == [len(X)] * 2 and np.isfinite(exact).all()
+
+
+def test_lof_with_repeated_rows_still_merges_them_above_the_threshold():
+    X = _hard(2500, 16, 23)
+    X[100:130] = X[7]  # 31 copies of one row (more than n_neighbors=20): one score, LOF_DENSE_GROUP
+    X[200] = X[8]
+    from fmb.detectors.pyod_adapter import LOF_DENSE_GROUP
+
+    s = make_detector("lof", ann_threshold=0).fit_score(X, seed=4)
+    assert (s[[7, *range(100, 130)]] == LOF_DENSE_GROUP).all() and s[200] == s[8]
+    U, inverse = base.unique_rows(X)
+    expect = make_detector("lof", ann_threshold=0).fit_score(U, seed=4)[inverse]
+    assert np.array_equal(s[200], expect[200]) and np.array_equal(s[:7], expect[:7])

@@ -131,4 +131,33 @@ def unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def duplicate_rows(X: np.ndarray) -> int:
     """How many rows of ``[N, D]`` ``X`` repeat an earlier row exactly (``N`` minus the distinct rows)."""
-    return int(len(X) - len(unique_rows(X)[0])) if len(X) else 0
+    return int(len(X) - len(unique_rows(X)[0])) if may_have_duplicate_rows(X) else 0
+
+
+#: rows per block of :func:`may_have_duplicate_rows` (bounds its copies to a few MB)
+HASH_BLOCK = 16_384
+
+
+def may_have_duplicate_rows(X: np.ndarray) -> bool:
+    """False when the rows of ``[N, D]`` float ``X`` are certainly all distinct (-0.0 and +0.0 equal, as in
+    :func:`unique_rows`); True when two rows share both of two 64-bit hashes of their bytes, which identical rows
+    always do (then ask :func:`unique_rows`, exact). Linear in N: ``numpy.unique(axis=0)`` sorts the rows as
+    ``D``-field records (24 CPU s at 1,000,000 x 256 float32 against ~3 s here, measured 2026-11-30), which
+    :class:`~fmb.detectors.pyod_adapter.PyODDetector` need not pay when there is nothing to merge.
+
+    Each hash is ``sum_j w_j c_j mod 2**64`` over the row's 32-bit words ``w_j`` with seeded odd 64-bit ``c_j``
+    (a multilinear hash): two distinct rows collide in one with probability at most ``2**-33`` (their word
+    differences are below ``2**32``), in both about ``2**-66``; a collision only sends the caller to the exact
+    path."""
+    if len(X) < 2:
+        return False
+    width = X.shape[1] * X.dtype.itemsize
+    words = np.uint32 if width % 4 == 0 else np.uint8
+    c = np.random.default_rng(20_111).integers(0, 2**63, size=(width // np.dtype(words).itemsize, 2), dtype=np.uint64)
+    c = c * np.uint64(2) + np.uint64(1)  # fixed and odd: part of the method, not of a run
+    h = np.empty((len(X), 2), np.uint64)
+    for a in range(0, len(X), HASH_BLOCK):
+        block = np.ascontiguousarray(X[a : a + HASH_BLOCK] + X.dtype.type(0.0))  # -0.0 + 0.0 is +0.0
+        h[a : a + len(block)] = block.view(np.uint8).reshape(len(block), width).view(words) @ c
+    h = h[np.lexsort((h[:, 1], h[:, 0]))]
+    return bool((h[1:] == h[:-1]).all(axis=1).any())
