@@ -70,27 +70,6 @@ MODELS: dict[str, dict] = {
     },
     "aion": {
         "spec": "aion:size=tiny",
-        # AION's own order: first its codecs (the tokenizers: autoencoders trained on reconstruction through their
-        # quantisers; over frozen RANDOM codecs the transformer's training did not pay beyond seed noise,
-        # docs/retraining.md), then the transformer on their tokens, started from the codec stage's folder
-        "before": [
-            "--size",
-            "tiny",
-            "--part",
-            "codecs",
-            "--max-steps",
-            "40",
-            "--eval-every",
-            "20",
-            "--batch-size",
-            "16",
-            "--lr",
-            "1e-3",
-            "--warmup-steps",
-            "4",
-            "--patience",
-            "0",
-        ],
         # --part encoder: AION's transformer (the adapter alone leaves the random codec and transformer as they were)
         "retrain": [
             "--size",
@@ -191,19 +170,9 @@ def main() -> None:
         for seed in args.seeds:
             print(f"# {name} seed {seed}", flush=True)
             rt = work / "retrained" / name / f"seed{seed}"
-            start = "random"
-            if m.get("before"):  # a first stage (aion: the codecs); the main one starts from its folder
-                start = str(work / "retrained" / name / f"seed{seed}-before")
-                if not (Path(start) / "retrain.json").exists():
-                    sh(
-                        ["fmb", "retrain", name, "--dataset", train_ds, "--weights", "random", "--seed", str(seed)]
-                        + m["before"]
-                        + ["--max-objects", str(args.max_train_objects), "--output", start, "--quiet"],
-                        log,
-                    )
             if not (rt / "retrain.json").exists():
                 sh(
-                    ["fmb", "retrain", name, "--dataset", train_ds, "--weights", start, "--seed", str(seed)]
+                    ["fmb", "retrain", name, "--dataset", train_ds, "--weights", "random", "--seed", str(seed)]
                     + m["retrain"]
                     + ["--max-objects", str(args.max_train_objects)]
                     + ["--output", str(rt), "--quiet"],

@@ -1,7 +1,9 @@
 """``fmb retrain aion``: the Euclid -> HSC adapter (:mod:`fmb_aion.adapter`) trained on core's kit
 (:mod:`fmb.training`) with its cycle loss through the frozen AION image codec (``--part adapter``, the
-default), or AION's transformer trained on cross-modal token prediction (``--part encoder``,
-:class:`AionEncoderTask`; the run folder is then an aion-base snapshot for ``--weights FOLDER``).
+default), AION's transformer trained on cross-modal token prediction (``--part encoder``,
+:class:`AionEncoderTask`), or AION's two codecs trained on reconstruction through their quantisers (``--part
+codecs``, :class:`AionCodecTask`); for the last two the run folder is an aion-base snapshot for ``--weights
+FOLDER`` (AION's own order: ``--part codecs``, then ``--part encoder --weights CODECS_FOLDER``).
 
 The run folder holds ``adapter.pt`` (the best evaluation; ``--model aion:adapter=FOLDER`` loads it) and core's
 files. Behaviour changed with the kit (issue 15): objects are split into training and validation sets (by
