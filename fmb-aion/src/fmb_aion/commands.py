@@ -1,6 +1,7 @@
 """``fmb retrain aion``: its training options (light: no torch, no aion), named by the spec's ``retrain``.
 
-It trains the Euclid -> HSC image adapter through the frozen AION image codec (:mod:`fmb_aion.retrain`).
+It trains the Euclid -> HSC image adapter through the frozen AION image codec, AION's transformer, or its
+codecs (``--part adapter | encoder | codecs``; :mod:`fmb_aion.retrain`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ class AionTraining(TrainingConfig):
     part: str = option(
         "adapter",
         "adapter: the Euclid->HSC image adapter (cycle loss); encoder: AION's transformer (cross-modal token "
-        "prediction, codecs frozen; the run folder works as --weights FOLDER).",
+        "prediction, codecs frozen; the run folder works as --weights FOLDER); codecs: AION's image and spectrum "
+        "tokenizers (reconstruction through their quantisers, transformer untouched; then --part encoder "
+        "--weights FOLDER trains the transformer on the new tokens).",
     )
     objective: str = option(
         "cross+masked",
@@ -35,7 +38,9 @@ class AionTraining(TrainingConfig):
 RETRAIN = Retrainer(
     config=AionTraining,
     task="fmb_aion.retrain:make_task",
-    help="Train AION's Euclid->HSC image adapter (--part adapter: use as aion:adapter=FOLDER) or its "
-    "transformer (--part encoder: cross-modal token prediction; use as --weights FOLDER).",
-    usage="fmb run --model aion:adapter={out} ... (--part adapter) or --model aion --weights {out} (--part encoder)",
+    help="Train AION's Euclid->HSC image adapter (--part adapter: use as aion:adapter=FOLDER), its "
+    "transformer (--part encoder: cross-modal token prediction; use as --weights FOLDER) or its codecs "
+    "(--part codecs: reconstruction; use as --weights FOLDER, e.g. for --part encoder).",
+    usage="fmb run --model aion:adapter={out} ... (--part adapter) or --model aion --weights {out} (--part encoder "
+    "or codecs)",
 )

@@ -164,7 +164,29 @@ def save_folder(folder: str | Path, model: Any, image_codec: Any, spectrum_codec
     model.save_pretrained(str(folder))
     image_codec.save_pretrained(str(folder), modality=HSCImage)
     spectrum_codec.save_pretrained(str(folder), modality=DESISpectrum)
+    for rel in LOADED_FILES:
+        if rel.endswith(".safetensors"):
+            canonical_safetensors(folder / rel)
     return folder
+
+
+def canonical_safetensors(path: Path) -> None:
+    """Rewrite the JSON header of the safetensors file ``path`` with its keys sorted, so the same tensors give
+    the same bytes (and :func:`folder_sha256` the same hash). safetensors writes its ``__metadata__`` (the hub
+    mixin records the tied tensors there) from a Rust ``HashMap``, whose order changes from one save to the
+    next. The format (https://github.com/huggingface/safetensors, "Format"): an 8-byte little-endian header
+    length N, N bytes of JSON (padded with spaces), then the tensor data, addressed by offsets relative to its
+    start; only the header is rewritten, the data bytes are kept."""
+    import struct
+
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    if isinstance(header.get("__metadata__"), dict):
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # keep the data 8-byte aligned, as safetensors writes it
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
 
 
 def build_random(size: str, seed: int) -> tuple[Any, Any, Any]:
