@@ -217,7 +217,6 @@ def hidden_mask(n: int, length: int, fraction: float, generator: torch.Generator
     return torch.zeros(n, length, dtype=torch.bool).scatter_(1, order[:, :k], True)
 
 
-
 # ---------------------------------------------------------------------- part=codecs: AION's image and spectrum codecs
 
 

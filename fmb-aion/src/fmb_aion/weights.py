@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fmb.errors import ModelError, UsageError
+from fmb.io import atomic_path
 from fmb.models.base import WeightsInfo
 from fmb.protocol.weights import RandomWeightsWarning as _RandomWeightsWarning
 from fmb.protocol.weights import WeightsRequest, parse_weights, resolve_source
@@ -186,7 +187,8 @@ def canonical_safetensors(path: Path) -> None:
         header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # keep the data 8-byte aligned, as safetensors writes it
-    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
+    with atomic_path(path) as tmp:  # a crash mid-write leaves the original file, never a torn one
+        tmp.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
 
 
 def build_random(size: str, seed: int) -> tuple[Any, Any, Any]:
