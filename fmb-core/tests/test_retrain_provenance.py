@@ -120,3 +120,29 @@ def test_retrain_trains_on_the_train_split_unless_told(toy):
     assert len(said) == 1 and "split=test" in said[0] and "trained_on_scored_objects" in said[0]
     assert training_split(reg, "toy", {"size": 8}, said.append) == {"size": 8}  # no splits: every object
     assert len(said) == 1
+
+
+def test_overlap_follows_weights_retrained_from_retrained_weights(tmp_path):
+    """A second retraining stage started from the first stage's weights (AION --part codecs, then --part
+    encoder) has seen both stages' objects: the check counts the union, not only the last stage's."""
+    import pyarrow as pa
+
+    from fmb.io import write_parquet
+    from fmb.retrained import training_chain
+
+    train = open_dataset(size=30, split="train", train_size=20)
+
+    def stage(name, ids, base):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_parquet(pa.table({"object_id": pa.array(ids, pa.int64())}), folder / "objects.parquet")
+        return {"folder": str(folder), "dataset": train.name, "dataset_pool": train.object_pool, "base_weights": base}
+
+    codecs = stage("codecs", [30, 31, 32], {"kind": "random", "seed": 0})
+    encoder = stage("encoder", [40, 41], {"kind": "path", "retrained": codecs})
+    assert [s["folder"] for s in training_chain(encoder)] == [encoder["folder"], codecs["folder"]]
+    assert training_overlap(encoder, train, [30, 31, 40, 49]) == 3  # two from the first stage, one from the last
+    assert training_overlap(codecs, train, [30, 31, 40, 49]) == 2
+    looped = stage("looped", [49], None)
+    looped["base_weights"] = {"retrained": looped}  # a stage naming itself ends the chain
+    assert training_overlap(looped, train, [30, 49]) == 1

@@ -74,30 +74,55 @@ def retrained_provenance(path: str | Path, sha256: str) -> dict[str, Any] | None
     return out
 
 
+def training_chain(provenance: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The retraining stages behind weights: ``provenance`` itself, then the provenance of the weights it
+    started from (``base_weights.retrained``: e.g. AION's ``--part codecs`` run that a ``--part encoder`` run
+    continued), and so on; a stage seen twice (the same folder) ends the chain."""
+    chain: list[dict[str, Any]] = []
+    folders: set[str] = set()
+    while isinstance(provenance, dict) and str(provenance.get("folder")) not in folders:
+        chain.append(provenance)
+        folders.add(str(provenance.get("folder")))
+        provenance = (provenance.get("base_weights") or {}).get("retrained")
+    return chain
+
+
 def training_overlap(provenance: dict[str, Any] | None, dataset: Any, ids: Any) -> int | None:
     """How many of the scored objects (``ids``: object ids of ``dataset``) the retrained weights were
-    trained or validated on; None when ``provenance`` is None (not retrained weights) or does not name
-    its objects.
+    trained or validated on, in any stage of their :func:`training_chain` (weights retrained from retrained
+    weights have seen both stages' objects); None when ``provenance`` is None (not retrained weights) or no
+    stage names its objects.
 
     Objects are the same when the data sets have the same name and the same object pool
     (``Dataset.object_pool``: the synthetic survey's fingerprint, shared by ``split=all`` and ``test``;
     "" for a data set whose ids name objects across its files) and the ids are equal (compared as strings). Another data
-    set or pool counts as 0. Raises :class:`ModelError` when ``objects.parquet`` is named but unreadable.
+    set or pool counts as 0. Raises :class:`ModelError` when an ``objects.parquet`` is named but unreadable.
     """
-    if not provenance or not provenance.get("folder") or provenance.get("dataset") is None:
+    seen: set[str] = set()
+    named = False
+    for stage in training_chain(provenance):
+        if not stage.get("folder") or stage.get("dataset") is None:
+            continue
+        path = Path(stage["folder"]) / RETRAIN_OBJECTS
+        if not path.is_file():
+            continue
+        named = True
+        if stage.get("dataset") != dataset.name:
+            continue
+        if (stage.get("dataset_pool") or "") != (getattr(dataset, "object_pool", "") or ""):
+            continue
+        seen |= _object_ids(path)
+    if not named:
         return None
-    if provenance.get("dataset") != dataset.name:
-        return 0
-    if (provenance.get("dataset_pool") or "") != (getattr(dataset, "object_pool", "") or ""):
-        return 0
-    path = Path(provenance["folder"]) / RETRAIN_OBJECTS
-    if not path.is_file():
-        return None
+    return sum(str(i) in seen for i in ids)
+
+
+def _object_ids(path: Path) -> set[str]:
+    """The ids of an ``objects.parquet``, as strings. Raises ModelError (one line naming the file)."""
     import pyarrow.parquet as pq
 
     try:
         trained = pq.read_table(path, columns=["object_id"]).column("object_id").to_pylist()
     except Exception as exc:  # any Arrow/OS failure: one line naming the file
         raise ModelError(f"{path}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-    seen = {str(i) for i in trained}
-    return sum(str(i) in seen for i in ids)
+    return {str(i) for i in trained}
