@@ -106,3 +106,33 @@ def test_unknown_dataset_options_list_the_valid_ones(dataset, options, message, 
         check_config(registry(), cfg)  # reads no data: nothing is generated or downloaded
     assert message in str(err.value)
     assert not any(fmb_home.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--detector", "fusion:base=lof,consistency=true,consistency=false"),
+        ("--dataset", "toy:size=120,size=60"),
+        ("--model", "baseline:size=small, size=small"),
+    ],
+)
+def test_a_parameter_given_twice_is_refused_in_one_line_naming_it(tmp_path, args):
+    """``key=a,key=b`` used to run with the last value silently: now one line naming the key, nothing written."""
+    from fmb.params import parse_spec
+    from fmb.testing.cli import fmb_cli
+
+    with pytest.raises(UsageError, match="'consistency' given twice"):
+        parse_spec("fusion:consistency=true,consistency=false", "detector")
+    full = {"--model": "baseline", "--detector": "iforest", "--dataset": "toy:size=120"} | {args[0]: args[1]}
+    r = fmb_cli("run", *(x for kv in full.items() for x in kv), "--output", tmp_path / "out", "-q", code=2)
+    key = args[1].split(",")[-1].split("=")[0].strip()
+    assert f"{key!r} given twice" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "out" / "results.json").exists() and not list((tmp_path / "out").rglob("results.json"))
+
+
+def test_a_column_mapping_naming_a_field_twice_is_refused():
+    from fmb.datasets.files.mapping import parse_columns
+
+    with pytest.raises(ValueError, match="'flux' twice"):
+        parse_columns("object_id=id;flux=f1;flux=f2")
+    assert parse_columns("object_id=id;flux=f1") == {"object_id": ["id"], "flux": ["f1"]}

@@ -128,21 +128,33 @@ def test_overlap_follows_weights_retrained_from_retrained_weights(tmp_path):
     import pyarrow as pa
 
     from fmb.io import write_parquet
-    from fmb.retrained import training_chain
+    from fmb.retrained import overlap_sources, training_chain
 
     train = open_dataset(size=30, split="train", train_size=20)
 
-    def stage(name, ids, base):
+    def stage(name, ids, base, on=train, spec="synthetic:size=30,split=train,train_size=20"):
         folder = tmp_path / name
         folder.mkdir()
         write_parquet(pa.table({"object_id": pa.array(ids, pa.int64())}), folder / "objects.parquet")
-        return {"folder": str(folder), "dataset": train.name, "dataset_pool": train.object_pool, "base_weights": base}
+        return {
+            "folder": str(folder),
+            "dataset": on.name,
+            "dataset_pool": on.object_pool,
+            "dataset_spec": spec,
+            "base_weights": base,
+        }
 
     codecs = stage("codecs", [30, 31, 32], {"kind": "random", "seed": 0})
     encoder = stage("encoder", [40, 41], {"kind": "path", "retrained": codecs})
     assert [s["folder"] for s in training_chain(encoder)] == [encoder["folder"], codecs["folder"]]
     assert training_overlap(encoder, train, [30, 31, 40, 49]) == 3  # two from the first stage, one from the last
     assert training_overlap(codecs, train, [30, 31, 40, 49]) == 2
+    # the warning names the stages whose objects were scored: here only the first one
+    other = open_dataset(size=30, seed=1, split="train", train_size=20)  # same ids, other objects
+    on_other = stage("other", [30, 31, 40], {"kind": "path", "retrained": codecs}, other, "synthetic:seed=1")
+    assert training_overlap(on_other, train, [30, 31, 40, 49]) == 2
+    assert overlap_sources(on_other, train, [30, 31, 40, 49]) == ["synthetic:size=30,split=train,train_size=20"]
+    assert overlap_sources(on_other, train, [49]) == [] and training_overlap(on_other, train, [49]) == 0
     looped = stage("looped", [49], None)
     looped["base_weights"] = {"retrained": looped}  # a stage naming itself ends the chain
     assert training_overlap(looped, train, [30, 49]) == 1

@@ -25,7 +25,9 @@ def parse_value(text: str) -> Any:
 
 
 def parse_spec(text: str, what: str = "option") -> tuple[str, dict[str, Any]]:
-    """Split ``"knn:n_neighbors=10,method=mean"`` into ``("knn", {"n_neighbors": 10, "method": "mean"})``."""
+    """Split ``"knn:n_neighbors=10,method=mean"`` into ``("knn", {"n_neighbors": 10, "method": "mean"})``.
+
+    Raises UsageError (one line) for an empty name, an item without ``=`` and a key given twice."""
     name, _, rest = text.partition(":")
     name = name.strip()
     if not name:
@@ -35,6 +37,8 @@ def parse_spec(text: str, what: str = "option") -> tuple[str, dict[str, Any]]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise UsageError(f"bad {what} parameter {item!r} in {text!r}: expected key=value")
+        if key.strip() in params:  # the last one silently winning would run what the user did not ask for
+            raise UsageError(f"{what} parameter {key.strip()!r} given twice in {text!r}")
         params[key.strip()] = parse_value(value)
     return name, params
 

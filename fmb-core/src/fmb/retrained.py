@@ -101,20 +101,38 @@ def training_overlap(provenance: dict[str, Any] | None, dataset: Any, ids: Any) 
     seen: set[str] = set()
     named = False
     for stage in training_chain(provenance):
-        if not stage.get("folder") or stage.get("dataset") is None:
-            continue
-        path = Path(stage["folder"]) / RETRAIN_OBJECTS
-        if not path.is_file():
-            continue
-        named = True
-        if stage.get("dataset") != dataset.name:
-            continue
-        if (stage.get("dataset_pool") or "") != (getattr(dataset, "object_pool", "") or ""):
-            continue
-        seen |= _object_ids(path)
+        ids_of_stage = _stage_objects(stage, dataset)
+        named = named or ids_of_stage is not None
+        seen |= ids_of_stage or set()
     if not named:
         return None
     return sum(str(i) in seen for i in ids)
+
+
+def overlap_sources(provenance: dict[str, Any] | None, dataset: Any, ids: Any) -> list[str]:
+    """The ``dataset_spec`` of each stage of the :func:`training_chain` that was trained or validated on some of
+    the scored objects (``ids`` of ``dataset``), latest stage first: what a warning about the overlap names."""
+    wanted = {str(i) for i in ids}
+    out = []
+    for stage in training_chain(provenance):
+        if wanted & (_stage_objects(stage, dataset) or set()):
+            out.append(str(stage.get("dataset_spec") or stage.get("dataset")))
+    return out
+
+
+def _stage_objects(stage: dict[str, Any], dataset: Any) -> set[str] | None:
+    """The ids (as strings) one retraining stage was trained and validated on, when they are objects of
+    ``dataset`` (same name and object pool; else the empty set); None when the stage names no objects file."""
+    if not stage.get("folder") or stage.get("dataset") is None:
+        return None
+    path = Path(stage["folder"]) / RETRAIN_OBJECTS
+    if not path.is_file():
+        return None
+    if stage.get("dataset") != dataset.name:
+        return set()
+    if (stage.get("dataset_pool") or "") != (getattr(dataset, "object_pool", "") or ""):
+        return set()
+    return _object_ids(path)
 
 
 def _object_ids(path: Path) -> set[str]:

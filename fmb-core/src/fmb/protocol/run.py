@@ -25,7 +25,7 @@ from fmb.protocol.metrics import artefact_fraction, bootstrap_intervals, compute
 from fmb.protocol.nuisance import nuisance_correlations, variables_for
 from fmb.protocol.weights import parse_weights
 from fmb.reporting import Reporter
-from fmb.retrained import training_overlap
+from fmb.retrained import overlap_sources, training_overlap
 from fmb.runs import SCHEMA_VERSION, check_run_dir, write_run
 
 MODALITY_CHOICES = ("image", "spectrum", "joint", "all")
@@ -438,9 +438,10 @@ def run_system(
     if overlap is not None:
         weights["trained_on_scored_objects"] = overlap
     if overlap:
+        sources = overlap_sources(model.weights.retrained, dataset, table.column(C.OBJECT_ID).to_pylist())
         reporter.warn(
             f"model {cfg.model!r}: {overlap} of the {len(table)} scored objects are objects its retrained weights "
-            f"were trained on ({model.weights.retrained.get('dataset_spec')}): score a held-out split "
+            f"were trained on ({'; '.join(sources)}): score a held-out split "
             "(trained_on_scored_objects in results.json)"
         )
 

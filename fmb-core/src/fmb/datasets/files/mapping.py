@@ -31,6 +31,8 @@ def parse_columns(columns: Any) -> dict[str, list[str]]:
             key, sep, val = item.partition("=")
             if not sep or not val.strip():
                 raise ValueError(f"bad column mapping {item!r}: expected canonical=source")
+            if key.strip() in pairs:
+                raise ValueError(f"column mapping names {key.strip()!r} twice ({columns!r})")
             pairs[key.strip()] = val
         columns = pairs
     out = {}
