@@ -201,5 +201,5 @@ def test_run_fusion_consistency_end_to_end(tmp_path):
     # percentiles of 60 scores (ties share their average rank, so the mean rank is still 61 / 2)
     assert p.max() == 1.0 and p.min() > 0 and p.mean() == pytest.approx(61 / 120)
     r = fmb_run(tmp_path / "b", detector="fusion:base=knn,consistency=true", dataset="synthetic:size=60", code=2)
-    assert "model 'baseline''s joint (1152 columns) is not" in r.output
+    assert "model 'baseline' has joint 1152 columns" in r.output and "(needs extra columns after them)" in r.output
     assert len(r.output.strip().splitlines()) == 1

@@ -159,16 +159,35 @@ def seed_stability(run_dirs: list[str], modality: str, ks: tuple = STABILITY_K) 
     return out
 
 
+def check_planned(run_dirs: list[str] | tuple[str, ...] | str | Path) -> None:
+    """Raise UsageError (one line) when a folder given holds a run plan (every matrix folder does,
+    :func:`fmb.executors.plan.missing_systems`) some of whose systems have no valid results (failed,
+    refused, killed, never run), naming them."""
+    from fmb.executors.plan import missing_systems
+
+    for p in [run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs:
+        missing = missing_systems(p) if Path(p).is_dir() else None
+        if missing:
+            raise UsageError(
+                f"{str(p)!r} is incomplete: {len(missing)} planned system(s) have no valid results "
+                f"({', '.join(missing)}); finish them (`fmb run` again, or see `fmb status {p}`) or rank "
+                f"the finished run folders one by one"
+            )
+
+
 def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFrame:
     """The leaderboard of run folders (matrix folders are expanded, :func:`fmb.runs.expand_run_dirs`):
     a DataFrame with :data:`COLUMNS`, one row per system and scored output, sorted by the main score
     (best first; rows without labels last). ``df.attrs`` holds ``main_score`` and ``higher_is_better``.
 
-    Raises UsageError (one line) for a folder that is not a complete run, and for two folders holding the
-    same system and seed (their mean and spread would count one seed twice).
+    Raises UsageError (one line) for a folder that is not a complete run, for a matrix folder where a system
+    of its plan has no valid results (:func:`check_planned`: a partial matrix must not read as the whole
+    table), and for two folders holding the same system and seed (their mean and spread would count one
+    seed twice).
     """
     import pandas as pd
 
+    check_planned(run_dirs)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for d in expand_run_dirs(run_dirs):
         res = read_results(d)

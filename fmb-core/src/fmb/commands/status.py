@@ -10,17 +10,23 @@ import click
 
 def run_status(run_dir: str) -> dict[str, Any]:
     """Shards done per embedding unit, results per system, and the jobs of the latest submission. A folder
-    without a run plan (a plain ``fmb run``: one system, or a matrix folder) reports its systems only."""
+    without a run plan (a plain ``fmb run`` of one system, or a matrix folder written before plans were kept)
+    reports its systems only; a plan without progress markers (a plain ``fmb run`` of a matrix) reports every
+    system it was asked for. ``complete`` is True only when every planned system has valid results;
+    ``missing`` names the others."""
     from pathlib import Path
 
     from fmb.errors import UsageError
     from fmb.executors import slurm
     from fmb.executors.plan import PLAN_FILE, RunPlan
-    from fmb.runs import expand_run_dirs, read_results
+    from fmb.runs import expand_run_dirs, is_run_dir, read_results
 
     if not (Path(run_dir) / PLAN_FILE).exists() and Path(run_dir).is_dir():
         systems = []
-        for d in expand_run_dirs(run_dir):
+        dirs = [Path(run_dir)] if is_run_dir(Path(run_dir)) else [
+            c for c in sorted(Path(run_dir).iterdir()) if c.is_dir() and c.name not in ("progress", "slurm")
+        ]  # a matrix folder without a plan: an empty system folder is a system that never finished
+        for d in dirs or expand_run_dirs(run_dir):
             try:
                 read_results(d)
                 done = True
@@ -32,12 +38,13 @@ def run_status(run_dir: str) -> dict[str, Any]:
             "executor": "local",
             "submissions": 0,
             "complete": all(s["done"] for s in systems),
+            "missing": [s["system"] for s in systems if not s["done"]],
             "embeddings": [],
             "systems": systems,
             "jobs": [],
         }
     plan = RunPlan.load(run_dir)
-    units = [
+    units = [] if not plan.markers else [
         {
             "unit": u.id,
             "args": u.args,
@@ -60,6 +67,7 @@ def run_status(run_dir: str) -> dict[str, Any]:
         "executor": plan.executor,
         "submissions": len(plan.submissions),
         "complete": complete,
+        "missing": [s["system"] for s in systems if not s["done"]],
         "embeddings": units,
         "systems": systems,
         "jobs": jobs,
@@ -90,13 +98,17 @@ def status(run: str, as_json: bool) -> None:
 def print_status(info: dict[str, Any]) -> None:
     """The status as a few readable lines."""
     state = "complete" if info["complete"] else "incomplete"
+    if info.get("missing"):
+        n = len(info["systems"])
+        state += f": {len(info['missing'])} of {n} system(s) without valid results: {', '.join(info['missing'])}"
     click.echo(f"run {info['run']} ({info['executor']}, {info['submissions']} submission(s)): {state}")
     for u in info["embeddings"]:
         what = " ".join(u["args"][:4])
         missing = f"; missing {', '.join(map(str, u['missing']))}" if u["missing"] else ""
         click.echo(f"  embed  {what}: {u['done']}/{u['n_shards']} shard(s) done{missing}")
     for s in info["systems"]:
-        click.echo(f"  detect {s['system']}: {'results written' if s['done'] else 'no results yet'}")
+        what = "results written" if s["done"] else "no valid results (failed, refused, killed or not run yet)"
+        click.echo(f"  detect {s['system']}: {what}")
     for j in info["jobs"]:
         reason = f" ({j['reason']})" if j.get("reason") not in (None, "", "None") else ""
         click.echo(f"  job    {j['id']}: {j['state']}{reason}")

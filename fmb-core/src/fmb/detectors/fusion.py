@@ -116,17 +116,26 @@ def joint_extra(Xs: dict[str, np.ndarray], model: str | None = None) -> np.ndarr
     that concatenation, so that ``consistency=true`` never scores unrelated columns of another model's joint."""
     image, spectrum, joint = Xs["image"], Xs["spectrum"], Xs["joint"]
     di, ds = image.shape[1], spectrum.shape[1]
-    if (
-        joint.shape[1] <= di + ds
-        or not np.array_equal(joint[:, :di], image)
-        or not np.array_equal(joint[:, di : di + ds], spectrum)
-    ):
-        whose = f"model {model!r}'s" if model else "this"
+    check_joint_width(joint.shape[1], di, ds, model)
+    if not np.array_equal(joint[:, :di], image) or not np.array_equal(joint[:, di : di + ds], spectrum):
         raise DetectorError(
-            f"fusion: consistency=true needs a joint embedding that is the image ({di}) and spectrum ({ds}) "
-            f"embeddings followed by extra columns; {whose} joint ({joint.shape[1]} columns) is not"
+            f"fusion: consistency=true needs a joint embedding that is the image and spectrum embeddings followed "
+            f"by extra columns: {f'model {model!r}' if model else 'this model'} has a joint whose first {di + ds} "
+            f"columns are not its image {di} + spectrum {ds} columns"
         )
     return np.ascontiguousarray(joint[:, di + ds :])
+
+
+def check_joint_width(dj: int, di: int, ds: int, model: str | None = None) -> None:
+    """Raise DetectorError (one line) unless a joint of ``dj`` columns leaves room for at least one extra
+    column after an image of ``di`` and a spectrum of ``ds`` columns (the widths ``consistency=true`` needs)."""
+    if dj <= di + ds:
+        who = f"model {model!r}" if model else "this model"
+        raise DetectorError(
+            f"fusion: consistency=true needs a joint embedding that is the image and spectrum embeddings followed "
+            f"by extra columns: {who} has joint {dj} columns, image {di} + spectrum {ds} "
+            f"(needs extra columns after them)"
+        )
 
 
 def _base_detector(base: str, params: dict[str, Any]) -> Detector:
@@ -190,10 +199,16 @@ class FusionDetector(MultiInputDetector):
             self.inputs = ("image", "spectrum", "joint")
 
     def check_model(self, spec: Any) -> None:
-        """``mismatch=true`` with ``align=none`` needs a model that declares ``shared_space``."""
+        """``mismatch=true`` with ``align=none`` needs a model that declares ``shared_space``;
+        ``consistency=true`` needs a model whose declared output widths (``spec.outputs``) leave extra
+        joint columns after the image and spectrum ones (DetectorError, one line, before any work; the
+        embeddings themselves are checked again by :func:`joint_extra`)."""
         super().check_model(spec)
         if self.params["mismatch"] is True:
             self.mismatch.check_model(spec)
+        widths = getattr(spec, "outputs", None) or {}
+        if self.params["consistency"] and all(isinstance(widths.get(k), int) for k in ("image", "spectrum", "joint")):
+            check_joint_width(widths["joint"], widths["image"], widths["spectrum"], getattr(spec, "name", None))
 
     def _use_mismatch(self, A: np.ndarray, B: np.ndarray) -> bool:
         m = self.params["mismatch"]

@@ -19,12 +19,17 @@ def run_local(
     building a model), then (``report``) write each run folder's report.html; returns the results.
 
     ``persist`` saves the plan and the shard progress markers in the run folder (``fmb run --shards``,
-    for ``fmb status`` and resuming); plain ``fmb run`` leaves only its results there.
+    for ``fmb status`` and resuming); plain ``fmb run`` of one system leaves only its results there, and of a
+    matrix also the plan (without progress markers), so that ``fmb status`` and ``fmb leaderboard`` know
+    every system asked for, also when one fails.
     """
     from fmb.protocol.environment import utc_now
 
     started = utc_now()
     if persist:
+        plan.save()
+    elif len(plan.detect) > 1:  # a matrix folder records the systems asked for, before any work (fmb status)
+        plan.markers = False
         plan.save()
     embedded: dict[str, Any] = {}
     for unit in plan.embed:

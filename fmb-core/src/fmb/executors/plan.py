@@ -1,7 +1,8 @@
 """The run plan: the embedding units (one per model x dataset x settings, split into shards), the
 detection units (one per system), and the progress markers that record finished shards.
 
-Layout of a run folder: ``fmb-run.json`` (this plan and its submissions), ``progress/<unit>/
+Layout of a run folder: ``fmb-run.json`` (this plan and its submissions; every matrix folder has one, written
+before any work, so that ``fmb status`` and ``fmb leaderboard`` know every system it was asked for), ``progress/<unit>/
 shard-NNNNN.json`` (written by ``fmb embed --shard i/N --progress-dir ...`` once the shard is in the
 cache), ``slurm/`` (generated scripts and logs), and the results of each system.
 """
@@ -78,6 +79,9 @@ class RunPlan:
     embed: list[EmbedUnit]
     detect: list[DetectUnit]
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    #: whether shard progress markers are kept (``--shards``/``--shard-size``, Slurm); a plain ``fmb run`` of a
+    #: matrix saves its plan only to record the systems it was asked for (:func:`missing_systems`)
+    markers: bool = True
 
     # ---------------------------------------------------------------- files
     @property
@@ -94,6 +98,7 @@ class RunPlan:
             "embed": [asdict(u) for u in self.embed],
             "detect": [asdict(d) for d in self.detect],
             "submissions": self.submissions,
+            "markers": self.markers,
         }
 
     def save(self) -> None:
@@ -116,6 +121,7 @@ class RunPlan:
             [EmbedUnit(**u) for u in data["embed"]],
             [DetectUnit(**d) for d in data["detect"]],
             data.get("submissions", []),
+            bool(data.get("markers", True)),
         )
 
     # ---------------------------------------------------------------- progress
@@ -137,6 +143,16 @@ class RunPlan:
         except UsageError:
             return False
         return result.get("config") == d.config
+
+
+def missing_systems(run_dir: str | Path) -> list[str] | None:
+    """The labels of the systems planned in ``run_dir`` (a folder with :data:`PLAN_FILE`) that have no valid
+    results (failed, refused, never run, killed, or made with another configuration:
+    :meth:`RunPlan.detect_done`), in plan order; ``None`` when ``run_dir`` holds no plan."""
+    if not (Path(run_dir) / PLAN_FILE).is_file():
+        return None
+    plan = RunPlan.load(run_dir)
+    return [d.label for d in plan.detect if not plan.detect_done(d)]
 
 
 def marker_name(index: int) -> str:

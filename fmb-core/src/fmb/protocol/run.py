@@ -80,13 +80,26 @@ def check_dataset_options(reg: Registry, name: str, options: dict[str, Any]) -> 
 def check_config(reg: Registry, cfg: RunConfig) -> Detector:
     """Everything about one system that can be checked without reading data or loading a model:
     names, modality, weights, dataset option names and every detector parameter (type and range).
-    Returns the detector. Raises a one-line UsageError (or DetectorError)."""
+    Returns the detector. A multi-input detector is also checked against the model's declared spec (its
+    inputs among the spec's outputs, :meth:`~fmb.detectors.base.MultiInputDetector.check_model`), so that
+    every system of a matrix is refused before any of them embeds. Raises a one-line UsageError (or
+    DetectorError)."""
     reg.model(cfg.model), reg.dataset(cfg.dataset)
     if cfg.modality not in MODALITY_CHOICES:
         raise UsageError(f"unknown modality {cfg.modality!r} (expected one of {', '.join(MODALITY_CHOICES)})")
     parse_weights(cfg.weights)
     check_dataset_options(reg, cfg.dataset, cfg.dataset_options)
-    return make_detector(reg, cfg.detector, cfg.detector_params)
+    detector = make_detector(reg, cfg.detector, cfg.detector_params)
+    if isinstance(detector, MultiInputDetector):  # refusals known from the model's spec: before any system runs
+        spec = reg.model(cfg.model)
+        missing = [i for i in multi_inputs(detector) if i not in spec.outputs]
+        if missing:
+            raise UsageError(
+                f"detector {detector.name!r} needs the {', '.join(multi_inputs(detector))} embeddings; model "
+                f"{spec.name!r} has no {', '.join(missing)} output"
+            )
+        detector.check_model(spec)
+    return detector
 
 
 def open_dataset(reg: Registry, name: str, options: dict[str, Any], check_ids: bool = True) -> Dataset:
