@@ -296,7 +296,8 @@ def leaderboard_table(df: pd.DataFrame) -> Table:
     direction = "higher is better" if HIGHER_IS_BETTER else "lower is better"
     t = Table(title=f"FMB leaderboard (main score: {MAIN_SCORE.upper()}, {direction})", header_style="bold")
     seeded = bool(len(df)) and int(df["n_seeds"].max()) > 1
-    cols = ["#", "system", "modality", "weights", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]", "P@100 ± sd", "R@1% ± sd"]
+    cols = ["#", "system", "modality", "weights", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"]
+    cols += ["P@100 ± sd", "R@1% ± sd"]
     cols += [f"seeds' top-{k} Jaccard" for k in STABILITY_K] if seeded else []
     for col in cols:
         t.add_column(col, justify="right" if col in ("#", "seeds") else "left")
