@@ -141,6 +141,7 @@ def test_leaderboard_carries_weights_kind_origin_and_flags_training_objects(tune
     assert set(a["weights_origin"]) == set(b["weights_origin"]) == {"retrained from random (seed 0)"}
     assert set(c["weights_origin"]) == {"official"}
     assert set(a["trained_on_scored_objects"]) == {40}  # every TRAIN object was trained or validated on
+    assert ",40," in (tmp_path / "lb" / "leaderboard.csv").read_text()  # a count, not 40.0
     assert set(b["trained_on_scored_objects"]) == {0} and c["trained_on_scored_objects"].isna().all()
     assert not a["held_out"].any() and b["held_out"].all() and c["held_out"].all()
     parquet = pd.read_parquet(tmp_path / "lb" / "leaderboard.parquet")

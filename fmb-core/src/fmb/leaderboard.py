@@ -235,6 +235,7 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
         row.update(seed_stability([s["dir"] for s in seeds], mod))
         rows.append(row)
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"])
+    df["trained_on_scored_objects"] = df["trained_on_scored_objects"].astype("Int64")  # a count, empty if unknown
     if len(df):
         df = df.sort_values(
             [MAIN_SCORE, "system", "modality"],
