@@ -35,12 +35,24 @@ class AionTraining(TrainingConfig):
     )
 
 
+#: how each part's run folder is used (``fmb retrain`` prints it after training; {out}: the run folder)
+USAGE = {
+    "adapter": "fmb run --model aion:adapter={out} ...",
+    "encoder": "fmb run --model aion --weights {out} ...",
+    "codecs": "fmb run --model aion --weights {out} ..., or fmb retrain aion --part encoder --weights {out} ...",
+}
+
+
+def usage(cfg: AionTraining) -> str:
+    """The use of the run folder of ``cfg.part`` (an adapter is a model option; a snapshot is ``--weights``)."""
+    return USAGE[cfg.part]
+
+
 RETRAIN = Retrainer(
     config=AionTraining,
     task="fmb_aion.retrain:make_task",
     help="Train AION's Euclid->HSC image adapter (--part adapter: use as aion:adapter=FOLDER), its "
     "transformer (--part encoder: cross-modal token prediction; use as --weights FOLDER) or its codecs "
     "(--part codecs: reconstruction; use as --weights FOLDER, e.g. for --part encoder).",
-    usage="fmb run --model aion:adapter={out} ... (--part adapter) or --model aion --weights {out} (--part encoder "
-    "or codecs)",
+    usage=usage,
 )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fmb.errors import UsageError
 from fmb.params import format_spec
+from fmb.retrained import NOT_HELD_OUT, not_held_out_note, weights_facts
 from fmb.runs import expand_run_dirs, read_results
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ COLUMNS = [
     "detector",
     "dataset",
     "weights",
+    "weights_kind",
+    "weights_origin",
+    "trained_on_scored_objects",
+    "held_out",
     "n_seeds",
     "seeds",
     "auroc",
@@ -95,6 +100,21 @@ def system_label(config: dict[str, Any]) -> str:
     if precision != "fp32":
         parts.append(f"precision={precision}")
     return "/".join(parts)
+
+
+def _weights_columns(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The weights columns of one row from its seeds' :func:`fmb.retrained.weights_facts`: ``weights_kind``
+    (random / official / path / retrained / none) and ``weights_origin`` (e.g. ``retrained from random
+    (seed 0)``), each the seeds' distinct values joined by ``; ``; ``trained_on_scored_objects``: the most
+    any seed's weights were trained on (None when no seed recorded it); ``held_out``: False when above 0."""
+    counts = [f["trained_on_scored_objects"] for f in facts if f["trained_on_scored_objects"] is not None]
+    most = max(counts) if counts else None
+    return {
+        "weights_kind": "; ".join(dict.fromkeys(f["kind"] for f in facts)),
+        "weights_origin": "; ".join(dict.fromkeys(f["label"] for f in facts)),
+        "trained_on_scored_objects": most,
+        "held_out": not most,
+    }
 
 
 def _seed_key(seed: Any) -> tuple[int, Any]:
@@ -201,7 +221,11 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
                     f"{str(d)!r} and {g['seeds'][seed]['dir']!r} hold the same system ({label}) "
                     f"and seed {seed}: give one of them"
                 )
-            g["seeds"][seed] = {"dir": str(d), "m": entry.get("metrics") or {}}
+            g["seeds"][seed] = {
+                "dir": str(d),
+                "m": entry.get("metrics") or {},
+                "w": weights_facts((res.get("model") or {}).get("weights")),
+            }
     rows = []
     for (label, mod), g in groups.items():
         cfg, seeds = g["cfg"], [g["seeds"][s] for s in sorted(g["seeds"], key=_seed_key)]
@@ -212,6 +236,7 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
             "detector": format_spec(cfg.get("detector", "?"), cfg.get("detector_params") or {}),
             "dataset": format_spec(cfg.get("dataset", "?"), cfg.get("dataset_options") or {}),
             "weights": cfg.get("weights", "auto"),
+            **_weights_columns([s["w"] for s in seeds]),
             "n_seeds": len(seeds),
             "seeds": ",".join(str(s) for s in sorted(g["seeds"], key=_seed_key)),
             "n_objects": seeds[0]["m"].get("n_objects"),
@@ -229,6 +254,7 @@ def leaderboard(run_dirs: list[str] | tuple[str, ...] | str | Path) -> pd.DataFr
         row.update(seed_stability([s["dir"] for s in seeds], mod))
         rows.append(row)
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"])
+    df["trained_on_scored_objects"] = df["trained_on_scored_objects"].astype("Int64")  # a count, empty if unknown
     if len(df):
         df = df.sort_values(
             [MAIN_SCORE, "system", "modality"],
@@ -290,15 +316,22 @@ def leaderboard_table(df: pd.DataFrame) -> Table:
     direction = "higher is better" if HIGHER_IS_BETTER else "lower is better"
     t = Table(title=f"FMB leaderboard (main score: {MAIN_SCORE.upper()}, {direction})", header_style="bold")
     seeded = bool(len(df)) and int(df["n_seeds"].max()) > 1
-    cols = ["#", "system", "modality", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]", "P@100 ± sd", "R@1% ± sd"]
+    cols = ["#", "system", "modality", "weights", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"]
+    cols += ["P@100 ± sd", "R@1% ± sd"]
     cols += [f"seeds' top-{k} Jaccard" for k in STABILITY_K] if seeded else []
     for col in cols:
         t.add_column(col, justify="right" if col in ("#", "seeds") else "left")
+    flagged = []
     for d in df.to_dict("records"):
+        system = d["system"]
+        if not d["held_out"]:
+            system += f" {NOT_HELD_OUT}"
+            flagged.append(f"#{d['rank']}: {not_held_out_note(int(d['trained_on_scored_objects']))}")
         t.add_row(
             str(d["rank"]),
-            d["system"],
+            system,
             d["modality"],
+            d["weights_origin"],
             str(d["n_seeds"]),
             _cell(d["auroc"], d["auroc_sd"], d["auroc_ci_low"], d["auroc_ci_high"]),
             _cell(d["ap"], d["ap_sd"], d["ap_ci_low"], d["ap_ci_high"]),
@@ -314,4 +347,5 @@ def leaderboard_table(df: pd.DataFrame) -> Table:
         t.caption += (
             "; Jaccard: |A ∩ B| / |A ∪ B| of two seeds' top-k sets, mean over pairs of seeds (min: the worst pair)"
         )
+    t.caption = "\n".join([t.caption, *flagged])
     return t

@@ -132,13 +132,23 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
                 "-",
             )
         caption += [f"{system}: outside the training domain: {w}" for w in res.get("domain_warnings") or []]
+        count = res["model"]["weights"].get("trained_on_scored_objects")
+        if count:
+            from fmb.retrained import not_held_out_note
+
+            caption.append(f"{system}: {not_held_out_note(count)}")
     t.caption = "\n".join(caption)
     return t
 
 
 def _weights_label(weights: dict) -> str:
-    """``retrained`` for weights written by ``fmb retrain`` (never shown as the plugin's own), else the kind."""
-    return "retrained" if weights.get("retrained") else weights["kind"]
+    """:func:`fmb.retrained.weights_facts`' label (``retrained from random (seed 0)``: weights written by
+    ``fmb retrain`` are never shown as the plugin's own), marked :data:`fmb.retrained.NOT_HELD_OUT` when the
+    weights were trained on scored objects (not held-out numbers; the caption says how many)."""
+    from fmb.retrained import NOT_HELD_OUT, weights_facts
+
+    f = weights_facts(weights)
+    return f["label"] + ("" if f["held_out"] else f" {NOT_HELD_OUT}")
 
 
 def per_class_table(result: dict) -> Table | None:

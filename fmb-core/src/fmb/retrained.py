@@ -144,3 +144,51 @@ def _object_ids(path: Path) -> set[str]:
     except Exception as exc:  # any Arrow/OS failure: one line naming the file
         raise ModelError(f"{path}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     return {str(i) for i in trained}
+
+
+# ---------------------------------------------------------------------- how results.json's weights are shown
+#: ``WeightsInfo.kind`` -> the name the summary, leaderboard and report show (``hf``: the plugin's own weights)
+KIND_NAMES = {"hf": "official", "random": "random", "path": "path", "none": "none"}
+#: marks a row whose weights were trained on scored objects (summary, leaderboard); :func:`not_held_out_note`
+NOT_HELD_OUT = "†"
+
+
+def not_held_out_note(count: Any) -> str:
+    """The footnote of a row marked :data:`NOT_HELD_OUT` (``count``: the trained-on scored objects)."""
+    return f"{NOT_HELD_OUT} not held-out numbers: the retrained weights were trained on {count} of the scored objects"
+
+
+def _start_label(weights: dict[str, Any]) -> str:
+    """``random (seed N)``, ``official``, ``path`` or ``none``: what a kind of weights is called."""
+    kind = weights.get("kind") or "?"
+    name = KIND_NAMES.get(kind, kind)
+    if kind == "random" and weights.get("seed") is not None:
+        name += f" (seed {weights['seed']})"
+    return name
+
+
+def weights_facts(weights: dict[str, Any] | None) -> dict[str, Any]:
+    """What every view of a run (the end-of-run summary, the leaderboard, the report) says about its weights,
+    read from results.json's ``model.weights`` (one reader, so that the views agree):
+
+    - ``kind``: ``retrained`` (written by ``fmb retrain``: ``retrained`` provenance recorded), else
+      ``official`` (``hf``), ``random``, ``path`` or ``none``;
+    - ``label``: the kind, and for retrained weights where the chain of retraining stages
+      (:func:`training_chain`) started: ``retrained from random (seed 0)``, ``retrained from official``,
+      ``retrained (2 stages) from random (seed 0)``; random weights also name their seed;
+    - ``trained_on_scored_objects``: how many scored objects the weights were trained or validated on
+      (``model.weights.trained_on_scored_objects``; None when not recorded);
+    - ``held_out``: False when that count is above 0 (the numbers are not held-out numbers), else True.
+    """
+    weights = weights or {}
+    prov = weights.get("retrained")
+    count = weights.get("trained_on_scored_objects")
+    if isinstance(prov, dict):
+        chain = training_chain(prov)
+        origin = chain[-1].get("base_weights") or {}
+        stages = f" ({len(chain)} stages)" if len(chain) > 1 else ""
+        kind, label = "retrained", f"retrained{stages} from {_start_label(origin) if origin else 'unknown weights'}"
+    else:
+        kind = KIND_NAMES.get(weights.get("kind") or "?", weights.get("kind") or "?")
+        label = _start_label(weights)
+    return {"kind": kind, "label": label, "trained_on_scored_objects": count, "held_out": not count}

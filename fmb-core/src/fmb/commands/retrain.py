@@ -9,6 +9,7 @@ sub-command has the same options: ``--dataset``, ``--weights`` (the weights poli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ class Retrainer:
     """A plugin's retraining: ``config`` (a :class:`fmb.training.TrainingConfig` subclass), ``task``
     (``"module:function"``, ``function(cfg, dataset, weights=..., device=...) -> fmb.training.Task``, imported
     when the command runs), ``help`` (the sub-command's help) and ``usage`` (how to use the result; ``{out}``
-    is the run folder)."""
+    is the run folder, ``{model}`` the model; or a function of the training config returning such a string,
+    when the use depends on an option, as AION's ``--part``)."""
 
     config: type
     task: str
     help: str
-    usage: str = "fmb run --model {model} --weights {out}"
+    usage: str | Callable[[Any], str] = "fmb run --model {model} --weights {out}"
 
 
 def _load(ref: str, what: str) -> Any:
@@ -118,7 +120,8 @@ def make_command(model: str, r: Retrainer) -> click.Command:
             f"validation loss {s['initial_val_loss']:.4f} -> {s['best_val_loss']:.4f} "
             f"(best at step {s['best_step']}; {s['stop_reason']})"
         )
-        click.echo(f"wrote {out}; use it with: {r.usage.format(model=model, out=out)}")
+        usage = r.usage(cfg) if callable(r.usage) else r.usage
+        click.echo(f"wrote {out}; use it with: {usage.format(model=model, out=out)}")
 
     params = [
         click.Option(

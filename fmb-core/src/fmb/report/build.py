@@ -17,6 +17,7 @@ from fmb.report.collect import Ranking, Run, load_runs, systems
 from fmb.report.embedmap import UnavailableError
 from fmb.report.html import Raw, Section, esc, fmt, img, note, page, table
 from fmb.report.progress import Steps
+from fmb.retrained import weights_facts
 from fmb.runs import expand_run_dirs
 
 #: the report's metrics table: the leaderboard's figures (one owner: fmb.leaderboard), in its order
@@ -43,7 +44,8 @@ def metadata_section(runs: list[Run]) -> Section:
         r = run.result
         ds, model, det, env = r.get("dataset", {}), r.get("model", {}), r.get("detector", {}), r.get("environment", {})
         w = model.get("weights", {})
-        weights = w.get("kind", "?") + "".join(
+        facts = weights_facts(w)  # one reader of model.weights for every view (fmb.retrained)
+        weights = facts["label"] + "".join(
             f", {k} {w[k]}" for k in ("location", "revision", "sha256", "seed") if w.get(k) not in (None, "")
         )
         emb = r.get("embedding", {})
@@ -55,6 +57,11 @@ def metadata_section(runs: list[Run]) -> Section:
                 f"licence {model.get('license', '?')})",
             ],
             ["weights used", weights],
+            *(
+                [["trained on scored objects", facts["trained_on_scored_objects"]]]
+                if facts["trained_on_scored_objects"] is not None
+                else []
+            ),
             ["detector", f"{det.get('name')} {det.get('params', {})}"],
             ["data set", f"{ds.get('name')} {ds.get('options', {})}"],
             ["data set fingerprint", Raw(f"<code>{esc(ds.get('fingerprint', '?'))}</code>")],
@@ -82,6 +89,11 @@ def metadata_section(runs: list[Run]) -> Section:
             if w.get("kind") == "random"
             else ""
         )
+        if not facts["held_out"]:
+            warn += note(
+                f"{model.get('name')}: not held-out numbers: its retrained weights were trained on "
+                f"{facts['trained_on_scored_objects']} of the scored objects (score a held-out split)."
+            )
         warn += "".join(
             note(f"{model.get('name')} on {ds.get('name')}: outside the model's training domain: {d}")
             for d in r.get("domain_warnings") or []
@@ -394,20 +406,28 @@ def leaderboard_section(runs: list[Run], df=None) -> Section:
     """The leaderboard (:func:`fmb.leaderboard.leaderboard`: one row per system and output, seeds pooled,
     sorted by the declared main score) as the page's first table."""
     from fmb.leaderboard import HIGHER_IS_BETTER, MAIN_SCORE, _cell, leaderboard
+    from fmb.retrained import NOT_HELD_OUT, not_held_out_note
 
     df = leaderboard([r.path for r in runs]) if df is None else df
     rows = [
         [
             r.rank,
-            r.system,
+            r.system + ("" if r.held_out else f" {NOT_HELD_OUT}"),
             r.modality,
+            r.weights_origin,
             r.seeds,
             _cell(r.auroc, r.auroc_sd, r.auroc_ci_low, r.auroc_ci_high),
             _cell(r.ap, r.ap_sd, r.ap_ci_low, r.ap_ci_high),
         ]
         for r in df.itertuples(index=False)
     ]
-    body = table(["#", "system", "output", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"], rows, numeric={0}) + (
+    flagged = "".join(
+        note(f"#{r.rank}: {not_held_out_note(int(r.trained_on_scored_objects))}")
+        for r in df.itertuples(index=False)
+        if not r.held_out
+    )
+    header = ["#", "system", "output", "weights", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"]
+    body = flagged + table(header, rows, numeric={0}) + (
         f'<p class="muted">Main score: {esc(MAIN_SCORE.upper())} '
         f"({'higher' if HIGHER_IS_BETTER else 'lower'} is better). Mean ± sample sd over seeds (several seeds "
         "only); [CI]: bootstrap interval over objects recorded in results.json (mean of the seeds' bounds). "
