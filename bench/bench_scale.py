@@ -85,6 +85,7 @@ print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rss_gb": rss, "stages": st
                   "details": getattr(det, "details_", {})}, default=str))
 """
 
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """--help shows every default and keeps the examples' lines."""
 

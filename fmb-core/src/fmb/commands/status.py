@@ -23,9 +23,11 @@ def run_status(run_dir: str) -> dict[str, Any]:
 
     if not (Path(run_dir) / PLAN_FILE).exists() and Path(run_dir).is_dir():
         systems = []
-        dirs = [Path(run_dir)] if is_run_dir(Path(run_dir)) else [
-            c for c in sorted(Path(run_dir).iterdir()) if c.is_dir() and c.name not in ("progress", "slurm")
-        ]  # a matrix folder without a plan: an empty system folder is a system that never finished
+        dirs = (
+            [Path(run_dir)]
+            if is_run_dir(Path(run_dir))
+            else [c for c in sorted(Path(run_dir).iterdir()) if c.is_dir() and c.name not in ("progress", "slurm")]
+        )  # a matrix folder without a plan: an empty system folder is a system that never finished
         for d in dirs or expand_run_dirs(run_dir):
             try:
                 read_results(d)
@@ -44,16 +46,20 @@ def run_status(run_dir: str) -> dict[str, Any]:
             "jobs": [],
         }
     plan = RunPlan.load(run_dir)
-    units = [] if not plan.markers else [
-        {
-            "unit": u.id,
-            "args": u.args,
-            "n_shards": u.n_shards,
-            "done": len(done := plan.done_shards(u)),
-            "missing": [i for i in range(u.n_shards) if i not in set(done)],
-        }
-        for u in plan.embed
-    ]
+    units = (
+        []
+        if not plan.markers
+        else [
+            {
+                "unit": u.id,
+                "args": u.args,
+                "n_shards": u.n_shards,
+                "done": len(done := plan.done_shards(u)),
+                "missing": [i for i in range(u.n_shards) if i not in set(done)],
+            }
+            for u in plan.embed
+        ]
+    )
     systems = [{"system": d.label, "output": d.out_dir, "done": plan.detect_done(d)} for d in plan.detect]
     jobs: list[dict[str, str]] = []
     ids = slurm.submitted_jobs(plan) if plan.executor == "slurm" else []

@@ -427,11 +427,15 @@ def leaderboard_section(runs: list[Run], df=None) -> Section:
         if not r.held_out
     )
     header = ["#", "system", "output", "weights", "seeds", "AUROC ± sd [95% CI]", "AP ± sd [95% CI]"]
-    body = flagged + table(header, rows, numeric={0}) + (
-        f'<p class="muted">Main score: {esc(MAIN_SCORE.upper())} '
-        f"({'higher' if HIGHER_IS_BETTER else 'lower'} is better). Mean ± sample sd over seeds (several seeds "
-        "only); [CI]: bootstrap interval over objects recorded in results.json (mean of the seeds' bounds). "
-        "The same table is <code>fmb leaderboard</code>.</p>"
+    body = (
+        flagged
+        + table(header, rows, numeric={0})
+        + (
+            f'<p class="muted">Main score: {esc(MAIN_SCORE.upper())} '
+            f"({'higher' if HIGHER_IS_BETTER else 'lower'} is better). Mean ± sample sd over seeds (several seeds "
+            "only); [CI]: bootstrap interval over objects recorded in results.json (mean of the seeds' bounds). "
+            "The same table is <code>fmb leaderboard</code>.</p>"
+        )
     )
     return Section("leaderboard", "Leaderboard", body)
 
