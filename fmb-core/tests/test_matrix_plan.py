@@ -83,3 +83,24 @@ def test_status_and_leaderboard_name_a_planned_system_without_results(tmp_path):
     shutil.rmtree(out / gone)
     assert json.loads(fmb_cli("status", out, "--json").output)["missing"] == [gone]
     assert gone in fmb_cli("leaderboard", out, "--no-write", code=2).output
+
+
+def test_a_rerun_with_other_systems_ranks_only_its_own(tmp_path):
+    """A second ``fmb run`` into the same folder with other systems replaces the plan; the first run's system
+    folder stays on disk but is left out of the leaderboard (one warning naming it), not mixed into the table."""
+    from fmb.leaderboard import leaderboard
+
+    out = tmp_path / "m"
+    _matrix(out, ("model", "baseline"), ("detector", "iforest"), ("detector", "ecod"))
+    _matrix(out, ("model", "baseline"), ("detector", "iforest"), ("detector", "pca"))
+    assert len([p for p in out.iterdir() if p.is_dir()]) == 3  # ecod's folder is still there
+    with pytest.warns(UserWarning, match=r"left out 1 system folder\(s\) not in its plan .*ecod"):
+        board = leaderboard(str(out))
+    assert set(board["detector"].str.split(":").str[0]) == {"iforest", "pca"}
+
+
+def test_warnings_of_the_console_script_are_one_line(capsys):
+    from fmb.cli import one_line_warning
+
+    one_line_warning(UserWarning("first line\nsecond line"), UserWarning, "x.py", 3)
+    assert capsys.readouterr().err == "Warning: first line\n"

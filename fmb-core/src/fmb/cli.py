@@ -6,6 +6,7 @@ only adds them to the group. Heavy modules are imported inside commands, never a
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -119,7 +120,15 @@ def main() -> None:
             raise
         click.echo(f"Error: {exc}".splitlines()[0], err=True)
         sys.exit(EXIT_USAGE)
+    if "--debug" not in sys.argv[1:]:
+        warnings.showwarning = one_line_warning
     cli(prog_name="fmb")
+
+
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the console script: a warning is one line, ``Warning: <message>``, on
+    stderr (Python's default adds the source line that raised it); ``fmb --debug`` keeps Python's."""
+    click.echo(f"Warning: {message}".splitlines()[0], err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -301,6 +302,26 @@ def is_run_dir(path: Path) -> bool:
     return (path / RESULTS).is_file() or (path / SCORES).is_file()
 
 
+def planned_systems(matrix: Path, found: list[Path]) -> list[Path]:
+    """The run folders ``found`` in the matrix folder ``matrix`` that its plan (``fmb-run.json``, written by the
+    last ``fmb run`` into it) asked for; all of ``found`` when it has no plan. A system folder left by an earlier
+    run into the same folder with other systems is left out with a one-line warning: the matrix's table is the
+    last command's systems, not a mix of two commands."""
+    from fmb.executors.plan import PLAN_FILE, RunPlan
+
+    if not (matrix / PLAN_FILE).is_file():
+        return found
+    names = {Path(d.out_dir).name for d in RunPlan.load(matrix).detect}  # by name: the folder may have moved
+    stale = [f.name for f in found if f.name not in names]
+    if stale:
+        warnings.warn(
+            f"{matrix}: left out {len(stale)} system folder(s) not in its plan (from an earlier fmb run into it): "
+            + ", ".join(stale),
+            stacklevel=3,
+        )
+    return [f for f in found if f.name in names]
+
+
 def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Path]:
     """Run folders from the folders given: a run folder stands for itself, a *matrix folder* (``fmb run``
     with several systems: no results of its own, one run folder per system inside) for its systems, in
@@ -326,7 +347,7 @@ def expand_run_dirs(paths: list[str] | tuple[str, ...] | str | Path) -> list[Pat
         if is_run_dir(p):
             found = [p]
         else:
-            found = sorted(c for c in p.iterdir() if c.is_dir() and is_run_dir(c))
+            found = planned_systems(p, sorted(c for c in p.iterdir() if c.is_dir() and is_run_dir(c)))
             if not found:
                 raise _not_a_run(p, f"no {RESULTS} in it nor in any folder inside it (not a matrix folder either)")
         out += [f for f in found if f.resolve() not in {o.resolve() for o in out}]
