@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import torch
-from bench_embed_ratio import BARE, FMB, FORWARD, interleaved, report
+from bench_embed_ratio import compare
 
 
 def main() -> None:
@@ -82,20 +82,7 @@ def main() -> None:
             shutil.rmtree(cache_dir("embeddings"), ignore_errors=True)  # embed again (the data set stays cached)
             embed_dataset(m, dataset, batch_size=a.batch_size, workers=a.workers)
 
-        def bare():
-            for b in batches:
-                passes(*prepared(b))
-
-        inputs = [prepared(b) for b in batches]
-
-        def forward_only():
-            for x in inputs:
-                passes(*x)
-
-        passes(*prepared(batches[0]))  # warm-up batch (first-use imports, allocator), not timed
-        fmb_embed(datasets["warm"])
-        times, loads = interleaved({FMB: fmb_embed, BARE: bare, FORWARD: forward_only}, a.rounds)
-        report(a.size, a.n, times, loads)
+        compare(a, batches, prepared, passes, fmb_embed, datasets["warm"])
 
 
 if __name__ == "__main__":

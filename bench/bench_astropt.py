@@ -27,7 +27,7 @@ import os
 import tempfile
 import time
 
-from bench_embed_ratio import BARE, FMB, FORWARD, interleaved, report
+from bench_embed_ratio import compare
 
 
 def main() -> None:
@@ -90,15 +90,7 @@ def main() -> None:
                 os.environ["FMB_HOME"] = home
                 embed_dataset(m, dataset, batch_size=a.batch_size, workers=a.workers)
 
-        def bare():
-            for b in batches:
-                passes(*prepared(b))
-
-        tokens = [prepared(b) for b in batches]
-
-        def forward_only():
-            for t in tokens:
-                passes(*t)
+        tokens = [prepared(b) for b in batches]  # for upstream's own call, below
 
         def upstream():
             with torch.no_grad():
@@ -107,13 +99,8 @@ def main() -> None:
                         {"images": ti, "images_positions": pi, "spectra": ts, "spectra_positions": ps}
                     )
 
-        runs = {FMB: fmb_embed, BARE: bare, FORWARD: forward_only}
-        if a.upstream:
-            runs["astropt generate_embeddings (all blocks)"] = upstream
-        passes(*prepared(batches[0]))  # warm-up batch (first-use imports, allocator), not timed
-        fmb_embed(warm)
-        times, loads = interleaved(runs, a.rounds)
-        report(a.size, a.n, times, loads)
+        extra = {"astropt generate_embeddings (all blocks)": upstream} if a.upstream else {}
+        compare(a, batches, prepared, passes, fmb_embed, warm, extra)
 
 
 if __name__ == "__main__":

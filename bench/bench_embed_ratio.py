@@ -134,6 +134,36 @@ def report(size: str, n: int, times: dict[str, list[tuple[float, float]]], loads
     return wall
 
 
+def compare(
+    a: argparse.Namespace,
+    batches: list,
+    prepared: Callable,
+    passes: Callable,
+    fmb_embed: Callable,
+    warm: object,
+    extra: dict[str, Callable[[], object]] | None = None,
+) -> float:
+    """The measurement every embed bench makes (one owner): ``fmb embed`` (``fmb_embed()``) against the bare
+    loop (``passes(*prepared(batch))`` for each of ``batches``: the authors' preparation and the forward
+    passes) and the forward passes alone on inputs prepared beforehand, plus any ``extra`` runs; one
+    warm-up batch and one warm-up embed (of ``warm``) are not timed; ``a.rounds`` interleaved rounds, then
+    :func:`report` (``a.size``, ``a.n``). Returns the wall ratio against the bare loop."""
+    inputs = [prepared(b) for b in batches]
+
+    def bare() -> None:
+        for b in batches:
+            passes(*prepared(b))
+
+    def forward_only() -> None:
+        for x in inputs:
+            passes(*x)
+
+    passes(*prepared(batches[0]))  # warm-up batch (first-use imports, allocator), not timed
+    fmb_embed(warm)
+    times, loads = interleaved({FMB: fmb_embed, BARE: bare, FORWARD: forward_only, **(extra or {})}, a.rounds)
+    return report(a.size, a.n, times, loads)
+
+
 # ---------------------------------------------------------------- the driver
 
 
