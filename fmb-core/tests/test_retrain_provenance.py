@@ -11,39 +11,9 @@ import pytest
 
 from fmb.datasets.synthetic import open_dataset
 from fmb.errors import ModelError
-from fmb.models.base import WeightsInfo
 from fmb.retrained import retrained_provenance, training_overlap
+from fmb.testing.training import LinearTask
 from fmb.training import TrainingConfig, fit
-
-
-class _Task:
-    """A 1 -> 1 linear layer on the given object ids (what the provenance needs, nothing more)."""
-
-    def __init__(self, ids):
-        import torch
-
-        torch.manual_seed(0)
-        self.module = torch.nn.Linear(1, 1)
-        self.ids = np.asarray(ids)
-        self.x = torch.linspace(-1, 1, len(ids))[:, None]
-        self.weights = WeightsInfo(kind="random", seed=0)
-
-    def parameters(self):
-        return list(self.module.parameters())
-
-    def loss(self, idx):
-        import torch
-
-        return torch.nn.functional.mse_loss(self.module(self.x[idx]), 3 * self.x[idx])
-
-    def evaluate(self, idx):
-        return {"val_loss": float(self.loss(idx).detach())}
-
-    def save(self, folder):
-        import torch
-
-        torch.save(self.module.state_dict(), folder / "w.pt")
-        return folder / "w.pt"
 
 
 @pytest.fixture()
@@ -60,7 +30,7 @@ def trained(tmp_path):
         "dataset_pool": train.object_pool,
     }
     cfg = TrainingConfig(epochs=3, batch_size=4, warmup_steps=1, seed=7, patience=0)
-    summary = fit(_Task(ids), cfg, tmp_path / "run", log=lambda m: None, about=about)
+    summary = fit(LinearTask(ids), cfg, tmp_path / "run", log=lambda m: None, about=about)
     return tmp_path / "run", summary, ids
 
 

@@ -20,10 +20,10 @@ from fmb.models.base import WeightsInfo
 from fmb.specs import ModelSpec
 from fmb.testing.cli import fmb_cli, fmb_run
 from fmb.testing.plugins import registered_plugin
+from fmb.testing.training import WEIGHTS_FILE
 
 TRAIN = "synthetic:size=40,split=train,train_size=40"  # ids 40..79, what the weights are trained on
 TEST = "synthetic:size=40,split=test"  # ids 0..39: held out
-WEIGHTS_FILE = "w.pt"
 
 
 def _load_tuned(spec, weights="auto", device="cpu", options=None, seed=0):
@@ -66,39 +66,10 @@ def tuned(monkeypatch, fmb_home):
         yield
 
 
-class _Task:
-    """A 1 -> 1 linear layer trained on the given object ids (what the provenance needs)."""
-
-    def __init__(self, ids, weights):
-        import torch
-
-        torch.manual_seed(0)
-        self.module = torch.nn.Linear(1, 1)
-        self.ids = np.asarray(ids)
-        self.x = torch.linspace(-1, 1, len(ids))[:, None]
-        self.weights = weights
-
-    def parameters(self):
-        return list(self.module.parameters())
-
-    def loss(self, idx):
-        import torch
-
-        return torch.nn.functional.mse_loss(self.module(self.x[idx]), 3 * self.x[idx])
-
-    def evaluate(self, idx):
-        return {"val_loss": float(self.loss(idx).detach())}
-
-    def save(self, folder):
-        import torch
-
-        torch.save(self.module.state_dict(), folder / WEIGHTS_FILE)
-        return folder / WEIGHTS_FILE
-
-
 def _retrain(folder: Path, ids, start: WeightsInfo) -> Path:
     """``fmb.training.fit`` of the toy task on ``ids`` of TRAIN from ``start``: a run folder as `fmb retrain`'s."""
     from fmb.datasets.synthetic import open_dataset
+    from fmb.testing.training import LinearTask
     from fmb.training import TrainingConfig, fit
 
     train = open_dataset(size=40, split="train", train_size=40)
@@ -111,7 +82,7 @@ def _retrain(folder: Path, ids, start: WeightsInfo) -> Path:
         "dataset_pool": train.object_pool,
     }
     cfg = TrainingConfig(epochs=1, batch_size=8, warmup_steps=1, seed=3, patience=0)
-    fit(_Task(ids, start), cfg, folder, log=lambda m: None, about=about)
+    fit(LinearTask(ids, start), cfg, folder, log=lambda m: None, about=about)
     return folder
 
 
