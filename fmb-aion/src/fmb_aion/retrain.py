@@ -14,6 +14,7 @@ replaces a constant Adam rate, and the default output is a run folder under ``$F
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,28 +98,43 @@ class AionAdapterTask:
 # ---------------------------------------------------------------------- part=encoder: AION's own encoder/decoder
 
 
+def paired_batches(model: Any, dataset: Any, max_objects: int = 0, chunk: int = 64) -> Iterator[tuple]:
+    """``(batch, flux, codec bands, band mapping, spectra, rows)`` for each batch of the first ``max_objects``
+    objects (0: all) of ``dataset`` that has objects with both an image and a spectrum (``rows``: their
+    positions in the batch), as ``fmb run`` gives them to the codecs. Raises DataError (one line) when the
+    batches map to different image bands (their tokens would be mixed under one key), and, once exhausted,
+    when fewer than 2 objects had both."""
+    from fmb_aion.preprocess import spectra_from_batch
+
+    stop = min(len(dataset), max_objects) if max_objects else len(dataset)
+    bands, modality, n = None, None, 0
+    for b in dataset.iter_batches(chunk, start=0, stop=stop):
+        flux, codec_bands, mapping, valid = model.codec_inputs(b)
+        sp = spectra_from_batch(b)
+        rows = np.flatnonzero(valid & sp.valid)
+        if not len(rows):
+            continue
+        if bands is not None and (list(codec_bands) != bands or mapping.modality != modality):
+            raise DataError(f"retrain aion: dataset {dataset.name!r} mixes image bands ({bands} and {codec_bands})")
+        bands, modality, n = list(codec_bands), mapping.modality, n + len(rows)
+        yield b, flux, codec_bands, mapping, sp, rows
+    if n < 2:
+        raise DataError(f"retrain aion: dataset {dataset.name!r} has fewer than 2 objects with image and spectrum")
+
+
 def load_tokens(model: Any, dataset: Any, max_objects: int = 0, chunk: int = 64) -> tuple[dict, np.ndarray, Any]:
     """Image and spectrum tokens (through ``model``'s frozen codecs and band mapping, as ``fmb run`` makes
     them) of every object with both, their ids, and the image modality class."""
     from fmb_aion.model import SPECTRUM_KEY
-    from fmb_aion.preprocess import spectra_from_batch
     from fmb_aion.tokens import modality_class
 
-    stop = min(len(dataset), max_objects) if max_objects else len(dataset)
     img, spec, ids, key, mod = [], [], [], None, None
     with torch.inference_mode():
-        for b in dataset.iter_batches(chunk, start=0, stop=stop):
-            flux, bands, mapping, valid = model.codec_inputs(b)
-            sp = spectra_from_batch(b)
-            rows = np.flatnonzero(valid & sp.valid)
-            if not len(rows):
-                continue
+        for b, flux, bands, mapping, sp, rows in paired_batches(model, dataset, max_objects, chunk):
             key, mod = mapping.token_key, modality_class(mapping.modality)
             img.append(model._image_tokens(flux[torch.from_numpy(rows)], bands, mapping).cpu())
             spec.append(model._spectrum_tokens(sp, rows).cpu())
             ids.append(b.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)[rows])
-    if sum(len(i) for i in ids) < 2:
-        raise DataError(f"retrain aion: dataset {dataset.name!r} has fewer than 2 objects with image and spectrum")
     return {key: torch.cat(img), SPECTRUM_KEY: torch.cat(spec)}, np.concatenate(ids), mod
 
 
@@ -225,26 +241,14 @@ def load_codec_data(model: Any, dataset: Any, max_objects: int = 0, chunk: int =
     ``{"image": [N, B, 96, 96] flux in the codec's units, "bands": codec band names, "modality": image modality
     name, "sigma": [N, B] per-image per-band noise, "flux"/"ivar"/"mask"/"wavelength": [N, L] spectra}`` and
     the object ids. ``sigma`` is :func:`image_noise` (the survey carries no image variance)."""
-    from fmb_aion.preprocess import spectra_from_batch
-
-    stop = min(len(dataset), max_objects) if max_objects else len(dataset)
     parts: dict[str, list] = {k: [] for k in ("image", "flux", "ivar", "mask", "wavelength", "ids")}
     bands, modality = None, None
-    for b in dataset.iter_batches(chunk, start=0, stop=stop):
-        flux, codec_bands, mapping, valid = model.codec_inputs(b)
-        sp = spectra_from_batch(b)
-        rows = np.flatnonzero(valid & sp.valid)
-        if not len(rows):
-            continue
-        if bands is not None and (list(codec_bands) != bands or mapping.modality != modality):
-            raise DataError(f"retrain aion: dataset {dataset.name!r} mixes image bands ({bands} and {codec_bands})")
+    for b, flux, codec_bands, mapping, sp, rows in paired_batches(model, dataset, max_objects, chunk):
         bands, modality = list(codec_bands), mapping.modality
         parts["image"].append(flux[torch.from_numpy(rows)].detach().cpu().float())
         for k in ("flux", "ivar", "mask", "wavelength"):
             parts[k].append(getattr(sp, k)[rows])
         parts["ids"].append(b.column(C.OBJECT_ID).to_numpy(zero_copy_only=False)[rows])
-    if sum(len(i) for i in parts["ids"]) < 2:
-        raise DataError(f"retrain aion: dataset {dataset.name!r} has fewer than 2 objects with image and spectrum")
     image = torch.cat(parts["image"])
     sigma = image_noise(image.numpy())
     data = {
