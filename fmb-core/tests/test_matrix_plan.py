@@ -104,3 +104,24 @@ def test_warnings_of_the_console_script_are_one_line(capsys):
 
     one_line_warning(UserWarning("first line\nsecond line"), UserWarning, "x.py", 3)
     assert capsys.readouterr().err == "Warning: first line\n"
+
+
+def test_a_rerun_that_fails_leaves_no_table_of_the_earlier_run(tmp_path, monkeypatch):
+    """The leaderboard at a matrix's root summarises one run: a rerun into the folder that stops half-way must
+    not leave the earlier run's table there looking like this one's."""
+    from fmb.executors import local
+    from fmb.leaderboard import CSV, PARQUET
+
+    out = tmp_path / "m"
+    _matrix(out, ("model", "baseline"), ("detector", "iforest"), ("detector", "ecod"))
+    assert (out / CSV).is_file() and (out / PARQUET).is_file()
+    real = local.ScoreSystem.run
+
+    def fail_on_ecod(self, *args, **kwargs):
+        if "ecod" in str(self.out_dir):
+            raise DetectorError("ecod: killed half-way (test)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(local.ScoreSystem, "run", fail_on_ecod)
+    _matrix(out, ("model", "baseline"), ("detector", "iforest"), ("detector", "ecod"), ("detector", "pca"), code=2)
+    assert not (out / CSV).exists() and not (out / PARQUET).exists()

@@ -31,6 +31,11 @@ def run_local(
     elif len(plan.detect) > 1:  # a matrix folder records the systems asked for, before any work (fmb status)
         plan.markers = False
         plan.save()
+    if len(plan.detect) > 1:  # an earlier run's table must not outlive it: written again once this one is done
+        from fmb.leaderboard import CSV, PARQUET
+
+        for name in (CSV, PARQUET):
+            (plan.run_dir / name).unlink(missing_ok=True)
     embedded: dict[str, Any] = {}
     for unit in plan.embed:
         missing = plan.missing_shards(unit) if persist else list(range(unit.n_shards))
