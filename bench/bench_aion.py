@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 
-from bench_embed_ratio import compare
+from bench_embed_ratio import compare, surveys
 
 CHUNK = 16  # rows per codec / encoder call, as fmb_aion.model.MICRO_BATCH
 
@@ -53,13 +53,7 @@ def main() -> None:
     from fmb.threads import limited
     from fmb_aion.preprocess import images_from_batch, spectra_from_batch
 
-    datasets = {}
-    for name, n in (("timed", a.n), ("warm", max(2, a.batch_size))):
-        opts = {"size": n, "seed": len(datasets), "chunk_size": min(n, 250)}
-        datasets[name] = registry().load_dataset("synthetic", opts)
-        for _ in datasets[name].iter_batches(a.batch_size):  # generate and cache it before any timing
-            pass
-    ds = datasets["timed"]
+    ds, warm = surveys(a.n, a.batch_size, chunked=True)
 
     with limited() as threads:
         t0 = time.perf_counter()
@@ -100,7 +94,7 @@ def main() -> None:
             shutil.rmtree(cache_dir("embeddings"), ignore_errors=True)  # embed again (the data set stays cached)
             embed_dataset(m, dataset, batch_size=a.batch_size, workers=a.workers)
 
-        compare(a, batches, prepared, passes, fmb_embed, datasets["warm"])
+        compare(a, batches, prepared, passes, fmb_embed, warm)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import torch
-from bench_embed_ratio import compare
+from bench_embed_ratio import compare, surveys
 
 
 def main() -> None:
@@ -49,12 +49,7 @@ def main() -> None:
     from fmb.threads import limited
     from fmb_astroclip.preprocess import image_inputs, spectrum_inputs
 
-    datasets = {}
-    for name, n in (("timed", a.n), ("warm", max(2, a.batch_size))):
-        datasets[name] = registry().load_dataset("synthetic", {"size": n, "seed": len(datasets)})
-        for _ in datasets[name].iter_batches(a.batch_size):  # generate and cache it before any timing
-            pass
-    ds = datasets["timed"]
+    ds, warm = surveys(a.n, a.batch_size, chunked=False)
 
     with limited() as threads:
         t0 = time.perf_counter()
@@ -82,7 +77,7 @@ def main() -> None:
             shutil.rmtree(cache_dir("embeddings"), ignore_errors=True)  # embed again (the data set stays cached)
             embed_dataset(m, dataset, batch_size=a.batch_size, workers=a.workers)
 
-        compare(a, batches, prepared, passes, fmb_embed, datasets["warm"])
+        compare(a, batches, prepared, passes, fmb_embed, warm)
 
 
 if __name__ == "__main__":

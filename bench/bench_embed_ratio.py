@@ -134,6 +134,21 @@ def report(size: str, n: int, times: dict[str, list[tuple[float, float]]], loads
     return wall
 
 
+def surveys(n: int, batch_size: int, chunked: bool = False) -> tuple[object, object]:
+    """The timed synthetic survey (``n`` objects, seed 0) and the warm-up one (one batch, seed 1), both
+    generated and cached before any timing. ``chunked``: shards of at most 250 objects (AION's bench)."""
+    from fmb.plugins import registry
+
+    out = []
+    for seed, size in enumerate((n, max(2, batch_size))):
+        opts = {"size": size, "seed": seed, **({"chunk_size": min(size, 250)} if chunked else {})}
+        ds = registry().load_dataset("synthetic", opts)
+        for _ in ds.iter_batches(batch_size):  # generate and cache it before any timing
+            pass
+        out.append(ds)
+    return out[0], out[1]
+
+
 def compare(
     a: argparse.Namespace,
     batches: list,
