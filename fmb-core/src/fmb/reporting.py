@@ -132,11 +132,11 @@ def summary_table(results: list[tuple[str, dict]]) -> Table:
                 "-",
             )
         caption += [f"{system}: outside the training domain: {w}" for w in res.get("domain_warnings") or []]
-        count = res["model"]["weights"].get("trained_on_scored_objects")
-        if count:
-            from fmb.retrained import not_held_out_note
+        from fmb.retrained import not_held_out_note, weights_facts
 
-            caption.append(f"{system}: {not_held_out_note(count)}")
+        facts = weights_facts(res["model"]["weights"])
+        if not facts["held_out"]:
+            caption.append(f"{system}: {not_held_out_note(facts['trained_on_scored_objects'])}")
     t.caption = "\n".join(caption)
     return t
 
